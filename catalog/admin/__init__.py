@@ -1,0 +1,9 @@
+"""Catalog admin pages, one module per domain; importing this package registers them all."""
+
+from django.contrib import admin
+
+from catalog.admin import audit, compliance, entities, stores  # noqa: F401
+
+admin.site.site_header = "Custodian"
+admin.site.site_title = "Custodian"
+admin.site.index_title = "Data governance workbench"

@@ -1,0 +1,83 @@
+"""What every catalog admin page shares: audited saves, read-only history, refusal of stale edits."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed
+from import_export.admin import ImportExportModelAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+__all__ = ["VersionedModelForm", "CatalogModelAdmin", "VersionedInlineFormSet"]
+
+
+class VersionedModelForm(forms.ModelForm):
+    """Carries the version the editor loaded; a changed form whose object moved on since is refused."""
+
+    seen_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["seen_version"] = self.instance.version
+
+    def clean(self):
+        cleaned = super().clean()
+        seen = cleaned.get("seen_version")
+        if self.instance.pk and seen is not None and self.has_changed():
+            current = (
+                type(self.instance)._base_manager.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+            )
+            if current is not None and current != seen:
+                raise ValidationError(self.instance.concurrent_edit_message(), code="stale")
+            # The save compares against the version this editor saw, not the one loaded for this request.
+            self.instance.version = seen
+        return cleaned
+
+
+class VersionedInlineFormSet(forms.BaseInlineFormSet):
+    """Inline rows are versioned like the main form; deleting a row something depends on is refused."""
+
+    def clean(self):
+        super().clean()
+        for form in self.deleted_forms:
+            blockers = getattr(form.instance, "dependents_blocking_delete", None)
+            reasons = blockers() if blockers and form.instance.pk else []
+            if reasons:
+                raise ValidationError(
+                    "%(obj)s cannot be deleted: %(why)s. Remove those first; nothing was saved."
+                    % {"obj": form.instance, "why": "; ".join(reasons)}
+                )
+
+
+class CatalogModelAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
+    """Base admin: import/export, history with field-level changes, optimistic locking."""
+
+    form = VersionedModelForm
+    list_per_page = 50
+    show_full_result_count = False
+
+    def save_model(self, request, obj, form, change):
+        # An unchanged main object is not saved: no empty history row, no version bump that would make
+        # another editor's open form stale for nothing.
+        if change and not form.has_changed():
+            return
+        super().save_model(request, obj, form, change)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # History is read-only for everyone: the page may be looked at, never posted back as a revert.
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"], "The audit trail is read-only.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def has_change_history_permission(self, request, obj=None):
+        return False
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        kwargs = super().get_import_resource_kwargs(request, **kwargs)
+        kwargs["user"] = request.user
+        return kwargs
+
+    def get_export_queryset(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return super().get_export_queryset(request)

@@ -1,0 +1,329 @@
+"""Admin for entities, columns and indexes: the steward's main screens."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+
+from catalog.admin.base import CatalogModelAdmin, VersionedInlineFormSet, VersionedModelForm
+from catalog.choices import PIICategory
+from catalog.models import Column, Entity, Index, IndexColumn, RetentionPolicy
+from catalog.resources import ColumnResource, EntityResource, IndexResource
+from catalog.services import index_columns_parse, index_columns_set, index_columns_spec
+
+__all__ = ["EntityAdmin", "ColumnAdmin", "IndexAdmin"]
+
+COLUMN_PII_FIELDS = ["pii_category", "masking_strategy"]
+ENTITY_COMPLIANCE_FIELDS = ["sensitivity", "legal_hold"]
+
+
+class AllowedValuesField(forms.CharField):
+    """A list of allowed values, one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 30})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
+class ColumnForm(VersionedModelForm):
+    allowed_values = AllowedValuesField(required=False, help_text="One value per line.")
+
+    class Meta:
+        model = Column
+        fields = "__all__"
+
+
+class PartialEditMixin:
+    """Lets holders of a narrow permission (e.g. PII settings) edit only those fields of an object."""
+
+    partial_permission: str
+    partial_fields: list[str]
+
+    def has_full_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_full_change_permission(request, obj) or request.user.has_perm(self.partial_permission)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if self.has_full_change_permission(request, obj) or not request.user.has_perm(self.partial_permission):
+            return readonly
+        editable = set(self.partial_fields)
+        names = [f.name for f in self.model._meta.fields if f.editable and not f.auto_created]
+        return readonly + [name for name in names if name not in editable and name not in readonly]
+
+
+class ColumnInline(PartialEditMixin, admin.TabularInline):
+    model = Column
+    form = ColumnForm
+    formset = VersionedInlineFormSet
+    partial_permission = "catalog.change_column_pii"
+    partial_fields = COLUMN_PII_FIELDS
+    fields = ["name", "position", "data_type", "length", "precision", "scale", "nullable", "primary_key_position",
+              "is_unique", "default_value", "pii_category", "masking_strategy", "references", "on_delete"]
+    autocomplete_fields = ["references"]
+    show_change_link = True
+    extra = 0
+    fk_name = "entity"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("entity", "references__entity")
+
+
+class IndexInlineForm(VersionedModelForm):
+    key_columns = forms.CharField(label="Columns", help_text="In order, e.g. last_name, first_name DESC")
+    include_columns = forms.CharField(label="Include", required=False)
+
+    class Meta:
+        model = Index
+        fields = ["name", "is_unique", "method", "condition", "description"]
+        widgets = {"condition": forms.TextInput(attrs={"size": 30}),
+                   "description": forms.TextInput(attrs={"size": 20})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["key_columns"] = index_columns_spec(self.instance)
+            self.initial["include_columns"] = index_columns_spec(self.instance, included=True)
+
+    def clean_key_columns(self):
+        return index_columns_parse(self.cleaned_data["key_columns"])
+
+    def clean_include_columns(self):
+        return [name for name, _order in index_columns_parse(self.cleaned_data.get("include_columns") or "")]
+
+
+class IndexInlineFormSet(VersionedInlineFormSet):
+    """Index rows may name columns added in the same save; they are checked against those too."""
+
+    def posted_column_names(self) -> set[str]:
+        names = set(self.instance.columns.values_list("name", flat=True)) if self.instance.pk else set()
+        total = int(self.data.get("columns-TOTAL_FORMS") or 0)
+        for i in range(total):
+            name = self.data.get(f"columns-{i}-name")
+            if name and not self.data.get(f"columns-{i}-DELETE"):
+                names.add(name)
+        return names
+
+    def clean(self):
+        super().clean()
+        known = self.posted_column_names()
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or form in self.deleted_forms or not form.cleaned_data:
+                continue
+            named = [n for n, _o in form.cleaned_data.get("key_columns") or []]
+            named += form.cleaned_data.get("include_columns") or []
+            unknown = [n for n in named if n not in known]
+            if unknown:
+                form.add_error("key_columns", "No column named %s in this entity." % ", ".join(unknown))
+
+
+class IndexInline(admin.TabularInline):
+    model = Index
+    form = IndexInlineForm
+    formset = IndexInlineFormSet
+    fields = ["name", "key_columns", "include_columns", "is_unique", "method", "condition", "description"]
+    extra = 0
+    show_change_link = True
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.has_perm("catalog.write_sql_condition"):
+            return []
+        return ["condition"]
+
+
+class RetentionPolicyInline(admin.TabularInline):
+    model = RetentionPolicy
+    fields = ["name", "anchor_column", "keep_for", "keep_unit", "action", "regulation", "legal_hold"]
+    extra = 0
+    show_change_link = True
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "anchor_column":
+            entity_id = request.resolver_match.kwargs.get("object_id")
+            kwargs["queryset"] = Column.objects.filter(entity_id=entity_id).select_related("entity")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class HasPIIFilter(admin.SimpleListFilter):
+    title = "personal data"
+    parameter_name = "has_pii"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has PII columns"), ("no", "No PII columns")]
+
+    def queryset(self, request, queryset):
+        pii = Column.objects.exclude(pii_category=PIICategory.NONE).values("entity_id")
+        if self.value() == "yes":
+            return queryset.filter(pk__in=pii)
+        if self.value() == "no":
+            return queryset.exclude(pk__in=pii)
+        return queryset
+
+
+@admin.register(Entity)
+class EntityAdmin(PartialEditMixin, CatalogModelAdmin):
+    resource_classes = [EntityResource]
+    partial_permission = "catalog.change_entity_compliance"
+    partial_fields = ENTITY_COMPLIANCE_FIELDS
+    list_display = ["name", "datastore", "domain", "kind", "owner", "column_count", "pii_count", "retention",
+                    "sensitivity", "legal_hold"]
+    list_filter = ["datastore", "domain", ("owner", admin.RelatedOnlyFieldListFilter), HasPIIFilter,
+                   ("retention_policies__regulation", admin.RelatedOnlyFieldListFilter), "kind", "sensitivity",
+                   "legal_hold"]
+    list_select_related = ["datastore", "domain", "owner"]
+    search_fields = ["name", "description", "datastore__name"]
+    autocomplete_fields = ["datastore", "domain", "owner"]
+    inlines = [ColumnInline, IndexInline, RetentionPolicyInline]
+    actions = ["place_on_legal_hold", "release_legal_hold"]
+    fieldsets = [
+        (None, {"fields": ["datastore", "name", "kind", "domain", "owner", "description"]}),
+        ("Governance", {"fields": ["sensitivity", "legal_hold"]}),
+        ("Physical design", {"fields": ["has_audit_columns", "partition_column"], "classes": ["collapse"]}),
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request)
+            .annotate(
+                column_total=Count("columns", distinct=True),
+                pii_total=Count("columns", filter=~Q(columns__pii_category=PIICategory.NONE), distinct=True),
+            )
+            .prefetch_related("retention_policies")
+        )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "partition_column":
+            entity_id = request.resolver_match.kwargs.get("object_id")
+            kwargs["queryset"] = Column.objects.filter(entity_id=entity_id).select_related("entity")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="columns", ordering="column_total")
+    def column_count(self, obj):
+        return obj.column_total
+
+    @admin.display(description="PII", ordering="pii_total")
+    def pii_count(self, obj):
+        return obj.pii_total
+
+    @admin.display(description="retention")
+    def retention(self, obj):
+        policies = obj.retention_policies.all()
+        return ", ".join(f"{p.period_label} → {p.get_action_display().lower()}" for p in policies) or "—"
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is not Index:
+            return
+        for index_form in formset.forms:
+            if index_form in formset.deleted_forms or not index_form.cleaned_data or not index_form.instance.pk:
+                continue
+            index_columns_set(index=index_form.instance, key_columns=index_form.cleaned_data["key_columns"],
+                              included_columns=index_form.cleaned_data["include_columns"], user=request.user)
+
+    @admin.action(permissions=["compliance"], description="Place selected entities on legal hold")
+    def place_on_legal_hold(self, request, queryset):
+        self._set_legal_hold(request, queryset, True)
+
+    @admin.action(permissions=["compliance"], description="Release legal hold on selected entities")
+    def release_legal_hold(self, request, queryset):
+        self._set_legal_hold(request, queryset, False)
+
+    def has_compliance_permission(self, request):
+        return request.user.has_perm("catalog.change_entity_compliance")
+
+    def _set_legal_hold(self, request, queryset, hold: bool):
+        changed = 0
+        for entity in queryset.filter(legal_hold=not hold):
+            entity.legal_hold = hold
+            entity._history_user = request.user
+            entity.save()
+            changed += 1
+        state = "placed on legal hold" if hold else "released from legal hold"
+        self.message_user(request, f"{changed} entit{'y' if changed == 1 else 'ies'} {state}.", messages.SUCCESS)
+
+
+@admin.register(Column)
+class ColumnAdmin(PartialEditMixin, CatalogModelAdmin):
+    resource_classes = [ColumnResource]
+    form = ColumnForm
+    partial_permission = "catalog.change_column_pii"
+    partial_fields = COLUMN_PII_FIELDS
+    list_display = ["name", "entity", "datastore", "sql_type", "nullable", "primary_key_position", "is_unique",
+                    "pii_category", "masking_strategy", "references"]
+    list_filter = ["entity__datastore", "data_type", "pii_category", "masking_strategy", "nullable", "is_unique"]
+    list_select_related = ["entity__datastore", "references__entity"]
+    search_fields = ["name", "entity__name", "description"]
+    autocomplete_fields = ["entity", "references"]
+    fieldsets = [
+        (None, {"fields": ["entity", "name", "position", "description"]}),
+        ("Type", {"fields": ["data_type", "length", "precision", "scale", "nullable", "default_value"]}),
+        ("Keys", {"fields": ["primary_key_position", "is_unique", "references", "on_delete"]}),
+        ("Checks", {"fields": ["min_value", "max_value", "min_length", "pattern", "allowed_values"]}),
+        ("Personal data", {"fields": ["pii_category", "masking_strategy"]}),
+    ]
+
+    @admin.display(description="data store", ordering="entity__datastore__name")
+    def datastore(self, obj):
+        return obj.entity.datastore
+
+    @admin.display(description="type", ordering="data_type")
+    def sql_type(self, obj):
+        return obj.sql_type
+
+    def get_search_results(self, request, queryset, search_term):
+        # The autocomplete for foreign keys offers key columns only: a FK must point at one.
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if request.GET.get("field_name") == "references":
+            queryset = queryset.filter(Q(is_unique=True) | Q(primary_key_position__isnull=False))
+        return queryset, may_have_duplicates
+
+    def delete_model(self, request, obj):
+        from catalog.services import column_delete
+
+        column_delete(column=obj, user=request.user)
+
+
+class IndexColumnInline(admin.TabularInline):
+    model = IndexColumn
+    fields = ["position", "column", "order", "included"]
+    extra = 0
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "column":
+            index_id = request.resolver_match.kwargs.get("object_id")
+            kwargs["queryset"] = Column.objects.filter(entity__indexes=index_id).select_related("entity")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Index)
+class IndexAdmin(CatalogModelAdmin):
+    resource_classes = [IndexResource]
+    list_display = ["name", "entity", "key", "is_unique", "method", "condition"]
+    list_filter = ["entity__datastore", "method", "is_unique"]
+    list_select_related = ["entity__datastore"]
+    search_fields = ["name", "entity__name"]
+    autocomplete_fields = ["entity"]
+    inlines = [IndexColumnInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("index_columns__column")
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.has_perm("catalog.write_sql_condition"):
+            return []
+        return ["condition"]
+
+    @admin.display(description="columns")
+    def key(self, obj):
+        return index_columns_spec(obj)
+
+

@@ -1,0 +1,20 @@
+"""Catalog models, split by domain; import them from here."""
+
+from catalog.models.base import VersionedModel
+from catalog.models.compliance import AuditTrail, Regulation, RetentionPolicy
+from catalog.models.entities import Column, Entity
+from catalog.models.indexes import Index, IndexColumn
+from catalog.models.stores import DataStore, Domain
+
+__all__ = [
+    "VersionedModel",
+    "DataStore",
+    "Domain",
+    "Entity",
+    "Column",
+    "Index",
+    "IndexColumn",
+    "Regulation",
+    "RetentionPolicy",
+    "AuditTrail",
+]

@@ -1,0 +1,87 @@
+"""Where data lives: data stores and the business domains that group entities."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from catalog.choices import DatabaseEngine
+from catalog.models.base import VersionedModel
+from catalog.validators import validate_env_var_name, validate_identifier
+
+__all__ = ["DataStore", "Domain"]
+
+ENGINES_WITHOUT_SCHEMAS = {DatabaseEngine.SQLITE}
+
+
+class DataStore(VersionedModel):
+    """A database the catalog describes. Its connection comes from settings or the environment, never a
+    password stored here."""
+
+    name = models.CharField(
+        max_length=63, unique=True, validators=[validate_identifier], help_text=_("Short name, e.g. 'warehouse'.")
+    )
+    engine = models.CharField(max_length=20, choices=DatabaseEngine.choices, default=DatabaseEngine.POSTGRESQL)
+    schema_name = models.CharField(
+        _("schema"),
+        max_length=63,
+        blank=True,
+        validators=[validate_identifier],
+        help_text=_("Database schema the entities live in (PostgreSQL, SQL Server, MySQL database)."),
+    )
+    connection_alias = models.CharField(
+        max_length=100, blank=True, help_text=_("A Django DATABASES alias to connect through.")
+    )
+    url_env = models.CharField(
+        _("URL environment variable"),
+        max_length=100,
+        blank=True,
+        validators=[validate_env_var_name],
+        help_text=_("Name of the environment variable that holds the connection URL, read at use time."),
+    )
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("data store")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        super().clean()
+        # A connection comes from exactly one place, so nobody wonders which one wins
+        if self.connection_alias and self.url_env:
+            raise ValidationError(
+                {"url_env": _("Give either a DATABASES alias or a URL environment variable, not both.")}
+            )
+        # An alias must name a configured database
+        if self.connection_alias and self.connection_alias not in settings.DATABASES:
+            raise ValidationError(
+                {
+                    "connection_alias": _("'%(alias)s' is not in DATABASES; configured aliases: %(known)s.")
+                    % {"alias": self.connection_alias, "known": ", ".join(sorted(settings.DATABASES))}
+                }
+            )
+        # SQLite has no schemas
+        if self.schema_name and self.engine in ENGINES_WITHOUT_SCHEMAS:
+            raise ValidationError({"schema_name": _("SQLite has no schemas; leave this empty.")})
+
+
+class Domain(VersionedModel):
+    """A business area (Sales, Finance) that groups entities and has an accountable owner."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,409 @@
+"""Import and export of the catalog (django-import-export), keyed by natural keys rather than database ids.
+
+Rows name their data store, entity and column, so an export from one installation imports into another.
+Every import runs in one transaction: a file with any invalid row changes nothing. Every imported change
+writes a history row attributed to the importing user, in bulk mode too.
+"""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from import_export import fields, resources, widgets
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from catalog.models import Column, DataStore, Domain, Entity, Index, Regulation, RetentionPolicy
+from catalog.services import index_columns_parse, index_columns_set, index_columns_spec
+
+__all__ = [
+    "DataStoreResource",
+    "DomainResource",
+    "EntityResource",
+    "ColumnResource",
+    "IndexResource",
+    "RetentionPolicyResource",
+    "RESOURCES",
+]
+
+
+class NaturalKeyWidget(widgets.ForeignKeyWidget):
+    """A foreign key by a unique name; an unknown name is a row error that says which name."""
+
+    def clean(self, value, row=None, **kwargs):
+        if value in (None, ""):
+            return None
+        try:
+            return super().clean(value, row=row, **kwargs)
+        except self.model.DoesNotExist:
+            raise ValueError(f"No {self.model._meta.verbose_name} named '{value}'.") from None
+
+
+def entities_by_natural_key(dataset) -> dict:
+    """{(datastore name, entity name): entity} for the data stores a dataset names, in one query."""
+    names = {row.get("datastore") for row in dataset.dict}
+    return {(e.datastore.name, e.name): e
+            for e in Entity.objects.filter(datastore__name__in=names).select_related("datastore")}
+
+
+def user_widget():
+    return NaturalKeyWidget(get_user_model(), "username")
+
+
+class CatalogResource(resources.ModelResource):
+    """Shared import behaviour: known headers only, all-or-nothing, history with the importing user."""
+
+    def __init__(self, user=None, **kwargs):
+        super().__init__(**kwargs)
+        self.user = user
+
+    class Meta:
+        skip_unchanged = True
+        report_skipped = True
+        clean_model_instances = True
+        use_transactions = True
+
+    def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None,
+                    collect_failed_rows=False, rollback_on_validation_errors=True, **kwargs):
+        return super().import_data(dataset, dry_run=dry_run, raise_errors=raise_errors,
+                                   use_transactions=use_transactions, collect_failed_rows=collect_failed_rows,
+                                   rollback_on_validation_errors=rollback_on_validation_errors, **kwargs)
+
+    def before_import(self, dataset, **kwargs):
+        self.user = kwargs.get("user") or self.user
+        if not dataset.headers:
+            raise ValidationError("The file has no header row; the first row must name the columns.")
+        known = {field.column_name for field in self.get_import_fields()}
+        unknown = [header for header in dataset.headers if header not in known]
+        if unknown:
+            raise ValidationError(
+                "Unknown column%s in the file: %s. Expected columns: %s."
+                % ("s" if len(unknown) > 1 else "", ", ".join(map(str, unknown)), ", ".join(sorted(known)))
+            )
+
+    def do_instance_save(self, instance, is_create):
+        instance._history_user = self.user
+        instance.save(force_insert=is_create)
+
+    def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        if self.create_instances and (using_transactions or not dry_run):
+            try:
+                bulk_create_with_history(self.create_instances, self._meta.model, batch_size=batch_size,
+                                         default_user=self.user)
+            except Exception as exc:
+                self.handle_import_error(result, exc, raise_errors)
+            finally:
+                self.create_instances.clear()
+
+    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        if self.update_instances and (using_transactions or not dry_run):
+            try:
+                for instance in self.update_instances:
+                    instance.version += 1
+                fields_to_update = [self.fields[f].attribute for f in self.get_bulk_update_fields()
+                                    if self.fields[f].attribute and not self.fields[f].readonly]
+                bulk_update_with_history(self.update_instances, self._meta.model, fields_to_update + ["version"],
+                                         batch_size=batch_size, default_user=self.user)
+            except Exception as exc:
+                self.handle_import_error(result, exc, raise_errors)
+            finally:
+                self.update_instances.clear()
+
+
+class DataStoreResource(CatalogResource):
+    owner = fields.Field("owner", "owner", widget=user_widget())
+
+    class Meta(CatalogResource.Meta):
+        model = DataStore
+        import_id_fields = ["name"]
+        fields = ["name", "engine", "schema_name", "connection_alias", "url_env", "description", "owner"]
+
+
+class DomainResource(CatalogResource):
+    owner = fields.Field("owner", "owner", widget=user_widget())
+
+    class Meta(CatalogResource.Meta):
+        model = Domain
+        import_id_fields = ["name"]
+        fields = ["name", "description", "owner"]
+
+
+class EntityResource(CatalogResource):
+    """Entities, created and updated in bulk (they do not refer to each other)."""
+
+    datastore = fields.Field("datastore", "datastore", widget=NaturalKeyWidget(DataStore, "name"))
+    domain = fields.Field("domain", "domain", widget=NaturalKeyWidget(Domain, "name"))
+    owner = fields.Field("owner", "owner", widget=user_widget())
+
+    class Meta(CatalogResource.Meta):
+        model = Entity
+        use_bulk = True
+        import_id_fields = ["datastore", "name"]
+        fields = ["datastore", "name", "kind", "domain", "description", "owner", "sensitivity",
+                  "has_audit_columns", "legal_hold"]
+
+    def get_queryset(self):
+        return Entity.objects.select_related("datastore", "domain", "owner")
+
+
+class EntityInRowWidget(widgets.Widget):
+    """The entity named in a row, inside the data store named in the same row (looked up once per import)."""
+
+    def __init__(self, resource: "ColumnResource"):
+        super().__init__()
+        self.resource = resource
+
+    def clean(self, value, row=None, **kwargs):
+        datastore = (row or {}).get("datastore")
+        entity = self.resource.entities.get((datastore, value))
+        if entity is None:
+            raise ValueError(f"No entity '{value}' in data store '{datastore}'; import the entities first.")
+        return entity
+
+    def render(self, value, obj=None, **kwargs):
+        return value.name if value else ""
+
+
+class ColumnReferenceWidget(widgets.Widget):
+    """A foreign key target written as "entity.column" in the row's data store."""
+
+    def __init__(self, resource: "ColumnResource"):
+        super().__init__()
+        self.resource = resource
+
+    def clean(self, value, row=None, **kwargs):
+        if value in (None, ""):
+            return None
+        entity_name, _dot, column_name = str(value).partition(".")
+        key = ((row or {}).get("datastore"), entity_name, column_name)
+        target = self.resource.columns.get(key)
+        if target is None and key in self.resource.keys_in_file:
+            # Defined further down the file: resolved once that row is saved.
+            self.resource.pending_reference = key
+            return None
+        if target is None:
+            raise ValueError(f"'{value}' is not a column of data store '{key[0]}' nor defined in this file; "
+                             "write it as entity.column.")
+        return target
+
+    def render(self, value, obj=None, **kwargs):
+        return f"{value.entity.name}.{value.name}" if value else ""
+
+
+class ColumnResource(CatalogResource):
+    """Columns, keyed by (datastore, entity, name); foreign keys as entity.column, in any row order."""
+
+    datastore = fields.Field("entity__datastore__name", "datastore", readonly=True)
+    entity = fields.Field("entity", "entity")
+    references = fields.Field("references", "references")
+    allowed_values = fields.Field("allowed_values", "allowed_values", widget=widgets.JSONWidget())
+    partition_key = fields.Field(column_name="partition_key", readonly=True, widget=widgets.BooleanWidget())
+
+    class Meta(CatalogResource.Meta):
+        model = Column
+        import_id_fields = ["datastore", "entity", "name"]
+        fields = ["datastore", "entity", "name", "position", "data_type", "length", "precision", "scale",
+                  "nullable", "default_value", "primary_key_position", "is_unique", "min_value", "max_value",
+                  "min_length", "pattern", "allowed_values", "description", "pii_category", "masking_strategy",
+                  "references", "on_delete", "partition_key"]
+
+    def __init__(self, user=None, **kwargs):
+        super().__init__(user=user, **kwargs)
+        self.fields["entity"].widget = EntityInRowWidget(self)
+        self.fields["references"].widget = ColumnReferenceWidget(self)
+        self.entities: dict = {}
+        self.columns: dict = {}
+        self.keys_in_file: set = set()
+        self.deferred: list = []
+        self.pending_reference = None
+
+    def get_queryset(self):
+        return Column.objects.select_related("entity__datastore", "references__entity")
+
+    def dehydrate_partition_key(self, column):
+        return column.entity.partition_column_id == column.pk
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        names = {row.get("datastore") for row in dataset.dict}
+        self.entities = entities_by_natural_key(dataset)
+        self.columns = {(c.entity.datastore.name, c.entity.name, c.name): c
+                        for c in self.get_queryset().filter(entity__datastore__name__in=names)}
+        self.keys_in_file = {(row.get("datastore"), row.get("entity"), row.get("name")) for row in dataset.dict}
+
+    def get_instance(self, instance_loader, row):
+        return self.columns.get((row.get("datastore"), row.get("entity"), row.get("name")))
+
+    def import_instance(self, instance, row, **kwargs):
+        self.pending_reference = None
+        super().import_instance(instance, row, **kwargs)
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        # Uniqueness is checked against the per-import map (and by the database's constraints), not with
+        # two queries per row; the resolved foreign keys are known to exist.
+        errors = dict(import_validation_errors or {})
+        key = (instance.entity.datastore.name, instance.entity.name, instance.name) if instance.entity_id else None
+        existing = self.columns.get(key)
+        if key and existing is not None and existing.pk != instance.pk:
+            errors["name"] = ValidationError(f"Column '{instance.name}' appears twice for this entity.")
+        try:
+            instance.full_clean(exclude=[*errors.keys(), "entity", "references"], validate_unique=False,
+                                validate_constraints=False)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def save_instance(self, instance, is_create, row, **kwargs):
+        if self.pending_reference is not None:
+            self.deferred.append((kwargs.get("row_number"), row, instance, self.pending_reference, is_create))
+            self.columns[(row.get("datastore"), instance.entity.name, instance.name)] = instance
+            return
+        super().save_instance(instance, is_create, row, **kwargs)
+        self.columns[(row.get("datastore"), instance.entity.name, instance.name)] = instance
+        self._apply_partition_key(instance, row)
+
+    def _apply_partition_key(self, instance, row):
+        wanted = widgets.BooleanWidget().clean(row.get("partition_key")) if "partition_key" in row else None
+        entity = instance.entity
+        if wanted and entity.partition_column_id != instance.pk:
+            entity.partition_column = instance
+        elif wanted is False and entity.partition_column_id == instance.pk:
+            entity.partition_column = None
+        else:
+            return
+        entity._history_user = self.user
+        entity.save()
+
+    def after_import(self, dataset, result, **kwargs):
+        """Save the rows whose foreign key pointed further down the file, now that their targets exist."""
+        super().after_import(dataset, result, **kwargs)
+        for row_number, row, instance, target_key, is_create in self.deferred:
+            target = self.columns.get(target_key)
+            instance.references = target
+            try:
+                if target is None or target.pk is None:
+                    raise ValidationError({"references": f"'{target_key[1]}.{target_key[2]}' could not be saved."})
+                instance.full_clean(exclude=["entity"], validate_unique=False, validate_constraints=False)
+            except ValidationError as exc:
+                result.append_invalid_row(row_number, row, exc)
+                continue
+            self.do_instance_save(instance, is_create)
+            self._apply_partition_key(instance, row)
+        self.deferred.clear()
+
+
+class IndexResource(CatalogResource):
+    """Indexes with their key and included columns written as "last_name, first_name DESC"."""
+
+    datastore = fields.Field("entity__datastore__name", "datastore", readonly=True)
+    entity = fields.Field("entity", "entity")
+    key_columns = fields.Field(column_name="columns", readonly=True)
+    included_columns = fields.Field(column_name="include", readonly=True)
+
+    class Meta(CatalogResource.Meta):
+        model = Index
+        import_id_fields = ["datastore", "name"]
+        fields = ["datastore", "entity", "name", "is_unique", "method", "condition", "description",
+                  "key_columns", "included_columns"]
+
+    def __init__(self, user=None, **kwargs):
+        super().__init__(user=user, **kwargs)
+        self.fields["entity"].widget = EntityInRowWidget(self)
+        self.entities: dict = {}
+
+    def get_queryset(self):
+        return Index.objects.select_related("entity__datastore").prefetch_related("index_columns__column")
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        self.entities = entities_by_natural_key(dataset)
+
+    def get_instance(self, instance_loader, row):
+        return self.get_queryset().filter(entity__datastore__name=row.get("datastore"), name=row.get("name")).first()
+
+    def dehydrate_key_columns(self, index):
+        return index_columns_spec(index)
+
+    def dehydrate_included_columns(self, index):
+        return index_columns_spec(index, included=True)
+
+    def import_instance(self, instance, row, **kwargs):
+        errors = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        try:
+            instance._key_columns = index_columns_parse(row.get("columns") or "")
+            instance._included_columns = [name for name, _order in index_columns_parse(row.get("include") or "")]
+        except ValidationError as exc:
+            errors["condition"] = exc
+        if errors:
+            raise ValidationError(errors)
+
+    def skip_row(self, instance, original, row, import_validation_errors=None):
+        if instance.pk and (index_columns_spec(instance) != (row.get("columns") or "")
+                            or index_columns_spec(instance, included=True) != (row.get("include") or "")):
+            return False
+        return super().skip_row(instance, original, row, import_validation_errors)
+
+    def after_save_instance(self, instance, row, **kwargs):
+        try:
+            index_columns_set(index=instance, key_columns=instance._key_columns,
+                              included_columns=instance._included_columns, user=self.user)
+        except ValidationError as exc:
+            raise ValidationError({"name": exc.messages}) from exc
+
+
+class RetentionPolicyResource(CatalogResource):
+    datastore = fields.Field("entity__datastore__name", "datastore", readonly=True)
+    entity = fields.Field("entity", "entity")
+    anchor_column = fields.Field("anchor_column", "anchor_column")
+    regulation = fields.Field("regulation", "regulation", widget=NaturalKeyWidget(Regulation, "code"))
+
+    class Meta(CatalogResource.Meta):
+        model = RetentionPolicy
+        import_id_fields = ["datastore", "entity", "name"]
+        fields = ["datastore", "entity", "name", "anchor_column", "keep_for", "keep_unit", "action", "regulation",
+                  "legal_basis", "legal_hold", "description"]
+
+    def __init__(self, user=None, **kwargs):
+        super().__init__(user=user, **kwargs)
+        self.fields["entity"].widget = EntityInRowWidget(self)
+        self.fields["anchor_column"].widget = AnchorColumnWidget()
+        self.entities: dict = {}
+
+    def get_queryset(self):
+        return RetentionPolicy.objects.select_related("entity__datastore", "anchor_column", "regulation")
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        self.entities = entities_by_natural_key(dataset)
+
+    def get_instance(self, instance_loader, row):
+        return self.get_queryset().filter(entity__datastore__name=row.get("datastore"),
+                                          entity__name=row.get("entity"), name=row.get("name")).first()
+
+
+class AnchorColumnWidget(widgets.Widget):
+    """A column of the row's entity, by name."""
+
+    def clean(self, value, row=None, **kwargs):
+        if value in (None, ""):
+            return None
+        column = Column.objects.filter(entity__datastore__name=(row or {}).get("datastore"),
+                                       entity__name=(row or {}).get("entity"), name=value).first()
+        if column is None:
+            raise ValueError(f"Entity '{(row or {}).get('entity')}' has no column '{value}'.")
+        return column
+
+    def render(self, value, obj=None, **kwargs):
+        return value.name if value else ""
+
+
+RESOURCES = {
+    "datastores": DataStoreResource,
+    "domains": DomainResource,
+    "entities": EntityResource,
+    "columns": ColumnResource,
+    "indexes": IndexResource,
+    "retention_policies": RetentionPolicyResource,
+}

@@ -1,0 +1,11 @@
+"""Custodian URL configuration: everything a person uses lives in the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("django-rq/", include("django_rq.urls")),
+]
