@@ -7,7 +7,7 @@ from django.http import HttpResponseNotAllowed
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-__all__ = ["VersionedModelForm", "CatalogModelAdmin", "VersionedInlineFormSet"]
+__all__ = ["VersionedModelForm", "CatalogModelAdmin"]
 
 
 class VersionedModelForm(forms.ModelForm):
@@ -32,21 +32,6 @@ class VersionedModelForm(forms.ModelForm):
             # The save compares against the version this editor saw, not the one loaded for this request.
             self.instance.version = seen
         return cleaned
-
-
-class VersionedInlineFormSet(forms.BaseInlineFormSet):
-    """Inline rows are versioned like the main form; deleting a row something depends on is refused."""
-
-    def clean(self):
-        super().clean()
-        for form in self.deleted_forms:
-            blockers = getattr(form.instance, "dependents_blocking_delete", None)
-            reasons = blockers() if blockers and form.instance.pk else []
-            if reasons:
-                raise ValidationError(
-                    "%(obj)s cannot be deleted: %(why)s. Remove those first; nothing was saved."
-                    % {"obj": form.instance, "why": "; ".join(reasons)}
-                )
 
 
 class CatalogModelAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):

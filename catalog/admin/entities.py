@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 
-from catalog.admin.base import CatalogModelAdmin, VersionedInlineFormSet, VersionedModelForm
+from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
 from catalog.choices import PIICategory
 from catalog.models import Column, Entity, Index, IndexColumn, RetentionPolicy
 from catalog.resources import ColumnResource, EntityResource, IndexResource
@@ -64,7 +64,6 @@ class PartialEditMixin:
 class ColumnInline(PartialEditMixin, admin.TabularInline):
     model = Column
     form = ColumnForm
-    formset = VersionedInlineFormSet
     partial_permission = "catalog.change_column_pii"
     partial_fields = COLUMN_PII_FIELDS
     fields = ["name", "position", "data_type", "length", "precision", "scale", "nullable", "primary_key_position",
@@ -88,42 +87,52 @@ class IndexInlineForm(VersionedModelForm):
         widgets = {"condition": forms.TextInput(attrs={"size": 30}),
                    "description": forms.TextInput(attrs={"size": 20})}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, known_column_names: set[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.known_column_names = known_column_names
         if self.instance.pk:
             self.initial["key_columns"] = index_columns_spec(self.instance)
             self.initial["include_columns"] = index_columns_spec(self.instance, included=True)
 
     def clean_key_columns(self):
-        return index_columns_parse(self.cleaned_data["key_columns"])
+        return self._known(index_columns_parse(self.cleaned_data["key_columns"]))
 
     def clean_include_columns(self):
-        return [name for name, _order in index_columns_parse(self.cleaned_data.get("include_columns") or "")]
+        parsed = index_columns_parse(self.cleaned_data.get("include_columns") or "")
+        return [name for name, _order in self._known(parsed)]
+
+    def _known(self, parsed):
+        unknown = [name for name, _order in parsed if self.known_column_names is not None
+                   and name not in self.known_column_names]
+        if unknown:
+            raise forms.ValidationError("No column named %s in this entity." % ", ".join(unknown))
+        return parsed
+
+    def _post_clean(self):
+        # The condition may name columns added in the same save.
+        self.instance.pending_column_names = self.known_column_names
+        super()._post_clean()
 
 
-class IndexInlineFormSet(VersionedInlineFormSet):
+class IndexInlineFormSet(forms.BaseInlineFormSet):
     """Index rows may name columns added in the same save; they are checked against those too."""
 
-    def posted_column_names(self) -> set[str]:
-        names = set(self.instance.columns.values_list("name", flat=True)) if self.instance.pk else set()
-        total = int(self.data.get("columns-TOTAL_FORMS") or 0)
-        for i in range(total):
-            name = self.data.get(f"columns-{i}-name")
-            if name and not self.data.get(f"columns-{i}-DELETE"):
-                names.add(name)
-        return names
+    def get_form_kwargs(self, index):
+        kwargs = super().get_form_kwargs(index)
+        if self.is_bound:
+            kwargs["known_column_names"] = self.posted_column_names()
+        return kwargs
 
-    def clean(self):
-        super().clean()
-        known = self.posted_column_names()
-        for form in self.forms:
-            if not hasattr(form, "cleaned_data") or form in self.deleted_forms or not form.cleaned_data:
-                continue
-            named = [n for n, _o in form.cleaned_data.get("key_columns") or []]
-            named += form.cleaned_data.get("include_columns") or []
-            unknown = [n for n in named if n not in known]
-            if unknown:
-                form.add_error("key_columns", "No column named %s in this entity." % ", ".join(unknown))
+    def posted_column_names(self) -> set[str]:
+        if not hasattr(self, "_posted_column_names"):
+            names = set(self.instance.columns.values_list("name", flat=True)) if self.instance.pk else set()
+            total = int(self.data.get("columns-TOTAL_FORMS") or 0)
+            for i in range(min(total, 5000)):
+                name = self.data.get(f"columns-{i}-name")
+                if name and not self.data.get(f"columns-{i}-DELETE"):
+                    names.add(name)
+            self._posted_column_names = names
+        return self._posted_column_names
 
 
 class IndexInline(admin.TabularInline):

@@ -45,7 +45,9 @@ class Index(VersionedModel):
         if self.is_unique and self.method not in (IndexMethod.BTREE,):
             raise ValidationError({"method": _("Only B-tree indexes can be unique.")})
         if self.condition and self.entity_id:
-            names = set(self.entity.columns.values_list("name", flat=True))
+            names = getattr(self, "pending_column_names", None) or set(
+                self.entity.columns.values_list("name", flat=True)
+            )
             try:
                 validate_condition(self.condition, column_names=names)
             except ValidationError as exc:

@@ -1,0 +1,177 @@
+"""The steward's admin pages: entity editing with inlines, optimistic locking, read-only history."""
+
+import pytest
+from django.urls import reverse
+
+from catalog.choices import DataType
+from catalog.models import Column, Entity, Index
+from catalog.services import catalog_object_save, index_columns_spec
+from tests.admin_forms import change_form_data
+from tests.conftest import add_column, make_user
+from catalog.roles import DATA_STEWARD
+
+
+def entity_url(entity):
+    return reverse("admin:catalog_entity_change", args=[entity.pk])
+
+
+def test_steward_adds_columns_and_an_index_in_one_save(client, steward, customer):
+    client.force_login(steward)
+    page = client.get(entity_url(customer))
+    assert page.status_code == 200
+    data = change_form_data(page)
+    data.update({
+        "columns-TOTAL_FORMS": "4", "columns-3-name": "nickname", "columns-3-data_type": "varchar",
+        "columns-3-length": "40", "columns-3-nullable": "on", "columns-3-pii_category": "direct_identifier",
+        "columns-3-masking_strategy": "partial", "columns-3-on_delete": "no_action", "columns-3-entity": customer.pk,
+        "indexes-TOTAL_FORMS": "1", "indexes-0-name": "customer_nick_idx", "indexes-0-key_columns":
+        "nickname, created_at DESC", "indexes-0-include_columns": "email", "indexes-0-method": "btree",
+        "indexes-0-condition": "nickname IS NOT NULL", "indexes-0-entity": customer.pk,
+    })
+    response = client.post(entity_url(customer), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    assert customer.columns.get(name="nickname").sql_type == "varchar(40)"
+    index = Index.objects.get(name="customer_nick_idx")
+    assert index_columns_spec(index) == "nickname, created_at DESC"
+    assert index_columns_spec(index, included=True) == "email"
+    assert Column.history.filter(name="nickname", history_user=steward).exists()
+
+
+def test_index_naming_an_unknown_column_is_refused_in_place(client, steward, customer):
+    client.force_login(steward)
+    data = change_form_data(client.get(entity_url(customer)))
+    data.update({"indexes-TOTAL_FORMS": "1", "indexes-0-name": "bad_idx", "indexes-0-key_columns": "nope",
+                 "indexes-0-method": "btree", "indexes-0-entity": customer.pk})
+    response = client.post(entity_url(customer), data)
+    assert response.status_code == 200
+    assert "No column named nope" in response.content.decode()
+    assert not Index.objects.exists()
+
+
+def test_deleting_a_referenced_column_in_the_inline_is_refused_with_its_reason(client, steward, customer):
+    orders = catalog_object_save(obj=Entity(datastore=customer.datastore, name="orders"), user=steward)
+    add_column(orders, "customer_id", DataType.BIGINT, steward, references=customer.columns.get(name="id"))
+    client.force_login(steward)
+    data = change_form_data(client.get(entity_url(customer)))
+    data["columns-0-DELETE"] = "on"
+    response = client.post(entity_url(customer), data)
+    assert response.status_code == 200
+    assert "protected related objects: column orders.customer_id" in response.content.decode()
+    assert customer.columns.filter(name="id").exists()
+
+
+def test_second_steward_saving_a_stale_entity_is_refused_naming_the_first(client, customer, steward):
+    other = make_user("other_steward", DATA_STEWARD)
+    client.force_login(steward)
+    stale = change_form_data(client.get(entity_url(customer)))
+    client.force_login(other)
+    fresh = change_form_data(client.get(entity_url(customer)))
+    fresh["description"] = "Written by the other steward"
+    assert client.post(entity_url(customer), fresh).status_code == 302
+
+    client.force_login(steward)
+    stale["description"] = "Written by the first steward"
+    response = client.post(entity_url(customer), stale)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "was changed by other_steward" in body
+    assert "nothing was overwritten" in body
+    customer.refresh_from_db()
+    assert customer.description == "Written by the other steward"
+
+
+def test_second_steward_saving_a_stale_column_row_is_refused(client, customer, steward):
+    other = make_user("other_steward", DATA_STEWARD)
+    client.force_login(steward)
+    stale = change_form_data(client.get(entity_url(customer)))
+    client.force_login(other)
+    fresh = change_form_data(client.get(entity_url(customer)))
+    fresh["columns-1-length"] = "300"
+    assert client.post(entity_url(customer), fresh).status_code == 302
+
+    client.force_login(steward)
+    stale["columns-1-length"] = "100"
+    response = client.post(entity_url(customer), stale)
+    assert response.status_code == 200
+    assert "was changed by other_steward" in response.content.decode()
+    assert customer.columns.get(name="email").length == 300
+
+
+def test_stale_save_through_a_service_is_refused_too(customer, steward):
+    from catalog.exceptions import ConcurrentEditError
+
+    first = Entity.objects.get(pk=customer.pk)
+    second = Entity.objects.get(pk=customer.pk)
+    first.description = "first"
+    catalog_object_save(obj=first, user=steward)
+    second.description = "second"
+    with pytest.raises(ConcurrentEditError, match="was changed by steward"):
+        catalog_object_save(obj=second, user=steward)
+    customer.refresh_from_db()
+    assert customer.description == "first"
+
+
+def test_unchanged_save_writes_no_history_and_keeps_the_version(client, steward, customer):
+    client.force_login(steward)
+    before = Entity.history.filter(id=customer.pk).count()
+    response = client.post(entity_url(customer), change_form_data(client.get(entity_url(customer))))
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.version == 1
+    assert Entity.history.filter(id=customer.pk).count() == before
+
+
+def test_object_history_page_shows_field_level_changes(client, steward, customer):
+    customer.description = "Buyers"
+    catalog_object_save(obj=customer, user=steward)
+    client.force_login(steward)
+    response = client.get(reverse("admin:catalog_entity_history", args=[customer.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<strong>Description:</strong>" in body and "Buyers" in body
+
+
+@pytest.mark.parametrize("user_fixture", ["steward", "superuser"])
+def test_history_cannot_be_reverted_by_anyone(client, request, customer, user_fixture):
+    user = request.getfixturevalue(user_fixture)
+    customer.description = "changed"
+    catalog_object_save(obj=customer, user=user)
+    first = Entity.history.filter(id=customer.pk).order_by("history_id").first()
+    client.force_login(user)
+    url = reverse("admin:catalog_entity_simple_history", args=[customer.pk, first.history_id])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"name": "customer", "datastore": customer.datastore_id, "kind": "table",
+                                 "description": "", "sensitivity": "internal"})
+    assert response.status_code == 405
+    customer.refresh_from_db()
+    assert customer.description == "changed"
+
+
+def test_history_rows_cannot_be_updated_or_deleted_in_the_database(customer):
+    from django.db import DatabaseError, transaction
+
+    record = Entity.history.filter(id=customer.pk).first()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        Entity.history.filter(history_id=record.history_id).update(name="rewritten")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        Entity.history.filter(history_id=record.history_id).delete()
+    assert Entity.history.get(history_id=record.history_id).name == "customer"
+
+
+def test_deleting_a_user_keeps_their_history_rows(customer, steward):
+    count = Entity.history.count()
+    steward.delete()
+    assert Entity.history.count() == count
+    assert Entity.history.filter(history_user__isnull=True).count() == count
+
+
+def test_column_admin_delete_of_a_referenced_column_is_shown_as_protected(client, superuser, customer, steward):
+    orders = catalog_object_save(obj=Entity(datastore=customer.datastore, name="orders"), user=steward)
+    add_column(orders, "customer_id", DataType.BIGINT, steward, references=customer.columns.get(name="id"))
+    column = customer.columns.get(name="id")
+    client.force_login(superuser)
+    url = reverse("admin:catalog_column_delete", args=[column.pk])
+    response = client.get(url)
+    assert "protected" in response.content.decode().lower()
+    client.post(url, {"post": "yes"})
+    assert Column.objects.filter(pk=column.pk).exists()
