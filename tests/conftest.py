@@ -21,6 +21,11 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(username: str, role: str | None = None, **extra):
     user = get_user_model().objects.create_user(username=username, password="pw-" + username, is_staff=True,
                                                 **extra)
