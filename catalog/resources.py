@@ -5,8 +5,11 @@ Every import runs in one transaction: a file with any invalid row changes nothin
 writes a history row attributed to the importing user, in bulk mode too.
 """
 
+import json
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import CharField, TextField
 from import_export import fields, resources, widgets
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -34,6 +37,26 @@ class NaturalKeyWidget(widgets.ForeignKeyWidget):
             return super().clean(value, row=row, **kwargs)
         except self.model.DoesNotExist:
             raise ValueError(f"No {self.model._meta.verbose_name} named '{value}'.") from None
+
+
+class ValueListWidget(widgets.Widget):
+    """A list of values as a JSON array, e.g. ["new", "paid"]; empty means no restriction."""
+
+    def clean(self, value, row=None, **kwargs):
+        if value in (None, ""):
+            return []
+        if isinstance(value, list):
+            return value
+        try:
+            parsed = json.loads(value)
+        except (TypeError, ValueError):
+            parsed = None
+        if not isinstance(parsed, list):
+            raise ValueError(f"Write the values as a JSON list such as [\"new\", \"paid\"], not {value!r}.")
+        return parsed
+
+    def render(self, value, obj=None, **kwargs):
+        return json.dumps(value) if value else ""
 
 
 def entities_by_natural_key(dataset) -> dict:
@@ -77,6 +100,22 @@ class CatalogResource(resources.ModelResource):
                 "Unknown column%s in the file: %s. Expected columns: %s."
                 % ("s" if len(unknown) > 1 else "", ", ".join(map(str, unknown)), ", ".join(sorted(known)))
             )
+
+    def import_field(self, field, instance, row, is_m2m=False, **kwargs):
+        try:
+            super().import_field(field, instance, row, is_m2m=is_m2m, **kwargs)
+        except (ArithmeticError, TypeError) as exc:  # decimal.InvalidOperation from the number widgets
+            raise ValueError(f"'{row.get(field.column_name)}' is not a number.") from exc
+
+    def import_instance(self, instance, row, **kwargs):
+        try:
+            super().import_instance(instance, row, **kwargs)
+        finally:
+            # Spreadsheet cells left empty arrive as None; a text field stores them as "".
+            for model_field in instance._meta.concrete_fields:
+                if isinstance(model_field, (CharField, TextField)) and not model_field.null:
+                    if getattr(instance, model_field.attname) is None:
+                        setattr(instance, model_field.attname, "")
 
     def do_instance_save(self, instance, is_create):
         instance._history_user = self.user
@@ -140,7 +179,7 @@ class EntityResource(CatalogResource):
                   "has_audit_columns", "legal_hold"]
 
     def get_queryset(self):
-        return Entity.objects.select_related("datastore", "domain", "owner")
+        return Entity.objects.select_related("datastore", "domain", "owner").order_by("datastore__name", "name")
 
 
 class EntityInRowWidget(widgets.Widget):
@@ -193,7 +232,7 @@ class ColumnResource(CatalogResource):
     datastore = fields.Field("entity__datastore__name", "datastore", readonly=True)
     entity = fields.Field("entity", "entity")
     references = fields.Field("references", "references")
-    allowed_values = fields.Field("allowed_values", "allowed_values", widget=widgets.JSONWidget())
+    allowed_values = fields.Field("allowed_values", "allowed_values", widget=ValueListWidget())
     partition_key = fields.Field(column_name="partition_key", readonly=True, widget=widgets.BooleanWidget())
 
     class Meta(CatalogResource.Meta):
@@ -215,7 +254,8 @@ class ColumnResource(CatalogResource):
         self.pending_reference = None
 
     def get_queryset(self):
-        return Column.objects.select_related("entity__datastore", "references__entity")
+        return Column.objects.select_related("entity__datastore", "references__entity").order_by(
+            "entity__datastore__name", "entity__name", "position", "name")
 
     def dehydrate_partition_key(self, column):
         return column.entity.partition_column_id == column.pk
@@ -243,6 +283,8 @@ class ColumnResource(CatalogResource):
         existing = self.columns.get(key)
         if key and existing is not None and existing.pk != instance.pk:
             errors["name"] = ValidationError(f"Column '{instance.name}' appears twice for this entity.")
+        # A foreign key to a row further down is checked, with its ON DELETE, once that row is saved.
+        instance.reference_pending = self.pending_reference is not None
         try:
             instance.full_clean(exclude=[*errors.keys(), "entity", "references"], validate_unique=False,
                                 validate_constraints=False)
@@ -278,6 +320,7 @@ class ColumnResource(CatalogResource):
         for row_number, row, instance, target_key, is_create in self.deferred:
             target = self.columns.get(target_key)
             instance.references = target
+            instance.reference_pending = False
             try:
                 if target is None or target.pk is None:
                     raise ValidationError({"references": f"'{target_key[1]}.{target_key[2]}' could not be saved."})
@@ -310,7 +353,8 @@ class IndexResource(CatalogResource):
         self.entities: dict = {}
 
     def get_queryset(self):
-        return Index.objects.select_related("entity__datastore").prefetch_related("index_columns__column")
+        return (Index.objects.select_related("entity__datastore").prefetch_related("index_columns__column")
+                .order_by("entity__datastore__name", "name"))
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
@@ -372,7 +416,8 @@ class RetentionPolicyResource(CatalogResource):
         self.entities: dict = {}
 
     def get_queryset(self):
-        return RetentionPolicy.objects.select_related("entity__datastore", "anchor_column", "regulation")
+        return RetentionPolicy.objects.select_related("entity__datastore", "anchor_column", "regulation").order_by(
+            "entity__datastore__name", "entity__name", "name")
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)

@@ -5,7 +5,10 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed
 from import_export.admin import ImportExportModelAdmin
+from import_export.forms import ImportForm
 from simple_history.admin import SimpleHistoryAdmin
+
+from catalog.imports import read_error_message, upload_problem
 
 __all__ = ["VersionedModelForm", "CatalogModelAdmin"]
 
@@ -34,10 +37,24 @@ class VersionedModelForm(forms.ModelForm):
         return cleaned
 
 
+class CatalogImportForm(ImportForm):
+    """The import form, refusing empty and oversized files before they are read."""
+
+    def clean_import_file(self):
+        upload = self.cleaned_data["import_file"]
+        head = upload.read(4096)
+        upload.seek(0)
+        problem = upload_problem(size=upload.size, is_blank=upload.size <= len(head) and not head.strip())
+        if problem:
+            raise ValidationError(problem)
+        return upload
+
+
 class CatalogModelAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
     """Base admin: import/export, history with field-level changes, optimistic locking."""
 
     form = VersionedModelForm
+    import_form_class = CatalogImportForm
     list_per_page = 50
     show_full_result_count = False
 
@@ -61,6 +78,10 @@ class CatalogModelAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
         kwargs = super().get_import_resource_kwargs(request, **kwargs)
         kwargs["user"] = request.user
         return kwargs
+
+    def add_data_read_fail_error_to_form(self, form, exc):
+        file_format = form.cleaned_data.get("import_file").name.rsplit(".", 1)[-1].lower()
+        form.add_error("import_file", read_error_message(exc, file_format))
 
     def get_export_queryset(self, request):
         if not self.has_view_permission(request):

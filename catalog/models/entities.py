@@ -348,7 +348,8 @@ class Column(VersionedModel):
     def _clean_reference(self):
         target = self.references
         if target is None:
-            if self.on_delete != OnDelete.NO_ACTION:
+            # An import may set the target after this row is checked (it is further down the file).
+            if self.on_delete != OnDelete.NO_ACTION and not getattr(self, "reference_pending", False):
                 yield "on_delete", _("ON DELETE applies to foreign keys only.")
             return
         yield from self._reference_target_errors(target)
