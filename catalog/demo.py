@@ -14,12 +14,21 @@ from catalog.services import catalog_object_save, index_columns_set
 
 __all__ = ["DEMO_USERS", "demo_load"]
 
-DEMO_USERS = {"demo_steward": DATA_STEWARD, "demo_officer": COMPLIANCE_OFFICER, "demo_platform": PLATFORM_ADMIN}
+DEMO_USERS = {
+    "demo_steward": DATA_STEWARD,
+    "demo_officer": COMPLIANCE_OFFICER,
+    "demo_platform": PLATFORM_ADMIN,
+}
 
 PK = {"primary_key_position": 1, "nullable": False}
 REQ = {"nullable": False}
-EMAIL = {"data_type": "varchar", "length": 254, "pii_category": "direct_identifier", "masking_strategy": "hash",
-         "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"}
+EMAIL = {
+    "data_type": "varchar",
+    "length": 254,
+    "pii_category": "direct_identifier",
+    "masking_strategy": "hash",
+    "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+}
 CREATED = {"data_type": "timestamptz", "nullable": False, "default_value": "now()"}
 
 
@@ -31,116 +40,321 @@ def col(name, data_type=None, **opts):
 
 
 STORES = [
-    {"name": "shop", "engine": "postgresql", "schema_name": "shop", "url_env": "CUSTODIAN_SHOP_URL",
-     "description": "Operational database of the web shop."},
-    {"name": "warehouse", "engine": "postgresql", "schema_name": "analytics", "url_env": "CUSTODIAN_WAREHOUSE_URL",
-     "description": "Analytics warehouse: star schema for sales reporting."},
+    {
+        "name": "shop",
+        "engine": "postgresql",
+        "schema_name": "shop",
+        "url_env": "CUSTODIAN_SHOP_URL",
+        "description": "Operational database of the web shop.",
+    },
+    {
+        "name": "warehouse",
+        "engine": "postgresql",
+        "schema_name": "analytics",
+        "url_env": "CUSTODIAN_WAREHOUSE_URL",
+        "description": "Analytics warehouse: star schema for sales reporting.",
+    },
 ]
-DOMAINS = [("Customers", "People who buy and their contact data."), ("Sales", "Orders, payments and revenue."),
-           ("Product", "What the shop sells.")]
+DOMAINS = [
+    ("Customers", "People who buy and their contact data."),
+    ("Sales", "Orders, payments and revenue."),
+    ("Product", "What the shop sells."),
+]
 
 SHOP = [
-    ("users", "Customers", "table", "Accounts that can sign in.", [
-        col("id", "bigint", **PK), col("email", **EMAIL, is_unique=True, nullable=False),
-        col("password_hash", "varchar", length=200, nullable=False, pii_category="credential",
-            masking_strategy="redact"),
-        col("last_login_at", "timestamptz"), col("created_at", **CREATED)]),
-    ("customers", "Customers", "table", "People and companies who order.", [
-        col("id", "bigint", **PK), col("user_id", "bigint", references=("users", "id"), on_delete="set_null"),
-        col("first_name", "varchar", length=100, pii_category="direct_identifier", masking_strategy="partial"),
-        col("last_name", "varchar", length=100, pii_category="direct_identifier", masking_strategy="partial"),
-        col("email", **EMAIL, is_unique=True, nullable=False),
-        col("phone", "varchar", length=30, pii_category="direct_identifier", masking_strategy="partial"),
-        col("birth_date", "date", pii_category="quasi_identifier", masking_strategy="nullify",
-            min_value="1900-01-01"),
-        col("segment", "varchar", length=20, allowed_values=["retail", "business", "vip"], default_value="retail",
-            nullable=False),
-        col("created_at", **CREATED), col("closed_at", "timestamptz")]),
-    ("addresses", "Customers", "table", "Postal addresses of customers.", [
-        col("id", "bigint", **PK),
-        col("customer_id", "bigint", nullable=False, references=("customers", "id"), on_delete="cascade"),
-        col("street", "varchar", length=200, nullable=False, pii_category="direct_identifier",
-            masking_strategy="redact"),
-        col("postal_code", "varchar", length=12, pii_category="quasi_identifier", masking_strategy="partial"),
-        col("city", "varchar", length=100, nullable=False, pii_category="quasi_identifier"),
-        col("country_code", "char", length=2, nullable=False, pattern="^[A-Z]{2}$"),
-        col("created_at", **CREATED)]),
-    ("products", "Product", "reference", "The catalogue of things for sale.", [
-        col("id", "bigint", **PK), col("sku", "varchar", length=40, is_unique=True, nullable=False,
-                                       pattern="^[A-Z0-9-]+$"),
-        col("name", "varchar", length=200, nullable=False), col("description", "text"),
-        col("unit_price", "numeric", precision=12, scale=2, nullable=False, min_value="0"),
-        col("active", "boolean", nullable=False, default_value="true"), col("created_at", **CREATED)]),
-    ("orders", "Sales", "table", "One checkout by a customer.", [
-        col("id", "bigint", **PK),
-        col("customer_id", "bigint", nullable=False, references=("customers", "id"), on_delete="restrict"),
-        col("shipping_address_id", "bigint", references=("addresses", "id"), on_delete="set_null"),
-        col("status", "varchar", length=20, nullable=False, default_value="new",
-            allowed_values=["new", "paid", "shipped", "cancelled", "refunded"]),
-        col("total_amount", "numeric", precision=12, scale=2, nullable=False, min_value="0"),
-        col("ordered_at", "timestamptz", nullable=False, default_value="now()")]),
-    ("order_items", "Sales", "table", "Lines of an order.", [
-        col("order_id", "bigint", primary_key_position=1, nullable=False, references=("orders", "id"),
-            on_delete="cascade"),
-        col("line_no", "integer", primary_key_position=2, nullable=False, min_value="1"),
-        col("product_id", "bigint", nullable=False, references=("products", "id"), on_delete="restrict"),
-        col("quantity", "integer", nullable=False, min_value="1", max_value="10000"),
-        col("unit_price", "numeric", precision=12, scale=2, nullable=False, min_value="0")]),
-    ("payments", "Sales", "table", "Card and transfer payments for orders.", [
-        col("id", "uuid", **PK, default_value="gen_random_uuid()"),
-        col("order_id", "bigint", nullable=False, references=("orders", "id"), on_delete="restrict"),
-        col("method", "varchar", length=20, nullable=False, allowed_values=["card", "transfer", "wallet"]),
-        col("card_last4", "char", length=4, pii_category="financial", masking_strategy="redact",
-            pattern="^[0-9]{4}$"),
-        col("iban", "varchar", length=34, pii_category="financial", masking_strategy="tokenize"),
-        col("amount", "numeric", precision=12, scale=2, nullable=False, min_value="0"),
-        col("paid_at", "timestamptz", nullable=False)]),
+    (
+        "users",
+        "Customers",
+        "table",
+        "Accounts that can sign in.",
+        [
+            col("id", "bigint", **PK),
+            col("email", **EMAIL, is_unique=True, nullable=False),
+            col(
+                "password_hash",
+                "varchar",
+                length=200,
+                nullable=False,
+                pii_category="credential",
+                masking_strategy="redact",
+            ),
+            col("last_login_at", "timestamptz"),
+            col("created_at", **CREATED),
+        ],
+    ),
+    (
+        "customers",
+        "Customers",
+        "table",
+        "People and companies who order.",
+        [
+            col("id", "bigint", **PK),
+            col("user_id", "bigint", references=("users", "id"), on_delete="set_null"),
+            col(
+                "first_name",
+                "varchar",
+                length=100,
+                pii_category="direct_identifier",
+                masking_strategy="partial",
+            ),
+            col(
+                "last_name",
+                "varchar",
+                length=100,
+                pii_category="direct_identifier",
+                masking_strategy="partial",
+            ),
+            col("email", **EMAIL, is_unique=True, nullable=False),
+            col("phone", "varchar", length=30, pii_category="direct_identifier", masking_strategy="partial"),
+            col(
+                "birth_date",
+                "date",
+                pii_category="quasi_identifier",
+                masking_strategy="nullify",
+                min_value="1900-01-01",
+            ),
+            col(
+                "segment",
+                "varchar",
+                length=20,
+                allowed_values=["retail", "business", "vip"],
+                default_value="retail",
+                nullable=False,
+            ),
+            col("created_at", **CREATED),
+            col("closed_at", "timestamptz"),
+        ],
+    ),
+    (
+        "addresses",
+        "Customers",
+        "table",
+        "Postal addresses of customers.",
+        [
+            col("id", "bigint", **PK),
+            col("customer_id", "bigint", nullable=False, references=("customers", "id"), on_delete="cascade"),
+            col(
+                "street",
+                "varchar",
+                length=200,
+                nullable=False,
+                pii_category="direct_identifier",
+                masking_strategy="redact",
+            ),
+            col(
+                "postal_code",
+                "varchar",
+                length=12,
+                pii_category="quasi_identifier",
+                masking_strategy="partial",
+            ),
+            col("city", "varchar", length=100, nullable=False, pii_category="quasi_identifier"),
+            col("country_code", "char", length=2, nullable=False, pattern="^[A-Z]{2}$"),
+            col("created_at", **CREATED),
+        ],
+    ),
+    (
+        "products",
+        "Product",
+        "reference",
+        "The catalogue of things for sale.",
+        [
+            col("id", "bigint", **PK),
+            col("sku", "varchar", length=40, is_unique=True, nullable=False, pattern="^[A-Z0-9-]+$"),
+            col("name", "varchar", length=200, nullable=False),
+            col("description", "text"),
+            col("unit_price", "numeric", precision=12, scale=2, nullable=False, min_value="0"),
+            col("active", "boolean", nullable=False, default_value="true"),
+            col("created_at", **CREATED),
+        ],
+    ),
+    (
+        "orders",
+        "Sales",
+        "table",
+        "One checkout by a customer.",
+        [
+            col("id", "bigint", **PK),
+            col(
+                "customer_id", "bigint", nullable=False, references=("customers", "id"), on_delete="restrict"
+            ),
+            col("shipping_address_id", "bigint", references=("addresses", "id"), on_delete="set_null"),
+            col(
+                "status",
+                "varchar",
+                length=20,
+                nullable=False,
+                default_value="new",
+                allowed_values=["new", "paid", "shipped", "cancelled", "refunded"],
+            ),
+            col("total_amount", "numeric", precision=12, scale=2, nullable=False, min_value="0"),
+            col("ordered_at", "timestamptz", nullable=False, default_value="now()"),
+        ],
+    ),
+    (
+        "order_items",
+        "Sales",
+        "table",
+        "Lines of an order.",
+        [
+            col(
+                "order_id",
+                "bigint",
+                primary_key_position=1,
+                nullable=False,
+                references=("orders", "id"),
+                on_delete="cascade",
+            ),
+            col("line_no", "integer", primary_key_position=2, nullable=False, min_value="1"),
+            col("product_id", "bigint", nullable=False, references=("products", "id"), on_delete="restrict"),
+            col("quantity", "integer", nullable=False, min_value="1", max_value="10000"),
+            col("unit_price", "numeric", precision=12, scale=2, nullable=False, min_value="0"),
+        ],
+    ),
+    (
+        "payments",
+        "Sales",
+        "table",
+        "Card and transfer payments for orders.",
+        [
+            col("id", "uuid", **PK, default_value="gen_random_uuid()"),
+            col("order_id", "bigint", nullable=False, references=("orders", "id"), on_delete="restrict"),
+            col(
+                "method", "varchar", length=20, nullable=False, allowed_values=["card", "transfer", "wallet"]
+            ),
+            col(
+                "card_last4",
+                "char",
+                length=4,
+                pii_category="financial",
+                masking_strategy="redact",
+                pattern="^[0-9]{4}$",
+            ),
+            col("iban", "varchar", length=34, pii_category="financial", masking_strategy="tokenize"),
+            col("amount", "numeric", precision=12, scale=2, nullable=False, min_value="0"),
+            col("paid_at", "timestamptz", nullable=False),
+        ],
+    ),
 ]
 
 WAREHOUSE = [
-    ("dim_date", "Sales", "dimension", "One row per calendar day.", [
-        col("date_key", "integer", **PK), col("calendar_date", "date", nullable=False, is_unique=True),
-        col("year", "smallint", nullable=False), col("month", "smallint", nullable=False, min_value="1",
-                                                      max_value="12"),
-        col("day_of_week", "smallint", nullable=False, min_value="1", max_value="7")]),
-    ("dim_customer", "Customers", "dimension", "Customers as of each change (SCD type 2).", [
-        col("customer_key", "bigint", **PK), col("customer_id", "bigint", nullable=False),
-        col("segment", "varchar", length=20, nullable=False),
-        col("email_hash", "varchar", length=64, pii_category="quasi_identifier", masking_strategy="hash"),
-        col("city", "varchar", length=100, pii_category="quasi_identifier"),
-        col("country_code", "char", length=2), col("valid_from", "timestamptz", nullable=False),
-        col("valid_to", "timestamptz"), col("is_current", "boolean", nullable=False, default_value="true")]),
-    ("dim_product", "Product", "dimension", "Products with their category.", [
-        col("product_key", "bigint", **PK), col("sku", "varchar", length=40, nullable=False, is_unique=True),
-        col("name", "varchar", length=200, nullable=False), col("category", "varchar", length=60)]),
-    ("fact_sales", "Sales", "fact", "One row per order line, at the grain of a sale.", [
-        col("sale_id", "bigint", **PK),
-        col("date_key", "integer", nullable=False, references=("dim_date", "date_key")),
-        col("customer_key", "bigint", nullable=False, references=("dim_customer", "customer_key")),
-        col("product_key", "bigint", nullable=False, references=("dim_product", "product_key")),
-        col("quantity", "integer", nullable=False, min_value="0"),
-        col("revenue", "numeric", precision=14, scale=2, nullable=False),
-        col("sold_at", "timestamptz", nullable=False)]),
+    (
+        "dim_date",
+        "Sales",
+        "dimension",
+        "One row per calendar day.",
+        [
+            col("date_key", "integer", **PK),
+            col("calendar_date", "date", nullable=False, is_unique=True),
+            col("year", "smallint", nullable=False),
+            col("month", "smallint", nullable=False, min_value="1", max_value="12"),
+            col("day_of_week", "smallint", nullable=False, min_value="1", max_value="7"),
+        ],
+    ),
+    (
+        "dim_customer",
+        "Customers",
+        "dimension",
+        "Customers as of each change (SCD type 2).",
+        [
+            col("customer_key", "bigint", **PK),
+            col("customer_id", "bigint", nullable=False),
+            col("segment", "varchar", length=20, nullable=False),
+            col("email_hash", "varchar", length=64, pii_category="quasi_identifier", masking_strategy="hash"),
+            col("city", "varchar", length=100, pii_category="quasi_identifier"),
+            col("country_code", "char", length=2),
+            col("valid_from", "timestamptz", nullable=False),
+            col("valid_to", "timestamptz"),
+            col("is_current", "boolean", nullable=False, default_value="true"),
+        ],
+    ),
+    (
+        "dim_product",
+        "Product",
+        "dimension",
+        "Products with their category.",
+        [
+            col("product_key", "bigint", **PK),
+            col("sku", "varchar", length=40, nullable=False, is_unique=True),
+            col("name", "varchar", length=200, nullable=False),
+            col("category", "varchar", length=60),
+        ],
+    ),
+    (
+        "fact_sales",
+        "Sales",
+        "fact",
+        "One row per order line, at the grain of a sale.",
+        [
+            col("sale_id", "bigint", **PK),
+            col("date_key", "integer", nullable=False, references=("dim_date", "date_key")),
+            col("customer_key", "bigint", nullable=False, references=("dim_customer", "customer_key")),
+            col("product_key", "bigint", nullable=False, references=("dim_product", "product_key")),
+            col("quantity", "integer", nullable=False, min_value="0"),
+            col("revenue", "numeric", precision=14, scale=2, nullable=False),
+            col("sold_at", "timestamptz", nullable=False),
+        ],
+    ),
 ]
 
 INDEXES = {
-    "shop": [("orders", "orders_customer_ordered_idx", [("customer_id", "asc"), ("ordered_at", "desc")], [], ""),
-             ("orders", "orders_open_idx", [("status", "asc")], ["total_amount"], "status <> 'shipped'"),
-             ("addresses", "addresses_customer_idx", [("customer_id", "asc")], [], ""),
-             ("payments", "payments_order_idx", [("order_id", "asc")], [], "")],
-    "warehouse": [("fact_sales", "fact_sales_date_idx", [("date_key", "asc")], [], ""),
-                  ("fact_sales", "fact_sales_customer_idx", [("customer_key", "asc")], [], "")],
+    "shop": [
+        ("orders", "orders_customer_ordered_idx", [("customer_id", "asc"), ("ordered_at", "desc")], [], ""),
+        ("orders", "orders_open_idx", [("status", "asc")], ["total_amount"], "status <> 'shipped'"),
+        ("addresses", "addresses_customer_idx", [("customer_id", "asc")], [], ""),
+        ("payments", "payments_order_idx", [("order_id", "asc")], [], ""),
+    ],
+    "warehouse": [
+        ("fact_sales", "fact_sales_date_idx", [("date_key", "asc")], [], ""),
+        ("fact_sales", "fact_sales_customer_idx", [("customer_key", "asc")], [], ""),
+    ],
 }
 
 RETENTION = [
-    ("shop", "customers", "closed accounts", "closed_at", 2, "years", "anonymize", "GDPR",
-     "Art. 5(1)(e) storage limitation: anonymize two years after the account is closed."),
-    ("shop", "orders", "bookkeeping", "ordered_at", 10, "years", "archive", "SOX",
-     "Financial records are kept ten years, then archived."),
-    ("shop", "payments", "card data", "paid_at", 13, "months", "delete", "PCI DSS",
-     "Card data is kept only for the chargeback window."),
-    ("shop", "users", "inactive accounts", "last_login_at", 3, "years", "delete", "CCPA",
-     "Accounts unused for three years are deleted."),
+    (
+        "shop",
+        "customers",
+        "closed accounts",
+        "closed_at",
+        2,
+        "years",
+        "anonymize",
+        "GDPR",
+        "Art. 5(1)(e) storage limitation: anonymize two years after the account is closed.",
+    ),
+    (
+        "shop",
+        "orders",
+        "bookkeeping",
+        "ordered_at",
+        10,
+        "years",
+        "archive",
+        "SOX",
+        "Financial records are kept ten years, then archived.",
+    ),
+    (
+        "shop",
+        "payments",
+        "card data",
+        "paid_at",
+        13,
+        "months",
+        "delete",
+        "PCI DSS",
+        "Card data is kept only for the chargeback window.",
+    ),
+    (
+        "shop",
+        "users",
+        "inactive accounts",
+        "last_login_at",
+        3,
+        "years",
+        "delete",
+        "CCPA",
+        "Accounts unused for three years are deleted.",
+    ),
 ]
 
 
@@ -169,10 +383,20 @@ def _demo_users():
 def _load_entities(store: DataStore, specs, domains, owner):
     deferred = []
     for name, domain, kind, description, columns in specs:
-        entity = _upsert(Entity, {"datastore": store, "name": name},
-                         {"domain": domains[domain], "kind": kind, "description": description, "owner": owner,
-                          "sensitivity": "confidential" if any("pii_category" in c for _n, c in columns)
-                          else "internal"}, owner)
+        entity = _upsert(
+            Entity,
+            {"datastore": store, "name": name},
+            {
+                "domain": domains[domain],
+                "kind": kind,
+                "description": description,
+                "owner": owner,
+                "sensitivity": "confidential"
+                if any("pii_category" in c for _n, c in columns)
+                else "internal",
+            },
+            owner,
+        )
         for position, (column_name, spec) in enumerate(columns, 1):
             spec = dict(spec)
             reference = spec.pop("references", None)
@@ -182,8 +406,12 @@ def _load_entities(store: DataStore, specs, domains, owner):
                 deferred.append((entity, column_name, reference, on_delete))
     for entity, column_name, (target_entity, target_column), on_delete in deferred:
         target = Column.objects.get(entity__datastore=store, entity__name=target_entity, name=target_column)
-        _upsert(Column, {"entity": entity, "name": column_name}, {"references": target, "on_delete": on_delete},
-                owner)
+        _upsert(
+            Column,
+            {"entity": entity, "name": column_name},
+            {"references": target, "on_delete": on_delete},
+            owner,
+        )
 
 
 @transaction.atomic
@@ -191,11 +419,16 @@ def demo_load() -> dict:
     """Load (or bring up to date) the demo catalog; returns counts of what it holds."""
     users = _demo_users()
     steward, officer = users[DATA_STEWARD], users[COMPLIANCE_OFFICER]
-    stores = {spec["name"]: _upsert(DataStore, {"name": spec["name"]},
-                                    {**spec, "owner": users[PLATFORM_ADMIN]}, users[PLATFORM_ADMIN])
-              for spec in STORES}
-    domains = {name: _upsert(Domain, {"name": name}, {"description": text, "owner": steward}, steward)
-               for name, text in DOMAINS}
+    stores = {
+        spec["name"]: _upsert(
+            DataStore, {"name": spec["name"]}, {**spec, "owner": users[PLATFORM_ADMIN]}, users[PLATFORM_ADMIN]
+        )
+        for spec in STORES
+    }
+    domains = {
+        name: _upsert(Domain, {"name": name}, {"description": text, "owner": steward}, steward)
+        for name, text in DOMAINS
+    }
     _load_entities(stores["shop"], SHOP, domains, steward)
     _load_entities(stores["warehouse"], WAREHOUSE, domains, steward)
     for store_name, indexes in INDEXES.items():
@@ -205,9 +438,21 @@ def demo_load() -> dict:
             index_columns_set(index=index, key_columns=key_columns, included_columns=included, user=steward)
     for store_name, entity_name, name, anchor, keep, unit, action, regulation, basis in RETENTION:
         entity = Entity.objects.get(datastore=stores[store_name], name=entity_name)
-        _upsert(RetentionPolicy, {"entity": entity, "name": name},
-                {"anchor_column": entity.columns.get(name=anchor), "keep_for": keep, "keep_unit": unit,
-                 "action": action, "regulation": Regulation.objects.get(code=regulation), "legal_basis": basis},
-                officer)
-    return {"datastores": len(stores), "entities": Entity.objects.filter(datastore__in=stores.values()).count(),
-            "columns": Column.objects.filter(entity__datastore__in=stores.values()).count()}
+        _upsert(
+            RetentionPolicy,
+            {"entity": entity, "name": name},
+            {
+                "anchor_column": entity.columns.get(name=anchor),
+                "keep_for": keep,
+                "keep_unit": unit,
+                "action": action,
+                "regulation": Regulation.objects.get(code=regulation),
+                "legal_basis": basis,
+            },
+            officer,
+        )
+    return {
+        "datastores": len(stores),
+        "entities": Entity.objects.filter(datastore__in=stores.values()).count(),
+        "columns": Column.objects.filter(entity__datastore__in=stores.values()).count(),
+    }

@@ -46,5 +46,7 @@ def history_protect(*, using: str = "default", **_signal_kwargs) -> None:
                 sql.SQL(
                     "CREATE OR REPLACE TRIGGER custodian_append_only BEFORE UPDATE OR DELETE ON {} "
                     "FOR EACH ROW EXECUTE FUNCTION custodian_history_append_only()"
-                ).format(sql.Identifier(table)).as_string(cursor.connection)
+                )
+                .format(sql.Identifier(table))
+                .as_string(cursor.connection)
             )

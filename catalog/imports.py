@@ -12,7 +12,14 @@ from import_export.results import Result
 from catalog.exceptions import CatalogError
 from catalog.resources import RESOURCES
 
-__all__ = ["FORMATS", "upload_problem", "dataset_read", "read_error_message", "catalog_import", "result_error_lines"]
+__all__ = [
+    "FORMATS",
+    "upload_problem",
+    "dataset_read",
+    "read_error_message",
+    "catalog_import",
+    "result_error_lines",
+]
 
 FORMATS = {"csv": CSV, "xlsx": XLSX, "json": JSON}
 
@@ -20,7 +27,10 @@ FORMATS = {"csv": CSV, "xlsx": XLSX, "json": JSON}
 def read_error_message(exc: Exception, file_format: str) -> str:
     """Why a file could not be read, in words that say what to do."""
     if isinstance(exc, UnicodeDecodeError):
-        return f"The file is not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8 {file_format.upper()}."
+        return (
+            f"The file is not UTF-8 text (byte {exc.start} cannot be decoded); "
+            f"save it as UTF-8 {file_format.upper()}."
+        )
     if isinstance(exc, json.JSONDecodeError):
         return f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
     if isinstance(exc, (zipfile.BadZipFile, KeyError)) and file_format == "xlsx":
@@ -32,8 +42,10 @@ def upload_problem(*, size: int, is_blank: bool) -> str | None:
     """Why a file must be refused before it is parsed, if it must."""
     limit = settings.CUSTODIAN_MAX_IMPORT_BYTES
     if size > limit:
-        return (f"The file has {size / 1e6:.1f} MB; catalog imports are limited to {limit / 1e6:.1f} MB. "
-                "Split it by data store or entity.")
+        return (
+            f"The file has {size / 1e6:.1f} MB; catalog imports are limited to {limit / 1e6:.1f} MB. "
+            "Split it by data store or entity."
+        )
     if is_blank:
         return "The file is empty."
     return None
@@ -58,13 +70,19 @@ def dataset_read(*, content: bytes, file_format: str) -> tablib.Dataset:
     return dataset
 
 
-def catalog_import(*, resource_name: str, content: bytes, file_format: str, user: AbstractBaseUser | None,
-                   dry_run: bool = False) -> Result:
+def catalog_import(
+    *,
+    resource_name: str,
+    content: bytes,
+    file_format: str,
+    user: AbstractBaseUser | None,
+    dry_run: bool = False,
+) -> Result:
     """Import one kind of catalog object from a file: every row or, if any row is invalid, none."""
     if resource_name not in RESOURCES:
         raise CatalogError(f"'{resource_name}' is not importable; choose one of {', '.join(RESOURCES)}.")
     dataset = dataset_read(content=content, file_format=file_format)
-    resource = RESOURCES[resource_name](user=user)
+    resource = RESOURCES[resource_name](user=user, html_diff=False)
     return resource.import_data(dataset, dry_run=dry_run, user=user, rollback_on_validation_errors=True)
 
 

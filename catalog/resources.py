@@ -5,6 +5,7 @@ Every import runs in one transaction: a file with any invalid row changes nothin
 writes a history row attributed to the importing user, in bulk mode too.
 """
 
+import copy
 import json
 
 from django.contrib.auth import get_user_model
@@ -52,7 +53,7 @@ class ValueListWidget(widgets.Widget):
         except (TypeError, ValueError):
             parsed = None
         if not isinstance(parsed, list):
-            raise ValueError(f"Write the values as a JSON list such as [\"new\", \"paid\"], not {value!r}.")
+            raise ValueError(f'Write the values as a JSON list such as ["new", "paid"], not {value!r}.')
         return parsed
 
     def render(self, value, obj=None, **kwargs):
@@ -62,8 +63,10 @@ class ValueListWidget(widgets.Widget):
 def entities_by_natural_key(dataset) -> dict:
     """{(datastore name, entity name): entity} for the data stores a dataset names, in one query."""
     names = {row.get("datastore") for row in dataset.dict}
-    return {(e.datastore.name, e.name): e
-            for e in Entity.objects.filter(datastore__name__in=names).select_related("datastore")}
+    return {
+        (e.datastore.name, e.name): e
+        for e in Entity.objects.filter(datastore__name__in=names).select_related("datastore")
+    }
 
 
 def user_widget():
@@ -73,9 +76,13 @@ def user_widget():
 class CatalogResource(resources.ModelResource):
     """Shared import behaviour: known headers only, all-or-nothing, history with the importing user."""
 
-    def __init__(self, user=None, **kwargs):
+    def __init__(self, user=None, html_diff: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.user = user
+        if not html_diff:
+            # The HTML diff is for the admin's preview; without one it is most of the per-row cost.
+            self._meta = copy.copy(self._meta)
+            self._meta.skip_html_diff = True
 
     class Meta:
         skip_unchanged = True
@@ -83,11 +90,25 @@ class CatalogResource(resources.ModelResource):
         clean_model_instances = True
         use_transactions = True
 
-    def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None,
-                    collect_failed_rows=False, rollback_on_validation_errors=True, **kwargs):
-        return super().import_data(dataset, dry_run=dry_run, raise_errors=raise_errors,
-                                   use_transactions=use_transactions, collect_failed_rows=collect_failed_rows,
-                                   rollback_on_validation_errors=rollback_on_validation_errors, **kwargs)
+    def import_data(
+        self,
+        dataset,
+        dry_run=False,
+        raise_errors=False,
+        use_transactions=None,
+        collect_failed_rows=False,
+        rollback_on_validation_errors=True,
+        **kwargs,
+    ):
+        return super().import_data(
+            dataset,
+            dry_run=dry_run,
+            raise_errors=raise_errors,
+            use_transactions=use_transactions,
+            collect_failed_rows=collect_failed_rows,
+            rollback_on_validation_errors=rollback_on_validation_errors,
+            **kwargs,
+        )
 
     def before_import(self, dataset, **kwargs):
         self.user = kwargs.get("user") or self.user
@@ -96,9 +117,10 @@ class CatalogResource(resources.ModelResource):
         known = {field.column_name for field in self.get_import_fields()}
         unknown = [header for header in dataset.headers if header not in known]
         if unknown:
+            plural = "s" if len(unknown) > 1 else ""
             raise ValidationError(
-                "Unknown column%s in the file: %s. Expected columns: %s."
-                % ("s" if len(unknown) > 1 else "", ", ".join(map(str, unknown)), ", ".join(sorted(known)))
+                f"Unknown column{plural} in the file: {', '.join(map(str, unknown))}. "
+                f"Expected columns: {', '.join(sorted(known))}."
             )
 
     def import_field(self, field, instance, row, is_m2m=False, **kwargs):
@@ -124,8 +146,9 @@ class CatalogResource(resources.ModelResource):
     def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
         if self.create_instances and (using_transactions or not dry_run):
             try:
-                bulk_create_with_history(self.create_instances, self._meta.model, batch_size=batch_size,
-                                         default_user=self.user)
+                bulk_create_with_history(
+                    self.create_instances, self._meta.model, batch_size=batch_size, default_user=self.user
+                )
             except Exception as exc:
                 self.handle_import_error(result, exc, raise_errors)
             finally:
@@ -136,10 +159,18 @@ class CatalogResource(resources.ModelResource):
             try:
                 for instance in self.update_instances:
                     instance.version += 1
-                fields_to_update = [self.fields[f].attribute for f in self.get_bulk_update_fields()
-                                    if self.fields[f].attribute and not self.fields[f].readonly]
-                bulk_update_with_history(self.update_instances, self._meta.model, fields_to_update + ["version"],
-                                         batch_size=batch_size, default_user=self.user)
+                fields_to_update = [
+                    self.fields[f].attribute
+                    for f in self.get_bulk_update_fields()
+                    if self.fields[f].attribute and not self.fields[f].readonly
+                ]
+                bulk_update_with_history(
+                    self.update_instances,
+                    self._meta.model,
+                    fields_to_update + ["version"],
+                    batch_size=batch_size,
+                    default_user=self.user,
+                )
             except Exception as exc:
                 self.handle_import_error(result, exc, raise_errors)
             finally:
@@ -175,11 +206,22 @@ class EntityResource(CatalogResource):
         model = Entity
         use_bulk = True
         import_id_fields = ["datastore", "name"]
-        fields = ["datastore", "name", "kind", "domain", "description", "owner", "sensitivity",
-                  "has_audit_columns", "legal_hold"]
+        fields = [
+            "datastore",
+            "name",
+            "kind",
+            "domain",
+            "description",
+            "owner",
+            "sensitivity",
+            "has_audit_columns",
+            "legal_hold",
+        ]
 
     def get_queryset(self):
-        return Entity.objects.select_related("datastore", "domain", "owner").order_by("datastore__name", "name")
+        return Entity.objects.select_related("datastore", "domain", "owner").order_by(
+            "datastore__name", "name"
+        )
 
 
 class EntityInRowWidget(widgets.Widget):
@@ -218,8 +260,10 @@ class ColumnReferenceWidget(widgets.Widget):
             self.resource.pending_reference = key
             return None
         if target is None:
-            raise ValueError(f"'{value}' is not a column of data store '{key[0]}' nor defined in this file; "
-                             "write it as entity.column.")
+            raise ValueError(
+                f"'{value}' is not a column of data store '{key[0]}' nor defined in this file; "
+                "write it as entity.column."
+            )
         return target
 
     def render(self, value, obj=None, **kwargs):
@@ -227,7 +271,12 @@ class ColumnReferenceWidget(widgets.Widget):
 
 
 class ColumnResource(CatalogResource):
-    """Columns, keyed by (datastore, entity, name); foreign keys as entity.column, in any row order."""
+    """Columns, keyed by (datastore, entity, name); foreign keys as entity.column, in any row order.
+
+    Rows are validated one by one against a per-import map of the data stores' columns (no query per row),
+    then created in bulk with their history: first the columns whose foreign-key target already exists,
+    then those pointing at columns of that first batch, and so on.
+    """
 
     datastore = fields.Field("entity__datastore__name", "datastore", readonly=True)
     entity = fields.Field("entity", "entity")
@@ -237,11 +286,35 @@ class ColumnResource(CatalogResource):
 
     class Meta(CatalogResource.Meta):
         model = Column
+        use_bulk = True
+        # One flush at the end: a row may name a foreign-key target anywhere further down the file.
+        batch_size = None
         import_id_fields = ["datastore", "entity", "name"]
-        fields = ["datastore", "entity", "name", "position", "data_type", "length", "precision", "scale",
-                  "nullable", "default_value", "primary_key_position", "is_unique", "min_value", "max_value",
-                  "min_length", "pattern", "allowed_values", "description", "pii_category", "masking_strategy",
-                  "references", "on_delete", "partition_key"]
+        fields = [
+            "datastore",
+            "entity",
+            "name",
+            "position",
+            "data_type",
+            "length",
+            "precision",
+            "scale",
+            "nullable",
+            "default_value",
+            "primary_key_position",
+            "is_unique",
+            "min_value",
+            "max_value",
+            "min_length",
+            "pattern",
+            "allowed_values",
+            "description",
+            "pii_category",
+            "masking_strategy",
+            "references",
+            "on_delete",
+            "partition_key",
+        ]
 
     def __init__(self, user=None, **kwargs):
         super().__init__(user=user, **kwargs)
@@ -251,11 +324,13 @@ class ColumnResource(CatalogResource):
         self.columns: dict = {}
         self.keys_in_file: set = set()
         self.deferred: list = []
+        self.partition_keys: list = []
         self.pending_reference = None
 
     def get_queryset(self):
         return Column.objects.select_related("entity__datastore", "references__entity").order_by(
-            "entity__datastore__name", "entity__name", "position", "name")
+            "entity__datastore__name", "entity__name", "position", "name"
+        )
 
     def dehydrate_partition_key(self, column):
         return column.entity.partition_column_id == column.pk
@@ -264,9 +339,13 @@ class ColumnResource(CatalogResource):
         super().before_import(dataset, **kwargs)
         names = {row.get("datastore") for row in dataset.dict}
         self.entities = entities_by_natural_key(dataset)
-        self.columns = {(c.entity.datastore.name, c.entity.name, c.name): c
-                        for c in self.get_queryset().filter(entity__datastore__name__in=names)}
-        self.keys_in_file = {(row.get("datastore"), row.get("entity"), row.get("name")) for row in dataset.dict}
+        self.columns = {
+            (c.entity.datastore.name, c.entity.name, c.name): c
+            for c in self.get_queryset().filter(entity__datastore__name__in=names)
+        }
+        self.keys_in_file = {
+            (row.get("datastore"), row.get("entity"), row.get("name")) for row in dataset.dict
+        }
 
     def get_instance(self, instance_loader, row):
         return self.columns.get((row.get("datastore"), row.get("entity"), row.get("name")))
@@ -279,15 +358,20 @@ class ColumnResource(CatalogResource):
         # Uniqueness is checked against the per-import map (and by the database's constraints), not with
         # two queries per row; the resolved foreign keys are known to exist.
         errors = dict(import_validation_errors or {})
-        key = (instance.entity.datastore.name, instance.entity.name, instance.name) if instance.entity_id else None
+        key = self._key(instance) if instance.entity_id else None
         existing = self.columns.get(key)
-        if key and existing is not None and existing.pk != instance.pk:
+        if key and existing is not None and existing is not instance and existing.pk != instance.pk:
             errors["name"] = ValidationError(f"Column '{instance.name}' appears twice for this entity.")
-        # A foreign key to a row further down is checked, with its ON DELETE, once that row is saved.
+        # A foreign key to a row further down is checked, with its ON DELETE, once that row is read.
         instance.reference_pending = self.pending_reference is not None
+        if instance.references is not None:
+            self._note_key_size(instance.references)
         try:
-            instance.full_clean(exclude=[*errors.keys(), "entity", "references"], validate_unique=False,
-                                validate_constraints=False)
+            instance.full_clean(
+                exclude=[*errors.keys(), "entity", "references"],
+                validate_unique=False,
+                validate_constraints=False,
+            )
         except ValidationError as exc:
             errors = exc.update_error_dict(errors)
         if errors:
@@ -295,42 +379,89 @@ class ColumnResource(CatalogResource):
 
     def save_instance(self, instance, is_create, row, **kwargs):
         if self.pending_reference is not None:
-            self.deferred.append((kwargs.get("row_number"), row, instance, self.pending_reference, is_create))
-            self.columns[(row.get("datastore"), instance.entity.name, instance.name)] = instance
-            return
+            self.deferred.append((kwargs.get("row_number"), row, instance, self.pending_reference))
+        if "partition_key" in row:
+            self.partition_keys.append((instance, widgets.BooleanWidget().clean(row.get("partition_key"))))
+        self.columns[self._key(instance)] = instance
         super().save_instance(instance, is_create, row, **kwargs)
-        self.columns[(row.get("datastore"), instance.entity.name, instance.name)] = instance
-        self._apply_partition_key(instance, row)
 
-    def _apply_partition_key(self, instance, row):
-        wanted = widgets.BooleanWidget().clean(row.get("partition_key")) if "partition_key" in row else None
-        entity = instance.entity
-        if wanted and entity.partition_column_id != instance.pk:
-            entity.partition_column = instance
-        elif wanted is False and entity.partition_column_id == instance.pk:
-            entity.partition_column = None
-        else:
-            return
-        entity._history_user = self.user
-        entity.save()
+    @staticmethod
+    def _key(column):
+        return column.entity.datastore.name, column.entity.name, column.name
 
-    def after_import(self, dataset, result, **kwargs):
-        """Save the rows whose foreign key pointed further down the file, now that their targets exist."""
-        super().after_import(dataset, result, **kwargs)
-        for row_number, row, instance, target_key, is_create in self.deferred:
-            target = self.columns.get(target_key)
-            instance.references = target
+    def _note_key_size(self, target):
+        """How many primary-key columns the target's entity has, counting those of this import."""
+        datastore, entity = target.entity.datastore.name, target.entity.name
+        target.known_primary_key_size = sum(
+            1
+            for (d, e, _n), column in self.columns.items()
+            if d == datastore and e == entity and column.primary_key_position is not None
+        )
+
+    def _resolve_deferred(self, result):
+        """Point the rows that named a later row at it, and check those foreign keys now."""
+        for row_number, row, instance, target_key in self.deferred:
+            instance.references = self.columns.get(target_key)
             instance.reference_pending = False
             try:
-                if target is None or target.pk is None:
-                    raise ValidationError({"references": f"'{target_key[1]}.{target_key[2]}' could not be saved."})
+                if instance.references is None:
+                    raise ValidationError(
+                        {"references": f"'{target_key[1]}.{target_key[2]}' is not valid itself."}
+                    )
+                self._note_key_size(instance.references)
                 instance.full_clean(exclude=["entity"], validate_unique=False, validate_constraints=False)
             except ValidationError as exc:
                 result.append_invalid_row(row_number, row, exc)
-                continue
-            self.do_instance_save(instance, is_create)
-            self._apply_partition_key(instance, row)
         self.deferred.clear()
+
+    def _assign_positions(self):
+        last = {}
+        for column in self.columns.values():
+            if column.position is not None:
+                last[column.entity_id] = max(last.get(column.entity_id, 0), column.position)
+        for column in self.create_instances:
+            if column.position is None:
+                last[column.entity_id] = column.position = last.get(column.entity_id, 0) + 1
+
+    def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        self._resolve_deferred(result)
+        if result is not None and result.has_validation_errors():
+            self.create_instances.clear()
+            self.update_instances.clear()
+            return
+        self._assign_positions()
+        pending = list(self.create_instances)
+        try:
+            while pending:
+                # Columns whose foreign-key target has an id can be inserted now.
+                ready = [c for c in pending if c.references is None or c.references.pk is not None]
+                if not ready:
+                    raise ValidationError(
+                        "These columns reference each other in a cycle: "
+                        + ", ".join(str(c) for c in pending[:10])
+                    )
+                self.create_instances[:] = ready
+                super().bulk_create(using_transactions, dry_run, raise_errors, batch_size=500, result=result)
+                inserted = {id(c) for c in ready}
+                pending = [c for c in pending if id(c) not in inserted]
+        finally:
+            self.create_instances.clear()
+
+    def after_import(self, dataset, result, **kwargs):
+        super().after_import(dataset, result, **kwargs)
+        if result.has_errors() or result.has_validation_errors():
+            return
+        for column, wanted in self.partition_keys:
+            entity = column.entity
+            if wanted and entity.partition_column_id != column.pk:
+                entity.partition_column = column
+            elif wanted is False and entity.partition_column_id == column.pk:
+                entity.partition_column = None
+            else:
+                continue
+            entity._history_user = self.user
+            entity.save()
+        self.partition_keys.clear()
 
 
 class IndexResource(CatalogResource):
@@ -344,8 +475,17 @@ class IndexResource(CatalogResource):
     class Meta(CatalogResource.Meta):
         model = Index
         import_id_fields = ["datastore", "name"]
-        fields = ["datastore", "entity", "name", "is_unique", "method", "condition", "description",
-                  "key_columns", "included_columns"]
+        fields = [
+            "datastore",
+            "entity",
+            "name",
+            "is_unique",
+            "method",
+            "condition",
+            "description",
+            "key_columns",
+            "included_columns",
+        ]
 
     def __init__(self, user=None, **kwargs):
         super().__init__(user=user, **kwargs)
@@ -353,15 +493,22 @@ class IndexResource(CatalogResource):
         self.entities: dict = {}
 
     def get_queryset(self):
-        return (Index.objects.select_related("entity__datastore").prefetch_related("index_columns__column")
-                .order_by("entity__datastore__name", "name"))
+        return (
+            Index.objects.select_related("entity__datastore")
+            .prefetch_related("index_columns__column")
+            .order_by("entity__datastore__name", "name")
+        )
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
         self.entities = entities_by_natural_key(dataset)
 
     def get_instance(self, instance_loader, row):
-        return self.get_queryset().filter(entity__datastore__name=row.get("datastore"), name=row.get("name")).first()
+        return (
+            self.get_queryset()
+            .filter(entity__datastore__name=row.get("datastore"), name=row.get("name"))
+            .first()
+        )
 
     def dehydrate_key_columns(self, index):
         return index_columns_spec(index)
@@ -377,22 +524,30 @@ class IndexResource(CatalogResource):
             errors = exc.update_error_dict(errors)
         try:
             instance._key_columns = index_columns_parse(row.get("columns") or "")
-            instance._included_columns = [name for name, _order in index_columns_parse(row.get("include") or "")]
+            instance._included_columns = [
+                name for name, _order in index_columns_parse(row.get("include") or "")
+            ]
         except ValidationError as exc:
             errors["condition"] = exc
         if errors:
             raise ValidationError(errors)
 
     def skip_row(self, instance, original, row, import_validation_errors=None):
-        if instance.pk and (index_columns_spec(instance) != (row.get("columns") or "")
-                            or index_columns_spec(instance, included=True) != (row.get("include") or "")):
+        if instance.pk and (
+            index_columns_spec(instance) != (row.get("columns") or "")
+            or index_columns_spec(instance, included=True) != (row.get("include") or "")
+        ):
             return False
         return super().skip_row(instance, original, row, import_validation_errors)
 
     def after_save_instance(self, instance, row, **kwargs):
         try:
-            index_columns_set(index=instance, key_columns=instance._key_columns,
-                              included_columns=instance._included_columns, user=self.user)
+            index_columns_set(
+                index=instance,
+                key_columns=instance._key_columns,
+                included_columns=instance._included_columns,
+                user=self.user,
+            )
         except ValidationError as exc:
             raise ValidationError({"name": exc.messages}) from exc
 
@@ -406,8 +561,19 @@ class RetentionPolicyResource(CatalogResource):
     class Meta(CatalogResource.Meta):
         model = RetentionPolicy
         import_id_fields = ["datastore", "entity", "name"]
-        fields = ["datastore", "entity", "name", "anchor_column", "keep_for", "keep_unit", "action", "regulation",
-                  "legal_basis", "legal_hold", "description"]
+        fields = [
+            "datastore",
+            "entity",
+            "name",
+            "anchor_column",
+            "keep_for",
+            "keep_unit",
+            "action",
+            "regulation",
+            "legal_basis",
+            "legal_hold",
+            "description",
+        ]
 
     def __init__(self, user=None, **kwargs):
         super().__init__(user=user, **kwargs)
@@ -416,16 +582,24 @@ class RetentionPolicyResource(CatalogResource):
         self.entities: dict = {}
 
     def get_queryset(self):
-        return RetentionPolicy.objects.select_related("entity__datastore", "anchor_column", "regulation").order_by(
-            "entity__datastore__name", "entity__name", "name")
+        return RetentionPolicy.objects.select_related(
+            "entity__datastore", "anchor_column", "regulation"
+        ).order_by("entity__datastore__name", "entity__name", "name")
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
         self.entities = entities_by_natural_key(dataset)
 
     def get_instance(self, instance_loader, row):
-        return self.get_queryset().filter(entity__datastore__name=row.get("datastore"),
-                                          entity__name=row.get("entity"), name=row.get("name")).first()
+        return (
+            self.get_queryset()
+            .filter(
+                entity__datastore__name=row.get("datastore"),
+                entity__name=row.get("entity"),
+                name=row.get("name"),
+            )
+            .first()
+        )
 
 
 class AnchorColumnWidget(widgets.Widget):
@@ -434,8 +608,11 @@ class AnchorColumnWidget(widgets.Widget):
     def clean(self, value, row=None, **kwargs):
         if value in (None, ""):
             return None
-        column = Column.objects.filter(entity__datastore__name=(row or {}).get("datastore"),
-                                       entity__name=(row or {}).get("entity"), name=value).first()
+        column = Column.objects.filter(
+            entity__datastore__name=(row or {}).get("datastore"),
+            entity__name=(row or {}).get("entity"),
+            name=value,
+        ).first()
         if column is None:
             raise ValueError(f"Entity '{(row or {}).get('entity')}' has no column '{value}'.")
         return column

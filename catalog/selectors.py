@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from catalog.history import history_models
 
-__all__ = ["AuditEvent", "FieldChange", "audit_models", "audit_event_rows", "audit_events", "audit_events_iter"]
+__all__ = [
+    "AuditEvent",
+    "FieldChange",
+    "audit_models",
+    "audit_event_rows",
+    "audit_events",
+    "audit_events_iter",
+]
 
 # Bookkeeping fields that say nothing a reader of the trail needs.
 IGNORED_FIELDS = {"version", "created_at", "updated_at"}
@@ -93,8 +100,15 @@ def audit_event_rows(
                 model_label=Value(label, output_field=CharField()),
                 object_pk=F("id"),
                 object_name=_object_name(history_model),
-            ).values("history_id", "history_date", "history_type", "history_user_id", "model_label", "object_pk",
-                     "object_name")
+            ).values(
+                "history_id",
+                "history_date",
+                "history_type",
+                "history_user_id",
+                "model_label",
+                "object_pk",
+                "object_name",
+            )
         )
     if not parts:
         return next(iter(audit_models().values())).objects.none().values("history_id")
@@ -120,7 +134,9 @@ def audit_events(rows: list[dict]) -> list[AuditEvent]:
         earlier = history_model.objects.in_bulk([record.prev_id for record in current if record.prev_id])
         for record in current:
             records[(label, record.history_id)] = (record, earlier.get(record.prev_id))
-    users = get_user_model().objects.in_bulk({row["history_user_id"] for row in rows if row["history_user_id"]})
+    users = get_user_model().objects.in_bulk(
+        {row["history_user_id"] for row in rows if row["history_user_id"]}
+    )
     events = []
     for row in rows:
         record, prev = records[(row["model_label"], row["history_id"])]
@@ -149,8 +165,9 @@ def _field_changes(record, prev) -> list[FieldChange]:
         return [
             FieldChange(f.attname, None, getattr(record, f.attname))
             for f in record.instance_type._meta.fields
-            if f.attname not in IGNORED_FIELDS and f.attname != "id" and getattr(record, f.attname, None) not in
-            (None, "", [])
+            if f.attname not in IGNORED_FIELDS
+            and f.attname != "id"
+            and getattr(record, f.attname, None) not in (None, "", [])
         ]
     return []
 
@@ -159,7 +176,7 @@ def audit_events_iter(rows: QuerySet, chunk_size: int = 1000) -> Iterator[AuditE
     """All events of a filtered trail, fetched a chunk at a time (for CSV export)."""
     offset = 0
     while True:
-        chunk = list(rows[offset: offset + chunk_size])
+        chunk = list(rows[offset : offset + chunk_size])
         if not chunk:
             return
         yield from audit_events(chunk)

@@ -50,8 +50,9 @@ def index_columns_parse(spec: str) -> list[tuple[str, str]]:
         if len(words) == 2 and words[1].lower() in (SortOrder.ASC, SortOrder.DESC):
             order = SortOrder(words[1].lower())
         elif len(words) != 1:
-            raise ValidationError(_("'%(part)s' is not a column name, optionally followed by ASC or DESC.")
-                                  % {"part": part})
+            raise ValidationError(
+                _("'%(part)s' is not a column name, optionally followed by ASC or DESC.") % {"part": part}
+            )
         parsed.append((words[0], order))
     names = [name for name, _order in parsed]
     if len(set(names)) != len(names):
@@ -81,9 +82,13 @@ def index_columns_set(
     ]
     missing = [name for name, _o, _i in wanted if name not in columns]
     if missing:
-        raise ValidationError(_("%(entity)s has no column named %(names)s.")
-                              % {"entity": index.entity, "names": ", ".join(repr(n) for n in missing)})
-    current = {(u.column.name, u.order, u.included, u.position) for u in index.index_columns.select_related("column")}
+        raise ValidationError(
+            _("%(entity)s has no column named %(names)s.")
+            % {"entity": index.entity, "names": ", ".join(repr(n) for n in missing)}
+        )
+    current = {
+        (u.column.name, u.order, u.included, u.position) for u in index.index_columns.select_related("column")
+    }
     desired = {(name, order, included, pos) for pos, (name, order, included) in enumerate(wanted, 1)}
     if current == desired:
         return index
@@ -91,6 +96,8 @@ def index_columns_set(
         usage._history_user = user
         usage.delete()
     for position, (name, order, included) in enumerate(wanted, 1):
-        usage = IndexColumn(index=index, column=columns[name], position=position, order=order, included=included)
+        usage = IndexColumn(
+            index=index, column=columns[name], position=position, order=order, included=included
+        )
         catalog_object_save(obj=usage, user=user)
     return index

@@ -13,11 +13,46 @@ from sqlglot import exp
 __all__ = ["validate_condition", "ALLOWED_NODES"]
 
 ALLOWED_NODES = (
-    exp.Column, exp.Identifier, exp.Literal, exp.Null, exp.Boolean, exp.Paren, exp.Tuple,
-    exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In,
-    exp.Between, exp.Like, exp.ILike, exp.RegexpLike, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg,
-    exp.Cast, exp.DataType, exp.Lower, exp.Upper, exp.Coalesce, exp.Length, exp.Trim, exp.Abs,
-    exp.CurrentDate, exp.CurrentTimestamp, exp.Interval, exp.Var,
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Null,
+    exp.Boolean,
+    exp.Paren,
+    exp.Tuple,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.RegexpLike,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Mod,
+    exp.Neg,
+    exp.Cast,
+    exp.DataType,
+    exp.Lower,
+    exp.Upper,
+    exp.Coalesce,
+    exp.Length,
+    exp.Trim,
+    exp.Abs,
+    exp.CurrentDate,
+    exp.CurrentTimestamp,
+    exp.Interval,
+    exp.Var,
 )
 PREDICATES = (exp.Predicate, exp.Connector, exp.Not, exp.Paren, exp.Boolean, exp.Column)
 
@@ -36,12 +71,17 @@ def validate_condition(text: str, *, column_names: set[str], dialect: str = "pos
     for node in tree.walk():
         if not isinstance(node, ALLOWED_NODES):
             raise ValidationError(
-                _("'%(part)s' is not allowed in a condition: use comparisons, AND/OR/NOT and simple "
-                  "functions on this entity's columns.") % {"part": node.sql(dialect=dialect)[:80]}
+                _(
+                    "'%(part)s' is not allowed in a condition: use comparisons, AND/OR/NOT and simple "
+                    "functions on this entity's columns."
+                )
+                % {"part": node.sql(dialect=dialect)[:80]}
             )
         if isinstance(node, exp.Column):
             if node.table:
-                raise ValidationError(_("Refer to columns without a table name: '%(col)s'.") % {"col": node.sql()})
+                raise ValidationError(
+                    _("Refer to columns without a table name: '%(col)s'.") % {"col": node.sql()}
+                )
             if node.name not in column_names:
                 raise ValidationError(_("'%(col)s' is not a column of this entity.") % {"col": node.name})
     return tree

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from import_export.formats.base_formats import CSV, JSON, XLSX
 from django.core.exceptions import ImproperlyConfigured
+from import_export.formats.base_formats import CSV, JSON, XLSX
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

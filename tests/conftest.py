@@ -27,8 +27,9 @@ def fast_password_hashing(settings):
 
 
 def make_user(username: str, role: str | None = None, **extra):
-    user = get_user_model().objects.create_user(username=username, password="pw-" + username, is_staff=True,
-                                                **extra)
+    user = get_user_model().objects.create_user(
+        username=username, password="pw-" + username, is_staff=True, **extra
+    )
     if role:
         user.groups.add(Group.objects.get(name=role))
     return user
@@ -69,7 +70,9 @@ def role_client(client, steward, officer, platform_admin):
 
 @pytest.fixture
 def datastore(db, steward):
-    return catalog_object_save(obj=DataStore(name="shop", engine="postgresql", schema_name="public"), user=steward)
+    return catalog_object_save(
+        obj=DataStore(name="shop", engine="postgresql", schema_name="public"), user=steward
+    )
 
 
 def add_column(entity, name, data_type=DataType.INTEGER, user=None, **fields):
@@ -79,9 +82,19 @@ def add_column(entity, name, data_type=DataType.INTEGER, user=None, **fields):
 @pytest.fixture
 def customer(datastore, steward):
     """customer(id PK, email varchar(200) unique PII, created_at timestamptz)."""
-    entity = catalog_object_save(obj=Entity(datastore=datastore, name="customer", owner=steward), user=steward)
+    entity = catalog_object_save(
+        obj=Entity(datastore=datastore, name="customer", owner=steward), user=steward
+    )
     add_column(entity, "id", DataType.BIGINT, steward, primary_key_position=1, nullable=False)
-    add_column(entity, "email", DataType.VARCHAR, steward, length=200, is_unique=True,
-               pii_category=PIICategory.DIRECT_IDENTIFIER, masking_strategy="hash")
+    add_column(
+        entity,
+        "email",
+        DataType.VARCHAR,
+        steward,
+        length=200,
+        is_unique=True,
+        pii_category=PIICategory.DIRECT_IDENTIFIER,
+        masking_strategy="hash",
+    )
     add_column(entity, "created_at", DataType.TIMESTAMPTZ, steward, nullable=False, default_value="now()")
     return entity

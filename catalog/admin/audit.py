@@ -25,13 +25,17 @@ class AuditFilterForm(forms.Form):
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
     change_type = forms.ChoiceField(
-        required=False, choices=[("", "any change")] + [(k, v) for k, v in HISTORY_TYPES.items()], label="Change"
+        required=False,
+        choices=[("", "any change")] + [(k, v) for k, v in HISTORY_TYPES.items()],
+        label="Change",
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = sorted((label, str(m.instance_type._meta.verbose_name).capitalize())
-                         for label, m in audit_models().items())
+        choices = sorted(
+            (label, str(m.instance_type._meta.verbose_name).capitalize())
+            for label, m in audit_models().items()
+        )
         self.fields["model"].choices = [("", "any model")] + [(label, name) for label, name in choices]
 
     def clean(self):
@@ -116,10 +120,17 @@ class AuditTrailAdmin(admin.ModelAdmin):
         def lines():
             yield writer.writerow(["date", "user", "change", "model", "object_id", "object", "changes"])
             for event in audit_events_iter(rows):
-                yield writer.writerow([
-                    event.history_date.isoformat(), event.username, event.change_type, event.model_label,
-                    event.object_id, event.object_repr, event.changes_text,
-                ])
+                yield writer.writerow(
+                    [
+                        event.history_date.isoformat(),
+                        event.username,
+                        event.change_type,
+                        event.model_label,
+                        event.object_id,
+                        event.object_repr,
+                        event.changes_text,
+                    ]
+                )
 
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")

@@ -1,7 +1,6 @@
 """What every catalog admin page shares: audited saves, read-only history, refusal of stale edits."""
 
 from django import forms
-from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed
 from import_export.admin import ImportExportModelAdmin
@@ -28,7 +27,10 @@ class VersionedModelForm(forms.ModelForm):
         seen = cleaned.get("seen_version")
         if self.instance.pk and seen is not None and self.has_changed():
             current = (
-                type(self.instance)._base_manager.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+                type(self.instance)
+                ._base_manager.filter(pk=self.instance.pk)
+                .values_list("version", flat=True)
+                .first()
             )
             if current is not None and current != seen:
                 raise ValidationError(self.instance.concurrent_edit_message(), code="stale")

@@ -26,7 +26,16 @@ class RegulationAdmin(CatalogModelAdmin):
 @admin.register(RetentionPolicy)
 class RetentionPolicyAdmin(CatalogModelAdmin):
     resource_classes = [RetentionPolicyResource]
-    list_display = ["name", "entity", "datastore", "anchor_column", "period", "action", "regulation", "legal_hold"]
+    list_display = [
+        "name",
+        "entity",
+        "datastore",
+        "anchor_column",
+        "period",
+        "action",
+        "regulation",
+        "legal_hold",
+    ]
     list_filter = ["regulation", "action", "legal_hold", "entity__datastore"]
     list_select_related = ["entity__datastore", "anchor_column__entity", "regulation"]
     search_fields = ["name", "entity__name", "legal_basis"]

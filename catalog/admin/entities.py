@@ -54,7 +54,9 @@ class PartialEditMixin:
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
-        if self.has_full_change_permission(request, obj) or not request.user.has_perm(self.partial_permission):
+        if self.has_full_change_permission(request, obj) or not request.user.has_perm(
+            self.partial_permission
+        ):
             return readonly
         editable = set(self.partial_fields)
         names = [f.name for f in self.model._meta.fields if f.editable and not f.auto_created]
@@ -66,8 +68,22 @@ class ColumnInline(PartialEditMixin, admin.TabularInline):
     form = ColumnForm
     partial_permission = "catalog.change_column_pii"
     partial_fields = COLUMN_PII_FIELDS
-    fields = ["name", "position", "data_type", "length", "precision", "scale", "nullable", "primary_key_position",
-              "is_unique", "default_value", "pii_category", "masking_strategy", "references", "on_delete"]
+    fields = [
+        "name",
+        "position",
+        "data_type",
+        "length",
+        "precision",
+        "scale",
+        "nullable",
+        "primary_key_position",
+        "is_unique",
+        "default_value",
+        "pii_category",
+        "masking_strategy",
+        "references",
+        "on_delete",
+    ]
     autocomplete_fields = ["references"]
     show_change_link = True
     extra = 0
@@ -84,8 +100,10 @@ class IndexInlineForm(VersionedModelForm):
     class Meta:
         model = Index
         fields = ["name", "is_unique", "method", "condition", "description"]
-        widgets = {"condition": forms.TextInput(attrs={"size": 30}),
-                   "description": forms.TextInput(attrs={"size": 20})}
+        widgets = {
+            "condition": forms.TextInput(attrs={"size": 30}),
+            "description": forms.TextInput(attrs={"size": 20}),
+        }
 
     def __init__(self, *args, known_column_names: set[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,10 +120,13 @@ class IndexInlineForm(VersionedModelForm):
         return [name for name, _order in self._known(parsed)]
 
     def _known(self, parsed):
-        unknown = [name for name, _order in parsed if self.known_column_names is not None
-                   and name not in self.known_column_names]
+        unknown = [
+            name
+            for name, _order in parsed
+            if self.known_column_names is not None and name not in self.known_column_names
+        ]
         if unknown:
-            raise forms.ValidationError("No column named %s in this entity." % ", ".join(unknown))
+            raise forms.ValidationError(f"No column named {', '.join(unknown)} in this entity.")
         return parsed
 
     def _post_clean(self):
@@ -183,11 +204,28 @@ class EntityAdmin(PartialEditMixin, CatalogModelAdmin):
     resource_classes = [EntityResource]
     partial_permission = "catalog.change_entity_compliance"
     partial_fields = ENTITY_COMPLIANCE_FIELDS
-    list_display = ["name", "datastore", "domain", "kind", "owner", "column_count", "pii_count", "retention",
-                    "sensitivity", "legal_hold"]
-    list_filter = ["datastore", "domain", ("owner", admin.RelatedOnlyFieldListFilter), HasPIIFilter,
-                   ("retention_policies__regulation", admin.RelatedOnlyFieldListFilter), "kind", "sensitivity",
-                   "legal_hold"]
+    list_display = [
+        "name",
+        "datastore",
+        "domain",
+        "kind",
+        "owner",
+        "column_count",
+        "pii_count",
+        "retention",
+        "sensitivity",
+        "legal_hold",
+    ]
+    list_filter = [
+        "datastore",
+        "domain",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        HasPIIFilter,
+        ("retention_policies__regulation", admin.RelatedOnlyFieldListFilter),
+        "kind",
+        "sensitivity",
+        "legal_hold",
+    ]
     list_select_related = ["datastore", "domain", "owner"]
     search_fields = ["name", "description", "datastore__name"]
     autocomplete_fields = ["datastore", "domain", "owner"]
@@ -201,7 +239,8 @@ class EntityAdmin(PartialEditMixin, CatalogModelAdmin):
 
     def get_queryset(self, request):
         return (
-            super().get_queryset(request)
+            super()
+            .get_queryset(request)
             .annotate(
                 column_total=Count("columns", distinct=True),
                 pii_total=Count("columns", filter=~Q(columns__pii_category=PIICategory.NONE), distinct=True),
@@ -233,10 +272,18 @@ class EntityAdmin(PartialEditMixin, CatalogModelAdmin):
         if formset.model is not Index:
             return
         for index_form in formset.forms:
-            if index_form in formset.deleted_forms or not index_form.cleaned_data or not index_form.instance.pk:
+            if (
+                index_form in formset.deleted_forms
+                or not index_form.cleaned_data
+                or not index_form.instance.pk
+            ):
                 continue
-            index_columns_set(index=index_form.instance, key_columns=index_form.cleaned_data["key_columns"],
-                              included_columns=index_form.cleaned_data["include_columns"], user=request.user)
+            index_columns_set(
+                index=index_form.instance,
+                key_columns=index_form.cleaned_data["key_columns"],
+                included_columns=index_form.cleaned_data["include_columns"],
+                user=request.user,
+            )
 
     @admin.action(permissions=["compliance"], description="Place selected entities on legal hold")
     def place_on_legal_hold(self, request, queryset):
@@ -257,7 +304,9 @@ class EntityAdmin(PartialEditMixin, CatalogModelAdmin):
             entity.save()
             changed += 1
         state = "placed on legal hold" if hold else "released from legal hold"
-        self.message_user(request, f"{changed} entit{'y' if changed == 1 else 'ies'} {state}.", messages.SUCCESS)
+        self.message_user(
+            request, f"{changed} entit{'y' if changed == 1 else 'ies'} {state}.", messages.SUCCESS
+        )
 
 
 @admin.register(Column)
@@ -266,9 +315,26 @@ class ColumnAdmin(PartialEditMixin, CatalogModelAdmin):
     form = ColumnForm
     partial_permission = "catalog.change_column_pii"
     partial_fields = COLUMN_PII_FIELDS
-    list_display = ["name", "entity", "datastore", "sql_type", "nullable", "primary_key_position", "is_unique",
-                    "pii_category", "masking_strategy", "references"]
-    list_filter = ["entity__datastore", "data_type", "pii_category", "masking_strategy", "nullable", "is_unique"]
+    list_display = [
+        "name",
+        "entity",
+        "datastore",
+        "sql_type",
+        "nullable",
+        "primary_key_position",
+        "is_unique",
+        "pii_category",
+        "masking_strategy",
+        "references",
+    ]
+    list_filter = [
+        "entity__datastore",
+        "data_type",
+        "pii_category",
+        "masking_strategy",
+        "nullable",
+        "is_unique",
+    ]
     list_select_related = ["entity__datastore", "references__entity"]
     search_fields = ["name", "entity__name", "description"]
     autocomplete_fields = ["entity", "references"]
@@ -334,5 +400,3 @@ class IndexAdmin(CatalogModelAdmin):
     @admin.display(description="columns")
     def key(self, obj):
         return index_columns_spec(obj)
-
-

@@ -20,8 +20,13 @@ class DataStoreAdmin(CatalogModelAdmin):
     autocomplete_fields = ["owner"]
     fieldsets = [
         (None, {"fields": ["name", "engine", "schema_name", "description", "owner"]}),
-        ("Connection", {"fields": ["connection_alias", "url_env"],
-                        "description": "Where Custodian finds the connection. No password is stored here."}),
+        (
+            "Connection",
+            {
+                "fields": ["connection_alias", "url_env"],
+                "description": "Where Custodian finds the connection. No password is stored here.",
+            },
+        ),
     ]
 
     def get_queryset(self, request):

@@ -33,7 +33,9 @@ class VersionedModel(models.Model):
             return
         expected = self.version
         with transaction.atomic(using=kwargs.get("using")):
-            claimed = type(self)._base_manager.filter(pk=self.pk, version=expected).update(version=expected + 1)
+            claimed = (
+                type(self)._base_manager.filter(pk=self.pk, version=expected).update(version=expected + 1)
+            )
             if not claimed:
                 raise ConcurrentEditError(self.concurrent_edit_message())
             self.version = expected + 1

@@ -41,9 +41,15 @@ class RetentionPolicy(VersionedModel):
     keep_unit = models.CharField(max_length=10, choices=PeriodUnit.choices, default=PeriodUnit.YEARS)
     action = models.CharField(max_length=20, choices=RetentionAction.choices, default=RetentionAction.DELETE)
     regulation = models.ForeignKey(
-        "catalog.Regulation", null=True, blank=True, on_delete=models.PROTECT, related_name="retention_policies"
+        "catalog.Regulation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="retention_policies",
     )
-    legal_basis = models.TextField(blank=True, help_text=_("Why the data is kept this long, e.g. Art. 6(1)(c)."))
+    legal_basis = models.TextField(
+        blank=True, help_text=_("Why the data is kept this long, e.g. Art. 6(1)(c).")
+    )
     legal_hold = models.BooleanField(default=False, help_text=_("While on hold, the policy is not enforced."))
     description = models.TextField(blank=True)
 
@@ -51,8 +57,12 @@ class RetentionPolicy(VersionedModel):
         ordering = ["entity_id", "name"]
         verbose_name_plural = _("retention policies")
         constraints = [
-            models.UniqueConstraint(fields=["entity", "name"], name="catalog_retention_unique_name_per_entity"),
-            models.CheckConstraint(condition=models.Q(keep_for__gt=0), name="catalog_retention_keep_positive"),
+            models.UniqueConstraint(
+                fields=["entity", "name"], name="catalog_retention_unique_name_per_entity"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(keep_for__gt=0), name="catalog_retention_keep_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -68,16 +78,24 @@ class RetentionPolicy(VersionedModel):
             return
         # The anchor is a date or timestamp column of the same entity
         if self.anchor_column.entity_id != self.entity_id:
-            raise ValidationError({"anchor_column": _("Choose a column of %(entity)s.") % {"entity": self.entity}})
+            raise ValidationError(
+                {"anchor_column": _("Choose a column of %(entity)s.") % {"entity": self.entity}}
+            )
         if self.anchor_column.type_family not in RETENTION_ANCHOR_FAMILIES:
             raise ValidationError(
-                {"anchor_column": _("%(col)s is %(type)s; the anchor must be a date or timestamp.")
-                 % {"col": self.anchor_column, "type": self.anchor_column.sql_type}}
+                {
+                    "anchor_column": _("%(col)s is %(type)s; the anchor must be a date or timestamp.")
+                    % {"col": self.anchor_column, "type": self.anchor_column.sql_type}
+                }
             )
         # Anonymizing needs personal data to anonymize
         if self.action == RetentionAction.ANONYMIZE and not any(c.is_pii for c in self.entity.columns.all()):
-            raise ValidationError({"action": _("%(entity)s has no PII columns to anonymize; choose delete or "
-                                               "archive.") % {"entity": self.entity}})
+            raise ValidationError(
+                {
+                    "action": _("%(entity)s has no PII columns to anonymize; choose delete or archive.")
+                    % {"entity": self.entity}
+                }
+            )
 
 
 class AuditTrail(models.Model):

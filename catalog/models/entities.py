@@ -95,8 +95,10 @@ class Entity(VersionedModel):
         has_primary_key = self.columns.filter(primary_key_position__isnull=False).exists()
         if has_primary_key and column.primary_key_position is None:
             raise ValidationError(
-                {"partition_column": _("'%(col)s' must be part of the primary key to partition on it.")
-                 % {"col": column.name}}
+                {
+                    "partition_column": _("'%(col)s' must be part of the primary key to partition on it.")
+                    % {"col": column.name}
+                }
             )
 
 
@@ -128,7 +130,10 @@ class Column(VersionedModel):
     max_value = models.CharField(_("maximum"), max_length=100, blank=True)
     min_length = models.PositiveIntegerField(_("minimum length"), null=True, blank=True)
     pattern = models.CharField(
-        max_length=500, blank=True, validators=[validate_regex], help_text=_("Regular expression values match.")
+        max_length=500,
+        blank=True,
+        validators=[validate_regex],
+        help_text=_("Regular expression values match."),
     )
     allowed_values = models.JSONField(default=list, blank=True, help_text=_("Only these values are allowed."))
     description = models.TextField(blank=True, help_text=_("Becomes the column comment."))
@@ -207,9 +212,14 @@ class Column(VersionedModel):
             return True
         if self.primary_key_position is None:
             return False
-        return not Column.objects.filter(entity_id=self.entity_id, primary_key_position__isnull=False).exclude(
-            pk=self.pk
-        ).exists()
+        # An import that has not saved its rows yet knows the key's size from the file.
+        if getattr(self, "known_primary_key_size", None) is not None:
+            return self.known_primary_key_size == 1
+        return (
+            not Column.objects.filter(entity_id=self.entity_id, primary_key_position__isnull=False)
+            .exclude(pk=self.pk)
+            .exists()
+        )
 
     def dependents_blocking_delete(self) -> list[str]:
         """Why this column cannot be deleted on its own: foreign keys, indexes, policies using it."""
@@ -263,12 +273,19 @@ class Column(VersionedModel):
             if self.scale is not None and self.precision is None:
                 yield "precision", _("Give a precision when you give a scale.")
             if self.precision is not None and not 1 <= self.precision <= MAX_NUMERIC_PRECISION:
-                yield "precision", _("Precision must be between 1 and %(max)d.") % {"max": MAX_NUMERIC_PRECISION}
+                yield (
+                    "precision",
+                    _("Precision must be between 1 and %(max)d.") % {"max": MAX_NUMERIC_PRECISION},
+                )
             if self.precision and self.scale is not None and self.scale > self.precision:
-                yield "scale", _("Scale %(s)d is larger than precision %(p)d.") % {
-                    "s": self.scale,
-                    "p": self.precision,
-                }
+                yield (
+                    "scale",
+                    _("Scale %(s)d is larger than precision %(p)d.")
+                    % {
+                        "s": self.scale,
+                        "p": self.precision,
+                    },
+                )
         elif self.precision is not None or self.scale is not None:
             yield "precision", _("Only numeric takes a precision and scale.")
 
@@ -278,9 +295,10 @@ class Column(VersionedModel):
             yield "nullable", _("A primary-key column cannot be nullable.")
         # Large objects make poor keys and most engines refuse them
         if self.primary_key_position is not None and self.type_family in {"json", "binary"}:
-            yield "primary_key_position", _("A %(type)s column cannot be part of a primary key.") % {
-                "type": self.data_type
-            }
+            yield (
+                "primary_key_position",
+                _("A %(type)s column cannot be part of a primary key.") % {"type": self.data_type},
+            )
 
     def _clean_default(self):
         value = self.default_value.strip()
@@ -289,15 +307,21 @@ class Column(VersionedModel):
         function = ALLOWED_DEFAULT_FUNCTIONS.get(value.lower())
         if function is not None:
             if self.type_family not in function:
-                yield "default_value", _("%(fn)s does not suit a %(type)s column.") % {
-                    "fn": value,
-                    "type": self.data_type,
-                }
+                yield (
+                    "default_value",
+                    _("%(fn)s does not suit a %(type)s column.")
+                    % {
+                        "fn": value,
+                        "type": self.data_type,
+                    },
+                )
             return
         if value.endswith(")"):
-            yield "default_value", _("Only these functions are allowed as defaults: %(fns)s.") % {
-                "fns": ", ".join(ALLOWED_DEFAULT_FUNCTIONS)
-            }
+            yield (
+                "default_value",
+                _("Only these functions are allowed as defaults: %(fns)s.")
+                % {"fns": ", ".join(ALLOWED_DEFAULT_FUNCTIONS)},
+            )
             return
         yield from self._literal_errors("default_value", self.default_value)
 
@@ -322,7 +346,10 @@ class Column(VersionedModel):
         if (self.pattern or self.min_length is not None) and not is_string_type(self.data_type):
             yield "pattern", _("Patterns and lengths apply to text columns only.")
         if self.min_length is not None and self.length and self.min_length > self.length:
-            yield "min_length", _("The minimum length exceeds the column's length %(n)d.") % {"n": self.length}
+            yield (
+                "min_length",
+                _("The minimum length exceeds the column's length %(n)d.") % {"n": self.length},
+            )
 
     def _clean_allowed_values(self):
         if not isinstance(self.allowed_values, list):
@@ -368,12 +395,18 @@ class Column(VersionedModel):
             yield "references", _("%(col)s is in another data store.") % {"col": target}
         # A foreign key must point at a primary or unique key of the same type family
         if not target.is_unique_key:
-            yield "references", _("%(col)s is not a primary or unique key; a foreign key must point at one.") % {
-                "col": target
-            }
+            yield (
+                "references",
+                _("%(col)s is not a primary or unique key; a foreign key must point at one.")
+                % {"col": target},
+            )
         if target.type_family != self.type_family:
-            yield "references", _("%(col)s is %(their)s but this column is %(ours)s.") % {
-                "col": target,
-                "their": target.sql_type,
-                "ours": self.sql_type,
-            }
+            yield (
+                "references",
+                _("%(col)s is %(their)s but this column is %(ours)s.")
+                % {
+                    "col": target,
+                    "their": target.sql_type,
+                    "ours": self.sql_type,
+                },
+            )

@@ -39,8 +39,9 @@ class Index(VersionedModel):
         if self.entity_id and self.name:
             clash = Index.objects.filter(entity__datastore_id=self.entity.datastore_id, name=self.name)
             if clash.exclude(pk=self.pk).exists():
-                raise ValidationError({"name": _("Another index in this data store is named '%(name)s'.")
-                                       % {"name": self.name}})
+                raise ValidationError(
+                    {"name": _("Another index in this data store is named '%(name)s'.") % {"name": self.name}}
+                )
         # Hash indexes cannot enforce uniqueness in PostgreSQL
         if self.is_unique and self.method not in (IndexMethod.BTREE,):
             raise ValidationError({"method": _("Only B-tree indexes can be unique.")})
@@ -76,5 +77,6 @@ class IndexColumn(VersionedModel):
         super().clean()
         # An index covers columns of its own entity only
         if self.index_id and self.column_id and self.column.entity_id != self.index.entity_id:
-            raise ValidationError({"column": _("%(col)s is not a column of the index's entity.")
-                                   % {"col": self.column}})
+            raise ValidationError(
+                {"column": _("%(col)s is not a column of the index's entity.") % {"col": self.column}}
+            )

@@ -19,9 +19,14 @@ class DataStore(VersionedModel):
     password stored here."""
 
     name = models.CharField(
-        max_length=63, unique=True, validators=[validate_identifier], help_text=_("Short name, e.g. 'warehouse'.")
+        max_length=63,
+        unique=True,
+        validators=[validate_identifier],
+        help_text=_("Short name, e.g. 'warehouse'."),
     )
-    engine = models.CharField(max_length=20, choices=DatabaseEngine.choices, default=DatabaseEngine.POSTGRESQL)
+    engine = models.CharField(
+        max_length=20, choices=DatabaseEngine.choices, default=DatabaseEngine.POSTGRESQL
+    )
     schema_name = models.CharField(
         _("schema"),
         max_length=63,

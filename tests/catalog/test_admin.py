@@ -5,10 +5,10 @@ from django.urls import reverse
 
 from catalog.choices import DataType
 from catalog.models import Column, Entity, Index
+from catalog.roles import DATA_STEWARD
 from catalog.services import catalog_object_save, index_columns_spec
 from tests.admin_forms import change_form_data
 from tests.conftest import add_column, make_user
-from catalog.roles import DATA_STEWARD
 
 
 def entity_url(entity):
@@ -20,14 +20,26 @@ def test_steward_adds_columns_and_an_index_in_one_save(client, steward, customer
     page = client.get(entity_url(customer))
     assert page.status_code == 200
     data = change_form_data(page)
-    data.update({
-        "columns-TOTAL_FORMS": "4", "columns-3-name": "nickname", "columns-3-data_type": "varchar",
-        "columns-3-length": "40", "columns-3-nullable": "on", "columns-3-pii_category": "direct_identifier",
-        "columns-3-masking_strategy": "partial", "columns-3-on_delete": "no_action", "columns-3-entity": customer.pk,
-        "indexes-TOTAL_FORMS": "1", "indexes-0-name": "customer_nick_idx", "indexes-0-key_columns":
-        "nickname, created_at DESC", "indexes-0-include_columns": "email", "indexes-0-method": "btree",
-        "indexes-0-condition": "nickname IS NOT NULL", "indexes-0-entity": customer.pk,
-    })
+    data.update(
+        {
+            "columns-TOTAL_FORMS": "4",
+            "columns-3-name": "nickname",
+            "columns-3-data_type": "varchar",
+            "columns-3-length": "40",
+            "columns-3-nullable": "on",
+            "columns-3-pii_category": "direct_identifier",
+            "columns-3-masking_strategy": "partial",
+            "columns-3-on_delete": "no_action",
+            "columns-3-entity": customer.pk,
+            "indexes-TOTAL_FORMS": "1",
+            "indexes-0-name": "customer_nick_idx",
+            "indexes-0-key_columns": "nickname, created_at DESC",
+            "indexes-0-include_columns": "email",
+            "indexes-0-method": "btree",
+            "indexes-0-condition": "nickname IS NOT NULL",
+            "indexes-0-entity": customer.pk,
+        }
+    )
     response = client.post(entity_url(customer), data)
     assert response.status_code == 302, response.context and response.context["errors"]
     assert customer.columns.get(name="nickname").sql_type == "varchar(40)"
@@ -40,8 +52,15 @@ def test_steward_adds_columns_and_an_index_in_one_save(client, steward, customer
 def test_index_naming_an_unknown_column_is_refused_in_place(client, steward, customer):
     client.force_login(steward)
     data = change_form_data(client.get(entity_url(customer)))
-    data.update({"indexes-TOTAL_FORMS": "1", "indexes-0-name": "bad_idx", "indexes-0-key_columns": "nope",
-                 "indexes-0-method": "btree", "indexes-0-entity": customer.pk})
+    data.update(
+        {
+            "indexes-TOTAL_FORMS": "1",
+            "indexes-0-name": "bad_idx",
+            "indexes-0-key_columns": "nope",
+            "indexes-0-method": "btree",
+            "indexes-0-entity": customer.pk,
+        }
+    )
     response = client.post(entity_url(customer), data)
     assert response.status_code == 200
     assert "No column named nope" in response.content.decode()
@@ -140,8 +159,16 @@ def test_history_cannot_be_reverted_by_anyone(client, request, customer, user_fi
     client.force_login(user)
     url = reverse("admin:catalog_entity_simple_history", args=[customer.pk, first.history_id])
     assert client.get(url).status_code == 200
-    response = client.post(url, {"name": "customer", "datastore": customer.datastore_id, "kind": "table",
-                                 "description": "", "sensitivity": "internal"})
+    response = client.post(
+        url,
+        {
+            "name": "customer",
+            "datastore": customer.datastore_id,
+            "kind": "table",
+            "description": "",
+            "sensitivity": "internal",
+        },
+    )
     assert response.status_code == 405
     customer.refresh_from_db()
     assert customer.description == "changed"
@@ -165,7 +192,9 @@ def test_deleting_a_user_keeps_their_history_rows(customer, steward):
     assert Entity.history.filter(history_user__isnull=True).count() == count
 
 
-def test_column_admin_delete_of_a_referenced_column_is_shown_as_protected(client, superuser, customer, steward):
+def test_column_admin_delete_of_a_referenced_column_is_shown_as_protected(
+    client, superuser, customer, steward
+):
     orders = catalog_object_save(obj=Entity(datastore=customer.datastore, name="orders"), user=steward)
     add_column(orders, "customer_id", DataType.BIGINT, steward, references=customer.columns.get(name="id"))
     column = customer.columns.get(name="id")

@@ -26,8 +26,16 @@ def edited(customer, steward):
     email = customer.columns.get(name="email")
     email.length = 320
     catalog_object_save(obj=email, user=other)
-    catalog_object_save(obj=RetentionPolicy(entity=customer, name="short", anchor_column=customer.columns.get(
-        name="created_at"), keep_for=30, keep_unit="days"), user=other)
+    catalog_object_save(
+        obj=RetentionPolicy(
+            entity=customer,
+            name="short",
+            anchor_column=customer.columns.get(name="created_at"),
+            keep_for=30,
+            keep_unit="days",
+        ),
+        user=other,
+    )
     return customer
 
 
@@ -38,7 +46,11 @@ def events_of(response):
 def test_trail_lists_every_model_newest_first_with_field_changes(client, officer, edited):
     client.force_login(officer)
     events = events_of(client.get(TRAIL))
-    assert [e.model_label for e in events[:3]] == ["catalog.retentionpolicy", "catalog.column", "catalog.entity"]
+    assert [e.model_label for e in events[:3]] == [
+        "catalog.retentionpolicy",
+        "catalog.column",
+        "catalog.entity",
+    ]
     column_change = events[1]
     assert column_change.change_type == "changed" and column_change.username == "other"
     assert [(c.field, c.old, c.new) for c in column_change.changes] == [("length", 200, 320)]
@@ -91,8 +103,10 @@ def test_export_is_the_filtered_trail_as_csv(client, officer, edited):
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == ["date", "user", "change", "model", "object_id", "object", "changes"]
-    assert {(r[1], r[2], r[3]) for r in rows[1:]} == {("other", "changed", "catalog.column"),
-                                                      ("other", "created", "catalog.retentionpolicy")}
+    assert {(r[1], r[2], r[3]) for r in rows[1:]} == {
+        ("other", "changed", "catalog.column"),
+        ("other", "created", "catalog.retentionpolicy"),
+    }
     column_row = next(r for r in rows[1:] if r[3] == "catalog.column")
     assert column_row[6] == "length: 200 → 320"
 
@@ -103,8 +117,9 @@ def test_export_needs_its_permission(client, steward, edited):
     assert client.get(TRAIL).status_code == 403
 
 
-def test_trail_page_query_count_is_bounded_by_page_size(client, officer, customer, steward,
-                                                        django_assert_max_num_queries):
+def test_trail_page_query_count_is_bounded_by_page_size(
+    client, officer, customer, steward, django_assert_max_num_queries
+):
     for i in range(30):
         customer.description = f"v{i}"
         catalog_object_save(obj=customer, user=steward)

@@ -28,7 +28,9 @@ def export(kind: str, file_format: str = "csv"):
 
 def run_import(kind, text, user, file_format="csv", dry_run=False):
     content = text.encode() if isinstance(text, str) else text
-    return catalog_import(resource_name=kind, content=content, file_format=file_format, user=user, dry_run=dry_run)
+    return catalog_import(
+        resource_name=kind, content=content, file_format=file_format, user=user, dry_run=dry_run
+    )
 
 
 @pytest.mark.parametrize("file_format", ["csv", "xlsx", "json"])
@@ -52,9 +54,13 @@ def test_export_of_the_demo_imports_into_an_empty_installation_unchanged(steward
 
 def test_columns_may_reference_columns_further_down_the_file(steward, datastore):
     run_import("entities", "datastore,name\nshop,orders\nshop,customer\n", steward)
-    result = run_import("columns", COLUMN_HEADER + "shop,orders,id,bigint,,0,1,\n"
-                        "shop,orders,customer_id,bigint,,1,,customer.id\n"
-                        "shop,customer,id,bigint,,0,1,\n", steward)
+    result = run_import(
+        "columns",
+        COLUMN_HEADER + "shop,orders,id,bigint,,0,1,\n"
+        "shop,orders,customer_id,bigint,,1,,customer.id\n"
+        "shop,customer,id,bigint,,0,1,\n",
+        steward,
+    )
     assert not result_error_lines(result)
     fk = Column.objects.get(entity__name="orders", name="customer_id")
     assert str(fk.references) == "customer.id"
@@ -63,14 +69,20 @@ def test_columns_may_reference_columns_further_down_the_file(steward, datastore)
 
 def test_one_invalid_row_changes_nothing_and_each_error_names_row_field_and_reason(steward, datastore):
     run_import("entities", "datastore,name\nshop,orders\n", steward)
-    result = run_import("columns", COLUMN_HEADER + "shop,orders,id,bigint,,0,1,\n"
-                        "shop,orders,users; drop table x,text,,1,,\n"
-                        "shop,orders,label,varchar,,1,,\n"
-                        "shop,orders,qty,integer,abc,1,,\n"
-                        "shop,orders,ref,bigint,,1,,nowhere.id\n"
-                        "shop,ghost,x,text,,1,,\n", steward)
+    result = run_import(
+        "columns",
+        COLUMN_HEADER + "shop,orders,id,bigint,,0,1,\n"
+        "shop,orders,users; drop table x,text,,1,,\n"
+        "shop,orders,label,varchar,,1,,\n"
+        "shop,orders,qty,integer,abc,1,,\n"
+        "shop,orders,ref,bigint,,1,,nowhere.id\n"
+        "shop,ghost,x,text,,1,,\n",
+        steward,
+    )
     lines = result_error_lines(result)
-    assert any(line.startswith("Row 2: name: 'users; drop table x' is not a valid SQL name") for line in lines)
+    assert any(
+        line.startswith("Row 2: name: 'users; drop table x' is not a valid SQL name") for line in lines
+    )
     assert any(line.startswith("Row 3: length: varchar needs a length") for line in lines)
     assert any(line.startswith("Row 4: length:") and "abc" in line for line in lines), lines
     assert any(line.startswith("Row 5: references: 'nowhere.id' is not a column") for line in lines)
@@ -111,7 +123,9 @@ def test_bulk_entity_import_writes_history_for_the_importing_user(steward, offic
     result = run_import("entities", "datastore,name,kind\nshop,a,table\nshop,b,fact\n", steward)
     assert result.totals["new"] == 2
     assert set(Entity.history.filter(history_type="+").values_list("name", "history_user__username")) == {
-        ("a", "steward"), ("b", "steward")}
+        ("a", "steward"),
+        ("b", "steward"),
+    }
     run_import("entities", "datastore,name,kind\nshop,a,dimension\nshop,b,fact\n", officer)
     changed = Entity.history.filter(history_type="~").get()
     assert (changed.name, changed.kind, changed.history_user) == ("a", "dimension", officer)
@@ -125,8 +139,12 @@ def test_dry_run_reports_and_saves_nothing(steward, datastore):
 
 
 def test_index_import_sets_ordered_columns(steward, customer):
-    result = run_import("indexes", "datastore,entity,name,method,columns,include\n"
-                        "shop,customer,customer_recent_idx,btree,\"created_at DESC, id\",email\n", steward)
+    result = run_import(
+        "indexes",
+        "datastore,entity,name,method,columns,include\n"
+        'shop,customer,customer_recent_idx,btree,"created_at DESC, id",email\n',
+        steward,
+    )
     assert not result_error_lines(result)
     index = Index.objects.get(name="customer_recent_idx")
     assert index_columns_spec(index) == "created_at DESC, id"
@@ -142,7 +160,10 @@ def test_xlsx_round_trip_of_columns(steward, customer):
 def test_json_export_uses_natural_keys(customer):
     rows = json.loads(export("columns", "json"))
     assert {(r["datastore"], r["entity"], r["name"]) for r in rows} == {
-        ("shop", "customer", "id"), ("shop", "customer", "email"), ("shop", "customer", "created_at")}
+        ("shop", "customer", "id"),
+        ("shop", "customer", "email"),
+        ("shop", "customer", "created_at"),
+    }
     assert "id" not in rows[0] or rows[0]["id"] == "id"
 
 
@@ -161,13 +182,17 @@ def test_import_command_reports_row_errors_and_exits_non_zero(tmp_path, steward,
 def admin_import(client, kind_url, content: bytes, name: str, fmt_index: int):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    return client.post(reverse(kind_url), {"import_file": SimpleUploadedFile(name, content), "format": fmt_index,
-                                          "resource": 0})
+    return client.post(
+        reverse(kind_url),
+        {"import_file": SimpleUploadedFile(name, content), "format": fmt_index, "resource": 0},
+    )
 
 
 def test_admin_import_previews_then_confirms_with_history(client, steward, datastore):
     client.force_login(steward)
-    preview = admin_import(client, "admin:catalog_entity_import", b"datastore,name\nshop,orders\n", "e.csv", 0)
+    preview = admin_import(
+        client, "admin:catalog_entity_import", b"datastore,name\nshop,orders\n", "e.csv", 0
+    )
     assert preview.status_code == 200
     assert "confirm_form" in preview.context and not Entity.objects.exists()
     confirm = preview.context["confirm_form"].initial
@@ -178,17 +203,22 @@ def test_admin_import_previews_then_confirms_with_history(client, steward, datas
 
 def test_admin_import_shows_row_errors_and_offers_no_confirm(client, steward, datastore):
     client.force_login(steward)
-    response = admin_import(client, "admin:catalog_entity_import", b"datastore,name\nshop,select\n", "e.csv", 0)
+    response = admin_import(
+        client, "admin:catalog_entity_import", b"datastore,name\nshop,select\n", "e.csv", 0
+    )
     body = response.content.decode()
     assert "reserved word" in body and "confirm_form" not in response.context
     assert not Entity.objects.exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "file is empty"),
-    (b"  \n ", "The file is empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "file is empty"),
+        (b"  \n ", "The file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not UTF-8 text"),
+    ],
+)
 def test_admin_import_refuses_unreadable_files_with_a_message(client, steward, content, message):
     client.force_login(steward)
     response = admin_import(client, "admin:catalog_entity_import", content, "e.csv", 0)
@@ -198,5 +228,7 @@ def test_admin_import_refuses_unreadable_files_with_a_message(client, steward, c
 def test_admin_import_refuses_a_file_over_the_limit(client, steward, settings):
     settings.CUSTODIAN_MAX_IMPORT_BYTES = 100
     client.force_login(steward)
-    response = admin_import(client, "admin:catalog_entity_import", b"datastore,name\n" + b"shop,x\n" * 50, "e.csv", 0)
+    response = admin_import(
+        client, "admin:catalog_entity_import", b"datastore,name\n" + b"shop,x\n" * 50, "e.csv", 0
+    )
     assert "limited to" in response.content.decode()

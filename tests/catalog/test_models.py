@@ -48,15 +48,27 @@ def test_63_byte_name_is_accepted(datastore):
         ({"data_type": DataType.NUMERIC, "precision": 5, "scale": 7}, "scale", "larger than precision"),
         ({"data_type": DataType.NUMERIC, "scale": 2}, "precision", "Give a precision"),
         ({"data_type": DataType.TEXT, "precision": 3}, "precision", "Only numeric"),
-        ({"data_type": DataType.INTEGER, "primary_key_position": 1, "nullable": True}, "nullable", "cannot be"),
+        (
+            {"data_type": DataType.INTEGER, "primary_key_position": 1, "nullable": True},
+            "nullable",
+            "cannot be",
+        ),
         ({"data_type": DataType.INTEGER, "default_value": "abc"}, "default_value", "not a valid integer"),
         ({"data_type": DataType.INTEGER, "default_value": "now()"}, "default_value", "does not suit"),
-        ({"data_type": DataType.TEXT, "default_value": "pg_sleep(10)"}, "default_value", "Only these functions"),
+        (
+            {"data_type": DataType.TEXT, "default_value": "pg_sleep(10)"},
+            "default_value",
+            "Only these functions",
+        ),
         ({"data_type": DataType.INTEGER, "min_value": "10", "max_value": "1"}, "max_value", "smaller than"),
         ({"data_type": DataType.BOOLEAN, "min_value": "1"}, "min_value", "numbers, dates and times"),
         ({"data_type": DataType.INTEGER, "pattern": "^a"}, "pattern", "text columns only"),
         ({"data_type": DataType.TEXT, "pattern": "(unclosed"}, "pattern", "not a valid regular expression"),
-        ({"data_type": DataType.VARCHAR, "length": 2, "allowed_values": ["abc"]}, "allowed_values", "longer than"),
+        (
+            {"data_type": DataType.VARCHAR, "length": 2, "allowed_values": ["abc"]},
+            "allowed_values",
+            "longer than",
+        ),
         ({"data_type": DataType.INTEGER, "allowed_values": ["x"]}, "allowed_values", "not a valid integer"),
         ({"data_type": DataType.TEXT, "masking_strategy": "hash"}, "masking_strategy", "set a PII category"),
         ({"data_type": DataType.INTEGER, "on_delete": OnDelete.CASCADE}, "on_delete", "foreign keys only"),
@@ -68,15 +80,38 @@ def test_column_rules_report_the_field_and_reason(customer, fields, field, reaso
 
 
 def test_valid_column_with_checks_passes(customer):
-    Column(entity=customer, name="status", data_type=DataType.VARCHAR, length=10, allowed_values=["new", "paid"],
-           default_value="new", min_length=1, pattern="^[a-z]+$").full_clean()
-    Column(entity=customer, name="amount", data_type=DataType.NUMERIC, precision=12, scale=2, min_value="0",
-           max_value="1000000.00", default_value="0").full_clean()
+    Column(
+        entity=customer,
+        name="status",
+        data_type=DataType.VARCHAR,
+        length=10,
+        allowed_values=["new", "paid"],
+        default_value="new",
+        min_length=1,
+        pattern="^[a-z]+$",
+    ).full_clean()
+    Column(
+        entity=customer,
+        name="amount",
+        data_type=DataType.NUMERIC,
+        precision=12,
+        scale=2,
+        min_value="0",
+        max_value="1000000.00",
+        default_value="0",
+    ).full_clean()
 
 
 def test_second_column_at_the_same_primary_key_position_is_refused(customer):
-    errors = errors_of(Column(entity=customer, name="other_id", data_type=DataType.INTEGER, nullable=False,
-                              primary_key_position=1))
+    errors = errors_of(
+        Column(
+            entity=customer,
+            name="other_id",
+            data_type=DataType.INTEGER,
+            nullable=False,
+            primary_key_position=1,
+        )
+    )
     assert "__all__" in errors
 
 
@@ -96,21 +131,32 @@ def test_foreign_key_must_point_at_a_key_of_the_same_type_family(customer, stewa
     wrong_type = errors_of(Column(entity=orders, name="c", data_type=DataType.TEXT, references=pk))
     assert "bigint but this column is text" in " ".join(wrong_type["references"])
     Column(entity=orders, name="customer_id", data_type=DataType.INTEGER, references=pk).full_clean()
-    Column(entity=orders, name="customer_email", data_type=DataType.VARCHAR, length=200, references=email).full_clean()
+    Column(
+        entity=orders, name="customer_email", data_type=DataType.VARCHAR, length=200, references=email
+    ).full_clean()
 
 
 def test_foreign_key_cannot_cross_data_stores(customer, steward):
     other = catalog_object_save(obj=DataStore(name="other", engine="sqlite"), user=steward)
     entity = catalog_object_save(obj=Entity(datastore=other, name="t"), user=steward)
-    errors = errors_of(Column(entity=entity, name="c", data_type=DataType.BIGINT,
-                              references=customer.columns.get(name="id")))
+    errors = errors_of(
+        Column(entity=entity, name="c", data_type=DataType.BIGINT, references=customer.columns.get(name="id"))
+    )
     assert "another data store" in " ".join(errors["references"])
 
 
 def test_set_null_needs_a_nullable_column(customer, steward):
     orders = catalog_object_save(obj=Entity(datastore=customer.datastore, name="orders"), user=steward)
-    errors = errors_of(Column(entity=orders, name="customer_id", data_type=DataType.BIGINT, nullable=False,
-                              references=customer.columns.get(name="id"), on_delete=OnDelete.SET_NULL))
+    errors = errors_of(
+        Column(
+            entity=orders,
+            name="customer_id",
+            data_type=DataType.BIGINT,
+            nullable=False,
+            references=customer.columns.get(name="id"),
+            on_delete=OnDelete.SET_NULL,
+        )
+    )
     assert "nullable" in " ".join(errors["on_delete"])
 
 
@@ -173,7 +219,9 @@ def test_hostile_index_conditions_are_refused(customer, condition, reason):
 
 
 def test_partial_index_condition_on_own_columns_is_accepted(customer):
-    Index(entity=customer, name="idx_probe", condition="email IS NOT NULL AND lower(email) LIKE '%@x.org'").full_clean()
+    Index(
+        entity=customer, name="idx_probe", condition="email IS NOT NULL AND lower(email) LIKE '%@x.org'"
+    ).full_clean()
 
 
 def test_index_names_are_unique_per_data_store(customer, steward):
@@ -183,11 +231,15 @@ def test_index_names_are_unique_per_data_store(customer, steward):
 
 
 def test_retention_anchor_must_be_a_date_column_of_the_entity(customer):
-    errors = errors_of(RetentionPolicy(entity=customer, name="p", anchor_column=customer.columns.get(name="email"),
-                                       keep_for=2))
+    errors = errors_of(
+        RetentionPolicy(
+            entity=customer, name="p", anchor_column=customer.columns.get(name="email"), keep_for=2
+        )
+    )
     assert "must be a date or timestamp" in " ".join(errors["anchor_column"])
-    RetentionPolicy(entity=customer, name="p", anchor_column=customer.columns.get(name="created_at"),
-                    keep_for=2).full_clean()
+    RetentionPolicy(
+        entity=customer, name="p", anchor_column=customer.columns.get(name="created_at"), keep_for=2
+    ).full_clean()
 
 
 def test_datastore_connection_comes_from_one_place_and_an_alias_must_exist(db):

@@ -19,10 +19,18 @@ class Command(BaseCommand):
         resource = RESOURCES[options["kind"]]()
         queryset = resource.get_queryset()
         if options["datastore"]:
-            field = "name" if options["kind"] == "datastores" else (
-                "entity__datastore__name" if options["kind"] in ("columns", "indexes", "retention_policies")
-                else "datastore__name")
-            queryset = queryset.filter(**{field: options["datastore"]}) if options["kind"] != "domains" else queryset
+            field = (
+                "name"
+                if options["kind"] == "datastores"
+                else (
+                    "entity__datastore__name"
+                    if options["kind"] in ("columns", "indexes", "retention_policies")
+                    else "datastore__name"
+                )
+            )
+            queryset = (
+                queryset.filter(**{field: options["datastore"]}) if options["kind"] != "domains" else queryset
+            )
         exported = FORMATS[options["format"]]().export_data(resource.export(queryset))
         if options["output"]:
             mode = "wb" if isinstance(exported, bytes) else "w"

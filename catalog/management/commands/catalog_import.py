@@ -27,8 +27,13 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"No user named '{options['user']}'.")
         try:
-            result = catalog_import(resource_name=options["kind"], content=path.read_bytes(),
-                                    file_format=file_format, user=user, dry_run=options["dry_run"])
+            result = catalog_import(
+                resource_name=options["kind"],
+                content=path.read_bytes(),
+                file_format=file_format,
+                user=user,
+                dry_run=options["dry_run"],
+            )
         except CatalogError as exc:
             raise CommandError(exc.message) from exc
         problems = result_error_lines(result)

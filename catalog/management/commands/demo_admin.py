@@ -7,7 +7,9 @@ from catalog.demo import DEMO_USERS
 
 
 class Command(BaseCommand):
-    help = "Create (or reset) the demo superuser 'admin' and the demo role users with one new random password."
+    help = (
+        "Create (or reset) the demo superuser 'admin' and the demo role users with one new random password."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--password", help="Use this password instead of a random one.")

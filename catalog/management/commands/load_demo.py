@@ -4,10 +4,12 @@ from catalog.demo import demo_load
 
 
 class Command(BaseCommand):
-    help = "Load the demo catalog (shop and warehouse data stores). Safe to run again: it changes only what differs."
+    help = (
+        "Load the demo catalog (shop and warehouse data stores). "
+        "Safe to run again: it changes only what differs."
+    )
 
     def handle(self, *args, **options):
         counts = demo_load()
-        self.stdout.write(self.style.SUCCESS(
-            "Demo catalog ready: {datastores} data stores, {entities} entities, {columns} columns.".format(**counts)
-        ))
+        summary = "{datastores} data stores, {entities} entities, {columns} columns".format(**counts)
+        self.stdout.write(self.style.SUCCESS(f"Demo catalog ready: {summary}."))
