@@ -204,3 +204,49 @@ def test_column_admin_delete_of_a_referenced_column_is_shown_as_protected(
     assert "protected" in response.content.decode().lower()
     client.post(url, {"post": "yes"})
     assert Column.objects.filter(pk=column.pk).exists()
+
+
+def test_steward_creates_an_entity_with_a_composite_key_on_the_add_page(client, steward, datastore):
+    client.force_login(steward)
+    page = client.get(reverse("admin:catalog_entity_add"))
+    assert page.status_code == 200
+    data = change_form_data(page)
+    data.update(
+        {
+            "datastore": datastore.pk,
+            "name": "order_line",
+            "kind": "table",
+            "sensitivity": "internal",
+            "columns-TOTAL_FORMS": "2",
+        }
+    )
+    for i, (name, dtype) in enumerate([("order_id", "bigint"), ("line_no", "integer")]):
+        data.update(
+            {
+                f"columns-{i}-name": name,
+                f"columns-{i}-data_type": dtype,
+                f"columns-{i}-primary_key_position": str(i + 1),
+                f"columns-{i}-pii_category": "none",
+                f"columns-{i}-masking_strategy": "none",
+                f"columns-{i}-on_delete": "no_action",
+            }
+        )
+    response = client.post(reverse("admin:catalog_entity_add"), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    entity = Entity.objects.get(name="order_line")
+    assert list(entity.columns.values_list("name", "position", "primary_key_position")) == [
+        ("order_id", 1, 1),
+        ("line_no", 2, 2),
+    ]
+
+
+def test_hostile_entity_name_on_the_add_page_is_shown_in_place(client, steward, datastore):
+    client.force_login(steward)
+    data = change_form_data(client.get(reverse("admin:catalog_entity_add")))
+    data.update(
+        {"datastore": datastore.pk, "name": "users; drop table x", "kind": "table", "sensitivity": "internal"}
+    )
+    response = client.post(reverse("admin:catalog_entity_add"), data)
+    assert response.status_code == 200
+    assert "is not a valid SQL name" in response.content.decode()
+    assert not Entity.objects.exists()

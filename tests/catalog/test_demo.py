@@ -1,0 +1,46 @@
+"""The demo catalog loads, is realistic, and loading it again changes nothing."""
+
+import io
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from catalog.models import Column, Entity, RetentionPolicy
+from catalog.selectors import audit_models
+
+
+def history_rows() -> int:
+    return sum(model.objects.count() for model in audit_models().values())
+
+
+def test_load_demo_is_idempotent_and_writes_no_history_the_second_time(db):
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    assert "2 data stores, 11 entities" in out.getvalue()
+    before = history_rows()
+    call_command("load_demo", stdout=io.StringIO())
+    assert history_rows() == before
+
+
+def test_demo_has_both_stores_pii_retention_owners_and_foreign_keys(db):
+    call_command("load_demo", stdout=io.StringIO())
+    shop = set(Entity.objects.filter(datastore__name="shop").values_list("name", flat=True))
+    assert shop == {"users", "customers", "addresses", "products", "orders", "order_items", "payments"}
+    warehouse = set(Entity.objects.filter(datastore__name="warehouse").values_list("name", flat=True))
+    assert warehouse == {"fact_sales", "dim_customer", "dim_product", "dim_date"}
+    assert Column.objects.exclude(pii_category="none").count() >= 10
+    assert not Entity.objects.filter(owner__isnull=True).exists()
+    assert RetentionPolicy.objects.filter(regulation__code="GDPR").exists()
+    fk = Column.objects.get(entity__name="orders", name="customer_id")
+    assert str(fk.references) == "customers.id" and fk.on_delete == "restrict"
+    assert Column.objects.filter(entity__name="order_items", primary_key_position__isnull=False).count() == 2
+
+
+def test_demo_admin_prints_a_password_that_signs_in(db, client):
+    call_command("load_demo", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("demo_admin", stdout=out)
+    password = out.getvalue().strip().rsplit(" ", 1)[-1]
+    assert client.login(username="admin", password=password)
+    assert client.login(username="demo_officer", password=password)
+    assert get_user_model().objects.get(username="admin").is_superuser
