@@ -1,0 +1,228 @@
+"""What differs between the SQL dialects Custodian writes, in one place.
+
+Each dialect is a `DialectProfile`: SQLAlchemy's dialect (which compiles CREATE TABLE, types, indexes), the
+identifier quoting gate, capability flags, and the few templates SQLAlchemy has no construct for. Code that
+generates SQL asks the profile; there is no `if dialect == "mysql"` anywhere else.
+"""
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mssql, mysql, postgresql, sqlite
+from sqlalchemy.engine import Dialect
+
+from catalog.exceptions import CatalogError
+
+__all__ = [
+    "DialectProfile",
+    "PROFILES",
+    "POSTGRESQL",
+    "MYSQL",
+    "SQLSERVER",
+    "SQLITE",
+    "profile_for",
+    "SchemaError",
+]
+
+
+class SchemaError(CatalogError):
+    """The catalog cannot be turned into SQL for a dialect, or SQL cannot be applied to a data store."""
+
+
+@dataclass(frozen=True)
+class DialectProfile:
+    name: str
+    label: str
+    sqla: Dialect
+    sqlglot: str
+    max_identifier_bytes: int
+    supports_schemas: bool = True
+    supports_partial_index: bool = True
+    supports_index_include: bool = True
+    supports_index_method: bool = True
+    supports_regex_check: bool = True
+    supports_partitioning: bool = False
+    supports_triggers: bool = False
+    supports_comments: bool = True
+    supports_alter_column: bool = True
+    supports_transactional_ddl: bool = False
+    length_function: str = "char_length"
+    boolean_literals: tuple[str, str] = ("false", "true")
+    # Catalog default functions -> this dialect's SQL (None: cannot be expressed).
+    default_functions: dict = field(default_factory=dict)
+    # Catalog types this dialect stores differently, with why (said as a comment in the DDL).
+    type_notes: dict = field(default_factory=dict)
+    templates: dict = field(default_factory=dict)
+
+    def quote(self, name: str) -> str:
+        """The one quoting gate for catalog names: always quoted, embedded quotes escaped."""
+        return self.sqla.identifier_preparer.quote_identifier(name)
+
+    def table(self, schema: str | None, name: str) -> str:
+        if schema and self.supports_schemas:
+            return f"{self.quote(schema)}.{self.quote(name)}"
+        return self.quote(name)
+
+    def render(self, template: str, **parts) -> str:
+        if template not in self.templates:
+            raise SchemaError(f"{self.label} has no way to {template.replace('_', ' ')}.")
+        return self.templates[template].format(**parts)
+
+    def compile(self, element) -> str:
+        return str(element.compile(dialect=self.sqla, compile_kwargs={"literal_binds": True})).strip()
+
+    def literal(self, value, type_) -> str:
+        if isinstance(value, bool):
+            return self.boolean_literals[int(value)]
+        return self.compile(sa.literal(value, type_))
+
+
+_COMMON_DEFAULTS = {
+    "now()": "CURRENT_TIMESTAMP",
+    "current_timestamp": "CURRENT_TIMESTAMP",
+    "localtimestamp": "CURRENT_TIMESTAMP",
+    "current_date": "CURRENT_DATE",
+    "current_time": "CURRENT_TIME",
+    "gen_random_uuid()": None,
+}
+
+_ANSI_TEMPLATES = {
+    "rename_table": "ALTER TABLE {table} RENAME TO {new_name}",
+    "rename_column": "ALTER TABLE {table} RENAME COLUMN {column} TO {new_name}",
+    "add_column": "ALTER TABLE {table} ADD COLUMN {definition}",
+    "drop_column": "ALTER TABLE {table} DROP COLUMN {column}",
+    "drop_table": "DROP TABLE {table}",
+    "drop_index": "DROP INDEX {index}",
+    "add_constraint": "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}",
+    "drop_constraint": "ALTER TABLE {table} DROP CONSTRAINT {name}",
+}
+
+POSTGRESQL = DialectProfile(
+    name="postgresql",
+    label="PostgreSQL",
+    sqla=postgresql.dialect(),
+    sqlglot="postgres",
+    max_identifier_bytes=63,
+    supports_partitioning=True,
+    supports_triggers=True,
+    supports_transactional_ddl=True,
+    default_functions={**_COMMON_DEFAULTS, "now()": "now()", "gen_random_uuid()": "gen_random_uuid()"},
+    templates={
+        **_ANSI_TEMPLATES,
+        "drop_index": "DROP INDEX {schema_prefix}{index}",
+        "alter_type": "ALTER TABLE {table} ALTER COLUMN {column} TYPE {type} USING {column}::{type}",
+        "set_not_null": "ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL",
+        "drop_not_null": "ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL",
+        "set_default": "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default}",
+        "drop_default": "ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT",
+        "comment_table": "COMMENT ON TABLE {table} IS {comment}",
+        "comment_column": "COMMENT ON COLUMN {table}.{column} IS {comment}",
+    },
+)
+
+MYSQL = DialectProfile(
+    name="mysql",
+    label="MySQL",
+    sqla=mysql.dialect(),
+    sqlglot="mysql",
+    max_identifier_bytes=64,
+    supports_partial_index=False,
+    supports_index_include=False,
+    supports_index_method=False,
+    length_function="CHAR_LENGTH",
+    boolean_literals=("0", "1"),
+    default_functions={
+        **_COMMON_DEFAULTS,
+        "current_date": "(CURRENT_DATE)",
+        "current_time": "(CURRENT_TIME)",
+        "gen_random_uuid()": "(UUID())",
+    },
+    type_notes={"timestamptz": "MySQL DATETIME keeps no time zone: store UTC."},
+    templates={
+        **_ANSI_TEMPLATES,
+        "drop_index": "DROP INDEX {index} ON {table}",
+        "alter_type": "ALTER TABLE {table} MODIFY COLUMN {definition}",
+        "set_not_null": "ALTER TABLE {table} MODIFY COLUMN {definition}",
+        "drop_not_null": "ALTER TABLE {table} MODIFY COLUMN {definition}",
+        "set_default": "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default}",
+        "drop_default": "ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT",
+        "comment_table": "ALTER TABLE {table} COMMENT = {comment}",
+        "comment_column": "ALTER TABLE {table} MODIFY COLUMN {definition}",
+        "drop_constraint": "ALTER TABLE {table} DROP CONSTRAINT {name}",
+    },
+)
+
+SQLSERVER = DialectProfile(
+    name="sqlserver",
+    label="SQL Server",
+    sqla=mssql.dialect(),
+    sqlglot="tsql",
+    max_identifier_bytes=128,
+    supports_index_method=False,
+    supports_regex_check=False,
+    supports_transactional_ddl=True,
+    length_function="LEN",
+    boolean_literals=("0", "1"),
+    default_functions={
+        **_COMMON_DEFAULTS,
+        "current_date": "CAST(GETDATE() AS date)",
+        "current_time": "CAST(GETDATE() AS time)",
+        "gen_random_uuid()": "NEWID()",
+    },
+    type_notes={},
+    templates={
+        **_ANSI_TEMPLATES,
+        "rename_table": "EXEC sp_rename '{table_plain}', '{new_plain}'",
+        "rename_column": "EXEC sp_rename '{table_plain}.{column_plain}', '{new_plain}', 'COLUMN'",
+        "add_column": "ALTER TABLE {table} ADD {definition}",
+        "drop_index": "DROP INDEX {index} ON {table}",
+        "alter_type": "ALTER TABLE {table} ALTER COLUMN {definition}",
+        "set_not_null": "ALTER TABLE {table} ALTER COLUMN {definition}",
+        "drop_not_null": "ALTER TABLE {table} ALTER COLUMN {definition}",
+        "set_default": "ALTER TABLE {table} ADD CONSTRAINT {name} DEFAULT {default} FOR {column}",
+        "drop_default": "ALTER TABLE {table} DROP CONSTRAINT {name}",
+        "comment_table": "EXEC sp_addextendedproperty 'MS_Description', {comment}, 'schema', {schema_quoted}, "
+        "'table', {table_quoted}",
+        "comment_column": "EXEC sp_addextendedproperty 'MS_Description', {comment}, 'schema', {schema_quoted}, "
+        "'table', {table_quoted}, 'column', {column}",
+    },
+)
+
+SQLITE = DialectProfile(
+    name="sqlite",
+    label="SQLite",
+    sqla=sqlite.dialect(),
+    sqlglot="sqlite",
+    max_identifier_bytes=128,
+    supports_schemas=False,
+    supports_index_include=False,
+    supports_index_method=False,
+    supports_regex_check=False,
+    supports_comments=False,
+    supports_alter_column=False,
+    supports_triggers=True,
+    supports_transactional_ddl=True,
+    length_function="length",
+    boolean_literals=("0", "1"),
+    default_functions={
+        **_COMMON_DEFAULTS,
+        # A version-4 UUID from SQLite's random bytes, as text.
+        "gen_random_uuid()": "(lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || "
+        "substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || "
+        "substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))))",
+    },
+    type_notes={"timestamptz": "SQLite stores timestamps as text: store UTC."},
+    templates={**_ANSI_TEMPLATES},
+)
+
+PROFILES = {profile.name: profile for profile in (POSTGRESQL, SQLITE, MYSQL, SQLSERVER)}
+
+
+def profile_for(name: str) -> DialectProfile:
+    """The profile of a dialect name (the DataStore engine names); SchemaError for any other."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise SchemaError(
+            f"'{name}' is not a supported dialect; choose one of {', '.join(PROFILES)}."
+        ) from None
