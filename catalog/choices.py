@@ -15,6 +15,8 @@ __all__ = [
     "RetentionAction",
     "PeriodUnit",
     "TYPE_FAMILIES",
+    "RunStatus",
+    "LintSeverity",
 ]
 
 
@@ -133,3 +135,17 @@ class PeriodUnit(models.TextChoices):
     DAYS = "days", "days"
     MONTHS = "months", "months"
     YEARS = "years", "years"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class LintSeverity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Error"

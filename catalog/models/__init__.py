@@ -4,6 +4,7 @@ from catalog.models.base import VersionedModel
 from catalog.models.compliance import AuditTrail, Regulation, RetentionPolicy
 from catalog.models.entities import Column, Entity
 from catalog.models.indexes import Index, IndexColumn
+from catalog.models.releases import SchemaApply, SchemaRelease
 from catalog.models.stores import DataStore, Domain
 
 __all__ = [
@@ -17,4 +18,6 @@ __all__ = [
     "Regulation",
     "RetentionPolicy",
     "AuditTrail",
+    "SchemaRelease",
+    "SchemaApply",
 ]

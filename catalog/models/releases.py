@@ -1,0 +1,93 @@
+"""Schema releases (immutable, checksummed snapshots with their migrations) and schema applies (run records)."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from catalog.choices import RunStatus
+from catalog.exceptions import CatalogError
+
+__all__ = ["SchemaRelease", "SchemaApply"]
+
+
+class SchemaRelease(models.Model):
+    """Version N of a data store's schema: its snapshot, the migration from N-1 (up) and back (down), lint.
+
+    Never changed after it is written: a release is evidence of what was decided, by whom, and when.
+    """
+
+    datastore = models.ForeignKey("catalog.DataStore", on_delete=models.PROTECT, related_name="releases")
+    version = models.PositiveIntegerField()
+    message = models.CharField(max_length=200)
+    dialect = models.CharField(max_length=20)
+    snapshot = models.JSONField()
+    checksum = models.CharField(max_length=64, help_text=_("SHA-256 of the canonical snapshot."))
+    changes = models.JSONField(default=list, help_text=_("What changed since the previous release."))
+    up_sql = models.TextField()
+    down_sql = models.TextField()
+    lint_findings = models.JSONField(default=list)
+    has_lint_errors = models.BooleanField(default=False)
+    destructive_confirmed = models.BooleanField(
+        default=False, help_text=_("The releaser confirmed the error-level findings (e.g. data loss).")
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["datastore_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["datastore", "version"], name="catalog_release_unique_version"),
+        ]
+        permissions = [("apply_schemarelease", "Can apply or roll back schema releases to data stores")]
+
+    def __str__(self) -> str:
+        return f"{self.datastore.name} v{self.version}"
+
+    @property
+    def slug(self) -> str:
+        """The message as a Flyway-style file name part: V3__add_orders.sql."""
+        words = "".join(ch if ch.isalnum() else "_" for ch in self.message.lower()).strip("_")
+        return "_".join(part for part in words.split("_") if part)[:60] or "release"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise CatalogError(f"Release {self} is immutable; publish a new release instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise CatalogError(f"Release {self} is part of the schema's history and cannot be deleted.")
+
+
+class SchemaApply(models.Model):
+    """One run of applying (or rolling back) a data store to a release; kept as it ended."""
+
+    datastore = models.ForeignKey("catalog.DataStore", on_delete=models.PROTECT, related_name="applies")
+    release = models.ForeignKey(SchemaRelease, on_delete=models.PROTECT, related_name="applies",
+                                help_text=_("The release the data store is brought to."))
+    from_version = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    statements_run = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("schema apply")
+
+    def __str__(self) -> str:
+        return f"{self.datastore.name} → v{self.release.version} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            stored = SchemaApply.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+                raise CatalogError(f"Apply #{self.pk} has finished; its record cannot change.")
+        super().save(*args, **kwargs)
