@@ -299,6 +299,7 @@ WAREHOUSE = [
 
 INDEXES = {
     "shop": [
+        ("customers", "customers_name_idx", [("last_name", "asc"), ("first_name", "asc")], [], ""),
         ("orders", "orders_customer_ordered_idx", [("customer_id", "asc"), ("ordered_at", "desc")], [], ""),
         ("orders", "orders_open_idx", [("status", "asc")], ["total_amount"], "status <> 'shipped'"),
         ("addresses", "addresses_customer_idx", [("customer_id", "asc")], [], ""),

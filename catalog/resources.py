@@ -333,7 +333,7 @@ class ColumnResource(CatalogResource):
         )
 
     def dehydrate_partition_key(self, column):
-        return column.entity.partition_column_id == column.pk
+        return int(column.entity.partition_column_id == column.pk)
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)

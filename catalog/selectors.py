@@ -53,7 +53,10 @@ class AuditEvent:
 
     @property
     def changes_text(self) -> str:
-        return "; ".join(f"{c.field}: {c.old!s} → {c.new!s}" for c in self.changes)
+        def shown(value):
+            return "∅" if value is None else str(value)
+
+        return "; ".join(f"{c.field}: {shown(c.old)} → {shown(c.new)}" for c in self.changes)
 
 
 def audit_models() -> dict[str, type]:
@@ -83,7 +86,8 @@ def audit_event_rows(
     for label, history_model in sorted(audit_models().items()):
         if model and label != model:
             continue
-        rows = history_model.objects.all()
+        # No ordering inside the UNION parts: SQLite refuses ORDER BY in compound subqueries.
+        rows = history_model.objects.order_by()
         if object_id is not None:
             rows = rows.filter(id=object_id)
         if username:
@@ -154,7 +158,54 @@ def audit_events(rows: list[dict]) -> list[AuditEvent]:
                 changes=_field_changes(record, prev),
             )
         )
+    _humanize(events, models)
     return events
+
+
+def _model_field(opts, attname: str):
+    for model_field in opts.concrete_fields:
+        if attname in (model_field.attname, model_field.name):
+            return model_field
+    return None
+
+
+def _humanize(events: list[AuditEvent], models: dict) -> None:
+    """Foreign keys as the names of what they point at, choices as their labels (one query per model)."""
+    ids_by_model = defaultdict(set)
+    for event in events:
+        opts = models[event.model_label].instance_type._meta
+        for change in event.changes:
+            model_field = _model_field(opts, change.field)
+            if model_field is not None and model_field.many_to_one:
+                ids_by_model[model_field.related_model].update(
+                    v for v in (change.old, change.new) if v is not None
+                )
+    names = {}
+    for related, ids in ids_by_model.items():
+        queryset = related._base_manager.all()
+        if any(f.name == "entity" for f in related._meta.concrete_fields):
+            queryset = queryset.select_related("entity")
+        names[related] = {pk: str(obj) for pk, obj in queryset.in_bulk(ids).items()}
+    for event in events:
+        opts = models[event.model_label].instance_type._meta
+        for change in event.changes:
+            model_field = _model_field(opts, change.field)
+            if model_field is None:
+                continue
+            change.field = model_field.name
+            change.old, change.new = (
+                _readable(model_field, names, value) for value in (change.old, change.new)
+            )
+
+
+def _readable(model_field, names: dict, value):
+    if value is None:
+        return None
+    if model_field.many_to_one:
+        return names.get(model_field.related_model, {}).get(value, f"#{value} (deleted)")
+    if model_field.choices:
+        return dict(model_field.flatchoices).get(value, value)
+    return value
 
 
 def _field_changes(record, prev) -> list[FieldChange]:

@@ -7,3 +7,5 @@ from catalog.admin import audit, compliance, entities, stores  # noqa: F401
 admin.site.site_header = "Custodian"
 admin.site.site_title = "Custodian"
 admin.site.index_title = "Data governance workbench"
+# Catalog lists are wide (governance columns); the page's width is worth more than a second menu.
+admin.site.enable_nav_sidebar = False

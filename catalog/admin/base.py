@@ -42,6 +42,10 @@ class VersionedModelForm(forms.ModelForm):
 class CatalogImportForm(ImportForm):
     """The import form, refusing empty and oversized files before they are read."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["format"].initial = "0"  # CSV, the first format
+
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]
         head = upload.read(4096)

@@ -68,6 +68,7 @@ class ColumnInline(PartialEditMixin, admin.TabularInline):
     form = ColumnForm
     partial_permission = "catalog.change_column_pii"
     partial_fields = COLUMN_PII_FIELDS
+    # Defaults, checks, ON DELETE and the description are on the column's own page, one click away.
     fields = [
         "name",
         "position",
@@ -78,11 +79,9 @@ class ColumnInline(PartialEditMixin, admin.TabularInline):
         "nullable",
         "primary_key_position",
         "is_unique",
-        "default_value",
         "pii_category",
         "masking_strategy",
         "references",
-        "on_delete",
     ]
     autocomplete_fields = ["references"]
     show_change_link = True

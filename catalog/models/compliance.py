@@ -103,6 +103,8 @@ class AuditTrail(models.Model):
 
     class Meta:
         managed = False
+        verbose_name = "audit trail"
+        verbose_name_plural = "audit trail"
         default_permissions = ()
         permissions = [
             ("view_audit_trail", "Can view the cross-model audit trail"),

@@ -1,4 +1,4 @@
-"""Schema releases (immutable, checksummed snapshots with their migrations) and schema applies (run records)."""
+"""Schema releases (immutable, checksummed snapshots with migrations) and schema applies (run records)."""
 
 from django.conf import settings
 from django.db import models
@@ -62,8 +62,12 @@ class SchemaApply(models.Model):
     """One run of applying (or rolling back) a data store to a release; kept as it ended."""
 
     datastore = models.ForeignKey("catalog.DataStore", on_delete=models.PROTECT, related_name="applies")
-    release = models.ForeignKey(SchemaRelease, on_delete=models.PROTECT, related_name="applies",
-                                help_text=_("The release the data store is brought to."))
+    release = models.ForeignKey(
+        SchemaRelease,
+        on_delete=models.PROTECT,
+        related_name="applies",
+        help_text=_("The release the data store is brought to."),
+    )
     from_version = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

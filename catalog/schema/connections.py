@@ -12,8 +12,12 @@ from catalog.schema.dialects import SchemaError
 
 __all__ = ["datastore_url", "datastore_engine", "datastore_connect"]
 
-DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite", "mysql": "mysql+pymysql",
-           "sqlserver": "mssql+pyodbc"}
+DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "sqlite": "sqlite",
+    "mysql": "mysql+pymysql",
+    "sqlserver": "mssql+pyodbc",
+}
 
 
 def _url_from_alias(alias: str) -> sa.URL:
@@ -23,9 +27,14 @@ def _url_from_alias(alias: str) -> sa.URL:
     engine = db["ENGINE"].rsplit(".", 1)[-1]
     if engine == "sqlite3":
         return sa.URL.create("sqlite", database=str(db["NAME"]))
-    return sa.URL.create(DRIVERS.get(engine, engine), username=db.get("USER") or None,
-                         password=db.get("PASSWORD") or None, host=db.get("HOST") or None,
-                         port=int(db["PORT"]) if db.get("PORT") else None, database=db.get("NAME"))
+    return sa.URL.create(
+        DRIVERS.get(engine, engine),
+        username=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None,
+        port=int(db["PORT"]) if db.get("PORT") else None,
+        database=db.get("NAME"),
+    )
 
 
 def datastore_url(datastore: DataStore) -> sa.URL:
@@ -33,12 +42,16 @@ def datastore_url(datastore: DataStore) -> sa.URL:
     if datastore.connection_alias:
         return _url_from_alias(datastore.connection_alias)
     if not datastore.url_env:
-        raise SchemaError(f"Data store '{datastore.name}' has no connection: set a DATABASES alias or the name "
-                          "of an environment variable holding its URL.")
+        raise SchemaError(
+            f"Data store '{datastore.name}' has no connection: set a DATABASES alias or the name "
+            "of an environment variable holding its URL."
+        )
     raw = os.environ.get(datastore.url_env)
     if not raw:
-        raise SchemaError(f"Data store '{datastore.name}' reads its URL from ${datastore.url_env}, which is not "
-                          "set in this process's environment.")
+        raise SchemaError(
+            f"Data store '{datastore.name}' reads its URL from ${datastore.url_env}, which is not "
+            "set in this process's environment."
+        )
     try:
         url = sa.make_url(raw)
     except sa.exc.ArgumentError as exc:
@@ -52,8 +65,10 @@ def datastore_engine(datastore: DataStore) -> sa.Engine:
     """A SQLAlchemy engine for the data store (no pooling: jobs connect, work and leave)."""
     url = datastore_url(datastore)
     if url.get_backend_name() != {"sqlserver": "mssql"}.get(datastore.engine, datastore.engine):
-        raise SchemaError(f"Data store '{datastore.name}' is {datastore.get_engine_display()} but its URL "
-                          f"points at {url.get_backend_name()}.")
+        raise SchemaError(
+            f"Data store '{datastore.name}' is {datastore.get_engine_display()} but its URL "
+            f"points at {url.get_backend_name()}."
+        )
     return sa.create_engine(url, poolclass=sa.pool.NullPool)
 
 

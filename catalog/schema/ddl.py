@@ -138,7 +138,7 @@ def ddl_for_model(model: SchemaModel, snapshot: dict, entity_ids: set[str] | Non
         and any(snapshot["entities"][e]["has_audit_columns"] for e in wanted)
     ):
         statements.append(touch_function(model))
-    for table, foreign_keys in ordered:
+    for table, _foreign_keys in ordered:
         if table is None or by_table[table] not in wanted:
             continue
         entity_id = by_table[table]

@@ -181,10 +181,10 @@ SQLSERVER = DialectProfile(
         "drop_not_null": "ALTER TABLE {table} ALTER COLUMN {definition}",
         "set_default": "ALTER TABLE {table} ADD CONSTRAINT {name} DEFAULT {default} FOR {column}",
         "drop_default": "ALTER TABLE {table} DROP CONSTRAINT {name}",
-        "comment_table": "EXEC sp_addextendedproperty 'MS_Description', {comment}, 'schema', {schema_quoted}, "
-        "'table', {table_quoted}",
-        "comment_column": "EXEC sp_addextendedproperty 'MS_Description', {comment}, 'schema', {schema_quoted}, "
-        "'table', {table_quoted}, 'column', {column}",
+        "comment_table": "EXEC sp_addextendedproperty 'MS_Description', {comment}, "
+        "'schema', {schema_quoted}, 'table', {table_quoted}",
+        "comment_column": "EXEC sp_addextendedproperty 'MS_Description', {comment}, "
+        "'schema', {schema_quoted}, 'table', {table_quoted}, 'column', {column}",
     },
 )
 

@@ -237,7 +237,7 @@ def _foreign_keys(model: SchemaModel, snapshot: dict) -> None:
     profile = model.profile
     for entity_id, entity in sorted(snapshot["entities"].items()):
         table = model.tables[entity_id]
-        for column_id, column in sorted(entity["columns"].items()):
+        for _column_id, column in sorted(entity["columns"].items()):
             target_id = column["references_id"]
             if not target_id:
                 continue

@@ -15,8 +15,8 @@ def _admin_dsn() -> str:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    return f"host={db.get('HOST') or '127.0.0.1'} port={db.get('PORT') or 5432} user={db.get('USER') or 'postgres'}" \
-           " dbname=postgres"
+    host, port, user = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432, db.get("USER") or "postgres"
+    return f"host={host} port={port} user={user} dbname=postgres"
 
 
 @pytest.fixture
@@ -32,13 +32,17 @@ def scratch_database():
         from django.conf import settings
 
         db = settings.DATABASES["default"]
-        return (f"postgresql+psycopg://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:"
-                f"{db.get('PORT') or 5432}/{name}")
+        return (
+            f"postgresql+psycopg://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:"
+            f"{db.get('PORT') or 5432}/{name}"
+        )
 
     yield make
     with psycopg.connect(_admin_dsn(), autocommit=True) as connection:
         for name in created:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture
@@ -57,7 +61,9 @@ def target_store(db, scratch_database, steward, monkeypatch):
 
 def run_sql(url: str, script: str) -> None:
     """Run a script on a scratch database (psycopg URL form, without the SQLAlchemy driver suffix)."""
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
+    with psycopg.connect(
+        url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as connection:
         connection.execute(script)
 
 
