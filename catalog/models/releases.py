@@ -25,6 +25,9 @@ class SchemaRelease(models.Model):
     changes = models.JSONField(default=list, help_text=_("What changed since the previous release."))
     up_sql = models.TextField()
     down_sql = models.TextField()
+    # The statements exactly as reviewed in up_sql/down_sql, executed one by one by an apply.
+    up_statements = models.JSONField(default=list)
+    down_statements = models.JSONField(default=list)
     lint_findings = models.JSONField(default=list)
     has_lint_errors = models.BooleanField(default=False)
     destructive_confirmed = models.BooleanField(

@@ -1,0 +1,181 @@
+"""Applying releases to a data store's database: forward to a version or back to an earlier one.
+
+All steps run in one transaction on engines with transactional DDL (PostgreSQL, SQLite, SQL Server), so a
+failing statement leaves the target as it was. Before anything runs, the apply takes a lock inside the target,
+checks that every recorded step's checksum still matches its release, and that the target has not drifted
+from the release it is at.
+"""
+
+import time
+import traceback
+import zlib
+
+import sqlalchemy as sa
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.choices import RunStatus
+from catalog.jobs import job_enqueue, schema_apply_job
+from catalog.models import DataStore, SchemaApply, SchemaRelease
+from catalog.schema.connections import datastore_connect
+from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
+from catalog.schema.history_table import history_current_version, history_rows, history_table
+from catalog.schema.metadata import schema_model_build
+
+__all__ = ["schema_apply_enqueue", "schema_apply_run", "schema_apply_execute", "ApplyOutcome"]
+
+
+class ApplyOutcome:
+    def __init__(self, from_version: int | None, to_version: int):
+        self.from_version = from_version
+        self.to_version = to_version
+        self.statements: list[str] = []
+
+
+def _lock(
+    connection: sa.Connection, profile: DialectProfile, schema: str | None, datastore: DataStore
+) -> None:
+    if profile.name != "postgresql":
+        return
+    key = zlib.crc32(f"custodian:{schema}".encode())
+    if not connection.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar():
+        raise SchemaError(
+            f"Another apply to '{datastore.name}' holds the lock; try again when it has finished."
+        )
+
+
+def _verify_checksums(rows, releases: dict[int, SchemaRelease], datastore: DataStore) -> None:
+    for row in rows:
+        if not row.success or row.version == 0:
+            continue
+        release = releases.get(row.version)
+        if release is None or release.checksum != row.checksum:
+            raise SchemaError(
+                f"'{datastore.name}' records version {row.version} with checksum {row.checksum[:12]}…, "
+                "which no longer matches the catalog's release; the history was changed. Nothing ran."
+            )
+
+
+def _verify_no_drift(connection, profile, release: SchemaRelease, datastore: DataStore) -> None:
+    from catalog.schema.drift import drift_compare
+
+    report = drift_compare(expected=schema_model_build(release.snapshot, profile), connection=connection)
+    if report.has_drift:
+        lines = "\n".join(f"- {line}" for line in [*report.missing, *report.extra, *report.different][:20])
+        raise SchemaError(
+            f"'{datastore.name}' has drifted from version {release.version}; nothing ran:\n{lines}"
+        )
+
+
+def _steps(current: int, target: int, releases: dict[int, SchemaRelease]):
+    """(statements, resulting version, direction, release recorded) for each step from current to target."""
+    if target >= current:
+        return [(releases[v].up_statements, v, "up", releases[v]) for v in range(current + 1, target + 1)]
+    return [
+        (releases[v].down_statements, v - 1, "down", releases.get(v - 1)) for v in range(current, target, -1)
+    ]
+
+
+def schema_apply_execute(
+    *, datastore: DataStore, target_version: int, user, baseline: bool = False
+) -> ApplyOutcome:
+    """Bring the data store's database to `target_version` (0 = empty), or with `baseline` record it as
+    already there (after checking it has no drift from that release)."""
+    profile = profile_for(datastore.engine)
+    releases = {r.version: r for r in SchemaRelease.objects.filter(datastore=datastore)}
+    if target_version and target_version not in releases:
+        raise SchemaError(f"'{datastore.name}' has no release {target_version}.")
+    schema = datastore.schema_name or None
+    with datastore_connect(datastore) as connection, connection.begin():
+        _lock(connection, profile, schema, datastore)
+        if schema and profile.supports_schemas:
+            connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {profile.quote(schema)}"))
+        table = history_table(profile, schema)
+        table.create(connection, checkfirst=True)
+        rows = history_rows(connection, profile, schema)
+        _verify_checksums(rows, releases, datastore)
+        current = history_current_version(rows) or 0
+        outcome = ApplyOutcome(current, target_version)
+        if baseline:
+            if current:
+                raise SchemaError(
+                    f"'{datastore.name}' is already at version {current}; a baseline is for "
+                    "databases Custodian has never applied to."
+                )
+            _verify_no_drift(connection, profile, releases[target_version], datastore)
+            _record(connection, table, releases[target_version], target_version, "base", user, 0)
+            return outcome
+        if current:
+            _verify_no_drift(connection, profile, releases[current], datastore)
+        for statements, version, direction, recorded in _steps(current, target_version, releases):
+            started = time.monotonic()
+            for sql in statements:
+                connection.exec_driver_sql(sql)
+                outcome.statements.append(sql)
+            _record(
+                connection,
+                table,
+                recorded,
+                version,
+                direction,
+                user,
+                int((time.monotonic() - started) * 1000),
+            )
+        return outcome
+
+
+def _record(
+    connection, table, release: SchemaRelease | None, version: int, direction: str, user, ms: int
+) -> None:
+    connection.execute(
+        table.insert().values(
+            version=version,
+            description=(release.message if release else "empty schema")[:200],
+            checksum=release.checksum if release else "0" * 64,
+            direction=direction,
+            installed_by=user.get_username() if user else "custodian",
+            execution_ms=ms,
+            success=True,
+        )
+    )
+
+
+def schema_apply_enqueue(*, datastore: DataStore, user, version: int | None = None) -> SchemaApply:
+    """Record an apply to `version` (default: the newest release) and queue it; the job does the work."""
+    release = (
+        datastore.releases.get(version=version)
+        if version
+        else datastore.releases.order_by("-version").first()
+    )
+    if release is None:
+        raise SchemaError(f"'{datastore.name}' has no release to apply; publish one first.")
+    if SchemaApply.objects.filter(
+        datastore=datastore, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).exists():
+        raise SchemaError(f"An apply to '{datastore.name}' is already queued or running.")
+    with transaction.atomic():
+        run = SchemaApply.objects.create(datastore=datastore, release=release, requested_by=user)
+        job_enqueue("default", schema_apply_job, run.pk)
+    return run
+
+
+def schema_apply_run(*, apply_id: int) -> SchemaApply:
+    """Job body: run a recorded apply and record how it ended (the error with its traceback if it failed)."""
+    run = SchemaApply.objects.select_related("datastore", "release", "requested_by").get(pk=apply_id)
+    run.status, run.started_at = RunStatus.RUNNING, timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    try:
+        outcome = schema_apply_execute(
+            datastore=run.datastore, target_version=run.release.version, user=run.requested_by
+        )
+    except Exception as exc:  # every failure is recorded on the run; the target rolled back
+        run.status = RunStatus.FAILED
+        run.error = exc.message if isinstance(exc, SchemaError) else f"{exc}\n\n{traceback.format_exc()}"
+    else:
+        run.status = RunStatus.SUCCEEDED
+        run.from_version = outcome.from_version
+        run.statements_run = len(outcome.statements)
+        run.log = ";\n\n".join(outcome.statements)
+    run.finished_at = timezone.now()
+    run.save()
+    return run
