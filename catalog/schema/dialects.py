@@ -69,6 +69,9 @@ class DialectProfile:
         return self.templates[template].format(**parts)
 
     def compile(self, element) -> str:
+        """SQL of a SQLAlchemy construct or type in this dialect, values inlined."""
+        if isinstance(element, sa.types.TypeEngine):
+            return element.compile(dialect=self.sqla)
         return str(element.compile(dialect=self.sqla, compile_kwargs={"literal_binds": True})).strip()
 
     def literal(self, value, type_) -> str:
