@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from catalog.admin import audit, compliance, entities, stores  # noqa: F401
+from catalog.admin import audit, compliance, entities, schema, stores  # noqa: F401
 
 admin.site.site_header = "Custodian"
 admin.site.site_title = "Custodian"
