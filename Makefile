@@ -35,6 +35,7 @@ test: $(STAMP) services lint
 
 bench: $(STAMP) services
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/import_bench.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/schema_bench.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -127,7 +127,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CUSTODIAN_JOBS_SYNC = not REDIS_URL
 RQ_QUEUES = {
-    name: {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600, "ASYNC": bool(REDIS_URL)}
+    name: {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}
     for name in ("etl", "quality", "default")
 }
 

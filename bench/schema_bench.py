@@ -1,0 +1,212 @@
+"""Benchmark: schema as code on a catalog of 1,000 entities x 20 columns with indexes and foreign keys.
+
+Times full DDL generation, a release diff (with up/down SQL and lint) after changing 5% of the entities, and
+introspection of the applied schema (the schema is applied to a scratch PostgreSQL database first).
+Runs in throwaway databases. Usage: DATABASE_URL=postgres://... python bench/schema_bench.py [--entities N]
+The last line is a JSON object.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import psycopg  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+
+COLUMNS = 20
+
+
+class QueryCounter:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def build_catalog(entities: int):
+    from catalog.models import Column, DataStore, Entity, Index, IndexColumn
+
+    store = DataStore.objects.create(
+        name="bench", engine="postgresql", schema_name="bench", url_env="CUSTODIAN_BENCH_URL"
+    )
+    made = Entity.objects.bulk_create(Entity(datastore=store, name=f"table_{i:04d}") for i in range(entities))
+    columns = []
+    for entity in made:
+        columns.append(
+            Column(
+                entity=entity,
+                name="id",
+                position=1,
+                data_type="bigint",
+                primary_key_position=1,
+                nullable=False,
+            )
+        )
+        columns.append(
+            Column(entity=entity, name="code", position=2, data_type="varchar", length=40, is_unique=True)
+        )
+        columns.append(Column(entity=entity, name="parent_id", position=3, data_type="bigint"))
+        columns.append(
+            Column(
+                entity=entity,
+                name="amount",
+                position=4,
+                data_type="numeric",
+                precision=12,
+                scale=2,
+                min_value="0",
+            )
+        )
+        columns += [
+            Column(entity=entity, name=f"attr_{j:02d}", position=j + 1, data_type="integer")
+            for j in range(4, COLUMNS)
+        ]
+    Column.objects.bulk_create(columns, batch_size=5000)
+    ids = {c.entity_id: c for c in Column.objects.filter(entity__datastore=store, name="id")}
+    parents = list(Column.objects.filter(entity__datastore=store, name="parent_id"))
+    for i, column in enumerate(parents):  # each table points at the previous one
+        column.references = ids[made[i - 1].pk] if i else None
+    Column.objects.bulk_update(parents, ["references"], batch_size=5000)
+    indexes = Index.objects.bulk_create(
+        Index(entity=e, name=f"table_{i:04d}_amount_idx") for i, e in enumerate(made)
+    )
+    amounts = {c.entity_id: c for c in Column.objects.filter(entity__datastore=store, name="amount")}
+    IndexColumn.objects.bulk_create(
+        IndexColumn(index=i, column=amounts[i.entity_id], position=1) for i in indexes
+    )
+    return store
+
+
+def change_five_percent(store, user):
+    from catalog.models import Column, Entity
+
+    changed = Entity.objects.filter(datastore=store).order_by("name")[::20]
+    new_columns = [
+        Column(entity=e, name="added_col", position=COLUMNS + 1, data_type="text") for e in changed
+    ]
+    Column.objects.bulk_create(new_columns)
+    Column.objects.filter(entity__in=changed, name="attr_05").update(data_type="bigint")
+    return len(changed)
+
+
+def _server() -> tuple[str, str, str]:
+    db = connection.settings_dict
+    return db["HOST"] or "127.0.0.1", str(db["PORT"] or 5432), db["USER"] or "postgres"
+
+
+def _admin(statement: str) -> None:
+    host, port, user = _server()
+    with psycopg.connect(f"host={host} port={port} user={user} dbname=postgres", autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def scratch_url() -> tuple[str, str]:
+    """A new empty PostgreSQL database on the same server: (name, SQLAlchemy URL)."""
+    name = f"custodian_bench_{uuid.uuid4().hex[:8]}"
+    _admin(f'CREATE DATABASE "{name}"')
+    host, port, user = _server()
+    return name, f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+
+
+def drop_scratch(name: str) -> None:
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(entities: int) -> dict:
+    from catalog.schema.apply import schema_apply_execute
+    from catalog.schema.ddl import ddl_render, schema_ddl
+    from catalog.schema.dialects import profile_for
+    from catalog.schema.releases import release_preview, release_publish
+    from catalog.schema.snapshot import snapshot_build
+
+    user = get_user_model().objects.create_user("bench")
+    store = build_catalog(entities)
+    counter = QueryCounter()
+    with connection.execute_wrapper(counter):
+        started = time.perf_counter()
+        script = ddl_render(schema_ddl(snapshot_build(store), profile_for("postgresql")))
+        ddl_s = time.perf_counter() - started
+    ddl_queries = counter.count
+    release_publish(datastore=store, user=user, message="baseline")
+    changed = change_five_percent(store, user)
+    counter.count = 0
+    with connection.execute_wrapper(counter):
+        started = time.perf_counter()
+        preview = release_preview(datastore=store)
+        diff_s = time.perf_counter() - started
+    diff_queries = counter.count
+    name, url = scratch_url()
+    try:
+        os.environ["CUSTODIAN_BENCH_URL"] = url
+        started = time.perf_counter()
+        schema_apply_execute(datastore=store, target_version=1, user=user)
+        apply_s = time.perf_counter() - started
+        from catalog.schema.drift import drift_compare
+
+        from catalog.schema.connections import datastore_connect
+        from catalog.schema.metadata import schema_model_build
+
+        expected = schema_model_build(store.releases.get(version=1).snapshot, profile_for("postgresql"))
+        with datastore_connect(store) as target:
+            started = time.perf_counter()
+            report = drift_compare(expected=expected, connection=target)
+            introspect_s = time.perf_counter() - started
+        assert not report.has_drift, (report.missing[:3], report.extra[:3], report.different[:3])
+    finally:
+        drop_scratch(name)
+    return {
+        "entities": entities,
+        "columns": entities * COLUMNS,
+        "ddl_s": round(ddl_s, 2),
+        "ddl_queries": ddl_queries,
+        "ddl_bytes": len(script),
+        "changed_entities": changed,
+        "diff_s": round(diff_s, 2),
+        "diff_queries": diff_queries,
+        "changes": len(preview.changes),
+        "apply_s": round(apply_s, 2),
+        "introspect_s": round(introspect_s, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=1000)
+    args = parser.parse_args()
+    settings_db = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        figures = run(args.entities)
+    finally:
+        connection.creation.destroy_test_db(settings_db, verbosity=0)
+    print(
+        f"{figures['entities']} entities x {COLUMNS} columns: DDL {figures['ddl_s']} s "
+        f"({figures['ddl_queries']} queries, {figures['ddl_bytes']:,} bytes); "
+        f"diff of {figures['changed_entities']} changed entities "
+        f"{figures['diff_s']} s ({figures['diff_queries']} queries, {figures['changes']} changes); apply "
+        f"{figures['apply_s']} s; introspection and comparison {figures['introspect_s']} s"
+    )
+    print(
+        json.dumps(
+            {k: figures[k] for k in ("entities", "ddl_s", "diff_s", "introspect_s")}
+            | {k: figures[k] for k in ("ddl_queries", "diff_queries", "apply_s")}
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
