@@ -137,49 +137,7 @@ def catalog_files(total_columns: int) -> tuple[bytes, bytes]:
             for j in range(COLUMNS_PER_ENTITY - len(specs))
         ]
         for position, spec in enumerate(specs, 1):
-            (
-                name,
-                dtype,
-                length,
-                precision,
-                scale,
-                nullable,
-                pk,
-                unique,
-                lo,
-                hi,
-                pattern,
-                allowed,
-                pii,
-                mask,
-                ref,
-                od,
-            ) = spec
-            rows.append(
-                ",".join(
-                    [
-                        "bench",
-                        entity,
-                        name,
-                        str(position),
-                        dtype,
-                        length,
-                        precision,
-                        scale,
-                        nullable,
-                        pk,
-                        unique,
-                        lo,
-                        hi,
-                        pattern,
-                        allowed,
-                        pii,
-                        mask,
-                        ref,
-                        od,
-                    ]
-                )
-            )
+            rows.append(",".join(["bench", entity, spec[0], str(position), *spec[1:]]))
     return ("\n".join(entities) + "\n").encode(), ("\n".join(rows) + "\n").encode()
 
 

@@ -270,7 +270,23 @@ class ColumnReferenceWidget(widgets.Widget):
         return f"{value.entity.name}.{value.name}" if value else ""
 
 
-class ColumnResource(CatalogResource):
+class EntityRowsResource(CatalogResource):
+    """Rows that name their entity inside their data store: the entities are looked up once per import."""
+
+    datastore = fields.Field("entity__datastore__name", "datastore", readonly=True)
+    entity = fields.Field("entity", "entity")
+
+    def __init__(self, user=None, **kwargs):
+        super().__init__(user=user, **kwargs)
+        self.fields["entity"].widget = EntityInRowWidget(self)
+        self.entities: dict = {}
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        self.entities = entities_by_natural_key(dataset)
+
+
+class ColumnResource(EntityRowsResource):
     """Columns, keyed by (datastore, entity, name); foreign keys as entity.column, in any row order.
 
     Rows are validated one by one against a per-import map of the data stores' columns (no query per row),
@@ -278,8 +294,6 @@ class ColumnResource(CatalogResource):
     then those pointing at columns of that first batch, and so on.
     """
 
-    datastore = fields.Field("entity__datastore__name", "datastore", readonly=True)
-    entity = fields.Field("entity", "entity")
     references = fields.Field("references", "references")
     allowed_values = fields.Field("allowed_values", "allowed_values", widget=ValueListWidget())
     partition_key = fields.Field(column_name="partition_key", readonly=True, widget=widgets.BooleanWidget())
@@ -318,9 +332,7 @@ class ColumnResource(CatalogResource):
 
     def __init__(self, user=None, **kwargs):
         super().__init__(user=user, **kwargs)
-        self.fields["entity"].widget = EntityInRowWidget(self)
         self.fields["references"].widget = ColumnReferenceWidget(self)
-        self.entities: dict = {}
         self.columns: dict = {}
         self.keys_in_file: set = set()
         self.deferred: list = []
@@ -338,7 +350,6 @@ class ColumnResource(CatalogResource):
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
         names = {row.get("datastore") for row in dataset.dict}
-        self.entities = entities_by_natural_key(dataset)
         self.columns = {
             (c.entity.datastore.name, c.entity.name, c.name): c
             for c in self.get_queryset().filter(entity__datastore__name__in=names)
@@ -464,11 +475,9 @@ class ColumnResource(CatalogResource):
         self.partition_keys.clear()
 
 
-class IndexResource(CatalogResource):
+class IndexResource(EntityRowsResource):
     """Indexes with their key and included columns written as "last_name, first_name DESC"."""
 
-    datastore = fields.Field("entity__datastore__name", "datastore", readonly=True)
-    entity = fields.Field("entity", "entity")
     key_columns = fields.Field(column_name="columns", readonly=True)
     included_columns = fields.Field(column_name="include", readonly=True)
 
@@ -487,21 +496,12 @@ class IndexResource(CatalogResource):
             "included_columns",
         ]
 
-    def __init__(self, user=None, **kwargs):
-        super().__init__(user=user, **kwargs)
-        self.fields["entity"].widget = EntityInRowWidget(self)
-        self.entities: dict = {}
-
     def get_queryset(self):
         return (
             Index.objects.select_related("entity__datastore")
             .prefetch_related("index_columns__column")
             .order_by("entity__datastore__name", "name")
         )
-
-    def before_import(self, dataset, **kwargs):
-        super().before_import(dataset, **kwargs)
-        self.entities = entities_by_natural_key(dataset)
 
     def get_instance(self, instance_loader, row):
         return (
@@ -552,9 +552,7 @@ class IndexResource(CatalogResource):
             raise ValidationError({"name": exc.messages}) from exc
 
 
-class RetentionPolicyResource(CatalogResource):
-    datastore = fields.Field("entity__datastore__name", "datastore", readonly=True)
-    entity = fields.Field("entity", "entity")
+class RetentionPolicyResource(EntityRowsResource):
     anchor_column = fields.Field("anchor_column", "anchor_column")
     regulation = fields.Field("regulation", "regulation", widget=NaturalKeyWidget(Regulation, "code"))
 
@@ -577,18 +575,12 @@ class RetentionPolicyResource(CatalogResource):
 
     def __init__(self, user=None, **kwargs):
         super().__init__(user=user, **kwargs)
-        self.fields["entity"].widget = EntityInRowWidget(self)
         self.fields["anchor_column"].widget = AnchorColumnWidget()
-        self.entities: dict = {}
 
     def get_queryset(self):
         return RetentionPolicy.objects.select_related(
             "entity__datastore", "anchor_column", "regulation"
         ).order_by("entity__datastore__name", "entity__name", "name")
-
-    def before_import(self, dataset, **kwargs):
-        super().before_import(dataset, **kwargs)
-        self.entities = entities_by_natural_key(dataset)
 
     def get_instance(self, instance_loader, row):
         return (

@@ -10,21 +10,9 @@ from catalog.schema.dialects import SchemaError, profile_for
 from catalog.schema.diff import snapshot_diff
 from catalog.schema.lint import release_lint
 from catalog.schema.migrate import migration_statements
-from catalog.schema.snapshot import snapshot_build, snapshot_checksum
+from catalog.schema.snapshot import snapshot_build, snapshot_checksum, snapshot_empty
 
-__all__ = ["release_publish", "release_preview", "empty_snapshot", "ReleasePreview"]
-
-
-def empty_snapshot(datastore: DataStore) -> dict:
-    return {
-        "datastore": {
-            "id": str(datastore.pk),
-            "name": datastore.name,
-            "engine": datastore.engine,
-            "schema": datastore.schema_name,
-        },
-        "entities": {},
-    }
+__all__ = ["release_publish", "release_preview", "ReleasePreview"]
 
 
 class ReleasePreview:
@@ -36,7 +24,7 @@ class ReleasePreview:
         self.version = (self.previous.version if self.previous else 0) + 1
         self.snapshot = snapshot_build(datastore)
         self.checksum = snapshot_checksum(self.snapshot)
-        old = self.previous.snapshot if self.previous else empty_snapshot(datastore)
+        old = self.previous.snapshot if self.previous else snapshot_empty(datastore)
         profile = profile_for(datastore.engine)
         self.changes = snapshot_diff(old, self.snapshot)
         self.up = migration_statements(old, self.snapshot, profile)

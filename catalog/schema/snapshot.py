@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
 
-__all__ = ["snapshot_build", "snapshot_checksum", "snapshot_canonical", "EMPTY_SNAPSHOT"]
+__all__ = ["snapshot_empty", "snapshot_build", "snapshot_checksum", "snapshot_canonical", "EMPTY_SNAPSHOT"]
 
 EMPTY_SNAPSHOT = {"datastore": {}, "entities": {}}
 
@@ -70,6 +70,19 @@ def _entity(entity: Entity) -> dict:
     }
 
 
+def snapshot_empty(datastore: DataStore) -> dict:
+    """The snapshot of a data store with no entities: what version 0 is."""
+    return {
+        "datastore": {
+            "id": str(datastore.pk),
+            "name": datastore.name,
+            "engine": datastore.engine,
+            "schema": datastore.schema_name,
+        },
+        "entities": {},
+    }
+
+
 def snapshot_build(datastore: DataStore) -> dict:
     """The data store's catalog as a snapshot, in four queries whatever its size."""
     entities = Entity.objects.filter(datastore=datastore).prefetch_related(
@@ -81,15 +94,7 @@ def snapshot_build(datastore: DataStore) -> dict:
             ),
         ),
     )
-    return {
-        "datastore": {
-            "id": str(datastore.pk),
-            "name": datastore.name,
-            "engine": datastore.engine,
-            "schema": datastore.schema_name,
-        },
-        "entities": {str(e.pk): _entity(e) for e in entities},
-    }
+    return {**snapshot_empty(datastore), "entities": {str(e.pk): _entity(e) for e in entities}}
 
 
 def snapshot_canonical(snapshot: dict) -> str:

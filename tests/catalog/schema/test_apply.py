@@ -17,29 +17,14 @@ from catalog.schema.dialects import SchemaError, profile_for
 from catalog.schema.releases import release_publish
 from catalog.services import catalog_object_save
 from tests.catalog.schema.conftest import run_sql
-from tests.catalog.schema.test_releases import change_for_v2, fresh_schema, schema_signature
+from tests.catalog.schema.test_releases import build_bank, change_for_v2, fresh_schema, schema_signature
 from tests.conftest import add_column
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def build_v1(store, steward):
-    customer = catalog_object_save(obj=Entity(datastore=store, name="customer"), user=steward)
-    add_column(customer, "id", "bigint", steward, primary_key_position=1, nullable=False)
-    add_column(customer, "email", "varchar", steward, length=100, is_unique=True)
-    add_column(customer, "nickname", "varchar", steward, length=20)
-    add_column(customer, "score", "integer", steward, min_value="0")
-    account = catalog_object_save(obj=Entity(datastore=store, name="account"), user=steward)
-    add_column(account, "id", "bigint", steward, primary_key_position=1, nullable=False)
-    add_column(
-        account,
-        "customer_id",
-        "bigint",
-        steward,
-        nullable=False,
-        references=customer.columns.get(name="id"),
-        on_delete="cascade",
-    )
+    build_bank(store, steward)
     return release_publish(datastore=store, user=steward, message="First cut")
 
 

@@ -65,11 +65,9 @@ def run_statements(url: str, statements: list[str]) -> None:
     run_sql(url, "BEGIN;\n" + ";\n".join(statements) + ";\nCOMMIT;")
 
 
-@pytest.fixture
-def store(steward):
-    store = catalog_object_save(
-        obj=DataStore(name="bank", engine="postgresql", schema_name="app"), user=steward
-    )
+def build_bank(store, steward) -> None:
+    """customer(id, email unique, nickname, score >= 0) and account(id, customer_id -> customer ON DELETE
+    CASCADE, indexed): the catalog of version 1."""
     customer = catalog_object_save(
         obj=Entity(datastore=store, name="customer", description="People"), user=steward
     )
@@ -90,6 +88,14 @@ def store(steward):
     )
     index = catalog_object_save(obj=Index(entity=account, name="account_customer_idx"), user=steward)
     index_columns_set(index=index, key_columns=[("customer_id", "asc")], included_columns=[], user=steward)
+
+
+@pytest.fixture
+def store(steward):
+    store = catalog_object_save(
+        obj=DataStore(name="bank", engine="postgresql", schema_name="app"), user=steward
+    )
+    build_bank(store, steward)
     return store
 
 
