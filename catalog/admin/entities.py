@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 
 from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
+from catalog.admin.schema import SchemaDDLMixin
 from catalog.choices import PIICategory
 from catalog.models import Column, Entity, Index, IndexColumn, RetentionPolicy
 from catalog.resources import ColumnResource, EntityResource, IndexResource
@@ -199,8 +200,10 @@ class HasPIIFilter(admin.SimpleListFilter):
 
 
 @admin.register(Entity)
-class EntityAdmin(PartialEditMixin, CatalogModelAdmin):
+class EntityAdmin(SchemaDDLMixin, PartialEditMixin, CatalogModelAdmin):
     resource_classes = [EntityResource]
+    # The change page links to the entity's DDL.
+    change_form_template = "admin/catalog/entity/change_form.html"
     partial_permission = "catalog.change_entity_compliance"
     partial_fields = ENTITY_COMPLIANCE_FIELDS
     list_display = [
@@ -265,6 +268,9 @@ class EntityAdmin(PartialEditMixin, CatalogModelAdmin):
     def retention(self, obj):
         policies = obj.retention_policies.all()
         return ", ".join(f"{p.period_label} → {p.get_action_display().lower()}" for p in policies) or "—"
+
+    def ddl_scope(self, obj):
+        return obj.datastore, {str(obj.pk)}
 
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)

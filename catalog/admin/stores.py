@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db.models import Count
 
 from catalog.admin.base import CatalogModelAdmin
+from catalog.admin.schema import DataStoreSchemaMixin, SchemaDDLMixin
 from catalog.models import DataStore, Domain
 from catalog.resources import DataStoreResource, DomainResource
 
@@ -11,8 +12,11 @@ __all__ = ["DataStoreAdmin", "DomainAdmin"]
 
 
 @admin.register(DataStore)
-class DataStoreAdmin(CatalogModelAdmin):
+class DataStoreAdmin(DataStoreSchemaMixin, SchemaDDLMixin, CatalogModelAdmin):
     resource_classes = [DataStoreResource]
+    # The change page links to the store's DDL, drift report, releases and publish page.
+    change_form_template = "admin/catalog/datastore/change_form.html"
+    actions = ["apply_newest_release"]
     list_display = ["name", "engine", "schema_name", "connection", "entity_count", "owner"]
     list_filter = ["engine", ("owner", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["owner"]
@@ -43,6 +47,9 @@ class DataStoreAdmin(CatalogModelAdmin):
     @admin.display(description="entities", ordering="entity_total")
     def entity_count(self, obj):
         return obj.entity_total
+
+    def ddl_scope(self, obj):
+        return obj, None
 
 
 @admin.register(Domain)

@@ -28,7 +28,9 @@ PARTITION_FAMILIES = {"date", "timestamp", "integer"}
 class Entity(VersionedModel):
     """A table (or dimension, fact, reference or staging table) in a data store."""
 
-    datastore = models.ForeignKey("catalog.DataStore", on_delete=models.CASCADE, related_name="entities")
+    datastore = models.ForeignKey(
+        "catalog.DataStore", on_delete=models.CASCADE, related_name="entities", verbose_name=_("data store")
+    )
     domain = models.ForeignKey(
         "catalog.Domain", null=True, blank=True, on_delete=models.SET_NULL, related_name="entities"
     )

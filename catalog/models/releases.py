@@ -16,7 +16,9 @@ class SchemaRelease(models.Model):
     Never changed after it is written: a release is evidence of what was decided, by whom, and when.
     """
 
-    datastore = models.ForeignKey("catalog.DataStore", on_delete=models.PROTECT, related_name="releases")
+    datastore = models.ForeignKey(
+        "catalog.DataStore", on_delete=models.PROTECT, related_name="releases", verbose_name=_("data store")
+    )
     version = models.PositiveIntegerField()
     message = models.CharField(max_length=200)
     dialect = models.CharField(max_length=20)
@@ -50,7 +52,7 @@ class SchemaRelease(models.Model):
     def slug(self) -> str:
         """The message as a Flyway-style file name part: V3__add_orders.sql."""
         words = "".join(ch if ch.isalnum() else "_" for ch in self.message.lower()).strip("_")
-        return "_".join(part for part in words.split("_") if part)[:60] or "release"
+        return "_".join(part for part in words.split("_") if part)[:60].rstrip("_") or "release"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -64,7 +66,9 @@ class SchemaRelease(models.Model):
 class SchemaApply(models.Model):
     """One run of applying (or rolling back) a data store to a release; kept as it ended."""
 
-    datastore = models.ForeignKey("catalog.DataStore", on_delete=models.PROTECT, related_name="applies")
+    datastore = models.ForeignKey(
+        "catalog.DataStore", on_delete=models.PROTECT, related_name="applies", verbose_name=_("data store")
+    )
     release = models.ForeignKey(
         SchemaRelease,
         on_delete=models.PROTECT,
@@ -84,6 +88,7 @@ class SchemaApply(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("schema apply")
+        verbose_name_plural = _("schema applies")
 
     def __str__(self) -> str:
         return f"{self.datastore.name} → v{self.release.version} ({self.get_status_display()})"

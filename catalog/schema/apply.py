@@ -9,9 +9,11 @@ from the release it is at.
 import time
 import traceback
 import zlib
+from datetime import timedelta
 
 import sqlalchemy as sa
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.choices import RunStatus
@@ -23,6 +25,11 @@ from catalog.schema.history_table import history_current_version, history_rows, 
 from catalog.schema.metadata import schema_model_build
 
 __all__ = ["schema_apply_enqueue", "schema_apply_run", "schema_apply_execute", "ApplyOutcome"]
+
+
+# The job timeout is an hour: a run still "running" after two is one whose worker died.
+LOST_RUNNING_AFTER = timedelta(hours=2)
+LOST_QUEUED_AFTER = timedelta(hours=24)
 
 
 class ApplyOutcome:
@@ -142,21 +149,45 @@ def _record(
 
 def schema_apply_enqueue(*, datastore: DataStore, user, version: int | None = None) -> SchemaApply:
     """Record an apply to `version` (default: the newest release) and queue it; the job does the work."""
+    if version == 0:
+        raise SchemaError(
+            "Removing every released table (version 0) is done from the command line: "
+            "schema_apply --version 0."
+        )
     release = (
-        datastore.releases.get(version=version)
+        datastore.releases.filter(version=version).first()
         if version
         else datastore.releases.order_by("-version").first()
     )
     if release is None:
-        raise SchemaError(f"'{datastore.name}' has no release to apply; publish one first.")
-    if SchemaApply.objects.filter(
-        datastore=datastore, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-    ).exists():
-        raise SchemaError(f"An apply to '{datastore.name}' is already queued or running.")
+        raise SchemaError(f"'{datastore.name}' has no release {version or ''} to apply; publish one first.")
     with transaction.atomic():
+        # One request at a time decides whether an apply is already under way for this store.
+        DataStore.objects.select_for_update().get(pk=datastore.pk)
+        _fail_lost_runs(datastore)
+        if SchemaApply.objects.filter(
+            datastore=datastore, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+        ).exists():
+            raise SchemaError(f"An apply to '{datastore.name}' is already queued or running.")
         run = SchemaApply.objects.create(datastore=datastore, release=release, requested_by=user)
         job_enqueue("default", schema_apply_job, run.pk)
     return run
+
+
+def _fail_lost_runs(datastore: DataStore) -> None:
+    """Runs whose worker died (running past the job timeout) or that no worker took are marked failed."""
+    now = timezone.now()
+    lost = SchemaApply.objects.filter(datastore=datastore).filter(
+        Q(status=RunStatus.RUNNING, started_at__lt=now - LOST_RUNNING_AFTER)
+        | Q(status=RunStatus.QUEUED, created_at__lt=now - LOST_QUEUED_AFTER)
+    )
+    for run in lost:
+        run.status, run.finished_at = RunStatus.FAILED, now
+        run.error = (
+            "The worker running this apply stopped without reporting (or no worker took it); the "
+            "target's transaction was rolled back by the database. Check the target and apply again."
+        )
+        run.save()
 
 
 def schema_apply_run(*, apply_id: int) -> SchemaApply:

@@ -69,7 +69,14 @@ def datastore_engine(datastore: DataStore) -> sa.Engine:
             f"Data store '{datastore.name}' is {datastore.get_engine_display()} but its URL "
             f"points at {url.get_backend_name()}."
         )
-    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    except ImportError as exc:
+        raise SchemaError(
+            f"Custodian cannot connect to {datastore.get_engine_display()} data stores here: its "
+            f"driver ({exc.name}) is not installed. DDL and releases still work; apply the "
+            "scripts with your own tools."
+        ) from None
 
 
 @contextmanager

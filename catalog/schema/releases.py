@@ -60,6 +60,7 @@ def release_publish(
     message: str,
     allow_destructive: bool = False,
     table_rows: dict[str, int] | None = None,
+    expected_checksum: str | None = None,
 ) -> SchemaRelease:
     """Snapshot the data store's catalog as the next version, with its up/down SQL and lint findings.
 
@@ -70,6 +71,14 @@ def release_publish(
     if not message.strip():
         raise SchemaError(_("A release needs a message saying what it changes."))
     preview = release_preview(datastore=datastore, table_rows=table_rows)
+    if expected_checksum and preview.checksum != expected_checksum:
+        raise SchemaError(
+            _(
+                "The catalog of '%(store)s' changed since this release was previewed; review the new "
+                "preview before publishing."
+            )
+            % {"store": datastore.name}
+        )
     if preview.unchanged:
         raise SchemaError(
             _("Nothing changed in '%(store)s' since version %(v)d; no release was made.")
@@ -94,8 +103,8 @@ def release_publish(
         snapshot=preview.snapshot,
         checksum=preview.checksum,
         changes=[c.as_dict() for c in preview.changes],
-        up_sql=preview.script(preview.up, "up", message),
-        down_sql=preview.script(preview.down, "down", message),
+        up_sql=preview.script(preview.up, "up", message.strip()[:200]),
+        down_sql=preview.script(preview.down, "down", message.strip()[:200]),
         up_statements=up,
         down_statements=down,
         lint_findings=[f.as_dict() for f in preview.findings],
