@@ -109,7 +109,12 @@ POSTGRESQL = DialectProfile(
     supports_partitioning=True,
     supports_triggers=True,
     supports_transactional_ddl=True,
-    default_functions={**_COMMON_DEFAULTS, "now()": "now()", "gen_random_uuid()": "gen_random_uuid()"},
+    default_functions={
+        **_COMMON_DEFAULTS,
+        "now()": "now()",
+        "localtimestamp": "LOCALTIMESTAMP",
+        "gen_random_uuid()": "gen_random_uuid()",
+    },
     templates={
         **_ANSI_TEMPLATES,
         "drop_index": "DROP INDEX {schema_prefix}{index}",

@@ -1,6 +1,5 @@
 """Scratch databases for schema tests: real PostgreSQL databases created and dropped per test."""
 
-import os
 import uuid
 
 import psycopg
@@ -67,4 +66,4 @@ def run_sql(url: str, script: str) -> None:
         connection.execute(script)
 
 
-__all__ = ["run_sql", "os"]
+__all__ = ["run_sql"]

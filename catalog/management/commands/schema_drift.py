@@ -1,0 +1,27 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from catalog.exceptions import CatalogError
+from catalog.models import DataStore
+from catalog.schema.drift import schema_drift
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare a data store's live database with the release its history table says is applied; "
+        "exit status 1 when they differ."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--datastore", required=True, help="Name of the data store to check.")
+
+    def handle(self, *args, **options):
+        datastore = DataStore.objects.filter(name=options["datastore"]).first()
+        if datastore is None:
+            raise CommandError(f"No data store named '{options['datastore']}'.")
+        try:
+            report = schema_drift(datastore=datastore)
+        except CatalogError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write("\n".join(report.lines()))
+        if report.has_drift:
+            raise SystemExit(1)

@@ -1,0 +1,35 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from catalog.exceptions import CatalogError
+from catalog.models import DataStore
+from catalog.schema.introspect import schema_introspect
+
+
+class Command(BaseCommand):
+    help = (
+        "Read a data store's live database into the catalog (entities, columns, keys, checks, indexes); "
+        "what the catalog cannot express is listed, not guessed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--datastore", required=True, help="Name of the data store to read.")
+        parser.add_argument("--user", help="Username the history records the changes under.")
+        parser.add_argument(
+            "--table", action="append", dest="tables", metavar="TABLE", help="Only this table (repeatable)."
+        )
+
+    def handle(self, *args, **options):
+        datastore = DataStore.objects.filter(name=options["datastore"]).first()
+        if datastore is None:
+            raise CommandError(f"No data store named '{options['datastore']}'.")
+        user = None
+        if options["user"]:
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"No user named '{options['user']}'.")
+        try:
+            report = schema_introspect(datastore=datastore, user=user, tables=options["tables"])
+        except CatalogError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write("\n".join(report.lines()))

@@ -1,0 +1,1191 @@
+"""Reverse engineering: a data store's live database read back into the catalog.
+
+`live_tables_read` reads every table of a schema through SQLAlchemy's multi-table reflection, one query per
+kind of object (columns, keys, constraints, indexes, comments) whatever the number of tables; drift.py reads
+the database through it too. `schema_introspect` turns what it read into entities, columns and indexes,
+saving only what differs, and reports what the catalog cannot express (a type, a default, a check, a
+composite foreign key, an expression index) instead of guessing it.
+"""
+
+import functools
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+import sqlglot
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Prefetch
+from simple_history.utils import bulk_create_with_history
+from sqlglot import exp
+
+from catalog.choices import TYPE_FAMILIES, DataType, IndexMethod, OnDelete, SortOrder
+from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_type, parse_literal
+from catalog.models import Column, DataStore, Entity, Index, IndexColumn
+from catalog.schema.connections import datastore_connect
+from catalog.schema.dialects import PROFILES, DialectProfile, SchemaError, profile_for
+from catalog.schema.history_table import HISTORY_TABLE
+from catalog.schema.metadata import AUDIT_COLUMNS
+from catalog.services import catalog_object_save, index_columns_set
+from catalog.sql_conditions import validate_condition
+from catalog.validators import validate_identifier, validate_regex
+
+__all__ = [
+    "LiveIndex",
+    "LiveTable",
+    "live_tables_read",
+    "type_sql",
+    "catalog_type",
+    "catalog_default",
+    "default_normalize",
+    "CheckRule",
+    "check_rules",
+    "catalog_condition",
+    "SkippedItem",
+    "IntrospectionReport",
+    "schema_introspect",
+]
+
+
+# --- Reading the live database ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveIndex:
+    """An index as the database has it, in dialect-neutral terms."""
+
+    name: str
+    columns: tuple  # key column names in order; None where the key is an expression
+    descending: frozenset | None = frozenset()  # None: the dialect does not report the order (SQLite)
+    unique: bool = False
+    method: str = "btree"
+    condition: str | None = None
+    include: tuple = ()
+    backs_constraint: bool = False  # the index of a PRIMARY KEY or UNIQUE constraint
+    unsupported: tuple = ()  # what neither the catalog nor a release can say (operator classes, ...)
+
+
+@dataclass
+class LiveTable:
+    """One table as the database has it: reflected columns in order, keys, constraints and indexes."""
+
+    name: str
+    comment: str | None
+    columns: list[dict]
+    primary_key: list[str]
+    foreign_keys: list[dict]
+    unique_constraints: list[dict]
+    check_constraints: list[dict]
+    indexes: list[LiveIndex]
+    partition_key: str | None = None
+
+
+_POSTGRESQL_PARTITIONS = sa.text(
+    "SELECT c.relname AS name, c.relispartition AS is_partition, "
+    "CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key "
+    "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = coalesce(:schema, current_schema()) AND (c.relispartition OR c.relkind = 'p')"
+)
+
+
+def _postgresql_partitions(connection: sa.Connection, schema: str | None) -> tuple[set, dict]:
+    """Partitions of partitioned tables (not tables of their own) and each partitioned table's key."""
+    rows = connection.execute(_POSTGRESQL_PARTITIONS, {"schema": schema}).all()
+    return {r.name for r in rows if r.is_partition}, {
+        r.name: r.partition_key for r in rows if r.partition_key
+    }
+
+
+def _no_partitions(connection: sa.Connection, schema: str | None) -> tuple[set, dict]:
+    return set(), {}
+
+
+# SQLAlchemy reflects partitions as plain tables; only PostgreSQL has them among our dialects.
+_PARTITION_READERS = {"postgresql": _postgresql_partitions}
+# Dialects whose index reflection reports DESC keys (as `column_sorting`, left out when all are ascending).
+INDEX_ORDER_REFLECTED = {"postgresql"}
+
+
+def _live_index(raw: dict, dialect: str) -> LiveIndex:
+    options = raw.get("dialect_options") or {}
+    sorting = raw.get("column_sorting") or {}
+    unsupported = []
+    if options.get(f"{dialect}_ops"):
+        unsupported.append(f"operator classes {options[f'{dialect}_ops']}")
+    if any(set(flags) - {"desc"} for flags in sorting.values()):
+        unsupported.append("NULLS FIRST/LAST ordering")
+    if options.get(f"{dialect}_nulls_not_distinct"):
+        unsupported.append("NULLS NOT DISTINCT")
+    if options.get(f"{dialect}_with"):
+        unsupported.append(f"storage parameters {options[f'{dialect}_with']}")
+    if options.get(f"{dialect}_invalid"):
+        unsupported.append("it is invalid (a CREATE INDEX CONCURRENTLY that failed)")
+    condition = options.get(f"{dialect}_where")
+    ordered = dialect in INDEX_ORDER_REFLECTED or "column_sorting" in raw
+    return LiveIndex(
+        name=raw["name"],
+        columns=tuple(raw["column_names"]),
+        descending=frozenset(n for n, flags in sorting.items() if "desc" in flags) if ordered else None,
+        unique=bool(raw["unique"]),
+        method=options.get(f"{dialect}_using", "btree"),
+        condition=str(condition) if condition is not None else None,
+        include=tuple(options.get(f"{dialect}_include") or ()),
+        backs_constraint=bool(raw.get("duplicates_constraint")),
+        unsupported=tuple(unsupported),
+    )
+
+
+def live_tables_read(
+    connection: sa.Connection, *, schema: str | None, tables: list[str] | None = None
+) -> dict[str, LiveTable]:
+    """Every table of `schema` (or only `tables`) by name, without Custodian's history table and without
+    partitions of partitioned tables; one reflection query per kind of object, whatever the table count."""
+    inspector = sa.inspect(connection)
+    scope = {"schema": schema, "filter_names": sorted(set(tables)) if tables else None}
+    columns = inspector.get_multi_columns(**scope)
+    keys = inspector.get_multi_pk_constraint(**scope)
+    foreign_keys = inspector.get_multi_foreign_keys(**scope)
+    uniques = inspector.get_multi_unique_constraints(**scope)
+    checks = inspector.get_multi_check_constraints(**scope)
+    indexes = inspector.get_multi_indexes(**scope)
+    comments = inspector.get_multi_table_comment(**scope) if connection.dialect.supports_comments else {}
+    dialect = connection.dialect.name
+    partitions, partition_keys = _PARTITION_READERS.get(dialect, _no_partitions)(connection, schema)
+    result = {}
+    for key in sorted(columns, key=lambda k: k[1]):
+        name = key[1]
+        if name == HISTORY_TABLE or name in partitions:
+            continue
+        result[name] = LiveTable(
+            name=name,
+            comment=(comments.get(key) or {}).get("text"),
+            columns=list(columns[key]),
+            primary_key=list((keys.get(key) or {}).get("constrained_columns") or []),
+            foreign_keys=list(foreign_keys.get(key) or []),
+            unique_constraints=list(uniques.get(key) or []),
+            check_constraints=list(checks.get(key) or []),
+            indexes=[_live_index(raw, dialect) for raw in indexes.get(key) or []],
+            partition_key=partition_keys.get(name),
+        )
+    return result
+
+
+# --- Translating database terms into catalog terms --------------------------------------------------
+
+# SQLAlchemy type visit names (generic and per dialect) -> catalog types. Anything else has no equivalent.
+CATALOG_TYPES = {
+    "UUID": DataType.UUID,
+    "STRING": DataType.VARCHAR,
+    "VARCHAR": DataType.VARCHAR,
+    "NVARCHAR": DataType.VARCHAR,
+    "CHAR": DataType.CHAR,
+    "NCHAR": DataType.CHAR,
+    "TEXT": DataType.TEXT,
+    "SMALL_INTEGER": DataType.SMALLINT,
+    "SMALLINT": DataType.SMALLINT,
+    "INTEGER": DataType.INTEGER,
+    "BIG_INTEGER": DataType.BIGINT,
+    "BIGINT": DataType.BIGINT,
+    "NUMERIC": DataType.NUMERIC,
+    "DECIMAL": DataType.NUMERIC,
+    "REAL": DataType.REAL,
+    "FLOAT": DataType.DOUBLE,
+    "DOUBLE": DataType.DOUBLE,
+    "DOUBLE_PRECISION": DataType.DOUBLE,
+    "BOOLEAN": DataType.BOOLEAN,
+    "DATE": DataType.DATE,
+    "TIME": DataType.TIME,
+    "TIMESTAMP": DataType.TIMESTAMP,
+    "DATETIME": DataType.TIMESTAMP,
+    "JSON": DataType.JSON,
+    "JSONB": DataType.JSONB,
+    "BYTEA": DataType.BYTEA,
+    "BLOB": DataType.BYTEA,
+    "LARGE_BINARY": DataType.BYTEA,
+}
+REAL_MAX_PRECISION = 24  # float(p) up to 24 binary digits is real, above is double precision
+
+
+def type_sql(type_, dialect: sa.Dialect) -> str:
+    """A reflected or built type as the dialect writes it (VARCHAR(40)), or its class name if it cannot."""
+    try:
+        return type_.compile(dialect=dialect)
+    except Exception:  # an unrecognised type (NullType) or one the dialect cannot spell
+        return type(type_).__name__
+
+
+def catalog_type(type_, *, dialect: sa.Dialect) -> dict:
+    """The catalog type fields (data_type, length, precision, scale) of a reflected SQLAlchemy type;
+    ValueError saying why when the catalog has no equivalent."""
+    name = type_.__visit_name__.upper()
+    label = type_sql(type_, dialect)
+    data_type = CATALOG_TYPES.get(name)
+    if data_type is None:
+        raise ValueError(f"type {label} has no equivalent in the catalog")
+    if name == "FLOAT" and (type_.precision or 53) <= REAL_MAX_PRECISION:
+        data_type = DataType.REAL
+    fields = {"data_type": data_type, "length": None, "precision": None, "scale": None}
+    if data_type in (DataType.VARCHAR, DataType.CHAR):
+        if not type_.length:
+            raise ValueError(f"type {label} has no length; the catalog's {data_type} needs one")
+        fields["length"] = type_.length
+    elif data_type == DataType.NUMERIC:
+        fields["precision"] = type_.precision
+        fields["scale"] = type_.scale if type_.precision else None
+    elif data_type in (DataType.TIME, DataType.TIMESTAMP):
+        if getattr(type_, "precision", None) is not None:
+            raise ValueError(f"type {label}: the catalog has no fractional-second precision")
+        if getattr(type_, "timezone", False):
+            if data_type == DataType.TIME:
+                raise ValueError(f"type {label}: the catalog has no time with time zone")
+            fields["data_type"] = DataType.TIMESTAMPTZ
+    return fields
+
+
+_FUNCTION_NODES = {
+    exp.CurrentTimestamp: "now()",
+    exp.Localtimestamp: "localtimestamp",
+    exp.CurrentDate: "current_date",
+    exp.CurrentTime: "current_time",
+    exp.Uuid: "gen_random_uuid()",
+}
+
+
+def _parse(text: str, dialect: str) -> exp.Expression | None:
+    try:
+        return sqlglot.parse_one(text, read=dialect)
+    except sqlglot.errors.SqlglotError:
+        return None
+
+
+def _unwrap(node: exp.Expression) -> exp.Expression:
+    """The node without the parentheses and casts around it."""
+    while isinstance(node, exp.Paren | exp.Cast):
+        node = node.this
+    return node
+
+
+def _literal(node: exp.Expression) -> str | None:
+    """The value of a literal as the catalog writes it (no quotes, no casts); None if it is not one."""
+    node = _unwrap(node)
+    if isinstance(node, exp.Literal):
+        return str(node.this)
+    if isinstance(node, exp.Neg) and isinstance(_unwrap(node.this), exp.Literal):
+        inner = _unwrap(node.this)
+        return f"-{inner.this}" if not inner.is_string else None
+    if isinstance(node, exp.Boolean):
+        return "true" if node.this else "false"
+    return None
+
+
+def _spelling(sql: str, dialect: str) -> str:
+    """An expression in one spelling: as sqlglot writes it, without outer parentheses (SQLite drops them
+    from a stored DEFAULT (...)), lower case; if it does not parse, the text with its blanks collapsed."""
+    tree = _parse(sql, dialect)
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    text = tree.sql(dialect=dialect) if tree is not None else sql
+    return " ".join(text.split()).lower()
+
+
+@functools.lru_cache(maxsize=4096)
+def _default_read_cached(text: str, profile_name: str) -> tuple[str, str]:
+    return _default_parse(text, PROFILES[profile_name])
+
+
+def _default_read(text: str, profile: DialectProfile) -> tuple[str, str]:
+    """(kind, value) of a DEFAULT expression: function (catalog name), literal (bare value), null, or
+    expression (its spelling). Cached: a schema repeats a few defaults (now(), 0) thousands of times."""
+    if PROFILES.get(profile.name) is profile:
+        return _default_read_cached(text, profile.name)
+    return _default_parse(text, profile)
+
+
+def _default_parse(text: str, profile: DialectProfile) -> tuple[str, str]:
+    tree = _parse(text, profile.sqlglot)
+    node = _unwrap(tree) if tree is not None else None
+    if node is not None and type(node) in _FUNCTION_NODES:
+        return "function", _FUNCTION_NODES[type(node)]
+    if isinstance(node, exp.Null):
+        return "null", ""
+    value = _literal(tree) if tree is not None else None
+    if value is not None:
+        return "literal", value
+    # The dialect's own spelling of a catalog function, e.g. SQLite's expression for gen_random_uuid()
+    spelled = _spelling(text, profile.sqlglot)
+    for function, sql in profile.default_functions.items():
+        if sql and _spelling(sql, profile.sqlglot) == spelled:
+            return "function", function
+    return "expression", spelled
+
+
+def default_normalize(text: str | None, *, profile: DialectProfile) -> str:
+    """A DEFAULT as written in DDL or reflected from a database, in one comparable form: the catalog's
+    name of a function (now(), gen_random_uuid()), a literal as its quoted bare value ('retail'), ""
+    for none."""
+    if text is None:
+        return ""
+    kind, value = _default_read(str(text), profile)
+    return f"'{value}'" if kind == "literal" else value
+
+
+def catalog_default(text: str | None, *, data_type: str, profile: DialectProfile) -> str:
+    """A reflected DEFAULT in the catalog's words (an allowed function or a bare literal, "" for none);
+    ValueError saying why when it is neither or does not suit the column's type."""
+    if text is None:
+        return ""
+    kind, value = _default_read(str(text), profile)
+    family = TYPE_FAMILIES[DataType(data_type)]
+    if kind == "null":
+        return ""
+    if kind == "function":
+        if family not in ALLOWED_DEFAULT_FUNCTIONS[value]:
+            raise ValueError(f"default {text} does not suit a {data_type} column")
+        return value
+    if kind == "expression":
+        raise ValueError(
+            f"default {text} is neither a literal nor one of {', '.join(ALLOWED_DEFAULT_FUNCTIONS)}"
+        )
+    parsed = parse_literal(data_type, value)  # ValueError names the value and the type
+    if family == "boolean":
+        return "true" if parsed else "false"
+    if value.rstrip().endswith(")"):
+        raise ValueError(f"default {text} would read as a function call in the catalog")
+    return value
+
+
+@dataclass(frozen=True)
+class CheckRule:
+    """One catalog rule a CHECK constraint says: `field` (min_value, ...) of `column` is `value`."""
+
+    column: str
+    field: str
+    value: object
+
+
+def _column_name(node: exp.Expression) -> str | None:
+    """The column a node names, seeing through parentheses and casts to text types (PostgreSQL writes
+    (status)::text for a varchar column); None for anything else."""
+    while isinstance(node, exp.Paren) or (
+        isinstance(node, exp.Cast) and node.to.is_type(*exp.DataType.TEXT_TYPES)
+    ):
+        node = node.this
+    return node.name if isinstance(node, exp.Column) and not node.table else None
+
+
+def _array_literals(node: exp.Expression) -> list[str] | None:
+    node = _unwrap(node)
+    if isinstance(node, exp.Any):
+        node = _unwrap(node.this)
+    if not isinstance(node, exp.Array | exp.Tuple):
+        return None
+    values = [_literal(item) for item in node.expressions]
+    return None if any(v is None for v in values) else values
+
+
+def _comparison_rule(node: exp.Expression) -> list[CheckRule] | None:
+    """col >= n, col <= n (either side), char_length(col) >= n."""
+    left, right, is_min = node.this, node.expression, isinstance(node, exp.GTE)
+    if _literal(left) is not None and _literal(right) is None:
+        left, right, is_min = right, left, not is_min
+    value = _literal(right)
+    if value is None:
+        return None
+    if isinstance(_unwrap(left), exp.Length) and is_min and value.isdigit():
+        column = _column_name(_unwrap(left).this)
+        return [CheckRule(column, "min_length", int(value))] if column else None
+    column = _column_name(left)
+    return [CheckRule(column, "min_value" if is_min else "max_value", value)] if column else None
+
+
+def _conjunct_rules(node: exp.Expression) -> list[CheckRule] | None:
+    """The rules of one conjunct of a CHECK; None when the catalog has no way to say it."""
+    node = _unwrap(node) if isinstance(node, exp.Paren) else node
+    if isinstance(node, exp.GTE | exp.LTE):
+        return _comparison_rule(node)
+    column = _column_name(node.this) if node.args.get("this") is not None else None
+    if column is None:
+        return None
+    if isinstance(node, exp.Between):
+        low, high = _literal(node.args["low"]), _literal(node.args["high"])
+        if low is None or high is None:
+            return None
+        return [CheckRule(column, "min_value", low), CheckRule(column, "max_value", high)]
+    if isinstance(node, exp.In) and not node.args.get("query"):
+        values = [_literal(item) for item in node.expressions]
+        return None if any(v is None for v in values) else [CheckRule(column, "allowed_values", values)]
+    if isinstance(node, exp.EQ) and isinstance(_unwrap(node.expression), exp.Any):
+        values = _array_literals(node.expression)
+        return [CheckRule(column, "allowed_values", values)] if values is not None else None
+    if isinstance(node, exp.RegexpLike):
+        pattern = _unwrap(node.expression)
+        if isinstance(pattern, exp.Literal) and pattern.is_string:
+            return [CheckRule(column, "pattern", str(pattern.this))]
+    return None
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]
+
+
+def check_rules(sqltext: str, *, dialect: str = "postgres") -> list[CheckRule]:
+    """The catalog rules a CHECK constraint expresses (several when it ANDs them); ValueError when any
+    part has no catalog equivalent, so a check is taken whole or not at all."""
+    tree = _parse(sqltext, dialect)
+    if tree is None:
+        raise ValueError("it does not parse")
+    rules = []
+    for conjunct in _conjuncts(tree):
+        found = _conjunct_rules(conjunct)
+        if found is None:
+            raise ValueError(f"'{conjunct.sql(dialect=dialect)}' has no catalog equivalent")
+        rules += found
+    return rules
+
+
+# Where PostgreSQL's cast of a literal only spells out the type the comparison gives it anyway
+_LITERAL_CONTEXTS = (
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+)
+
+
+def _condition_simplify(node: exp.Expression, text_columns: frozenset) -> exp.Expression:
+    """One rewriting step towards the condition a steward would write: no casts PostgreSQL added (of a
+    text column to text, of a literal compared with something), no parentheses it added, and
+    x = ANY (ARRAY[...]) as x IN (...). Casts that change a value's meaning stay."""
+    if isinstance(node, exp.Cast):
+        inner = node.this.unnest()
+        if (
+            isinstance(inner, exp.Column)
+            and inner.name in text_columns
+            and node.to.is_type(*exp.DataType.TEXT_TYPES)
+        ):
+            return node.this
+        if _literal(inner) is not None and isinstance(node.parent, _LITERAL_CONTEXTS):
+            return node.this
+    if isinstance(node, exp.Paren) and isinstance(node.this, exp.Column | exp.Literal):
+        return node.this
+    # Comparisons bind tighter than AND and OR: parentheses around them say nothing
+    if (
+        isinstance(node, exp.Paren)
+        and isinstance(node.this, exp.Predicate)
+        and (node.parent is None or isinstance(node.parent, exp.Connector))
+    ):
+        return node.this
+    if isinstance(node, exp.EQ) and isinstance(_unwrap(node.expression), exp.Any):
+        values = _array_literals(node.expression)
+        if values is not None:
+            items = [item.copy() for item in _unwrap(_unwrap(node.expression).this).expressions]
+            return exp.In(this=node.this.copy(), expressions=items)
+    return node
+
+
+def catalog_condition(
+    text: str, *, column_names: set[str], text_columns: set[str] = frozenset(), dialect: str = "postgres"
+) -> str:
+    """A partial-index condition as the database wrote it, simplified to what a steward would write
+    (PostgreSQL syntax, as the catalog keeps it); ValidationError when the catalog refuses it.
+    `text_columns` are the columns of text types, whose casts to text PostgreSQL adds on its own."""
+    tree = _parse(text, dialect)
+    if tree is None:
+        raise ValidationError(f"'{text}' does not parse as SQL")
+    for _step in range(10):  # sqlglot's transform does not revisit a replaced node: repeat to a fixpoint
+        simpler = tree.transform(_condition_simplify, frozenset(text_columns))
+        if simpler == tree:
+            break
+        tree = simpler
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    condition = tree.sql(dialect="postgres")
+    validate_condition(condition, column_names=column_names)
+    return condition
+
+
+# --- Writing the catalog ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """Something the database has that the catalog does not hold, with why."""
+
+    table: str
+    item: str
+    reason: str
+
+
+@dataclass
+class IntrospectionReport:
+    """What an introspection created, updated and skipped; `lines()` says it for a terminal."""
+
+    datastore: str
+    schema: str | None
+    tables_read: int = 0
+    created: dict = field(default_factory=lambda: {"entities": 0, "columns": 0, "indexes": 0})
+    updated: dict = field(default_factory=lambda: {"entities": 0, "columns": 0, "indexes": 0})
+    skipped: list[SkippedItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(self.created.values()) or any(self.updated.values())
+
+    def table_label(self, table: str) -> str:
+        return f"{self.schema}.{table}" if self.schema else table
+
+    def lines(self) -> list[str]:
+        where = f" (schema {self.schema})" if self.schema else ""
+        lines = [f"Data store '{self.datastore}'{where}: {self.tables_read} table(s) read."]
+        lines += [
+            f"{kind.capitalize()}: {self.created[kind]} created, {self.updated[kind]} updated."
+            for kind in ("entities", "columns", "indexes")
+        ]
+        if self.skipped:
+            lines.append(f"Skipped ({len(self.skipped)}), not in the catalog:")
+            lines += [f"  table {self.table_label(s.table)}: {s.item}: {s.reason}" for s in self.skipped]
+        if self.notes:
+            lines.append("Notes:")
+            lines += [f"  {note}" for note in self.notes]
+        return lines
+
+
+@dataclass(frozen=True)
+class _ForeignKey:
+    table: str
+    column: str
+    on_delete: str
+
+
+@dataclass
+class _TablePlan:
+    """What the catalog should say about one table: column fields by name and foreign-key targets."""
+
+    table: LiveTable
+    columns: dict[str, dict]
+    foreign_keys: dict[str, _ForeignKey]
+
+
+@dataclass(frozen=True)
+class _IndexSpec:
+    name: str
+    is_unique: bool
+    method: str
+    condition: str
+    key_columns: list
+    included_columns: list
+
+
+ON_DELETE_CHOICES = {
+    None: OnDelete.NO_ACTION,
+    "NO ACTION": OnDelete.NO_ACTION,
+    "RESTRICT": OnDelete.RESTRICT,
+    "CASCADE": OnDelete.CASCADE,
+    "SET NULL": OnDelete.SET_NULL,
+    "SET DEFAULT": OnDelete.SET_DEFAULT,
+}
+FOREIGN_KEY_DEFAULT_OPTIONS = (None, False, "NO ACTION", "SIMPLE")
+CHECK_FIELD_DEFAULTS = {
+    "min_value": "",
+    "max_value": "",
+    "min_length": None,
+    "pattern": "",
+    "allowed_values": [],
+}
+PARTITION_KEY = re.compile(r"^RANGE \((\w+)\)\Z")
+BULK_BATCH_SIZE = 500
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+def _rule_problem(rule: CheckRule, column: dict | None) -> str | None:
+    """Why the catalog cannot hold the rule on this column; None if it can."""
+    if column is None:
+        return f"column {rule.column} is not imported"
+    data_type = column["data_type"]
+    try:
+        if rule.field in ("min_value", "max_value"):
+            if not is_orderable(data_type):
+                return f"a minimum or maximum does not apply to {data_type} column {rule.column}"
+            parse_literal(data_type, rule.value)
+        elif rule.field == "allowed_values":
+            for value in rule.value:
+                parse_literal(data_type, value)
+        elif not is_string_type(data_type):
+            return f"a pattern or length applies to text columns; {rule.column} is {data_type}"
+        elif rule.field == "pattern":
+            validate_regex(rule.value)
+    except (ValueError, ValidationError) as exc:
+        return _reason(exc)
+    return None
+
+
+class _TablePlanner:
+    """Turns what was read from one table into catalog fields, reporting what the catalog cannot hold.
+    Reads nothing and writes nothing."""
+
+    def __init__(self, *, profile: DialectProfile, report: IntrospectionReport, audited: set[str]):
+        self.profile, self.report = profile, report
+        self.audited = audited  # entities whose audit columns the catalog adds itself (has_audit_columns)
+
+    def skip(self, table: str, item: str, reason: str) -> None:
+        self.report.skipped.append(SkippedItem(table, item, reason))
+
+    def plan(self, table: LiveTable) -> _TablePlan | None:
+        try:
+            validate_identifier(table.name)
+        except ValidationError as exc:
+            self.skip(table.name, "table", _reason(exc))
+            return None
+        columns = self._columns(table)
+        self._primary_and_unique(table, columns)
+        self._checks(table, columns)
+        return _TablePlan(table, columns, self._foreign_keys(table, columns))
+
+    def _columns(self, table: LiveTable) -> dict[str, dict]:
+        """Desired catalog fields of every column the catalog can hold, by name; the rest reported."""
+        columns = {}
+        reflected_columns = table.columns
+        if table.name in self.audited:
+            reflected_columns = [c for c in table.columns if c["name"] not in AUDIT_COLUMNS]
+        for position, reflected in enumerate(reflected_columns, 1):
+            name = reflected["name"]
+            try:
+                validate_identifier(name)
+                column = {"position": position, **catalog_type(reflected["type"], dialect=self.profile.sqla)}
+            except (ValidationError, ValueError) as exc:
+                self.skip(table.name, f"column {name}", _reason(exc))
+                continue
+            column["nullable"] = bool(reflected["nullable"])
+            column["description"] = reflected.get("comment") or ""
+            try:
+                column["default_value"] = catalog_default(
+                    reflected.get("default"), data_type=column["data_type"], profile=self.profile
+                )
+            except ValueError as exc:
+                column["default_value"] = ""
+                self.skip(table.name, f"default of column {name}", f"{exc}; imported without a default")
+            if reflected.get("identity"):
+                self.skip(table.name, f"identity of column {name}", "the catalog has no identity columns")
+            columns[name] = column
+        return columns
+
+    def _primary_and_unique(self, table: LiveTable, columns: dict[str, dict]) -> None:
+        key = table.primary_key
+        if any(name not in columns for name in key):
+            self.skip(table.name, f"primary key ({', '.join(key)})", "not all of its columns are imported")
+            key = []
+        single_unique = set()
+        for constraint in table.unique_constraints:
+            names = constraint["column_names"]
+            if len(names) == 1 and names[0] in columns:
+                single_unique.add(names[0])
+            elif len(names) == 1:
+                self.skip(table.name, f"unique ({names[0]})", "its column is not imported")
+        for name, column in columns.items():
+            column["primary_key_position"] = key.index(name) + 1 if name in key else None
+            column["is_unique"] = name in single_unique
+
+    def _checks(self, table: LiveTable, columns: dict[str, dict]) -> None:
+        for column in columns.values():
+            column.update(
+                {k: (list(v) if isinstance(v, list) else v) for k, v in CHECK_FIELD_DEFAULTS.items()}
+            )
+        taken = set()
+        for check in table.check_constraints:
+            item = (
+                f"check {check['name']} ({check['sqltext']})"
+                if check["name"]
+                else f"check ({check['sqltext']})"
+            )
+            try:
+                rules = check_rules(check["sqltext"], dialect=self.profile.sqlglot)
+            except ValueError as exc:
+                self.skip(table.name, item, str(exc))
+                continue
+            problems = [p for p in (_rule_problem(r, columns.get(r.column)) for r in rules) if p]
+            problems += [
+                f"{r.column} already has a {r.field.replace('_', ' ')} from another check"
+                for r in rules
+                if (r.column, r.field) in taken
+            ]
+            if problems:
+                self.skip(table.name, item, "; ".join(problems))
+                continue
+            for rule in rules:
+                taken.add((rule.column, rule.field))
+                columns[rule.column][rule.field] = rule.value
+
+    def _foreign_keys(self, table: LiveTable, columns: dict[str, dict]) -> dict[str, _ForeignKey]:
+        """Single-column foreign keys inside this schema, by constrained column; the others reported."""
+        targets = {}
+        for fk in table.foreign_keys:
+            constrained, referred = fk["constrained_columns"], fk["referred_columns"]
+            item = f"foreign key ({', '.join(constrained)}) -> {fk['referred_table']}({', '.join(referred)})"
+            options = fk.get("options") or {}
+            on_delete = (options.get("ondelete") or "").upper() or None
+            extra = {
+                k: v for k, v in options.items() if k != "ondelete" and v not in FOREIGN_KEY_DEFAULT_OPTIONS
+            }
+            if len(constrained) != 1:
+                self.skip(table.name, item, "the catalog has single-column foreign keys only")
+            elif fk.get("referred_schema") not in (None, self.report.schema):
+                self.skip(
+                    table.name, item, f"it points into schema {fk['referred_schema']}, another data store"
+                )
+            elif on_delete not in ON_DELETE_CHOICES or extra:
+                self.skip(table.name, item, f"the catalog has no equivalent of {options}")
+            elif constrained[0] in columns:
+                targets[constrained[0]] = _ForeignKey(
+                    fk["referred_table"], referred[0], ON_DELETE_CHOICES[on_delete]
+                )
+            else:
+                self.skip(table.name, item, f"column {constrained[0]} is not imported")
+        return targets
+
+
+class _CatalogWriter:
+    """Brings one data store's catalog in line with the plans, saving only what differs.
+
+    New objects are validated in memory (their names and keys come from the database, so they cannot
+    clash) and created in bulk with their history rows, as the catalog import does; changed objects go
+    through `catalog_object_save`, one by one, with its optimistic lock.
+    """
+
+    def __init__(self, *, datastore: DataStore, user, profile: DialectProfile, report: IntrospectionReport):
+        self.datastore, self.user, self.profile, self.report = datastore, user, profile, report
+        self.entities = {e.name: e for e in Entity.objects.filter(datastore=datastore)}
+        self.columns = {
+            (c.entity.name, c.name): c
+            for c in Column.objects.filter(entity__datastore=datastore).select_related(
+                "entity", "references__entity"
+            )
+        }
+        self.indexes = {
+            (i.entity.name, i.name): i
+            for i in Index.objects.filter(entity__datastore=datastore)
+            .select_related("entity")
+            .prefetch_related(
+                Prefetch("index_columns", queryset=IndexColumn.objects.select_related("column"))
+            )
+        }
+        self.catalog_only = {"entities": set(self.entities), "columns": set(self.columns)}
+        self.key_sizes: dict[str, int] = {}
+        self.refused_references: set = set()
+        self.counted: set = set()
+
+    def skip(self, table: str, item: str, reason: str) -> None:
+        self.report.skipped.append(SkippedItem(table, item, reason))
+
+    def count(self, kind: str, pk, *, created: bool) -> None:
+        """Count each object once: created wins over updated (a new column given its foreign key later is
+        one creation), two updates are one."""
+        if (kind, pk) not in self.counted:
+            self.counted.add((kind, pk))
+            (self.report.created if created else self.report.updated)[kind] += 1
+
+    def save(self, obj, *, kind: str, created: bool = False) -> None:
+        """Save through the catalog service (validation, history with the user), and count it."""
+        catalog_object_save(obj=obj, user=self.user)
+        self.count(kind, obj.pk, created=created)
+
+    def save_or_fail(self, obj, *, kind: str, table: str) -> None:
+        """Save a changed entity or column; a refusal the planner did not foresee ends the whole import."""
+        try:
+            self.save(obj, kind=kind)
+        except ValidationError as exc:
+            raise self.refusal(obj, table, exc) from None
+
+    def refusal(self, obj, table: str, exc: ValidationError) -> SchemaError:
+        what = f", column {obj.name}" if isinstance(obj, Column) else ""
+        return SchemaError(
+            f"Data store '{self.datastore.name}', table {self.report.table_label(table)}{what}: the catalog "
+            f"refuses it: {_reason(exc)} Nothing was imported."
+        )
+
+    def create(self, model, objects: list, *, kind: str) -> None:
+        """Insert new, already validated objects in bulk, each with its history row (the user as author)."""
+        if not objects:
+            return
+        bulk_create_with_history(objects, model, batch_size=BULK_BATCH_SIZE, default_user=self.user)
+        for obj in objects:
+            self.count(kind, obj.pk, created=True)
+
+    def validate_new(self, obj, table: str, *, exclude: list[str]) -> None:
+        """Validate a new object without queries for uniqueness and for foreign keys known to exist."""
+        try:
+            obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            raise self.refusal(obj, table, exc) from None
+
+    # Entities
+
+    def write_entities(self, plans: list[_TablePlan]) -> None:
+        new = []
+        for plan in plans:
+            name, desired = plan.table.name, {"description": plan.table.comment or ""}
+            entity = self.entities.get(name)
+            if entity is None:
+                entity = Entity(datastore=self.datastore, name=name, **desired)
+                self.validate_new(entity, name, exclude=["datastore"])
+                new.append(entity)
+                self.entities[name] = entity
+            elif _assign(entity, desired, self.profile):
+                self.save_or_fail(entity, kind="entities", table=name)
+            self.key_sizes[name] = len([c for c in plan.columns.values() if c["primary_key_position"]])
+        self.create(Entity, new, kind="entities")
+
+    # Columns
+
+    def write_columns(self, plans: list[_TablePlan]) -> None:
+        """Changed columns first (one by one), then new ones in bulk, each with its foreign key when the
+        target can be given now; the other foreign keys follow in write_references."""
+        new = []
+        for plan in plans:
+            existing = [(n, self.columns[(plan.table.name, n)], d) for n, d in plan.columns.items()
+                        if (plan.table.name, n) in self.columns]  # fmt: skip
+            self._update_columns(plan, existing)
+            for name, desired in plan.columns.items():
+                if (plan.table.name, name) not in self.columns:
+                    column = Column(entity=self.entities[plan.table.name], name=name, **desired)
+                    self.columns[(plan.table.name, name)] = column
+                    new.append((plan, column))
+        for plan, column in new:
+            self._validate_new_column(plan, column)
+        self._insert_columns([column for _plan, column in new])
+
+    def _update_columns(self, plan: _TablePlan, existing: list) -> None:
+        table = plan.table.name
+        plans = [
+            (column, {**desired, **self._kept_reference(column, plan.foreign_keys.get(name))})
+            for name, column, desired in existing
+        ]
+        # A primary key that moved between columns would briefly hold one position twice: free them first
+        for column, desired in plans:
+            if column.primary_key_position not in (None, desired["primary_key_position"]):
+                column.primary_key_position = None
+                self.save_or_fail(column, kind="columns", table=table)
+        for column, desired in plans:
+            if _assign(column, desired, self.profile):
+                self.save_or_fail(column, kind="columns", table=table)
+
+    def _kept_reference(self, column: Column, target: _ForeignKey | None) -> dict:
+        """Reference fields of a changed column: kept if the database agrees, cleared if not; new
+        references are given in write_references, once every column exists."""
+        if column.references_id is None:
+            return {}
+        current = column.references
+        if target and (current.entity.name, current.name) == (target.table, target.column):
+            return {"on_delete": target.on_delete}
+        return {"references_id": None, "on_delete": OnDelete.NO_ACTION}
+
+    def _validate_new_column(self, plan: _TablePlan, column: Column) -> None:
+        """Validate a new column as the catalog would, with its foreign key if the target is known now; a
+        refused foreign key is reported and the column created without it, anything else ends the import."""
+        target = plan.foreign_keys.get(column.name)
+        referenced = self.columns.get((target.table, target.column)) if target else None
+        if referenced is not None:
+            if target.table in self.key_sizes:
+                referenced.known_primary_key_size = self.key_sizes[target.table]
+            column.references, column.on_delete = referenced, target.on_delete
+        try:
+            column.full_clean(
+                exclude=["entity", "references"], validate_unique=False, validate_constraints=False
+            )
+        except ValidationError as exc:
+            if referenced is None or not set(exc.error_dict) <= {"references", "on_delete"}:
+                raise self.refusal(column, plan.table.name, exc) from None
+            self.skip(
+                plan.table.name,
+                f"foreign key ({column.name}) -> {target.table}({target.column})",
+                _reason(exc),
+            )
+            self.refused_references.add((plan.table.name, column.name))
+            column.references, column.on_delete = None, OnDelete.NO_ACTION
+
+    def _insert_columns(self, pending: list[Column]) -> None:
+        """Insert new columns in rounds: those whose foreign-key target has an id first."""
+        while pending:
+            ready = [c for c in pending if c.references is None or c.references.pk is not None]
+            if not ready:
+                # New columns pointing at each other in a cycle: their references follow in write_references
+                for column in pending:
+                    column.references, column.on_delete = None, OnDelete.NO_ACTION
+                ready = pending
+            self.create(Column, ready, kind="columns")
+            inserted = {id(c) for c in ready}
+            pending = [c for c in pending if id(c) not in inserted]
+
+    def write_references(self, plans: list[_TablePlan]) -> None:
+        """Foreign keys not given when the columns were written: changed ones, and targets created later."""
+        for plan in plans:
+            for name, target in plan.foreign_keys.items():
+                if (plan.table.name, name) in self.refused_references:
+                    continue
+                column = self.columns[(plan.table.name, name)]
+                referenced = self.columns.get((target.table, target.column))
+                item = f"foreign key ({name}) -> {target.table}({target.column})"
+                if referenced is None:
+                    self.skip(plan.table.name, item, f"{target.table}.{target.column} is not in the catalog")
+                elif (column.references_id, column.on_delete) != (referenced.pk, target.on_delete):
+                    self._give_reference(plan.table.name, item, column, referenced, target.on_delete)
+
+    def _give_reference(
+        self, table: str, item: str, column: Column, referenced: Column, on_delete: str
+    ) -> None:
+        previous = (column.references_id, column.on_delete)
+        column.references, column.on_delete = referenced, on_delete
+        try:
+            self.save(column, kind="columns")
+        except ValidationError as exc:
+            column.references_id, column.on_delete = previous
+            self.skip(table, item, _reason(exc))
+
+    def write_partitions(self, plans: list[_TablePlan]) -> None:
+        for plan in plans:
+            table, entity = plan.table, self.entities[plan.table.name]
+            match = PARTITION_KEY.match(table.partition_key or "")
+            if table.partition_key and not (match and match.group(1) in plan.columns):
+                self.skip(table.name, f"partitioning {table.partition_key}",
+                          "the catalog has range partitioning on one imported column only")  # fmt: skip
+            column = self.columns.get((table.name, match.group(1))) if match else None
+            if entity.partition_column_id != (column.pk if column else None):
+                entity.partition_column = column
+                self.save_or_fail(entity, kind="entities", table=table.name)
+
+    # Indexes
+
+    def write_indexes(self, plans: list[_TablePlan]) -> None:
+        new = []
+        names_by_table = defaultdict(set)  # what a partial index's condition may name
+        for table, name in self.columns:
+            names_by_table[table].add(name)
+        for plan in plans:
+            candidates = [index for index in plan.table.indexes if not index.backs_constraint]
+            candidates += [
+                _unique_constraint_index(constraint, self.profile.sqla.name)
+                for constraint in plan.table.unique_constraints
+                if len(constraint["column_names"]) > 1
+            ]
+            names = names_by_table[plan.table.name]
+            for live in sorted(candidates, key=lambda index: index.name):
+                spec = self._index_spec(plan, live, names)
+                if spec is None:
+                    continue
+                if (plan.table.name, spec.name) in self.indexes:
+                    self._update_index(plan.table.name, spec)
+                else:
+                    new += self._new_index(plan.table.name, spec, names)
+        self._insert_indexes(new)
+
+    def _index_spec(self, plan: _TablePlan, live: LiveIndex, names: set[str]) -> _IndexSpec | None:
+        """What the catalog keeps of an index; None (reported) when it cannot keep all of it."""
+        problems = list(live.unsupported)
+        if None in live.columns:
+            problems.append("it indexes expressions; the catalog indexes columns")
+        if live.method not in IndexMethod.values:
+            problems.append(f"method {live.method} is not one of {', '.join(IndexMethod.values)}")
+        missing = [name for name in (*live.columns, *live.include) if name and name not in plan.columns]
+        if missing:
+            problems.append(f"column(s) {', '.join(missing)} are not imported")
+        condition = ""
+        if live.condition and not problems:
+            try:
+                condition = catalog_condition(
+                    live.condition,
+                    column_names=names,
+                    text_columns={n for n, c in plan.columns.items() if is_string_type(c["data_type"])},
+                    dialect=self.profile.sqlglot,
+                )
+            except ValidationError as exc:
+                problems.append(f"condition {live.condition}: {_reason(exc)}")
+        if problems:
+            self.skip(plan.table.name, f"index {live.name}", "; ".join(problems))
+            return None
+        if live.descending is None:
+            self.report.notes.append(
+                f"table {self.report.table_label(plan.table.name)}: index {live.name}: {self.profile.label} "
+                "does not report DESC keys; all are taken as ascending"
+            )
+        descending = live.descending or frozenset()
+        keys = [(name, SortOrder.DESC if name in descending else SortOrder.ASC) for name in live.columns]
+        return _IndexSpec(live.name, live.unique, live.method, condition, keys, list(live.include))
+
+    def _update_index(self, table: str, spec: _IndexSpec) -> None:
+        index = self.indexes[(table, spec.name)]
+        desired = {"is_unique": spec.is_unique, "method": spec.method, "condition": spec.condition}
+        if _assign(index, desired, self.profile):
+            try:
+                self.save(index, kind="indexes")
+            except ValidationError as exc:
+                self.skip(table, f"index {spec.name}", _reason(exc))
+                return
+        if _index_columns(index) != (spec.key_columns, spec.included_columns):
+            index_columns_set(
+                index=index,
+                key_columns=spec.key_columns,
+                included_columns=spec.included_columns,
+                user=self.user,
+            )
+            self.count("indexes", index.pk, created=False)
+
+    def _new_index(self, table: str, spec: _IndexSpec, names: set[str]) -> list[tuple[Index, list]]:
+        """A new index and its columns, validated; [] (reported) when the catalog refuses it."""
+        index = Index(
+            entity=self.entities[table], name=spec.name, is_unique=spec.is_unique, method=spec.method,
+            condition=spec.condition,
+        )  # fmt: skip
+        index.pending_column_names = names
+        try:
+            index.full_clean(exclude=["entity"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            self.skip(table, f"index {spec.name}", _reason(exc))
+            return []
+        usages = [
+            IndexColumn(index=index, column=self.columns[(table, name)], position=position, order=order)
+            for position, (name, order) in enumerate(spec.key_columns, 1)
+        ]
+        usages += [
+            IndexColumn(index=index, column=self.columns[(table, name)], position=position, included=True)
+            for position, name in enumerate(spec.included_columns, len(usages) + 1)
+        ]
+        for usage in usages:
+            self.validate_new(usage, table, exclude=["index", "column"])
+        return [(index, usages)]
+
+    def _insert_indexes(self, new: list[tuple[Index, list]]) -> None:
+        self.create(Index, [index for index, _usages in new], kind="indexes")
+        usages = [usage for _index, index_usages in new for usage in index_usages]
+        if usages:
+            bulk_create_with_history(usages, IndexColumn, batch_size=BULK_BATCH_SIZE, default_user=self.user)
+
+    def note_catalog_only(self, live: dict[str, LiveTable], tables: list[str] | None) -> None:
+        """Catalog objects the database does not have: left as they are (never deleted), but said."""
+        where = self.report.table_label
+        if tables is None:
+            for name in sorted(self.catalog_only["entities"] - set(live)):
+                self.report.notes.append(f"table {where(name)} is in the catalog but not in the database")
+        live_columns = {(t.name, c["name"]) for t in live.values() for c in t.columns}
+        for entity_name, name in sorted(self.catalog_only["columns"] - live_columns):
+            if entity_name in live:
+                self.report.notes.append(f"table {where(entity_name)}: column {name} is only in the catalog")
+        for entity_name, name in sorted(self.indexes):
+            table = live.get(entity_name)
+            if table and name not in {i.name for i in table.indexes} | {
+                u["name"] for u in table.unique_constraints
+            }:
+                self.report.notes.append(f"table {where(entity_name)}: index {name} is only in the catalog")
+
+
+def _unique_constraint_index(constraint: dict, dialect: str) -> LiveIndex:
+    """A multi-column UNIQUE constraint as the unique index the catalog keeps it as."""
+    options = constraint.get("dialect_options") or {}
+    unsupported = ("NULLS NOT DISTINCT",) if options.get(f"{dialect}_nulls_not_distinct") else ()
+    return LiveIndex(
+        name=constraint["name"],
+        columns=tuple(constraint["column_names"]),
+        unique=True,
+        include=tuple(options.get(f"{dialect}_include") or ()),
+        unsupported=unsupported,
+    )
+
+
+def _index_columns(index: Index) -> tuple[list, list]:
+    usages = sorted(index.index_columns.all(), key=lambda u: (u.included, u.position))
+    keys = [(u.column.name, SortOrder(u.order)) for u in usages if not u.included]
+    return keys, [u.column.name for u in usages if u.included]
+
+
+def _same(field_name: str, current, desired, *, data_type: str | None, profile: DialectProfile) -> bool:
+    """Whether a stored value already says what the database says, so it is kept as the steward wrote it:
+    current_timestamp for now(), 1.50 for 1.5, [1, 2] for ["1", "2"]."""
+    if current == desired:
+        return True
+    if field_name == "allowed_values":
+        return isinstance(current, list) and [str(v) for v in current] == desired
+    if field_name not in ("default_value", "min_value", "max_value") or not (
+        current and desired and data_type
+    ):
+        return False
+    function = current.strip().lower()
+    if function in ALLOWED_DEFAULT_FUNCTIONS:
+        # The same function if this dialect writes it as what the database has
+        return _default_read(profile.default_functions.get(function) or function, profile) == (
+            "function",
+            desired,
+        )
+    try:
+        return parse_literal(data_type, current) == parse_literal(data_type, desired)
+    except ValueError:
+        return False
+
+
+def _assign(obj, desired: dict, profile: DialectProfile) -> bool:
+    """Set the fields whose stored value does not already say the desired one; whether any did."""
+    data_type = desired.get("data_type", getattr(obj, "data_type", None))
+    changed = False
+    for name, value in desired.items():
+        if not _same(name, getattr(obj, name), value, data_type=data_type, profile=profile):
+            setattr(obj, name, value)
+            changed = True
+    return changed
+
+
+def _read(datastore: DataStore, schema: str | None, tables: list[str] | None) -> dict[str, LiveTable]:
+    with datastore_connect(datastore) as connection:
+        try:
+            if schema and not sa.inspect(connection).has_schema(schema):
+                raise SchemaError(
+                    f"Data store '{datastore.name}' has no schema '{schema}' in its database; check the data "
+                    "store's schema name (or apply a release first)."
+                )
+            return live_tables_read(connection, schema=schema, tables=tables)
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise SchemaError(f"Cannot read the schema of data store '{datastore.name}': {reason}") from None
+
+
+def schema_introspect(
+    *, datastore: DataStore, user: AbstractBaseUser | None, tables: list[str] | None = None
+) -> IntrospectionReport:
+    """Bring the catalog of `datastore` in line with its live database (or only `tables` of it): entities,
+    columns, keys, checks, foreign keys and indexes, with `user` as the author of their history rows. Only
+    what differs is written, so a second run changes nothing; one transaction, so a failure leaves the
+    catalog as it was. What the catalog cannot express is listed in the report's `skipped`, never guessed."""
+    profile = profile_for(datastore.engine)
+    schema = (datastore.schema_name or None) if profile.supports_schemas else None
+    live = _read(datastore, schema, tables)
+    report = IntrospectionReport(datastore=datastore.name, schema=schema, tables_read=len(live))
+    for name in sorted(set(tables or []) - set(live)):
+        report.skipped.append(SkippedItem(name, "table", "not found in the database"))
+    audited = set(
+        Entity.objects.filter(datastore=datastore, has_audit_columns=True).values_list("name", flat=True)
+    )
+    planner = _TablePlanner(profile=profile, report=report, audited=audited)
+    plans = [plan for plan in (planner.plan(table) for table in live.values()) if plan is not None]
+    with transaction.atomic():
+        writer = _CatalogWriter(datastore=datastore, user=user, profile=profile, report=report)
+        writer.write_entities(plans)
+        writer.write_columns(plans)
+        writer.write_references(plans)
+        writer.write_partitions(plans)
+        writer.write_indexes(plans)
+        writer.note_catalog_only(live, tables)
+    return report
