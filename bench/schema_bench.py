@@ -126,6 +126,12 @@ def drop_scratch(name: str) -> None:
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def timed(work):
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
 def run(entities: int) -> dict:
     from catalog.schema.apply import schema_apply_execute
     from catalog.schema.ddl import ddl_render, schema_ddl
@@ -136,28 +142,31 @@ def run(entities: int) -> dict:
     user = get_user_model().objects.create_user("bench")
     store = build_catalog(entities)
     counter = QueryCounter()
+
+    def generate_ddl():
+        return ddl_render(schema_ddl(snapshot_build(store), profile_for("postgresql")))
+
+    # The first run in a process pays one-time costs (imports, SQLAlchemy's compiled caches); a web process or
+    # worker has paid them already, so the figure that counts is the second run. Both are printed.
     with connection.execute_wrapper(counter):
-        started = time.perf_counter()
-        script = ddl_render(schema_ddl(snapshot_build(store), profile_for("postgresql")))
-        ddl_s = time.perf_counter() - started
+        ddl_cold_s, script = timed(generate_ddl)
     ddl_queries = counter.count
+    ddl_s, _script = timed(generate_ddl)
     release_publish(datastore=store, user=user, message="baseline")
     changed = change_five_percent(store, user)
     counter.count = 0
     with connection.execute_wrapper(counter):
-        started = time.perf_counter()
-        preview = release_preview(datastore=store)
-        diff_s = time.perf_counter() - started
+        diff_cold_s, preview = timed(lambda: release_preview(datastore=store))
     diff_queries = counter.count
+    diff_s, _preview = timed(lambda: release_preview(datastore=store))
     name, url = scratch_url()
     try:
         os.environ["CUSTODIAN_BENCH_URL"] = url
         started = time.perf_counter()
         schema_apply_execute(datastore=store, target_version=1, user=user)
         apply_s = time.perf_counter() - started
-        from catalog.schema.drift import drift_compare
-
         from catalog.schema.connections import datastore_connect
+        from catalog.schema.drift import drift_compare
         from catalog.schema.metadata import schema_model_build
 
         expected = schema_model_build(store.releases.get(version=1).snapshot, profile_for("postgresql"))
@@ -172,6 +181,8 @@ def run(entities: int) -> dict:
         "entities": entities,
         "columns": entities * COLUMNS,
         "ddl_s": round(ddl_s, 2),
+        "ddl_cold_s": round(ddl_cold_s, 2),
+        "diff_cold_s": round(diff_cold_s, 2),
         "ddl_queries": ddl_queries,
         "ddl_bytes": len(script),
         "changed_entities": changed,
@@ -195,15 +206,17 @@ def main() -> None:
         connection.creation.destroy_test_db(settings_db, verbosity=0)
     print(
         f"{figures['entities']} entities x {COLUMNS} columns: DDL {figures['ddl_s']} s "
+        f"(first run in the process {figures['ddl_cold_s']} s) "
         f"({figures['ddl_queries']} queries, {figures['ddl_bytes']:,} bytes); "
         f"diff of {figures['changed_entities']} changed entities "
-        f"{figures['diff_s']} s ({figures['diff_queries']} queries, {figures['changes']} changes); apply "
+        f"{figures['diff_s']} s (first {figures['diff_cold_s']} s; {figures['diff_queries']} queries, "
+        f"{figures['changes']} changes); apply "
         f"{figures['apply_s']} s; introspection and comparison {figures['introspect_s']} s"
     )
     print(
         json.dumps(
             {k: figures[k] for k in ("entities", "ddl_s", "diff_s", "introspect_s")}
-            | {k: figures[k] for k in ("ddl_queries", "diff_queries", "apply_s")}
+            | {k: figures[k] for k in ("ddl_cold_s", "diff_cold_s", "ddl_queries", "diff_queries", "apply_s")}
         )
     )
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, SetColumnComment, SetTableComment
 
 from catalog.schema.dialects import DialectProfile
+from catalog.schema.gc_pause import gc_paused
 from catalog.schema.metadata import SchemaModel, schema_model_build
 
 __all__ = ["Statement", "schema_ddl", "ddl_for_model", "ddl_render", "table_statements", "touch_function"]
@@ -154,7 +155,8 @@ def schema_ddl(
     snapshot: dict, profile: DialectProfile, entity_ids: set[str] | None = None
 ) -> list[Statement]:
     """The DDL creating a snapshot's schema (or some of its entities) in a dialect."""
-    return ddl_for_model(schema_model_build(snapshot, profile), snapshot, entity_ids)
+    with gc_paused():
+        return ddl_for_model(schema_model_build(snapshot, profile), snapshot, entity_ids)
 
 
 def ddl_render(statements: list[Statement], header: str = "") -> str:

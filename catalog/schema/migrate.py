@@ -10,6 +10,7 @@ from sqlalchemy.schema import AddConstraint, CreateColumn, CreateIndex, DropCons
 
 from catalog.schema.ddl import Statement, table_statements, touch_function
 from catalog.schema.dialects import DialectProfile, SchemaError
+from catalog.schema.gc_pause import gc_paused
 from catalog.schema.metadata import AUDIT_COLUMNS, SchemaModel, schema_model_build
 
 __all__ = ["migration_statements"]
@@ -28,20 +29,52 @@ def _indexes(profile: DialectProfile, model: SchemaModel, entity_id: str) -> dic
     return {str(i.name): (profile.compile(CreateIndex(i)), i) for i in model.indexes.get(entity_id, [])}
 
 
+def _changed_entities(old: dict, new: dict) -> set[str]:
+    """Entities whose definition differs, and those whose foreign keys point into one (their FK SQL names
+    the target table and column, so it may differ too)."""
+    before, after = old["entities"], new["entities"]
+    changed = {e for e in set(before) | set(after) if before.get(e) != after.get(e)}
+    owner = {
+        c: e for snapshot in (before, after) for e, entity in snapshot.items() for c in entity["columns"]
+    }
+    pointing = {
+        e
+        for snapshot in (before, after)
+        for e, entity in snapshot.items()
+        if any(
+            owner.get(c["references_id"]) in changed for c in entity["columns"].values() if c["references_id"]
+        )
+    }
+    return changed | pointing
+
+
+def _neighbourhood(snapshot: dict, focus: set[str]) -> dict:
+    """The snapshot cut down to the focus entities and the tables their foreign keys point at."""
+    entities = snapshot["entities"]
+    owner = {c: e for e, entity in entities.items() for c in entity["columns"]}
+    wanted = {e for e in focus if e in entities}
+    wanted |= {
+        owner[c["references_id"]]
+        for e in list(wanted)
+        for c in entities[e]["columns"].values()
+        if c["references_id"] in owner
+    }
+    return {**snapshot, "entities": {e: entities[e] for e in wanted}}
+
+
 class _Migration:
     """Collects the statements of one migration, phase by phase."""
 
     def __init__(self, old: dict, new: dict, profile: DialectProfile):
         self.old_snapshot, self.new_snapshot, self.profile = old, new, profile
-        self.old = schema_model_build(old, profile)
-        self.new = schema_model_build(new, profile)
-        self.kept = sorted(set(self.old.tables) & set(self.new.tables), key=lambda e: self.new.tables[e].name)
-        self.added = sorted(
-            set(self.new.tables) - set(self.old.tables), key=lambda e: self.new.tables[e].name
-        )
-        self.dropped = sorted(
-            set(self.old.tables) - set(self.new.tables), key=lambda e: self.old.tables[e].name
-        )
+        # Only what changed (and its foreign-key neighbours) is built: 5% of a large catalog costs 5%.
+        focus = _changed_entities(old, new)
+        self.old = schema_model_build(_neighbourhood(old, focus), profile, focus)
+        self.new = schema_model_build(_neighbourhood(new, focus), profile, focus)
+        in_old, in_new = focus & set(old["entities"]), focus & set(new["entities"])
+        self.kept = sorted(in_old & in_new, key=lambda e: self.new.tables[e].name)
+        self.added = sorted(in_new - in_old, key=lambda e: self.new.tables[e].name)
+        self.dropped = sorted(in_old - in_new, key=lambda e: self.old.tables[e].name)
         self.statements: list[Statement] = []
 
     def emit(self, sql: str, entity_id: str | None = None) -> None:
@@ -200,7 +233,7 @@ class _Migration:
         if (
             self.profile.name == "postgresql"
             and any(self.new_snapshot["entities"][e]["has_audit_columns"] for e in self.added + self.kept)
-            and not any(self.old_snapshot["entities"][e]["has_audit_columns"] for e in self.old.tables)
+            and not any(e["has_audit_columns"] for e in self.old_snapshot["entities"].values())
         ):
             self.statements.append(touch_function(self.new))
         for entity_id in self.added:
@@ -276,9 +309,14 @@ class _Migration:
 
 def migration_statements(old: dict, new: dict, profile: DialectProfile) -> list[Statement]:
     """Statements taking a database with `old`'s schema to `new`'s, dependency-safe."""
+    with gc_paused():
+        return _migration_statements(old, new, profile)
+
+
+def _migration_statements(old: dict, new: dict, profile: DialectProfile) -> list[Statement]:
     migration = _Migration(old, new, profile)
     key_kinds = (sa.PrimaryKeyConstraint, sa.UniqueConstraint, sa.CheckConstraint)
-    migration.drop_changed(sa.ForeignKeyConstraint, sorted(migration.old.tables, key=lambda e: e))
+    migration.drop_changed(sa.ForeignKeyConstraint, sorted(migration.kept + migration.dropped))
     migration.drop_indexes()
     migration.drop_changed(key_kinds, migration.kept)
     migration.renames()

@@ -10,6 +10,7 @@ import json
 from django.db.models import Prefetch
 
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
+from catalog.schema.gc_pause import gc_paused
 
 __all__ = ["snapshot_empty", "snapshot_build", "snapshot_checksum", "snapshot_canonical", "EMPTY_SNAPSHOT"]
 
@@ -94,7 +95,8 @@ def snapshot_build(datastore: DataStore) -> dict:
             ),
         ),
     )
-    return {**snapshot_empty(datastore), "entities": {str(e.pk): _entity(e) for e in entities}}
+    with gc_paused():
+        return {**snapshot_empty(datastore), "entities": {str(e.pk): _entity(e) for e in entities}}
 
 
 def snapshot_canonical(snapshot: dict) -> str:
