@@ -1,0 +1,197 @@
+"""What every code generator shares: the catalog as a language-neutral model, naming, errors, output files."""
+
+import re
+from dataclasses import dataclass, field
+
+from catalog.exceptions import CatalogError
+from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS
+
+__all__ = [
+    "CodegenError",
+    "GeneratedFile",
+    "CodeColumn",
+    "CodeIndex",
+    "CodeForeignKey",
+    "CodeEntity",
+    "CodeModel",
+    "code_model_build",
+    "pascal_case",
+    "camel_case",
+    "names_unique",
+]
+
+
+class CodegenError(CatalogError):
+    """The catalog cannot be written for a target as asked (a name collision, a missing primary key ...)."""
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    path: str
+    content: str
+
+
+@dataclass
+class CodeColumn:
+    id: str
+    name: str
+    position: int
+    data_type: str
+    length: int | None
+    precision: int | None
+    scale: int | None
+    nullable: bool
+    default_value: str
+    primary_key_position: int | None
+    is_unique: bool
+    min_value: str
+    max_value: str
+    min_length: int | None
+    pattern: str
+    allowed_values: list
+    description: str
+    pii_category: str
+    masking_strategy: str
+    references_id: str | None
+    on_delete: str
+
+    @property
+    def default_is_function(self) -> bool:
+        return self.default_value.strip().lower() in ALLOWED_DEFAULT_FUNCTIONS
+
+    @property
+    def is_pii(self) -> bool:
+        return self.pii_category != "none"
+
+    @property
+    def pii_label(self) -> str:
+        """For a marker the framework can see: "PII: direct_identifier; masking: hash"."""
+        return f"PII: {self.pii_category}; masking: {self.masking_strategy}"
+
+
+@dataclass
+class CodeIndex:
+    name: str
+    columns: list[tuple[str, str]]  # (column name, "asc"|"desc")
+    include: list[str]
+    is_unique: bool
+    method: str
+    condition: str
+
+
+@dataclass
+class CodeForeignKey:
+    """`entity.column` points at `target_entity.target_column` (a key of the target)."""
+
+    entity: "CodeEntity"
+    column: CodeColumn
+    target_entity: "CodeEntity"
+    target_column: CodeColumn
+    on_delete: str
+
+
+@dataclass
+class CodeEntity:
+    id: str
+    name: str
+    description: str
+    has_audit_columns: bool
+    columns: list[CodeColumn] = field(default_factory=list)
+    indexes: list[CodeIndex] = field(default_factory=list)
+    foreign_keys: list[CodeForeignKey] = field(default_factory=list)  # outgoing
+    referenced_by: list[CodeForeignKey] = field(default_factory=list)  # incoming
+
+    @property
+    def primary_key(self) -> list[CodeColumn]:
+        return sorted(
+            (c for c in self.columns if c.primary_key_position), key=lambda c: c.primary_key_position
+        )
+
+    def column(self, name: str) -> CodeColumn:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass
+class CodeModel:
+    datastore: str
+    schema: str
+    engine: str
+    entities: list[CodeEntity]
+
+    def entity(self, name: str) -> CodeEntity:
+        return next(e for e in self.entities if e.name == name)
+
+
+def code_model_build(snapshot: dict, entity_ids: set[str] | None = None) -> CodeModel:
+    """The snapshot's entities (or some of them) with their keys, indexes and relationships both ways.
+
+    Relationships to entities left out by `entity_ids` are dropped from the model (the generators still
+    write the foreign-key column itself).
+    """
+    columns_by_id: dict[str, tuple[CodeEntity, CodeColumn]] = {}
+    entities = []
+    for entity_id, raw in sorted(snapshot["entities"].items(), key=lambda item: item[1]["name"]):
+        if entity_ids is not None and entity_id not in entity_ids:
+            continue
+        entity = CodeEntity(entity_id, raw["name"], raw["description"], raw["has_audit_columns"])
+        for column_id, column in sorted(
+            raw["columns"].items(), key=lambda item: (item[1]["position"], item[0])
+        ):
+            code_column = CodeColumn(id=column_id, **column)
+            entity.columns.append(code_column)
+            columns_by_id[column_id] = (entity, code_column)
+        names = {cid: c["name"] for cid, c in raw["columns"].items()}
+        for index in sorted(raw["indexes"].values(), key=lambda i: i["name"]):
+            entity.indexes.append(
+                CodeIndex(
+                    name=index["name"],
+                    columns=[(names[cid], order) for cid, order in index["columns"]],
+                    include=[names[cid] for cid in index["include"]],
+                    is_unique=index["is_unique"],
+                    method=index["method"],
+                    condition=index["condition"],
+                )
+            )
+        entities.append(entity)
+    for entity in entities:
+        for column in entity.columns:
+            if column.references_id and column.references_id in columns_by_id:
+                target_entity, target_column = columns_by_id[column.references_id]
+                fk = CodeForeignKey(entity, column, target_entity, target_column, column.on_delete)
+                entity.foreign_keys.append(fk)
+                target_entity.referenced_by.append(fk)
+    datastore = snapshot["datastore"]
+    return CodeModel(
+        datastore.get("name", ""), datastore.get("schema", ""), datastore.get("engine", ""), entities
+    )
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])", name) if w]
+
+
+def pascal_case(name: str) -> str:
+    """order_items -> OrderItems (a leading digit gets an underscore)."""
+    result = "".join(w[:1].upper() + w[1:].lower() for w in _words(name)) or "_"
+    return f"_{result}" if result[0].isdigit() else result
+
+
+def camel_case(name: str) -> str:
+    """order_id -> orderId."""
+    pascal = pascal_case(name)
+    return pascal[:1].lower() + pascal[1:] if not pascal.startswith("_") else pascal
+
+
+def names_unique(names: list[str], convert, where: str) -> dict[str, str]:
+    """{name: converted}; CodegenError naming both when two names become one (e.g. order_id and orderId)."""
+    converted: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for name in names:
+        new = convert(name)
+        if new in seen:
+            raise CodegenError(
+                f"{where}: '{seen[new]}' and '{name}' both become '{new}'; rename one of them."
+            )
+        seen[new] = name
+        converted[name] = new
+    return converted
