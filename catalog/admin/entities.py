@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 
 from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
+from catalog.admin.codegen import CodegenMixin
 from catalog.admin.schema import SchemaDDLMixin
 from catalog.choices import PIICategory
 from catalog.models import Column, Entity, Index, IndexColumn, RetentionPolicy
@@ -200,7 +201,7 @@ class HasPIIFilter(admin.SimpleListFilter):
 
 
 @admin.register(Entity)
-class EntityAdmin(SchemaDDLMixin, PartialEditMixin, CatalogModelAdmin):
+class EntityAdmin(CodegenMixin, SchemaDDLMixin, PartialEditMixin, CatalogModelAdmin):
     resource_classes = [EntityResource]
     # The change page links to the entity's DDL.
     change_form_template = "admin/catalog/entity/change_form.html"

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db.models import Count
 
 from catalog.admin.base import CatalogModelAdmin
+from catalog.admin.codegen import CodegenMixin
 from catalog.admin.schema import DataStoreSchemaMixin, SchemaDDLMixin
 from catalog.models import DataStore, Domain
 from catalog.resources import DataStoreResource, DomainResource
@@ -12,7 +13,7 @@ __all__ = ["DataStoreAdmin", "DomainAdmin"]
 
 
 @admin.register(DataStore)
-class DataStoreAdmin(DataStoreSchemaMixin, SchemaDDLMixin, CatalogModelAdmin):
+class DataStoreAdmin(CodegenMixin, DataStoreSchemaMixin, SchemaDDLMixin, CatalogModelAdmin):
     resource_classes = [DataStoreResource]
     # The change page links to the store's DDL, drift report, releases and publish page.
     change_form_template = "admin/catalog/datastore/change_form.html"
