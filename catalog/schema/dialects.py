@@ -80,6 +80,15 @@ class DialectProfile:
         return self.compile(sa.literal(value, type_))
 
 
+def _sqlserver_dialect():
+    # Without a connection SQLAlchemy assumes a SQL Server older than 2008 (no DATE, TIME, VARCHAR(max));
+    # Custodian writes DDL for current versions.
+    dialect = mssql.dialect()
+    dialect.server_version_info = (16, 0)
+    dialect._setup_version_attributes()
+    return dialect
+
+
 _COMMON_DEFAULTS = {
     "now()": "CURRENT_TIMESTAMP",
     "current_timestamp": "CURRENT_TIMESTAMP",
@@ -90,6 +99,7 @@ _COMMON_DEFAULTS = {
 }
 
 _ANSI_TEMPLATES = {
+    "create_schema": "CREATE SCHEMA IF NOT EXISTS {schema}",
     "rename_table": "ALTER TABLE {table} RENAME TO {new_name}",
     "rename_column": "ALTER TABLE {table} RENAME COLUMN {column} TO {new_name}",
     "add_column": "ALTER TABLE {table} ADD COLUMN {definition}",
@@ -163,7 +173,7 @@ MYSQL = DialectProfile(
 SQLSERVER = DialectProfile(
     name="sqlserver",
     label="SQL Server",
-    sqla=mssql.dialect(),
+    sqla=_sqlserver_dialect(),
     sqlglot="tsql",
     max_identifier_bytes=128,
     supports_index_method=False,
@@ -173,6 +183,7 @@ SQLSERVER = DialectProfile(
     boolean_literals=("0", "1"),
     default_functions={
         **_COMMON_DEFAULTS,
+        "now()": "SYSDATETIMEOFFSET()",
         "current_date": "CAST(GETDATE() AS date)",
         "current_time": "CAST(GETDATE() AS time)",
         "gen_random_uuid()": "NEWID()",
@@ -180,6 +191,7 @@ SQLSERVER = DialectProfile(
     type_notes={},
     templates={
         **_ANSI_TEMPLATES,
+        "create_schema": "IF SCHEMA_ID('{schema_plain}') IS NULL EXEC('CREATE SCHEMA {schema}')",
         "rename_table": "EXEC sp_rename '{table_plain}', '{new_plain}'",
         "rename_column": "EXEC sp_rename '{table_plain}.{column_plain}', '{new_plain}', 'COLUMN'",
         "add_column": "ALTER TABLE {table} ADD {definition}",

@@ -91,15 +91,15 @@ class _TableComparison:
                 self.missing(f"column {column.name}")
                 continue
             found = reflected[column.name]
+            # SQLite reports an INTEGER PRIMARY KEY (a rowid alias) as nullable; it never holds NULL.
+            live_nullable = bool(found["nullable"]) and column.name not in live.primary_key
             expected_type = type_sql(column.type, self.dialect)
             live_type = type_sql(found["type"], self.dialect)
             if expected_type != live_type:
                 self.different(f"column {column.name}", expected_type, live_type)
-            if column.nullable != bool(found["nullable"]):
+            if column.nullable != live_nullable:
                 self.different(
-                    f"column {column.name}",
-                    _nullability(column.nullable),
-                    _nullability(bool(found["nullable"])),
+                    f"column {column.name}", _nullability(column.nullable), _nullability(live_nullable)
                 )
             self.default(column, found)
         for name in reflected:  # in the database's column order

@@ -673,7 +673,8 @@ class _TablePlanner:
             except (ValidationError, ValueError) as exc:
                 self.skip(table.name, f"column {name}", _reason(exc))
                 continue
-            column["nullable"] = bool(reflected["nullable"])
+            # SQLite reports an INTEGER PRIMARY KEY (a rowid alias) as nullable; a key never holds NULL.
+            column["nullable"] = bool(reflected["nullable"]) and name not in table.primary_key
             column["description"] = reflected.get("comment") or ""
             try:
                 column["default_value"] = catalog_default(

@@ -230,6 +230,18 @@ class _Migration:
 
     # Phase 3: build what is new.
     def create_tables(self) -> None:
+        # The first release creates its schema, so its script runs on an empty database as it is.
+        if (
+            self.added
+            and not self.old_snapshot["entities"]
+            and self.new.schema
+            and self.profile.supports_schemas
+        ):
+            self.emit(
+                self.profile.render(
+                    "create_schema", schema=self.profile.quote(self.new.schema), schema_plain=self.new.schema
+                )
+            )
         if (
             self.profile.name == "postgresql"
             and any(self.new_snapshot["entities"][e]["has_audit_columns"] for e in self.added + self.kept)

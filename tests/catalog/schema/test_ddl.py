@@ -233,3 +233,9 @@ def test_hostile_names_never_reach_sql_unquoted(rich_store):
     assert PROFILES["postgresql"].quote('ba"z') == '"ba""z"'
     assert PROFILES["mysql"].quote("ba`z") == "`ba``z`"
     assert Column.objects.filter(name__contains=";").count() == 0
+
+
+def test_sql_server_ddl_targets_current_versions(rich_store):
+    script = ddl(rich_store, "sqlserver")
+    assert "[opened_on] DATE" in script and "DATETIME NULL" not in script
+    assert "DEFAULT SYSDATETIMEOFFSET()" in script

@@ -228,3 +228,13 @@ def test_releases_are_immutable(store, steward):
         release.save()
     with pytest.raises(CatalogError, match="cannot be deleted"):
         release.delete()
+
+
+def test_first_release_creates_its_schema_so_the_script_runs_on_an_empty_database(
+    store, steward, scratch_database
+):
+    v1 = release_publish(datastore=store, user=steward, message="First cut")
+    assert v1.up_statements[0] == 'CREATE SCHEMA IF NOT EXISTS "app"'
+    url = scratch_database()
+    run_statements(url, v1.up_statements)
+    assert set(schema_signature(url)) == {"customer", "account"}
