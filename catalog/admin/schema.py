@@ -386,6 +386,15 @@ class SchemaReleaseAdmin(admin.ModelAdmin):
         release = _object_or_404(self, request, object_id)
         if not self.has_view_permission(request, release):
             raise PermissionDenied
+        # Changing a live database is deliberate: the admin confirms having read the scripts and lint.
+        if not request.POST.get("confirm"):
+            self.message_user(
+                request,
+                "Nothing was applied: tick the confirmation that you have read the "
+                "scripts and lint findings, then apply.",
+                messages.ERROR,
+            )
+            return redirect("admin:catalog_schemarelease_change", release.pk)
         run = _apply_and_report(self, request, datastore=release.datastore, version=release.version)
         if run is None:
             return redirect("admin:catalog_schemarelease_change", release.pk)

@@ -329,7 +329,7 @@ def jobs_in_process(settings):
 def post_apply(client, release, django_capture_on_commit_callbacks):
     # The job is queued on commit; the test's transaction never commits, so run its callbacks here.
     with django_capture_on_commit_callbacks(execute=True):
-        return client.post(url("catalog_schemarelease_apply", release.pk))
+        return client.post(url("catalog_schemarelease_apply", release.pk), {"confirm": "1"})
 
 
 def test_platform_admin_applies_a_release_to_the_target(
@@ -405,8 +405,8 @@ def test_an_unreachable_store_is_a_failed_run_with_its_reason(
 def test_a_second_apply_while_one_is_queued_is_refused_with_the_reason(client, two_releases, platform_admin):
     _v1, v2 = two_releases
     client.force_login(platform_admin)
-    client.post(url("catalog_schemarelease_apply", v2.pk))  # stays queued: the test never commits
-    response = client.post(url("catalog_schemarelease_apply", v2.pk), follow=True)
+    client.post(url("catalog_schemarelease_apply", v2.pk), {"confirm": "1"})  # stays queued: never committed
+    response = client.post(url("catalog_schemarelease_apply", v2.pk), {"confirm": "1"}, follow=True)
     assert "An apply to 'shop' is already queued or running." in messages_of(response)
     assert SchemaApply.objects.count() == 1
 
@@ -524,7 +524,9 @@ def test_role_schema_page_access(role_client, schema_objects, page, role, expect
 
 @pytest.mark.parametrize("role, expected", [("steward", DENIED), ("officer", DENIED), ("platform", MOVED)])
 def test_role_apply(role_client, schema_objects, role, expected):
-    response = role_client(role).post(url("catalog_schemarelease_apply", schema_objects["release"].pk))
+    response = role_client(role).post(
+        url("catalog_schemarelease_apply", schema_objects["release"].pk), {"confirm": "1"}
+    )
     assert response.status_code == expected
     # The fixture's run is still queued, so even the platform admin's request records no second one.
     assert SchemaApply.objects.count() == 1
@@ -605,3 +607,11 @@ def test_release_and_apply_lists_cost_the_same_queries_for_2_and_30_rows(client,
     listing = next(sql for sql in large if sql.startswith(f'SELECT "{table}"."id"'))
     for column in ("up_sql", "down_sql", "snapshot", "up_statements", "down_statements", '"log"'):
         assert column not in listing, f"the list loads {column}"
+
+
+def test_apply_without_the_confirmation_changes_nothing(client, two_releases, platform_admin):
+    _v1, v2 = two_releases
+    client.force_login(platform_admin)
+    response = client.post(url("catalog_schemarelease_apply", v2.pk), follow=True)
+    assert any(m.startswith("Nothing was applied") for m in messages_of(response))
+    assert not SchemaApply.objects.exists()
