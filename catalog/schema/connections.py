@@ -70,7 +70,9 @@ def datastore_engine(datastore: DataStore) -> sa.Engine:
             f"points at {url.get_backend_name()}."
         )
     try:
-        return sa.create_engine(url, poolclass=sa.pool.NullPool)
+        # An unreachable host fails within seconds instead of hanging a request or a job.
+        connect_args = {"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
+        return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
     except ImportError as exc:
         raise SchemaError(
             f"Custodian cannot connect to {datastore.get_engine_display()} data stores here: its "

@@ -11,6 +11,7 @@ from catalog.schema.diff import snapshot_diff
 from catalog.schema.lint import release_lint
 from catalog.schema.migrate import migration_statements
 from catalog.schema.snapshot import snapshot_build, snapshot_checksum, snapshot_empty
+from catalog.schema.stats import table_rows_read
 
 __all__ = ["release_publish", "release_preview", "ReleasePreview"]
 
@@ -48,7 +49,10 @@ class ReleasePreview:
 
 
 def release_preview(*, datastore: DataStore, table_rows: dict[str, int] | None = None) -> ReleasePreview:
-    """The release that publishing would make now, without making it."""
+    """The release that publishing would make now, without making it. Lint knows the tables' sizes when
+    given them or when the data store's database can be read."""
+    if table_rows is None:
+        table_rows = table_rows_read(datastore)
     return ReleasePreview(datastore, table_rows)
 
 

@@ -238,3 +238,22 @@ def test_first_release_creates_its_schema_so_the_script_runs_on_an_empty_databas
     url = scratch_database()
     run_statements(url, v1.up_statements)
     assert set(schema_signature(url)) == {"customer", "account"}
+
+
+def test_lint_reads_table_sizes_from_the_target_when_it_can(target_store, steward):
+    import os
+
+    from catalog.schema.apply import schema_apply_execute
+
+    store = target_store()
+    build_bank(store, steward)
+    release_publish(datastore=store, user=steward, message="First cut")
+    schema_apply_execute(datastore=store, target_version=1, user=steward)
+    run_sql(
+        os.environ[store.url_env], "INSERT INTO app.customer(id, email) VALUES (1, 'a@x.org'), (2, 'b@x.org')"
+    )
+    add_column(
+        Entity.objects.get(datastore=store, name="customer"), "tier", "integer", steward, nullable=False
+    )
+    finding = {f.code: f for f in release_preview(datastore=store).findings}["not-null-without-default"]
+    assert finding.severity == "error" and "2 rows" in finding.message
