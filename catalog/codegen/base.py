@@ -108,7 +108,10 @@ class CodeEntity:
         )
 
     def column(self, name: str) -> CodeColumn:
-        return next(c for c in self.columns if c.name == name)
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise CodegenError(f"Entity '{self.name}' has no column '{name}'.")
 
 
 @dataclass
@@ -119,7 +122,10 @@ class CodeModel:
     entities: list[CodeEntity]
 
     def entity(self, name: str) -> CodeEntity:
-        return next(e for e in self.entities if e.name == name)
+        for entity in self.entities:
+            if entity.name == name:
+                return entity
+        raise CodegenError(f"Data store '{self.datastore}' has no entity '{name}' in this model.")
 
 
 def code_model_build(snapshot: dict, entity_ids: set[str] | None = None) -> CodeModel:
