@@ -131,6 +131,8 @@ def ddl_for_model(model: SchemaModel, snapshot: dict, entity_ids: set[str] | Non
     tables = sorted(model.tables.values(), key=lambda t: t.name)
     ordered = sa.schema.sort_tables_and_constraints(tables)
     deferred = [fk for table, fks in ordered if table is None for fk in fks]
+    if not model.profile.supports_add_constraint:
+        deferred = []  # every foreign key inline; the dialect resolves them when rows are written
     wanted = set(model.tables) if entity_ids is None else entity_ids
     statements = []
     if (

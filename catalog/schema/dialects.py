@@ -46,6 +46,8 @@ class DialectProfile:
     supports_comments: bool = True
     supports_alter_column: bool = True
     supports_transactional_ddl: bool = False
+    # SQLite cannot ALTER TABLE ... ADD CONSTRAINT, but accepts a foreign key to a table created later.
+    supports_add_constraint: bool = True
     length_function: str = "char_length"
     boolean_literals: tuple[str, str] = ("false", "true")
     # Catalog default functions -> this dialect's SQL (None: cannot be expressed).
@@ -220,6 +222,7 @@ SQLITE = DialectProfile(
     supports_regex_check=False,
     supports_comments=False,
     supports_alter_column=False,
+    supports_add_constraint=False,
     supports_triggers=True,
     supports_transactional_ddl=True,
     length_function="length",

@@ -85,6 +85,8 @@ class _Migration:
 
     # Phase 1: remove what changes or goes, newest dependencies first.
     def drop_changed(self, kinds, entity_ids) -> None:
+        if not self.profile.supports_add_constraint:
+            return  # dropped tables take their constraints along; changes to kept ones are refused later
         for entity_id in entity_ids:
             old = _constraints(self.profile, self.old.tables[entity_id], kinds)
             new = (
@@ -250,11 +252,18 @@ class _Migration:
             self.statements.append(touch_function(self.new))
         for entity_id in self.added:
             self.statements += table_statements(
-                self.new, entity_id, self.new_snapshot["entities"][entity_id], foreign_keys=[]
+                self.new,
+                entity_id,
+                self.new_snapshot["entities"][entity_id],
+                # Inline where constraints cannot be added later (SQLite), else added after all tables.
+                foreign_keys=[] if self.profile.supports_add_constraint else None,
             )
 
     def add_changed(self, kinds, entity_ids) -> None:
         for entity_id in entity_ids:
+            if not self.profile.supports_add_constraint and entity_id in self.kept:
+                self._refuse_constraint_change(kinds, entity_id)
+                continue
             old = (
                 _constraints(self.profile, self.old.tables[entity_id], kinds)
                 if entity_id in self.old.tables
@@ -265,6 +274,19 @@ class _Migration:
             ):
                 if old.get(name, ("",))[0] != sql:
                     self.emit(sql, entity_id)
+
+    def _refuse_constraint_change(self, kinds, entity_id: str) -> None:
+        old = {
+            n: sql for n, (sql, _c) in _constraints(self.profile, self.old.tables[entity_id], kinds).items()
+        }
+        new = {
+            n: sql for n, (sql, _c) in _constraints(self.profile, self.new.tables[entity_id], kinds).items()
+        }
+        if old != new:
+            raise SchemaError(
+                f"{self.profile.label} cannot change the keys or checks of existing table "
+                f"'{self.new.tables[entity_id].name}'; recreate the table or keep them as they are."
+            )
 
     def create_indexes(self) -> None:
         for entity_id in self.kept:
@@ -337,6 +359,9 @@ def _migration_statements(old: dict, new: dict, profile: DialectProfile) -> list
     migration.add_changed(key_kinds, migration.kept)
     migration.drop_tables()
     migration.create_indexes()
-    migration.add_changed(sa.ForeignKeyConstraint, migration.kept + migration.added)
+    migration.add_changed(
+        sa.ForeignKeyConstraint,
+        migration.kept + (migration.added if profile.supports_add_constraint else []),
+    )
     migration.comments_and_triggers()
     return migration.statements

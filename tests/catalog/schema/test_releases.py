@@ -257,3 +257,31 @@ def test_lint_reads_table_sizes_from_the_target_when_it_can(target_store, stewar
     )
     finding = {f.code: f for f in release_preview(datastore=store).findings}["not-null-without-default"]
     assert finding.severity == "error" and "2 rows" in finding.message
+
+
+def test_sqlite_releases_add_and_drop_tables_and_refuse_what_sqlite_cannot_alter(steward, tmp_path):
+    import sqlite3
+
+    lite = catalog_object_save(obj=DataStore(name="lite", engine="sqlite"), user=steward)
+    build_bank(lite, steward)
+    v1 = release_publish(datastore=lite, user=steward, message="v1")
+    branch = catalog_object_save(obj=Entity(datastore=lite, name="branch"), user=steward)
+    add_column(branch, "id", "integer", steward, primary_key_position=1, nullable=False)
+    add_column(
+        branch,
+        "account_id",
+        "bigint",
+        steward,
+        references=Column.objects.get(entity__datastore=lite, entity__name="account", name="id"),
+    )
+    v2 = release_publish(datastore=lite, user=steward, message="v2")
+    connection = sqlite3.connect(tmp_path / "lite.db")
+    for statements in (v1.up_statements, v2.up_statements, v2.down_statements):
+        connection.executescript(";\n".join(statements) + ";")
+    email = Column.objects.get(entity__datastore=lite, name="email")
+    email.is_unique = False
+    catalog_object_save(obj=email, user=steward)
+    with pytest.raises(
+        SchemaError, match="SQLite cannot change the keys or checks of existing table 'customer'"
+    ):
+        release_preview(datastore=lite)
