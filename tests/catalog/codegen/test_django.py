@@ -340,3 +340,7 @@ def test_a_selection_keeps_keys_to_left_out_entities_as_plain_columns(demo_snaps
         in (comments(generated.content))
     )
     assert "    customer_id = models.BigIntegerField()\n" in generated.content
+
+
+# Their catalogs come from fixtures chosen at run time: marked so they run before transactional tests.
+pytestmark = pytest.mark.django_db

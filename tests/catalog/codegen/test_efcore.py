@@ -646,3 +646,7 @@ def test_audit_columns_are_mapped_and_may_not_clash_with_the_entitys_own(introsp
     _add_column(snapshot, "department", "created_at", data_type="timestamptz")
     with pytest.raises(CodegenError, match="Entity 'department' has audit columns and its own column"):
         _generate(snapshot)
+
+
+# Their catalogs come from fixtures chosen at run time: marked so they run before transactional tests.
+pytestmark = pytest.mark.django_db

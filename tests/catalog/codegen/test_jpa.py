@@ -395,3 +395,7 @@ def test_one_entity_alone_keeps_its_foreign_keys_as_plain_fields_and_compiles(de
     assert '@Column(name = "product_id", nullable = false)\n    private Long productId;' in source
     assert "@ManyToOne" not in source and "@MapsId" not in source
     assert _javac(files, tmp_path).returncode == 0
+
+
+# Their catalogs come from fixtures chosen at run time: marked so they run before transactional tests.
+pytestmark = pytest.mark.django_db

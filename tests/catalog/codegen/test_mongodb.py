@@ -418,3 +418,7 @@ def test_names_and_types_mongodb_cannot_hold_are_refused(introspected_snapshot, 
     _column(snapshot, "employee", "namespace").update(change)
     with pytest.raises(CodegenError, match=message):
         _generate(snapshot)
+
+
+# Their catalogs come from fixtures chosen at run time: marked so they run before transactional tests.
+pytestmark = pytest.mark.django_db

@@ -70,3 +70,7 @@ def test_schema_codegen_command_writes_files(tmp_path, demo_snapshot, capsys):
     assert java and any("javax.persistence" in path.read_text() for path in java)
     with pytest.raises(Exception, match="No data store named 'nope'"):
         call_command("schema_codegen", "--datastore", "nope", "--target", "jpa")
+
+
+# Their catalogs come from fixtures chosen at run time: marked so they run before transactional tests.
+pytestmark = pytest.mark.django_db

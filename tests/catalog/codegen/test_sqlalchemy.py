@@ -536,3 +536,7 @@ def _sqlite_facts(engine, table: str) -> dict:
             (i["name"], tuple(i["column_names"]), i["unique"]) for i in inspector.get_indexes(table)
         ),
     }
+
+
+# Their catalogs come from fixtures chosen at run time: marked so they run before transactional tests.
+pytestmark = pytest.mark.django_db

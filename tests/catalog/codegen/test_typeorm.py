@@ -482,3 +482,7 @@ def test_one_entity_alone_keeps_its_foreign_keys_as_plain_columns_and_compiles(d
     assert "order_items.product_id references an entity that is not generated here" in source
     assert "@ManyToOne" not in source and "import { Orders }" not in source
     assert _tsc(files, tmp_path).returncode == 0
+
+
+# Their catalogs come from fixtures chosen at run time: marked so they run before transactional tests.
+pytestmark = pytest.mark.django_db
