@@ -18,6 +18,17 @@ __all__ = [
     "pascal_case",
     "camel_case",
     "names_unique",
+    "AUDIT_COLUMNS",
+    "synthetic_column",
+]
+
+# The audit columns Custodian's DDL adds (catalog/schema/metadata.py): name, type, length, nullable, default.
+AUDIT_COLUMNS = [
+    ("created_at", "timestamptz", None, False, "now()"),
+    ("updated_at", "timestamptz", None, False, "now()"),
+    ("created_by", "varchar", 150, True, ""),
+    ("updated_by", "varchar", 150, True, ""),
+    ("version", "integer", None, False, "1"),
 ]
 
 
@@ -201,3 +212,30 @@ def names_unique(names: list[str], convert, where: str) -> dict[str, str]:
         seen[new] = name
         converted[name] = new
     return converted
+
+
+def synthetic_column(entity, name, data_type, length, nullable, default, key=None) -> CodeColumn:
+    """A column the catalog implies but does not list (audit columns, a generated key)."""
+    return CodeColumn(
+        id=f"{entity.id}:{name}",
+        name=name,
+        position=10_000,
+        data_type=data_type,
+        length=length,
+        precision=None,
+        scale=None,
+        nullable=nullable,
+        default_value=default,
+        primary_key_position=key,
+        is_unique=False,
+        min_value="",
+        max_value="",
+        min_length=None,
+        pattern="",
+        allowed_values=[],
+        description="",
+        pii_category="none",
+        masking_strategy="none",
+        references_id=None,
+        on_delete="no_action",
+    )

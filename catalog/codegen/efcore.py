@@ -30,6 +30,7 @@ import sqlalchemy as sa
 import sqlglot
 
 from catalog.codegen.base import (
+    AUDIT_COLUMNS,
     CodeColumn,
     CodeEntity,
     CodeForeignKey,
@@ -38,6 +39,9 @@ from catalog.codegen.base import (
     GeneratedFile,
     names_unique,
     pascal_case,
+)
+from catalog.codegen.base import (
+    synthetic_column as _synthetic_column,
 )
 from catalog.literals import parse_literal
 from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
@@ -113,13 +117,6 @@ DBCONTEXT_MEMBERS = frozenset(
 )
 OBJECT_MEMBERS = frozenset(["Equals", "GetHashCode", "GetType", "ToString", "MemberwiseClone", "Finalize"])
 # What Custodian adds to a table with audit columns (as catalog/schema/metadata.py creates them).
-AUDIT_COLUMNS = [
-    ("created_at", "timestamptz", None, False, "now()"),
-    ("updated_at", "timestamptz", None, False, "now()"),
-    ("created_by", "varchar", 150, True, ""),
-    ("updated_by", "varchar", 150, True, ""),
-    ("version", "integer", None, False, "1"),
-]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _INDENT = "    "
 
@@ -274,32 +271,6 @@ def _audit_clash(entity: CodeEntity) -> None:
             f"Entity '{entity.name}' has audit columns and its own column(s) {', '.join(clash)}; rename "
             "them or turn the audit columns off."
         )
-
-
-def _synthetic_column(entity, name, data_type, length, nullable, default, key=None) -> CodeColumn:
-    return CodeColumn(
-        id=f"{entity.id}:{name}",
-        name=name,
-        position=10_000,
-        data_type=data_type,
-        length=length,
-        precision=None,
-        scale=None,
-        nullable=nullable,
-        default_value=default,
-        primary_key_position=key,
-        is_unique=False,
-        min_value="",
-        max_value="",
-        min_length=None,
-        pattern="",
-        allowed_values=[],
-        description="",
-        pii_category="none",
-        masking_strategy="none",
-        references_id=None,
-        on_delete="no_action",
-    )
 
 
 def _generated_key(plan: _EntityPlan, generate_keys: bool) -> None:

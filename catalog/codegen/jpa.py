@@ -32,6 +32,7 @@ import sqlalchemy as sa
 import sqlglot
 
 from catalog.codegen.base import (
+    AUDIT_COLUMNS,
     CodeColumn,
     CodeEntity,
     CodeForeignKey,
@@ -42,6 +43,9 @@ from catalog.codegen.base import (
     camel_case,
     names_unique,
     pascal_case,
+)
+from catalog.codegen.base import (
+    synthetic_column as _synthetic_column,
 )
 from catalog.literals import parse_literal
 from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
@@ -128,13 +132,6 @@ USED_TYPE_NAMES = frozenset(
     """.split()
 )
 # What Custodian adds to a table with audit columns (as catalog/schema/metadata.py creates them).
-AUDIT_COLUMNS = [
-    ("created_at", "timestamptz", None, False, "now()"),
-    ("updated_at", "timestamptz", None, False, "now()"),
-    ("created_by", "varchar", 150, True, ""),
-    ("updated_by", "varchar", 150, True, ""),
-    ("version", "integer", None, False, "1"),
-]
 CHECK_SUFFIXES = ("min", "max", "in", "len", "re")
 _PACKAGE_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 COMMENT_WIDTH = 110
@@ -321,32 +318,6 @@ def _entity_plan(entity: CodeEntity, class_name: str, generate_keys: bool) -> _E
     if plan.is_embedded:
         plan.id_field = _free_name("id", set(plan.fields.values()), entity.name)
     return plan
-
-
-def _synthetic_column(entity, name, data_type, length, nullable, default, key=None) -> CodeColumn:
-    return CodeColumn(
-        id=f"{entity.id}:{name}",
-        name=name,
-        position=10_000,
-        data_type=data_type,
-        length=length,
-        precision=None,
-        scale=None,
-        nullable=nullable,
-        default_value=default,
-        primary_key_position=key,
-        is_unique=False,
-        min_value="",
-        max_value="",
-        min_length=None,
-        pattern="",
-        allowed_values=[],
-        description="",
-        pii_category="none",
-        masking_strategy="none",
-        references_id=None,
-        on_delete="no_action",
-    )
 
 
 def _generated_key(plan: _EntityPlan, generate_keys: bool) -> None:

@@ -36,6 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from catalog.codegen.base import (
+    AUDIT_COLUMNS,
     CodeColumn,
     CodeEntity,
     CodegenError,
@@ -43,6 +44,7 @@ from catalog.codegen.base import (
     CodeModel,
     GeneratedFile,
     names_unique,
+    synthetic_column,
 )
 from catalog.literals import parse_literal
 from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
@@ -95,13 +97,6 @@ ON_DELETE_LABELS = {
     "set_null": "SET NULL",
     "set_default": "SET DEFAULT",
 }
-AUDIT_COLUMNS = [
-    ("created_at", "timestamptz", None, False, "now()"),
-    ("updated_at", "timestamptz", None, False, "now()"),
-    ("created_by", "varchar", 150, True, ""),
-    ("updated_by", "varchar", 150, True, ""),
-    ("version", "integer", None, False, "1"),
-]
 _COMPARISONS = {exp.EQ: None, exp.GT: "$gt", exp.GTE: "$gte", exp.LT: "$lt", exp.LTE: "$lte"}
 _FLIPPED = {None: None, "$gt": "$lt", "$gte": "$lte", "$lt": "$gt", "$lte": "$gte"}
 
@@ -148,32 +143,6 @@ def _on_delete(fk_on_delete: str) -> str:
     return ON_DELETE_LABELS.get(fk_on_delete, fk_on_delete.upper())
 
 
-def _audit_column(entity: CodeEntity, name, data_type, length, nullable, default) -> CodeColumn:
-    return CodeColumn(
-        id=f"{entity.id}:{name}",
-        name=name,
-        position=10_000,
-        data_type=data_type,
-        length=length,
-        precision=None,
-        scale=None,
-        nullable=nullable,
-        default_value=default,
-        primary_key_position=None,
-        is_unique=False,
-        min_value="",
-        max_value="",
-        min_length=None,
-        pattern="",
-        allowed_values=[],
-        description="",
-        pii_category="none",
-        masking_strategy="none",
-        references_id=None,
-        on_delete="no_action",
-    )
-
-
 class _Collection:
     """One entity as a collection: its validator, its indexes, and the notes on what MongoDB cannot say."""
 
@@ -187,7 +156,7 @@ class _Collection:
                     f"Entity '{entity.name}' has audit columns and its own column(s) {', '.join(clash)}; "
                     "rename them or turn the audit columns off."
                 )
-            self.columns += [_audit_column(entity, *spec) for spec in AUDIT_COLUMNS]
+            self.columns += [synthetic_column(entity, *spec) for spec in AUDIT_COLUMNS]
         self._check_names()
         # What MongoDB cannot say, for the descriptions and the script's comments.
         self.notes: list[str] = self._collection_notes()

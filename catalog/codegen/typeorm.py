@@ -35,6 +35,7 @@ import sqlglot
 
 from catalog.choices import TYPE_FAMILIES, DataType
 from catalog.codegen.base import (
+    AUDIT_COLUMNS,
     CodeColumn,
     CodeEntity,
     CodeForeignKey,
@@ -45,6 +46,9 @@ from catalog.codegen.base import (
     camel_case,
     names_unique,
     pascal_case,
+)
+from catalog.codegen.base import (
+    synthetic_column as _synthetic_column,
 )
 from catalog.literals import parse_literal
 from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
@@ -107,13 +111,6 @@ USED_TYPE_NAMES = frozenset(
     """.split()
 )
 # What Custodian adds to a table with audit columns (as catalog/schema/metadata.py creates them).
-AUDIT_COLUMNS = [
-    ("created_at", "timestamptz", None, False, "now()"),
-    ("updated_at", "timestamptz", None, False, "now()"),
-    ("created_by", "varchar", 150, True, ""),
-    ("updated_by", "varchar", 150, True, ""),
-    ("version", "integer", None, False, "1"),
-]
 AUDIT_DECORATORS = {
     "created_at": "CreateDateColumn",
     "updated_at": "UpdateDateColumn",
@@ -242,32 +239,6 @@ def _entity_plan(entity: CodeEntity, class_name: str, generate_keys: bool) -> _E
         _generated_key(plan, generate_keys)
     plan.properties = names_unique([c.name for c in plan.columns], _property_name, f"Entity '{entity.name}'")
     return plan
-
-
-def _synthetic_column(entity, name, data_type, length, nullable, default, key=None) -> CodeColumn:
-    return CodeColumn(
-        id=f"{entity.id}:{name}",
-        name=name,
-        position=10_000,
-        data_type=data_type,
-        length=length,
-        precision=None,
-        scale=None,
-        nullable=nullable,
-        default_value=default,
-        primary_key_position=key,
-        is_unique=False,
-        min_value="",
-        max_value="",
-        min_length=None,
-        pattern="",
-        allowed_values=[],
-        description="",
-        pii_category="none",
-        masking_strategy="none",
-        references_id=None,
-        on_delete="no_action",
-    )
 
 
 def _generated_key(plan: _EntityPlan, generate_keys: bool) -> None:
