@@ -22,11 +22,21 @@ TARGETS = {
 
 
 def codegen_generate(
-    *, datastore: DataStore, target: str, entity_names: list[str] | None = None, options: dict | None = None
+    *,
+    datastore: DataStore,
+    target: str,
+    entity_names: list[str] | None = None,
+    domain: str | None = None,
+    options: dict | None = None,
 ) -> list[GeneratedFile]:
-    """The files of `target` for the data store (or some entities); CodegenError if it cannot be done."""
+    """The files of `target` for the data store (or some entities, or one domain's); CodegenError if it
+    cannot be done."""
     if target not in TARGETS:
         raise CodegenError(f"'{target}' is not a code target; choose one of {', '.join(TARGETS)}.")
+    if domain:
+        entity_names = list(datastore.entities.filter(domain__name=domain).values_list("name", flat=True))
+        if not entity_names:
+            raise CodegenError(f"Data store '{datastore.name}' has no entity in domain '{domain}'.")
     snapshot = snapshot_build(datastore)
     entity_ids = None
     if entity_names:

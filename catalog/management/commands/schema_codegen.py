@@ -14,6 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--datastore", required=True)
         parser.add_argument("--target", required=True, choices=sorted(TARGETS))
         parser.add_argument("--entity", action="append", help="Only this entity (repeat for more).")
+        parser.add_argument("--domain", help="Only the entities of this domain.")
         parser.add_argument("--out", help="Write the files under this folder; default: print them.")
         parser.add_argument("--namespace", help="JPA: jakarta (default) or javax; EF Core: the C# namespace.")
         parser.add_argument("--package", help="JPA: the Java package.")
@@ -29,7 +30,11 @@ class Command(BaseCommand):
         settings["generate_keys"] = options["generate_keys"]
         try:
             files = codegen_generate(
-                datastore=store, target=options["target"], entity_names=options["entity"], options=settings
+                datastore=store,
+                target=options["target"],
+                entity_names=options["entity"],
+                domain=options["domain"],
+                options=settings,
             )
         except CodegenError as exc:
             raise CommandError(exc.message) from exc

@@ -74,3 +74,11 @@ def test_schema_codegen_command_writes_files(tmp_path, demo_snapshot, capsys):
 
 # Their catalogs come from fixtures chosen at run time: marked so they run before transactional tests.
 pytestmark = pytest.mark.django_db
+
+
+def test_one_domain_generates_only_its_entities(demo_snapshot):
+    store = DataStore.objects.get(name="shop")
+    files = codegen_generate(datastore=store, target="mongodb", domain="Product")
+    assert [f.path for f in files if f.path.endswith(".json")] == ["products.validator.json"]
+    with pytest.raises(CodegenError, match="no entity in domain 'Nowhere'"):
+        codegen_generate(datastore=store, target="mongodb", domain="Nowhere")
