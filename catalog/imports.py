@@ -10,6 +10,7 @@ from import_export.formats.base_formats import CSV, JSON, XLSX
 from import_export.results import Result
 
 from catalog.exceptions import CatalogError
+from catalog.gc_pause import gc_paused
 from catalog.resources import RESOURCES
 
 __all__ = [
@@ -83,7 +84,8 @@ def catalog_import(
         raise CatalogError(f"'{resource_name}' is not importable; choose one of {', '.join(RESOURCES)}.")
     dataset = dataset_read(content=content, file_format=file_format)
     resource = RESOURCES[resource_name](user=user, html_diff=False)
-    return resource.import_data(dataset, dry_run=dry_run, user=user, rollback_on_validation_errors=True)
+    with gc_paused():  # thousands of instances and row results, none garbage until the import ends
+        return resource.import_data(dataset, dry_run=dry_run, user=user, rollback_on_validation_errors=True)
 
 
 def result_error_lines(result: Result) -> list[str]:

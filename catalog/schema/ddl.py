@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, SetColumnComment, SetTableComment
 
+from catalog.gc_pause import gc_paused
 from catalog.schema.dialects import DialectProfile
-from catalog.schema.gc_pause import gc_paused
 from catalog.schema.metadata import SchemaModel, schema_model_build
 
 __all__ = ["Statement", "schema_ddl", "ddl_for_model", "ddl_render", "table_statements", "touch_function"]

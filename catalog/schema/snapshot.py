@@ -9,8 +9,8 @@ import json
 
 from django.db.models import Prefetch
 
+from catalog.gc_pause import gc_paused
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
-from catalog.schema.gc_pause import gc_paused
 
 __all__ = ["snapshot_empty", "snapshot_build", "snapshot_checksum", "snapshot_canonical", "EMPTY_SNAPSHOT"]
 
