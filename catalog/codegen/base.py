@@ -239,3 +239,26 @@ def synthetic_column(entity, name, data_type, length, nullable, default, key=Non
         references_id=None,
         on_delete="no_action",
     )
+
+
+def surrogate_key(entity, columns: list[CodeColumn], *, generate_keys: bool, need: str, label: str):
+    """(key column, note) for an entity without a primary key when `generate_keys` allows one.
+
+    `need` says why the target needs a key ("JPA needs an @Id to identify its rows"); `label` is how the note
+    names the added member ("the id field"). CodegenError when keys may not be generated or 'id' is taken.
+    """
+    if not generate_keys:
+        raise CodegenError(
+            f"Entity '{entity.name}' has no primary key, and {need}. Mark its key column(s) in the catalog, "
+            "or generate with generate_keys to add a surrogate 'id' key."
+        )
+    if any(c.name == "id" for c in columns):
+        raise CodegenError(
+            f"Entity '{entity.name}' has no primary key but already has a column 'id'; mark it (or another "
+            "column) as the primary key in the catalog instead of generating one."
+        )
+    note = (
+        f"{entity.name} has no primary key in the catalog; {label} (column id, bigint, generated on insert) "
+        "was added because generate_keys was asked. The table needs that column: add it to the catalog."
+    )
+    return synthetic_column(entity, "id", "bigint", None, False, "", key=1), note

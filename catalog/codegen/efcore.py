@@ -39,6 +39,7 @@ from catalog.codegen.base import (
     GeneratedFile,
     names_unique,
     pascal_case,
+    surrogate_key,
 )
 from catalog.codegen.base import (
     synthetic_column as _synthetic_column,
@@ -274,23 +275,15 @@ def _audit_clash(entity: CodeEntity) -> None:
 
 
 def _generated_key(plan: _EntityPlan, generate_keys: bool) -> None:
-    entity = plan.entity
-    if not generate_keys:
-        raise CodegenError(
-            f"Entity '{entity.name}' has no primary key, and EF Core needs one to track its rows. Mark its "
-            "key column(s) in the catalog, or generate with generate_keys to add a surrogate 'id' key."
-        )
-    if any(c.name == "id" for c in plan.columns):
-        raise CodegenError(
-            f"Entity '{entity.name}' has no primary key but already has a column 'id'; mark it (or another "
-            "column) as the primary key in the catalog instead of generating one."
-        )
-    plan.generated_key = _synthetic_column(entity, "id", "bigint", None, False, "", key=1)
-    plan.columns.append(plan.generated_key)
-    plan.notes.append(
-        f"{entity.name} has no primary key in the catalog; Id (column id, bigint, generated on insert) was "
-        "added because generate_keys was asked. The table needs that column: add it to the catalog."
+    plan.generated_key, note = surrogate_key(
+        plan.entity,
+        plan.columns,
+        generate_keys=generate_keys,
+        need="EF Core needs one to track its rows",
+        label="Id",
     )
+    plan.columns.append(plan.generated_key)
+    plan.notes.append(note)
 
 
 def _member_name(name: str, class_name: str) -> str:

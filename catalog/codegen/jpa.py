@@ -43,6 +43,7 @@ from catalog.codegen.base import (
     camel_case,
     names_unique,
     pascal_case,
+    surrogate_key,
 )
 from catalog.codegen.base import (
     synthetic_column as _synthetic_column,
@@ -321,25 +322,16 @@ def _entity_plan(entity: CodeEntity, class_name: str, generate_keys: bool) -> _E
 
 
 def _generated_key(plan: _EntityPlan, generate_keys: bool) -> None:
-    entity = plan.entity
-    if not generate_keys:
-        raise CodegenError(
-            f"Entity '{entity.name}' has no primary key, and JPA needs an @Id to identify its rows. Mark its "
-            "key column(s) in the catalog, or generate with generate_keys to add a surrogate 'id' key."
-        )
-    if any(c.name == "id" for c in plan.columns):
-        raise CodegenError(
-            f"Entity '{entity.name}' has no primary key but already has a column 'id'; mark it (or another "
-            "column) as the primary key in the catalog instead of generating one."
-        )
-    plan.generated_key = _synthetic_column(entity, "id", "bigint", None, False, "", key=1)
+    plan.generated_key, note = surrogate_key(
+        plan.entity,
+        plan.columns,
+        generate_keys=generate_keys,
+        need="JPA needs an @Id to identify its rows",
+        label="the id field",
+    )
     plan.columns.append(plan.generated_key)
     plan.key = [plan.generated_key]
-    plan.notes.append(
-        f"{entity.name} has no primary key in the catalog; the id field (column id, bigint, generated on "
-        "insert) was added because generate_keys was asked. The table needs that column: add it to the "
-        "catalog."
-    )
+    plan.notes.append(note)
 
 
 def _relationships(plans: list[_EntityPlan], by_entity: dict, classes: dict) -> None:
