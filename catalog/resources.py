@@ -15,6 +15,7 @@ from import_export import fields, resources, widgets
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from catalog.models import Column, DataStore, Domain, Entity, Index, Regulation, RetentionPolicy
+from catalog.schema.snapshot import COLUMN_FIELDS
 from catalog.services import index_columns_parse, index_columns_set, index_columns_spec
 
 __all__ = [
@@ -304,29 +305,11 @@ class ColumnResource(EntityRowsResource):
         # One flush at the end: a row may name a foreign-key target anywhere further down the file.
         batch_size = None
         import_id_fields = ["datastore", "entity", "name"]
+        # The column's own fields are those a snapshot records; the file names the FK target, not its id.
         fields = [
             "datastore",
             "entity",
-            "name",
-            "position",
-            "data_type",
-            "length",
-            "precision",
-            "scale",
-            "nullable",
-            "default_value",
-            "primary_key_position",
-            "is_unique",
-            "min_value",
-            "max_value",
-            "min_length",
-            "pattern",
-            "allowed_values",
-            "description",
-            "pii_category",
-            "masking_strategy",
-            "references",
-            "on_delete",
+            *(name.removesuffix("_id") for name in COLUMN_FIELDS),
             "partition_key",
         ]
 
