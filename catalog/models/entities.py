@@ -159,7 +159,10 @@ class Column(VersionedModel):
 
     class Meta:
         ordering = ["entity_id", "position", "id"]
-        permissions = [("change_column_pii", "Can change PII category and masking of columns")]
+        permissions = [
+            ("change_column_pii", "Can change PII category and masking of columns"),
+            ("view_pii", "Can see personal data unmasked (quarantined rows, quality samples, requests)"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["entity", "name"], name="catalog_column_unique_name_per_entity"),
             models.UniqueConstraint(

@@ -1,0 +1,214 @@
+"""Whether a pipeline's configuration can run: checked when it is saved, applied from YAML, and run.
+
+Returns errors keyed by field, in words a platform admin can act on. Checks that need the source itself
+(do the mapped fields exist?) are in `source_fields_check`, run before any row moves.
+"""
+
+import codecs
+
+import sqlglot
+from croniter import croniter
+from sqlglot import exp
+
+from catalog.schema.metadata import AUDIT_COLUMNS
+from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
+
+__all__ = ["pipeline_config_errors", "source_fields_check", "query_check", "unique_keys"]
+
+
+def query_check(query: str) -> str | None:
+    """Why a source query is refused (not one read-only SELECT), or None."""
+    try:
+        statements = [s for s in sqlglot.parse(query, read="postgres") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        return f"The query does not parse: {str(exc).splitlines()[0]}"
+    if len(statements) != 1:
+        return "Give exactly one SELECT statement."
+    statement = statements[0]
+    if not isinstance(statement, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
+        return "Only a SELECT statement can be a source."
+    writes = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Into)
+    if any(statement.find(kind) for kind in writes):
+        return "The query must only read (no INTO, INSERT, UPDATE, DELETE or DDL)."
+    return None
+
+
+def unique_keys(entity) -> list[set[str]]:
+    """Column sets the table enforces as unique: the primary key, unique columns, unique indexes."""
+    columns = list(entity.columns.all())
+    keys = []
+    primary = {c.name for c in columns if c.primary_key_position}
+    if primary:
+        keys.append(primary)
+    keys += [{c.name} for c in columns if c.is_unique]
+    for index in entity.indexes.filter(is_unique=True, condition=""):
+        keys.append(
+            {ic.column.name for ic in index.index_columns.select_related("column") if not ic.included}
+        )
+    return keys
+
+
+def _schedule_error(schedule: str) -> str | None:
+    if schedule and not croniter.is_valid(schedule):
+        return f"'{schedule}' is not a cron expression (five fields: minute hour day month weekday)."
+    return None
+
+
+def pipeline_config_errors(pipeline, *, check_source: bool = True) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    kind = pipeline.source_kind
+    if kind in FILE_KINDS:
+        if not pipeline.source_file and not pipeline.source_path:
+            errors["source_path"] = "A file source needs an uploaded file or a path under the import folder."
+        elif pipeline.source_path and not pipeline.source_file and check_source:
+            from pipelines.sources import PipelineDataError, import_path_resolve
+
+            try:
+                import_path_resolve(pipeline.source_path, must_exist=False)
+            except PipelineDataError as exc:
+                errors["source_path"] = exc.message
+        if (
+            kind == SourceKind.CSV
+            and len(pipeline.csv_delimiter) != 1
+            and pipeline.csv_delimiter not in ("\\t",)
+        ):
+            errors["csv_delimiter"] = "The delimiter is one character (or \\t for tab)."
+        try:
+            codecs.lookup(pipeline.encoding)
+        except LookupError:
+            errors["encoding"] = f"Unknown encoding '{pipeline.encoding}'."
+        if pipeline.source_datastore_id:
+            errors["source_datastore"] = "File sources have no source data store; clear it."
+    else:
+        if not pipeline.source_datastore_id:
+            errors["source_datastore"] = "A SQL source needs a source data store."
+        elif pipeline.source_datastore.engine not in ("postgresql", "sqlite"):
+            errors["source_datastore"] = "SQL sources can be PostgreSQL or SQLite data stores."
+        if kind == SourceKind.SQL_TABLE and not pipeline.source_table:
+            errors["source_table"] = "Name the source table (table or schema.table)."
+        if kind == SourceKind.SQL_QUERY:
+            problem = (
+                query_check(pipeline.source_query) if pipeline.source_query.strip() else "Write the query."
+            )
+            if problem:
+                errors["source_query"] = problem
+        if pipeline.source_path or pipeline.source_file:
+            errors["source_path"] = "SQL sources read no file; clear the path and upload."
+
+    if pipeline.extract_mode == ExtractMode.INCREMENTAL and not pipeline.watermark_field:
+        errors["watermark_field"] = "Incremental extraction needs the watermark field (e.g. updated_at)."
+    if pipeline.extract_mode == ExtractMode.FULL and pipeline.watermark_field:
+        errors["watermark_field"] = "A watermark only applies to incremental extraction."
+
+    problem = _schedule_error(pipeline.schedule)
+    if problem:
+        errors["schedule"] = problem
+    if pipeline.run_after_id:
+        seen, current = {pipeline.pk}, pipeline.run_after
+        while current is not None:
+            if current.pk in seen:
+                errors["run_after"] = "Running after that pipeline would make a cycle."
+                break
+            seen.add(current.pk)
+            current = current.run_after
+
+    if not pipeline.target_id:
+        return errors
+    target = pipeline.target
+    if target.datastore.engine != "postgresql":
+        errors["target"] = (
+            f"Pipelines load PostgreSQL tables (through COPY); '{target.datastore.name}' is "
+            f"{target.datastore.get_engine_display()}."
+        )
+    columns = {c.name: c for c in target.columns.all()}
+    key = list(pipeline.key_columns or [])
+    if not isinstance(pipeline.key_columns, list) or not all(isinstance(k, str) for k in key):
+        errors["key_columns"] = 'Key columns are a list of column names, e.g. ["customer_id"].'
+        return errors
+    unknown = [k for k in key if k not in columns]
+    if unknown:
+        errors["key_columns"] = f"{target.name} has no column {', '.join(unknown)}."
+    mode = pipeline.load_mode
+    if mode == LoadMode.UPSERT and not unknown:
+        effective = set(key) or {c.name for c in columns.values() if c.primary_key_position}
+        if not effective:
+            errors["key_columns"] = f"Upsert needs key columns: {target.name} has no primary key; name them."
+        elif effective not in unique_keys(target):
+            errors["key_columns"] = (
+                f"Upsert on ({', '.join(sorted(effective))}) needs a primary key or unique constraint on exactly "
+                "those columns."
+            )
+    if mode == LoadMode.SCD2:
+        from pipelines.load import SCD2_COLUMNS
+
+        missing = [name for name in SCD2_COLUMNS if name not in columns]
+        if missing:
+            errors["load_mode"] = (
+                f"SCD type 2 needs the columns valid_from (timestamptz), valid_to (timestamptz, nullable) and "
+                f"is_current (boolean) on {target.name}; it lacks {', '.join(missing)}."
+            )
+        if not key:
+            errors["key_columns"] = "SCD type 2 needs the business key columns (versions share them)."
+    if pipeline.pk:
+        errors.update(_mapping_errors(pipeline, columns, key, mode))
+    return errors
+
+
+def _mapping_errors(pipeline, columns: dict, key: list[str], mode: str) -> dict[str, str]:
+    from pipelines.load import SCD2_COLUMNS
+
+    errors = {}
+    mapped = {m.column.name for m in pipeline.mappings.select_related("column")}
+    if not mapped:
+        return {"mappings": "Map at least one target column."}
+    generated = set(SCD2_COLUMNS) if mode == LoadMode.SCD2 else set()
+    wrongly = sorted(mapped & generated)
+    if wrongly:
+        errors["mappings"] = f"{', '.join(wrongly)} are set by SCD type 2 loads; do not map them."
+    required = sorted(
+        name
+        for name, column in columns.items()
+        if not column.nullable
+        and not column.default_value
+        and name not in mapped
+        and name not in generated
+        and name not in {a[0] if isinstance(a, tuple) else a for a in AUDIT_COLUMNS}
+    )
+    if required:
+        errors["mappings"] = f"Required (NOT NULL, no default) columns are not mapped: {', '.join(required)}."
+    effective = key or [c.name for c in columns.values() if c.primary_key_position]
+    if mode in (LoadMode.UPSERT, LoadMode.SCD2):
+        unmapped_keys = [k for k in effective if k not in mapped]
+        if unmapped_keys:
+            errors["key_columns"] = f"Key columns must be mapped: {', '.join(unmapped_keys)}."
+    if pipeline.extract_mode == ExtractMode.INCREMENTAL and pipeline.watermark_field:
+        if not pipeline.mappings.filter(source_field=pipeline.watermark_field).exists():
+            errors["watermark_field"] = (
+                f"Map the watermark field '{pipeline.watermark_field}' to a column, so its type is known."
+            )
+    for mapping in pipeline.mappings.all():
+        for step in mapping.steps or []:
+            if isinstance(step, dict) and step.get("op") == "lookup":
+                from catalog.models import Entity
+
+                if not Entity.objects.filter(
+                    datastore=pipeline.target.datastore, name=step.get("entity")
+                ).exists():
+                    errors["mappings"] = (
+                        f"Lookup step of {mapping.column.name}: no entity '{step.get('entity')}' in "
+                        f"{pipeline.target.datastore.name}."
+                    )
+    return errors
+
+
+def source_fields_check(fields: list[str], needed: list[str]) -> None:
+    """PipelineDataError naming the mapped fields the source lacks."""
+    from pipelines.sources import PipelineDataError
+
+    missing = [name for name in needed if name not in fields]
+    if missing:
+        shown = ", ".join(fields[:30]) + (" …" if len(fields) > 30 else "")
+        raise PipelineDataError(
+            f"The source has no field {', '.join(repr(m) for m in missing)} (it has: {shown}). Fix the mapping "
+            "or the file's header; nothing was loaded."
+        )

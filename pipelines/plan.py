@@ -1,0 +1,292 @@
+"""Transform and validate: a pipeline compiled once into Polars expressions, applied to each batch.
+
+`plan_build` reads the pipeline, its mappings and the target's catalog columns; `plan_apply` turns one batch
+of source text into the rows to load (typed, in target column order) and the rejected rows (record number,
+raw values, a reason per column). The dry run and the real run share both, so the preview is the run.
+"""
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from pipelines.choices import ExtractMode
+from pipelines.load import SCD2_COLUMNS
+from pipelines.sources import PipelineDataError
+from pipelines.transforms import (
+    MASKING_STEPS,
+    Check,
+    StepContext,
+    lookup_key,
+    masking_step,
+    steps_compile,
+    steps_describe,
+)
+from pipelines.validate import ColumnSpec, column_checks, column_spec, python_value, value_convert
+
+__all__ = ["Plan", "MappingPlan", "Rejected", "plan_build", "plan_apply", "plan_lookups_load"]
+
+TYPED_STEPS = {"parse_date", "parse_datetime", "parse_time", "parse_number"}
+ROW = "custodian_row"
+
+
+@dataclass
+class MappingPlan:
+    spec: ColumnSpec
+    source_field: str
+    constant: str | None
+    steps: list[dict]
+    masked_by_default: bool = False
+
+    @property
+    def text_output(self) -> bool:
+        text = True
+        for step in self.steps:
+            if step["op"] in TYPED_STEPS or (step["op"] == "cast" and step["type"] != "string"):
+                text = False
+            elif step["op"] not in ("cast",):
+                text = True
+        return text
+
+
+@dataclass
+class Rejected:
+    row_number: int
+    raw: dict
+    errors: dict
+
+
+@dataclass
+class Plan:
+    pipeline_name: str
+    mappings: list[MappingPlan]
+    key: list[str]
+    load_mode: str
+    incremental: bool
+    watermark_field: str
+    watermark_spec: ColumnSpec | None
+    context: StepContext = field(default_factory=StepContext)
+    expressions: list | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return [m.spec.name for m in self.mappings]
+
+    def source_fields_needed(self) -> list[str]:
+        needed = []
+        for m in self.mappings:
+            if m.source_field:
+                needed.append(m.source_field)
+            for step in m.steps:
+                if step["op"] == "concat":
+                    needed.extend(step["fields"])
+        if self.incremental and self.watermark_field:
+            needed.append(self.watermark_field)
+        return list(dict.fromkeys(needed))
+
+    def lineage(self, source_label: str) -> list[dict]:
+        return [
+            {
+                "source": source_label,
+                "source_field": m.source_field,
+                "constant": m.constant,
+                "column": m.spec.name,
+                "steps": steps_describe(m.steps),
+                "masked_by_default": m.masked_by_default,
+            }
+            for m in self.mappings
+        ]
+
+
+def _key_columns(pipeline, columns: dict) -> list[str]:
+    if pipeline.key_columns:
+        return list(pipeline.key_columns)
+    primary = sorted(
+        (c for c in columns.values() if c.primary_key_position), key=lambda c: c.primary_key_position
+    )
+    return [c.name for c in primary]
+
+
+def plan_build(pipeline) -> Plan:
+    """The pipeline compiled against the catalog; PipelineDataError when it cannot run as configured."""
+    from pipelines.config import pipeline_config_errors
+
+    errors = pipeline_config_errors(pipeline, check_source=False)
+    if errors:
+        raise PipelineDataError(
+            "The pipeline is not runnable: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
+        )
+    columns = {c.name: c for c in pipeline.target.columns.all()}
+    key = _key_columns(pipeline, columns)
+    mappings = []
+    for mapping in pipeline.mappings.select_related("column").order_by("position", "id"):
+        column = mapping.column
+        steps = list(mapping.steps or [])
+        masked = False
+        default_mask = masking_step(column.masking_strategy)
+        if default_mask and not any(step["op"] in MASKING_STEPS for step in steps):
+            steps.append(default_mask)
+            masked = True
+        spec = column_spec(column)
+        if column.name in key:
+            spec = ColumnSpec(**{**spec.__dict__, "is_key": True})
+        mappings.append(MappingPlan(spec, mapping.source_field, mapping.constant, steps, masked))
+    watermark_spec = None
+    if pipeline.extract_mode == ExtractMode.INCREMENTAL:
+        target = next((m for m in mappings if m.source_field == pipeline.watermark_field), None)
+        watermark_spec = (
+            target.spec if target else ColumnSpec(name=pipeline.watermark_field, data_type="text")
+        )
+    return Plan(
+        pipeline_name=pipeline.name,
+        mappings=mappings,
+        key=key,
+        load_mode=pipeline.load_mode,
+        incremental=pipeline.extract_mode == ExtractMode.INCREMENTAL,
+        watermark_field=pipeline.watermark_field,
+        watermark_spec=watermark_spec,
+    )
+
+
+def plan_lookups_load(plan: Plan, pipeline, connection) -> None:
+    """Read the reference tables that lookup steps enrich from (key → value), once per run."""
+    from psycopg import sql
+
+    from catalog.models import Entity
+
+    for mapping in plan.mappings:
+        for step in mapping.steps:
+            if step["op"] != "lookup" or lookup_key(step) in plan.context.lookups:
+                continue
+            entity = Entity.objects.filter(datastore=pipeline.target.datastore, name=step["entity"]).first()
+            if entity is None:
+                raise PipelineDataError(
+                    f"Lookup on '{mapping.spec.name}': no entity '{step['entity']}' in data store "
+                    f"'{pipeline.target.datastore.name}'."
+                )
+            schema = pipeline.target.datastore.schema_name or "public"
+            with connection.cursor() as cursor:
+                try:
+                    cursor.execute(
+                        sql.SQL("SELECT {k}::text, {v}::text FROM {t}").format(
+                            k=sql.Identifier(step["key"]),
+                            v=sql.Identifier(step["value"]),
+                            t=sql.Identifier(schema, entity.name),
+                        )
+                    )
+                except Exception as exc:
+                    raise PipelineDataError(
+                        f"Lookup on '{mapping.spec.name}' cannot read {schema}.{entity.name}: "
+                        f"{str(exc).strip().splitlines()[0]}"
+                    ) from None
+                plan.context.lookups[lookup_key(step)] = dict(cursor.fetchall())
+
+
+def _expressions(plan: Plan) -> list[tuple[str, pl.Expr, pl.Expr]]:
+    """(column, typed value, first failure reason or NULL) per mapping."""
+    if plan.expressions is not None:
+        return plan.expressions
+    result = []
+    for m in plan.mappings:
+        source = pl.col(m.source_field) if m.source_field else pl.lit(m.constant, pl.String)
+        value, checks = steps_compile(source, m.steps, plan.context)
+        text = m.text_output
+        typed = value_convert(value, m.spec, source_is_text=text)
+        checks = checks + column_checks(value, typed, m.spec, text)
+        reason = _first_reason(checks)
+        result.append((m.spec.name, typed, reason))
+    plan.expressions = result
+    return result
+
+
+def _first_reason(checks: list[Check]) -> pl.Expr:
+    if not checks:
+        return pl.lit(None, pl.String)
+    expression = pl.when(checks[0].failed.fill_null(False)).then(checks[0].reason)
+    for check in checks[1:]:
+        expression = expression.when(check.failed.fill_null(False)).then(check.reason)
+    return expression.otherwise(pl.lit(None, pl.String))
+
+
+def watermark_filter(frame: pl.DataFrame, plan: Plan, watermark: str | None) -> pl.DataFrame:
+    """Only rows whose watermark field is past the stored high-water mark."""
+    if not plan.incremental or watermark is None:
+        return frame
+    spec = plan.watermark_spec
+    value = value_convert(pl.col(plan.watermark_field), spec, source_is_text=True)
+    bound = python_value(spec, watermark)
+    return frame.filter(value > pl.lit(bound))
+
+
+def plan_apply(
+    plan: Plan, batch: pl.DataFrame, first_row: int
+) -> tuple[pl.DataFrame, list[Rejected], str | None]:
+    """(rows to load in target column order, rejected rows, highest watermark loaded) for one batch."""
+    expressions = _expressions(plan)
+    numbered = batch.with_row_index(ROW, offset=first_row)
+    extra = []
+    if plan.incremental:
+        extra.append(value_convert(pl.col(plan.watermark_field), plan.watermark_spec).alias("custodian_wm"))
+    computed = numbered.select(
+        pl.col(ROW),
+        *[typed.alias(name) for name, typed, _ in expressions],
+        *[reason.alias(f"custodian_err_{i}") for i, (_, _, reason) in enumerate(expressions)],
+        *extra,
+    )
+    error_columns = [f"custodian_err_{i}" for i in range(len(expressions))]
+    failed = (
+        pl.any_horizontal([pl.col(c).is_not_null() for c in error_columns])
+        if error_columns
+        else pl.lit(False)
+    )
+    computed = computed.with_columns(failed.alias("custodian_failed"))
+    good = computed.filter(~pl.col("custodian_failed"))
+    bad = computed.filter(pl.col("custodian_failed"))
+    duplicates = None
+    key = [k for k in plan.key if k in plan.columns]
+    if key:
+        duplicate = ~pl.struct(key).is_first_distinct() & pl.all_horizontal(
+            [pl.col(k).is_not_null() for k in key]
+        )
+        marked = good.with_columns(duplicate.alias("custodian_dup"))
+        duplicates = marked.filter(pl.col("custodian_dup"))
+        good = marked.filter(~pl.col("custodian_dup")).drop("custodian_dup")
+    rows = good.select(plan.columns)
+    rejects = _rejects(numbered, bad, expressions, error_columns)
+    if duplicates is not None and duplicates.height:
+        rejects += _duplicates(numbered, duplicates, key)
+        rejects.sort(key=lambda r: r.row_number)
+    high = None
+    if plan.incremental and good.height:
+        value = good["custodian_wm"].max()
+        if value is not None:
+            high = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return rows, rejects, high
+
+
+def _rejects(numbered, bad, expressions, error_columns) -> list[Rejected]:
+    if not bad.height:
+        return []
+    raw = numbered.filter(pl.col(ROW).is_in(bad[ROW].implode())).drop(ROW)
+    result = []
+    for raw_row, bad_row in zip(raw.iter_rows(named=True), bad.iter_rows(named=True), strict=True):
+        errors = {
+            expressions[i][0]: bad_row[column]
+            for i, column in enumerate(error_columns)
+            if bad_row[column] is not None
+        }
+        result.append(Rejected(bad_row[ROW], raw_row, errors))
+    return result
+
+
+def _duplicates(numbered, duplicates, key) -> list[Rejected]:
+    raw = numbered.filter(pl.col(ROW).is_in(duplicates[ROW].implode())).drop(ROW)
+    result = []
+    for raw_row, row in zip(raw.iter_rows(named=True), duplicates.iter_rows(named=True), strict=True):
+        shown = ", ".join(f"{k}={row[k]}" for k in key)
+        result.append(
+            Rejected(row[ROW], raw_row, {key[0]: f"duplicate key ({shown}) of an earlier row in this batch"})
+        )
+    return result
+
+
+__all__ += ["watermark_filter", "SCD2_COLUMNS"]

@@ -1,0 +1,303 @@
+"""One pipeline run, start to end: extract → transform → validate → load, in one target transaction.
+
+The run row is the only state: the runner records progress on it after every batch, a heartbeat thread
+touches it every few seconds (and passes on a cancel request by cancelling the running statement), and
+the outcome is written when the transaction has committed or rolled back. A worker killed mid-run leaves
+an open transaction that PostgreSQL rolls back and a heartbeat that goes stale (see services.runs_reap).
+"""
+
+import logging
+import threading
+import time
+
+import psycopg
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from pipelines.choices import ErrorKind, RunStatus
+from pipelines.config import source_fields_check
+from pipelines.load import TargetLoader, target_connect
+from pipelines.models import Pipeline, PipelineRun, RejectedRow
+from pipelines.plan import plan_apply, plan_build, plan_lookups_load, watermark_filter
+from pipelines.sources import PipelineDataError, TransientSourceError, source_open
+
+__all__ = ["pipeline_run_execute", "RunCancelled", "ThresholdExceeded", "HEARTBEAT_SECONDS"]
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5
+REJECT_BATCH = 2000
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class ThresholdExceeded(Exception):
+    pass
+
+
+class Heartbeat(threading.Thread):
+    """Touches the run every few seconds; on a cancel request, cancels the target's running statement."""
+
+    def __init__(self, run_id: int, interval: float):
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.interval = interval
+        self.stop = threading.Event()
+        self.cancelled = threading.Event()
+        self.target: psycopg.Connection | None = None
+
+    def run(self):
+        try:
+            while not self.stop.wait(self.interval):
+                try:
+                    PipelineRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                    if PipelineRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
+                        self.cancelled.set()
+                        if self.target is not None:
+                            self.target.cancel_safe(timeout=5)
+                except Exception:  # the main thread finds out about a lost database itself
+                    logger.exception("Heartbeat of run %s failed", self.run_id)
+        finally:
+            connection.close()
+
+
+def _update(run: PipelineRun, **fields) -> None:
+    for name, value in fields.items():
+        setattr(run, name, value)
+    PipelineRun.objects.filter(pk=run.pk).update(**fields)
+
+
+def _claim(run_id: int) -> PipelineRun | None:
+    """Mark a queued run running; None if it was cancelled (or taken) before it started."""
+    now = timezone.now()
+    claimed = PipelineRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
+    )
+    run = PipelineRun.objects.select_related("pipeline__target__datastore").get(pk=run_id)
+    if not claimed:
+        if run.status == RunStatus.QUEUED and run.cancel_requested:
+            _finish(run, RunStatus.CANCELLED, ErrorKind.CANCELLED, "Cancelled before it started.")
+        return None
+    return run
+
+
+def _finish(run: PipelineRun, status: str, kind: str = "", error: str = "", **fields) -> None:
+    now = timezone.now()
+    started = run.started_at or now
+    elapsed = max((now - started).total_seconds(), 1e-6)
+    fields.setdefault(
+        "rows_per_second", round(run.rows_extracted / elapsed, 1) if run.rows_extracted else None
+    )
+    PipelineRun.objects.filter(pk=run.pk).update(
+        status=status, error_kind=kind, error=error, finished_at=now, phase="", **fields
+    )
+    run.refresh_from_db()
+
+
+def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
+    """Run a queued run to its end; returns the finished run (None when it was not queued any more)."""
+    run = _claim(run_id)
+    if run is None:
+        return None
+    from pipelines.services import pipeline_to_config, run_succeeded, run_transient_failed
+
+    pipeline = Pipeline.objects.select_related("target__datastore", "source_datastore").get(
+        pk=run.pipeline_id
+    )
+    _update(run, pipeline_version=pipeline.version, config=pipeline_to_config(pipeline))
+    heartbeat = Heartbeat(run.pk, getattr(settings, "CUSTODIAN_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
+    heartbeat.start()
+    timings = {"extract": 0.0, "transform": 0.0, "load": 0.0, "commit": 0.0}
+    try:
+        outcome = _execute(run, pipeline, heartbeat, timings, progress)
+    except RunCancelled:
+        _finish(
+            run,
+            RunStatus.CANCELLED,
+            ErrorKind.CANCELLED,
+            "Cancelled on request; the target was left as it was.",
+            timings=_rounded(timings),
+        )
+        return run
+    except ThresholdExceeded as exc:
+        _finish(run, RunStatus.FAILED, ErrorKind.THRESHOLD, str(exc), timings=_rounded(timings))
+        return run
+    except PipelineDataError as exc:
+        _finish(run, RunStatus.FAILED, ErrorKind.DATA, exc.message, timings=_rounded(timings))
+        return run
+    except (TransientSourceError, psycopg.OperationalError) as exc:
+        if heartbeat.cancelled.is_set():
+            _finish(
+                run,
+                RunStatus.CANCELLED,
+                ErrorKind.CANCELLED,
+                "Cancelled on request; the target was left as it was.",
+                timings=_rounded(timings),
+            )
+            return run
+        message = getattr(exc, "message", None) or str(exc).strip().splitlines()[0]
+        run_transient_failed(run, message, timings=_rounded(timings))
+        return run
+    except psycopg.Error as exc:
+        detail = getattr(getattr(exc, "diag", None), "message_detail", None)
+        message = str(exc).strip().splitlines()[0] + (f" ({detail})" if detail else "")
+        _finish(
+            run,
+            RunStatus.FAILED,
+            ErrorKind.DATA,
+            f"The target database refused the load: {message}. Nothing was loaded.",
+            timings=_rounded(timings),
+        )
+        return run
+    except Exception as exc:
+        logger.exception("Pipeline run %s failed", run.pk)
+        _finish(
+            run,
+            RunStatus.FAILED,
+            ErrorKind.INTERNAL,
+            f"Internal error ({type(exc).__name__}: {exc}); nothing was loaded. See the worker log.",
+            timings=_rounded(timings),
+        )
+        return run
+    finally:
+        heartbeat.stop.set()
+        heartbeat.join(timeout=10)
+    run_succeeded(run, pipeline, outcome, _rounded(timings))
+    return run
+
+
+def _rounded(timings: dict) -> dict:
+    return {name: round(seconds, 3) for name, seconds in timings.items()}
+
+
+def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
+    """The run's work; returns what succeeded-bookkeeping needs. Raises on any failure, having rolled back."""
+    plan = plan_build(pipeline)
+    target = pipeline.target
+    datastore = target.datastore
+    with target_connect(datastore) as conn:
+        heartbeat.target = conn
+        loader = TargetLoader(
+            conn,
+            schema=datastore.schema_name,
+            table=target.name,
+            columns=plan.columns,
+            mode=plan.load_mode,
+            key=plan.key,
+            audit_columns=target.has_audit_columns,
+        )
+        with conn.transaction():
+            _update(run, phase="preparing")
+            loader.begin()
+            watermark, file_position = loader.state_read(pipeline.name)
+            plan_lookups_load(plan, pipeline, conn)
+            if not plan.incremental:
+                watermark, file_position = None, {}
+            _update(run, watermark_from=watermark)
+            watermark_to = watermark
+            watermark_value = None
+            if watermark is not None and plan.watermark_spec is not None:
+                from pipelines.validate import python_value
+
+                watermark_value = python_value(plan.watermark_spec, watermark)
+            started = time.monotonic()
+            with source_open(
+                pipeline,
+                watermark=watermark_value,
+                watermark_column=plan.watermark_field or None,
+                file_position=file_position,
+            ) as reader:
+                source_fields_check(reader.fields, plan.source_fields_needed())
+                _update(run, phase="loading")
+                extracted = rejected = 0
+                pending: list[RejectedRow] = []
+                clock = time.monotonic()
+                for batch in reader.batches:
+                    timings["extract"] += time.monotonic() - clock
+                    if heartbeat.cancelled.is_set():
+                        raise RunCancelled()
+                    clock = time.monotonic()
+                    frame = batch.frame
+                    if not reader.pushed_down_watermark:
+                        frame = watermark_filter(frame, plan, watermark)
+                    rows, rejects, high = plan_apply(plan, frame, batch.first_row)
+                    if high is not None and (watermark_to is None or _later(plan, high, watermark_to)):
+                        watermark_to = high
+                    timings["transform"] += time.monotonic() - clock
+                    clock = time.monotonic()
+                    loader.write(rows)
+                    timings["load"] += time.monotonic() - clock
+                    extracted += frame.height
+                    rejected += len(rejects)
+                    pending += [
+                        RejectedRow(run_id=run.pk, row_number=r.row_number, raw=r.raw, errors=r.errors)
+                        for r in rejects
+                    ]
+                    if len(pending) >= REJECT_BATCH:
+                        RejectedRow.objects.bulk_create(pending)
+                        pending = []
+                    fraction = (
+                        (batch.bytes_read / reader.total_bytes)
+                        if batch.bytes_read and reader.total_bytes
+                        else None
+                    )
+                    _update(
+                        run,
+                        rows_extracted=extracted,
+                        rows_rejected=rejected,
+                        rows_loaded=loader.copied,
+                        progress=min(fraction, 1.0) if fraction is not None else None,
+                        heartbeat_at=timezone.now(),
+                        timings=_rounded(timings),
+                    )
+                    if progress:
+                        progress(run)
+                    clock = time.monotonic()
+                if pending:
+                    RejectedRow.objects.bulk_create(pending)
+                end_position = dict(reader.end_position)
+            if heartbeat.cancelled.is_set():
+                raise RunCancelled()
+            threshold = float(pipeline.reject_threshold_percent)
+            share = (100.0 * rejected / extracted) if extracted else 0.0
+            if rejected and share > threshold:
+                raise ThresholdExceeded(
+                    f"{rejected:,} of {extracted:,} rows were rejected ({share:.2f}%), more than the pipeline's "
+                    f"threshold of {threshold:g}%. Nothing was loaded; the rejected rows are on this run."
+                )
+            clock = time.monotonic()
+            _update(run, phase="merging")
+            inserted, updated = loader.finish()
+            loader.state_write(
+                pipeline.name, watermark=watermark_to, file_position=end_position, run_id=run.pk
+            )
+            timings["load"] += time.monotonic() - clock
+            clock = time.monotonic()
+            _update(run, phase="committing")
+        timings["commit"] += time.monotonic() - clock
+        heartbeat.target = None
+    elapsed = time.monotonic() - started
+    return {
+        "extracted": extracted,
+        "loaded": loader.copied,
+        "inserted": inserted,
+        "updated": updated,
+        "rejected": rejected,
+        "watermark_to": watermark_to,
+        "file_position": end_position,
+        "rows_per_second": round(extracted / elapsed, 1) if elapsed > 0 else None,
+        "notes": loader.notes,
+        "lineage": plan.lineage(reader.label),
+        "source_label": reader.label,
+    }
+
+
+def _later(plan, a: str, b: str) -> bool:
+    from pipelines.validate import python_value
+
+    return python_value(plan.watermark_spec, a) > python_value(plan.watermark_spec, b)
