@@ -135,7 +135,8 @@ def pipeline_config_errors(pipeline, *, check_source: bool = True) -> dict[str, 
             errors["key_columns"] = f"Upsert needs key columns: {target.name} has no primary key; name them."
         elif effective not in unique_keys(target):
             errors["key_columns"] = (
-                f"Upsert on ({', '.join(sorted(effective))}) needs a primary key or unique constraint on exactly "
+                f"Upsert on ({', '.join(sorted(effective))}) needs a primary key or unique constraint on "
+                "exactly "
                 "those columns."
             )
     if mode == LoadMode.SCD2:
@@ -144,7 +145,8 @@ def pipeline_config_errors(pipeline, *, check_source: bool = True) -> dict[str, 
         missing = [name for name in SCD2_COLUMNS if name not in columns]
         if missing:
             errors["load_mode"] = (
-                f"SCD type 2 needs the columns valid_from (timestamptz), valid_to (timestamptz, nullable) and "
+                "SCD type 2 needs the columns valid_from (timestamptz), valid_to (timestamptz, nullable) "
+                f"and "
                 f"is_current (boolean) on {target.name}; it lacks {', '.join(missing)}."
             )
         if not key:
@@ -209,6 +211,7 @@ def source_fields_check(fields: list[str], needed: list[str]) -> None:
     if missing:
         shown = ", ".join(fields[:30]) + (" …" if len(fields) > 30 else "")
         raise PipelineDataError(
-            f"The source has no field {', '.join(repr(m) for m in missing)} (it has: {shown}). Fix the mapping "
+            f"The source has no field {', '.join(repr(m) for m in missing)} (it has: {shown}). "
+            "Fix the mapping "
             "or the file's header; nothing was loaded."
         )

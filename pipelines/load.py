@@ -87,7 +87,8 @@ class TargetLoader:
         """Check the table and its columns exist, then prepare the mode (delete, staging table)."""
         with self.connection.cursor() as cursor:
             cursor.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s",
                 (self.schema, self.table),
             )
             existing = {row[0] for row in cursor.fetchall()}
@@ -102,7 +103,8 @@ class TargetLoader:
         missing = [name for name in needed if name not in existing]
         if missing:
             raise PipelineDataError(
-                f"The target table {self.schema}.{self.table} has no column {', '.join(missing)}: the database "
+                f"The target table {self.schema}.{self.table} has no column {', '.join(missing)}: "
+                "the database "
                 "is behind the catalog; apply the latest schema release."
             )
         with self.connection.cursor() as cursor:
@@ -113,7 +115,8 @@ class TargetLoader:
             if self.mode in (LoadMode.UPSERT, LoadMode.SCD2):
                 cursor.execute(
                     sql.SQL(
-                        "CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {target} WITH NO DATA"
+                        "CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
+                        "SELECT {cols} FROM {target} WITH NO DATA"
                     ).format(stage=self.staging, cols=self._cols(), target=self.target)
                 )
                 cursor.execute(
@@ -215,7 +218,8 @@ class TargetLoader:
             cursor.execute(
                 sql.SQL(
                     "UPDATE {target} AS custodian_t SET valid_to = now(), is_current = false "
-                    "FROM custodian_latest AS custodian_s WHERE {join} AND custodian_t.is_current AND {changed}"
+                    "FROM custodian_latest AS custodian_s "
+                    "WHERE {join} AND custodian_t.is_current AND {changed}"
                 ).format(target=self.target, join=join, changed=changed)
             )
             changed_count = cursor.rowcount
@@ -223,7 +227,8 @@ class TargetLoader:
                 sql.SQL(
                     "INSERT INTO {target} ({cols}, valid_from, valid_to, is_current) "
                     "SELECT {scols}, now(), NULL, true FROM custodian_latest AS custodian_s "
-                    "WHERE NOT EXISTS (SELECT 1 FROM {target} AS custodian_t WHERE {join} AND custodian_t.is_current)"
+                    "WHERE NOT EXISTS "
+                    "(SELECT 1 FROM {target} AS custodian_t WHERE {join} AND custodian_t.is_current)"
                 ).format(target=self.target, cols=self._cols(), scols=self._cols("custodian_s"), join=join)
             )
             inserted = cursor.rowcount
@@ -257,7 +262,8 @@ class TargetLoader:
             cursor.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} (pipeline text PRIMARY KEY, watermark text, "
-                    "file_position jsonb NOT NULL DEFAULT '{{}}', run_id bigint, updated_at timestamptz NOT NULL)"
+                    "file_position jsonb NOT NULL DEFAULT '{{}}', run_id bigint, "
+                    "updated_at timestamptz NOT NULL)"
                 ).format(self._state_table())
             )
             cursor.execute(

@@ -267,7 +267,8 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
             share = (100.0 * rejected / extracted) if extracted else 0.0
             if rejected and share > threshold:
                 raise ThresholdExceeded(
-                    f"{rejected:,} of {extracted:,} rows were rejected ({share:.2f}%), more than the pipeline's "
+                    f"{rejected:,} of {extracted:,} rows were rejected ({share:.2f}%), more than the "
+                    "pipeline's "
                     f"threshold of {threshold:g}%. Nothing was loaded; the rejected rows are on this run."
                 )
             clock = time.monotonic()

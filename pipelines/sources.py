@@ -141,7 +141,8 @@ def _resume_offset(path: Path, position: dict | None) -> int:
 
 def _decode_error(exc: Exception, encoding: str) -> PipelineDataError:
     return PipelineDataError(
-        f"The file is not valid {encoding}: {exc}. Set the pipeline's encoding (for example latin-1 or cp1252)."
+        f"The file is not valid {encoding}: {exc}. Set the pipeline's encoding "
+        "(for example latin-1 or cp1252)."
     )
 
 
