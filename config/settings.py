@@ -131,6 +131,14 @@ RQ_QUEUES = {
     for name in ("etl", "quality", "default")
 }
 
+# Pipeline runs: a heartbeat every few seconds; a run silent for longer than the stale limit lost its worker.
+# Retries after transient errors wait base × 3^(attempt-1) seconds. The pepper keys hash and token masking
+# (default: derived from SECRET_KEY; set it separately so rotating SECRET_KEY keeps masked values stable).
+CUSTODIAN_HEARTBEAT_SECONDS = float(os.environ.get("CUSTODIAN_HEARTBEAT_SECONDS", "5"))
+CUSTODIAN_HEARTBEAT_STALE_SECONDS = float(os.environ.get("CUSTODIAN_HEARTBEAT_STALE_SECONDS", "60"))
+CUSTODIAN_RETRY_BASE_SECONDS = float(os.environ.get("CUSTODIAN_RETRY_BASE_SECONDS", "10"))
+CUSTODIAN_PEPPER = os.environ.get("CUSTODIAN_PEPPER", "")
+
 # The audit trail is append-only: no reverting from history pages, for anyone.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -1,0 +1,276 @@
+"""Runs as records: one at a time, cancel, retries, lost workers, schedules, dependencies, lineage, RQ."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from catalog.exceptions import CatalogError, CustodianError
+from pipelines.choices import ErrorKind, RunStatus, RunTrigger
+from pipelines.models import LineageEdge, PipelineRun, PipelineState
+from pipelines.runner import pipeline_run_execute
+from pipelines.services import (
+    PipelineBusy,
+    pipeline_run_cancel,
+    pipeline_run_request,
+    pipeline_run_retry,
+    retry_delay,
+    runs_reap,
+    schedule_tick,
+)
+from tests.pipelines.conftest import CUSTOMER_CSV, make_pipeline, query, store_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def big_csv(path: Path, rows: int) -> None:
+    with path.open("w") as handle:
+        handle.write("id,email,name,country,signup,score,active,updated\n")
+        for i in range(1, rows + 1):
+            handle.write(
+                f"{i},user{i}@example.com,User {i},DE,2024-01-01,{i % 100},yes,2024-01-01 00:00:00\n"
+            )
+
+
+@pytest.mark.django_db
+class TestRunRecords:
+    def test_one_run_at_a_time_per_pipeline(self, shop, import_root, platform_admin):
+        pipeline = make_pipeline(shop.customer, platform_admin)
+        first = pipeline_run_request(pipeline, user=platform_admin, enqueue=False)
+        with pytest.raises(PipelineBusy, match=f"run #{first.pk}, queued"):
+            pipeline_run_request(pipeline, user=platform_admin, enqueue=False)
+
+    def test_a_cancelled_queued_run_never_starts(self, shop, import_root, platform_admin):
+        (import_root / "customers.csv").write_text(CUSTOMER_CSV)
+        pipeline = make_pipeline(shop.customer, platform_admin)
+        run = pipeline_run_request(pipeline, user=platform_admin, enqueue=False)
+        assert "cancelled before it started" in pipeline_run_cancel(run, user=platform_admin)
+        assert pipeline_run_execute(run.pk) is None
+        run.refresh_from_db()
+        assert run.status == RunStatus.CANCELLED and "by platform" in run.error
+        assert query(shop, "SELECT count(*) FROM app.customer") == [(0,)]
+        with pytest.raises(CustodianError, match="already finished"):
+            pipeline_run_cancel(run)
+
+    def test_finished_runs_cannot_be_changed_or_deleted(self, shop, import_root, platform_admin):
+        (import_root / "customers.csv").write_text(CUSTOMER_CSV)
+        run = pipeline_run_request(make_pipeline(shop.customer, platform_admin), enqueue=False)
+        run = pipeline_run_execute(run.pk)
+        run.error = "rewritten"
+        with pytest.raises(CatalogError, match="finished"):
+            run.save()
+        with pytest.raises(CatalogError, match="cannot be deleted"):
+            run.delete()
+
+    def test_success_records_lineage_and_config(self, shop, import_root, platform_admin):
+        (import_root / "customers.csv").write_text(CUSTOMER_CSV)
+        pipeline = make_pipeline(shop.customer, platform_admin)
+        run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
+        assert run.config["name"] == "customers" and run.pipeline_version == pipeline.version
+        edges = {e.column.name: e for e in LineageEdge.objects.filter(pipeline=pipeline)}
+        assert set(edges) == {m.column.name for m in pipeline.mappings.all()}
+        assert edges["email"].source == "file:customers.csv" and edges["email"].source_field == "email"
+        assert edges["email"].steps == "trim → lower" and edges["email"].last_run == run
+        assert {"source_field": "name", "column": "full_name"}.items() <= run.lineage[2].items()
+
+    def test_transient_errors_are_retried_with_backoff_then_given_up(
+        self, shop, import_root, platform_admin, settings, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        settings.CUSTODIAN_JOBS_SYNC = True
+        (import_root / "customers.csv").write_text(CUSTOMER_CSV)
+        pipeline = make_pipeline(shop.customer, platform_admin, max_retries=2)
+        monkeypatch.setenv(shop.url_env, "postgresql://postgres@127.0.0.1:1/nowhere")  # connection refused
+        with django_capture_on_commit_callbacks(execute=True):
+            pipeline_run_request(pipeline, user=platform_admin)
+        runs = list(PipelineRun.objects.filter(pipeline=pipeline).order_by("pk"))
+        assert [r.attempt for r in runs] == [1, 2, 3]
+        assert all(r.status == RunStatus.FAILED and r.error_kind == ErrorKind.TRANSIENT for r in runs)
+        assert "retrying in" in runs[0].error and "gave up after 3 attempts" in runs[2].error
+        assert runs[1].retry_of == runs[0] and runs[1].trigger == RunTrigger.RETRY
+        assert retry_delay(1) == 10 and retry_delay(2) == 30 and retry_delay(9) == 600
+
+    def test_data_errors_are_not_retried(
+        self, shop, import_root, platform_admin, settings, django_capture_on_commit_callbacks
+    ):
+        settings.CUSTODIAN_JOBS_SYNC = True
+        pipeline = make_pipeline(shop.customer, platform_admin, source_path="missing.csv")
+        with django_capture_on_commit_callbacks(execute=True):
+            pipeline_run_request(pipeline, user=platform_admin)
+        run = PipelineRun.objects.get(pipeline=pipeline)
+        assert run.error_kind == ErrorKind.DATA and "No file 'missing.csv'" in run.error
+
+    def test_retry_of_a_failed_run_is_a_new_linked_run(self, shop, import_root, platform_admin):
+        pipeline = make_pipeline(shop.customer, platform_admin, source_path="missing.csv")
+        failed = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
+        (import_root / "missing.csv").write_text(CUSTOMER_CSV)
+        retry = pipeline_run_retry(failed, user=platform_admin)
+        assert retry.retry_of == failed and retry.attempt == 2 and retry.trigger == RunTrigger.RETRY
+
+    def test_a_run_with_a_stale_heartbeat_is_marked_lost(self, shop, platform_admin):
+        pipeline = make_pipeline(shop.customer, platform_admin)
+        run = pipeline_run_request(pipeline, enqueue=False)
+        long_ago = datetime.now(UTC) - timedelta(minutes=5)
+        PipelineRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago
+        )
+        assert runs_reap() == 1
+        run.refresh_from_db()
+        assert run.status == RunStatus.FAILED and run.error_kind == ErrorKind.LOST
+        assert "stopped sending heartbeats" in run.error
+        pipeline_run_request(pipeline, enqueue=False)  # no longer busy
+
+    def test_schedule_tick_queues_due_pipelines_once(self, shop, import_root, platform_admin, settings):
+        settings.CUSTODIAN_JOBS_SYNC = True
+        pipeline = make_pipeline(shop.customer, platform_admin, schedule="*/5 * * * *")
+        now = datetime(2026, 1, 1, 10, 2, tzinfo=UTC)
+        assert schedule_tick(now=now) == []  # first sight: next run computed
+        assert PipelineState.objects.get(pipeline=pipeline).next_run_at == datetime(
+            2026, 1, 1, 10, 5, tzinfo=UTC
+        )
+        queued = schedule_tick(now=now + timedelta(minutes=3))
+        assert [r.trigger for r in queued] == [RunTrigger.SCHEDULE]
+        assert schedule_tick(now=now + timedelta(minutes=4)) == []
+        assert PipelineState.objects.get(pipeline=pipeline).next_run_at == datetime(
+            2026, 1, 1, 10, 10, tzinfo=UTC
+        )
+
+    def test_a_pipeline_runs_after_the_one_it_depends_on_succeeds(
+        self, shop, import_root, platform_admin, settings, django_capture_on_commit_callbacks
+    ):
+        settings.CUSTODIAN_JOBS_SYNC = True
+        (import_root / "customers.csv").write_text(CUSTOMER_CSV)
+        first = make_pipeline(shop.customer, platform_admin)
+        second = make_pipeline(
+            shop.customer, platform_admin, name="customers-again", load_mode="upsert", run_after=first
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            pipeline_run_request(first, user=platform_admin)
+        follower = PipelineRun.objects.get(pipeline=second)
+        assert follower.trigger == RunTrigger.DEPENDENCY and follower.status == RunStatus.SUCCEEDED
+        assert follower.rows_updated == 0 and follower.rows_inserted == 0
+
+
+def wait_for(predicate, timeout=60.0, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_cancel_stops_a_running_load_and_leaves_the_target_as_it_was(
+    shop, import_root, platform_admin, settings
+):
+    settings.CUSTODIAN_HEARTBEAT_SECONDS = 0.2
+    big_csv(import_root / "customers.csv", 200_000)
+    pipeline = make_pipeline(shop.customer, platform_admin, batch_size=1000)
+    run = pipeline_run_request(pipeline, user=platform_admin, enqueue=False)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.setdefault("run", pipeline_run_execute(run.pk)))
+    worker.start()
+    try:
+        wait_for(lambda: PipelineRun.objects.get(pk=run.pk).rows_loaded > 0)
+        assert "is stopping" in pipeline_run_cancel(run, user=platform_admin)
+    finally:
+        worker.join(timeout=120)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED and run.error_kind == ErrorKind.CANCELLED, run.error
+    assert query(shop, "SELECT count(*) FROM app.customer") == [(0,)]
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_real_worker_runs_the_job_and_a_killed_worker_is_detected(
+    shop, import_root, platform_admin, settings
+):
+    """Through Redis to `manage.py rqworker etl`: a run succeeds; then a worker killed mid-run leaves the
+    target untouched, its heartbeat goes stale and the run is marked failed."""
+    import django_rq
+
+    settings.CUSTODIAN_JOBS_SYNC = False
+    queue = django_rq.get_queue("etl")
+    queue.empty()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        "REDIS_URL": settings.RQ_QUEUES["etl"]["URL"],
+        shop.url_env: store_url(shop),
+        "CUSTODIAN_IMPORT_ROOT": str(import_root),
+        "CUSTODIAN_HEARTBEAT_SECONDS": "0.5",
+    }
+    (import_root / "customers.csv").write_text(CUSTOMER_CSV)
+    pipeline = make_pipeline(shop.customer, platform_admin, load_mode="upsert")
+    run = pipeline_run_request(pipeline, user=platform_admin)
+    burst = subprocess.run(
+        [sys.executable, "manage.py", "rqworker", "etl", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert burst.returncode == 0, burst.stderr
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert query(shop, "SELECT count(*) FROM app.customer") == [(3,)]
+
+    big_csv(import_root / "customers.csv", 300_000)
+    pipeline.batch_size = 2000
+    pipeline.save()
+    doomed = pipeline_run_request(pipeline, user=platform_admin)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "etl"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: PipelineRun.objects.get(pk=doomed.pk).rows_loaded > 0, timeout=120)
+    finally:
+        for pid in children(worker.pid):  # RQ runs the job in a forked "work horse" in its own session
+            os.kill(pid, signal.SIGKILL)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    settings.CUSTODIAN_HEARTBEAT_STALE_SECONDS = 2
+    time.sleep(3)
+    reaped = runs_reap()
+    doomed.refresh_from_db()
+    assert reaped == 1, (doomed.status, doomed.error, doomed.rows_loaded, doomed.heartbeat_at)
+    doomed.refresh_from_db()
+    assert doomed.status == RunStatus.FAILED and doomed.error_kind == ErrorKind.LOST
+    wait_for(
+        lambda: (
+            query(
+                shop,
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                "'custodian-pipeline' AND state = 'idle in transaction'",
+            )
+            == [(0,)]
+        )
+    )
+    assert query(shop, "SELECT count(*) FROM app.customer") == [(3,)]
+    queue.empty()
