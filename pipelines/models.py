@@ -310,3 +310,25 @@ class LineageEdge(models.Model):
 
 
 __all__ += ["FINISHED", "ACTIVE", "ErrorKind", "ExtractMode", "LoadMode", "RunTrigger", "SourceKind"]
+
+
+def _schedule_changed(sender, instance: Pipeline, **kwargs) -> None:
+    """A scheduled pipeline needs the scheduler's tick job: make sure it exists once this save commits."""
+    if not instance.schedule or settings.CUSTODIAN_JOBS_SYNC:
+        return
+    from django.db import transaction
+
+    def ensure():
+        from pipelines.services import schedule_tick_ensure
+
+        try:
+            schedule_tick_ensure()
+        except Exception:  # Redis down: `manage.py pipelines_tick` or the next save starts it
+            import logging
+
+            logging.getLogger(__name__).warning("Could not schedule the pipelines tick job", exc_info=True)
+
+    transaction.on_commit(ensure)
+
+
+models.signals.post_save.connect(_schedule_changed, sender=Pipeline, dispatch_uid="pipelines_schedule_tick")

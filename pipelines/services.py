@@ -21,6 +21,8 @@ from pipelines.models import ACTIVE, LineageEdge, Pipeline, PipelineRun, Pipelin
 
 __all__ = [
     "PipelineBusy",
+    "PipelineNotRunnable",
+    "pipeline_preflight",
     "DryRun",
     "pipeline_to_config",
     "pipeline_run_request",
@@ -44,6 +46,36 @@ class PipelineBusy(CustodianError):
     """The pipeline already has a queued or running run."""
 
 
+class PipelineNotRunnable(CustodianError):
+    """The pipeline's configuration or its source's fields stop it from running; no run was created."""
+
+
+def pipeline_preflight(pipeline: Pipeline) -> None:
+    """Refuse a run that cannot work: configuration errors (unmapped required columns, a watermark that is
+    not mapped ...) and, for a file that is already there, mapped fields its header lacks."""
+    from pipelines.config import pipeline_config_errors, source_fields_check
+    from pipelines.plan import plan_build
+    from pipelines.sources import PipelineDataError, source_file_path, source_open
+
+    errors = pipeline_config_errors(pipeline)
+    if errors:
+        raise PipelineNotRunnable(
+            f"Pipeline '{pipeline.name}' cannot run: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
+        )
+    if not pipeline.is_file_source:
+        return
+    try:
+        source_file_path(pipeline)
+    except PipelineDataError:
+        return  # a missing file is the run's failure to report (it may arrive before a scheduled run)
+    try:
+        plan = plan_build(pipeline)
+        with source_open(pipeline, limit=1, batch_rows=1) as reader:
+            source_fields_check(reader.fields, plan.source_fields_needed())
+    except PipelineDataError as exc:
+        raise PipelineNotRunnable(exc.message) from None
+
+
 def _job_id(run: PipelineRun) -> str:
     return f"custodian-pipeline-run-{run.pk}"
 
@@ -60,6 +92,8 @@ def pipeline_run_request(
     """Queue a run on the `etl` queue (after commit); PipelineBusy when one is queued or running."""
     from pipelines.jobs import pipeline_run_job
 
+    if trigger in (RunTrigger.MANUAL, RunTrigger.COMMAND):
+        pipeline_preflight(pipeline)
     runs_reap(pipeline=pipeline)
     try:
         with transaction.atomic():

@@ -274,3 +274,57 @@ def test_real_worker_runs_the_job_and_a_killed_worker_is_detected(
     )
     assert query(shop, "SELECT count(*) FROM app.customer") == [(3,)]
     queue.empty()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_scheduler_tick_runs_on_a_worker_with_scheduler_and_queues_due_runs(
+    shop, import_root, platform_admin, settings
+):
+    """Saving a scheduled pipeline schedules the tick; `rqworker --with-scheduler` runs it, and the tick
+    queues the pipeline once its cron time has come, then schedules itself again."""
+    import django_rq
+
+    from pipelines.services import TICK_JOB_ID
+
+    settings.CUSTODIAN_JOBS_SYNC = False
+    queue = django_rq.get_queue("etl")
+    queue.empty()
+    for job_id in queue.scheduled_job_registry.get_job_ids():
+        queue.scheduled_job_registry.remove(job_id, delete_job=True)
+    pipeline = make_pipeline(shop.customer, platform_admin, schedule="* * * * *")
+    assert TICK_JOB_ID in queue.scheduled_job_registry.get_job_ids()
+    PipelineState.objects.create(pipeline=pipeline, next_run_at=datetime.now(UTC) - timedelta(minutes=1))
+    time.sleep(1.5)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        "REDIS_URL": settings.RQ_QUEUES["etl"]["URL"],
+    }
+    worker = subprocess.run(
+        [sys.executable, "manage.py", "rqworker", "etl", "--burst", "--with-scheduler"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert worker.returncode == 0, worker.stderr
+    run = PipelineRun.objects.get(pipeline=pipeline)
+    assert run.trigger == RunTrigger.SCHEDULE
+    assert TICK_JOB_ID in queue.scheduled_job_registry.get_job_ids()  # the next tick is waiting
+    queue.empty()
+    for job_id in queue.scheduled_job_registry.get_job_ids():
+        queue.scheduled_job_registry.remove(job_id, delete_job=True)
+
+
+@pytest.mark.django_db
+def test_a_run_is_refused_before_it_starts_when_the_header_lacks_a_mapped_field(
+    shop, import_root, platform_admin
+):
+    from pipelines.services import PipelineNotRunnable
+
+    (import_root / "customers.csv").write_text(CUSTOMER_CSV.replace("email,", "e_mail,", 1))
+    pipeline = make_pipeline(shop.customer, platform_admin)
+    with pytest.raises(PipelineNotRunnable, match="The source has no field 'email'.*it has: id, e_mail"):
+        pipeline_run_request(pipeline, user=platform_admin)
+    assert not PipelineRun.objects.exists()
