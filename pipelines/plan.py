@@ -16,6 +16,7 @@ from pipelines.transforms import (
     MASKING_STEPS,
     Check,
     StepContext,
+    column_masking,
     lookup_key,
     masking_step,
     steps_compile,
@@ -122,7 +123,7 @@ def plan_build(pipeline) -> Plan:
         column = mapping.column
         steps = list(mapping.steps or [])
         masked = False
-        default_mask = masking_step(column.masking_strategy)
+        default_mask = masking_step(column_masking(column))
         if default_mask and not any(step["op"] in MASKING_STEPS for step in steps):
             steps.append(default_mask)
             masked = True

@@ -26,6 +26,7 @@ __all__ = [
     "steps_compile",
     "steps_describe",
     "masking_step",
+    "column_masking",
     "mask_value",
 ]
 
@@ -348,10 +349,22 @@ STRATEGY_STEPS = {
 }
 
 
+# Personal data that must never land in clear, even when the steward chose no strategy: credentials are
+# hashed, payment data partially masked, health data redacted. Identifiers follow their column's strategy.
+CATEGORY_MASKING = {"credential": "hash", "financial": "partial", "health": "redact"}
+
+
 def masking_step(strategy: str) -> dict | None:
     """The step that applies a catalog masking strategy, or None for 'none'."""
     name = STRATEGY_STEPS.get(strategy)
     return {"op": name} if name else None
+
+
+def column_masking(column) -> str:
+    """The masking strategy a load applies to a catalog column by default ('none' for clear values)."""
+    if column.masking_strategy and column.masking_strategy != "none":
+        return column.masking_strategy
+    return CATEGORY_MASKING.get(column.pii_category, "none")
 
 
 # Normalizing and compiling ------------------------------------------------------------------------------
