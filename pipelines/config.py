@@ -6,11 +6,10 @@ Returns errors keyed by field, in words a platform admin can act on. Checks that
 
 import codecs
 
-import sqlglot
 from croniter import croniter
-from sqlglot import exp
 
 from catalog.schema.metadata import AUDIT_COLUMNS
+from catalog.sql_conditions import select_problem
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 
 __all__ = ["pipeline_config_errors", "source_fields_check", "query_check", "unique_keys"]
@@ -18,19 +17,7 @@ __all__ = ["pipeline_config_errors", "source_fields_check", "query_check", "uniq
 
 def query_check(query: str) -> str | None:
     """Why a source query is refused (not one read-only SELECT), or None."""
-    try:
-        statements = [s for s in sqlglot.parse(query, read="postgres") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        return f"The query does not parse: {str(exc).splitlines()[0]}"
-    if len(statements) != 1:
-        return "Give exactly one SELECT statement."
-    statement = statements[0]
-    if not isinstance(statement, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
-        return "Only a SELECT statement can be a source."
-    writes = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Into)
-    if any(statement.find(kind) for kind in writes):
-        return "The query must only read (no INTO, INSERT, UPDATE, DELETE or DDL)."
-    return None
+    return select_problem(query, what="The source query")
 
 
 def unique_keys(entity) -> list[set[str]]:

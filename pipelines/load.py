@@ -30,8 +30,9 @@ SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
 
 def target_connect(datastore) -> psycopg.Connection:
     """A psycopg connection to a PostgreSQL data store (COPY needs the driver itself)."""
-    from catalog.schema.connections import datastore_url
+    from catalog.schema.connections import StoreUnreachable, datastore_pg_connect
     from catalog.schema.dialects import SchemaError
+    from pipelines.sources import TransientSourceError
 
     if datastore.engine != "postgresql":
         raise PipelineDataError(
@@ -39,17 +40,11 @@ def target_connect(datastore) -> psycopg.Connection:
             f"{datastore.get_engine_display()}."
         )
     try:
-        url = datastore_url(datastore)
+        return datastore_pg_connect(datastore, application_name="custodian-pipeline")
+    except StoreUnreachable as exc:
+        raise TransientSourceError(exc.message) from None
     except SchemaError as exc:
         raise PipelineDataError(exc.message) from None
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    from pipelines.sources import TransientSourceError
-
-    try:
-        return psycopg.connect(conninfo, connect_timeout=5, application_name="custodian-pipeline")
-    except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TransientSourceError(f"Cannot reach data store '{datastore.name}': {reason}") from None
 
 
 class TargetLoader:

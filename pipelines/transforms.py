@@ -8,14 +8,13 @@ Steps that can fail on a value (parsing, casting, lookups) report a check: a con
 the reason, which validation turns into a rejected row instead of a silent NULL.
 """
 
-import hashlib
-import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
-from django.conf import settings
+
+from catalog.masking import column_masking, mask_value
 
 __all__ = [
     "STEPS",
@@ -280,28 +279,6 @@ def lookup_key(args: dict) -> tuple:
 # Masking ------------------------------------------------------------------------------------------------
 
 
-def _secret(purpose: str) -> bytes:
-    pepper = getattr(settings, "CUSTODIAN_PEPPER", "") or settings.SECRET_KEY
-    return hashlib.sha256(f"{purpose}:{pepper}".encode()).digest()
-
-
-def mask_value(value, strategy: str, keep: int = 4):
-    """One value masked per a catalog masking strategy (for displays of stored raw values)."""
-    if value is None:
-        return None
-    text = str(value)
-    if strategy == "hash":
-        return hmac.new(_secret("hash"), text.encode(), hashlib.sha256).hexdigest()
-    if strategy == "tokenize":
-        return "tok_" + hmac.new(_secret("token"), text.encode(), hashlib.sha256).hexdigest()[:24]
-    if strategy == "partial":
-        shown = text[-keep:] if keep else ""
-        return "*" * (len(text) - len(shown)) + shown
-    if strategy == "nullify":
-        return None
-    return "[redacted]"
-
-
 def _map_values(expr: pl.Expr, func) -> pl.Expr:
     return expr.cast(pl.String).map_batches(
         lambda s: pl.Series(s.name, [None if v is None else func(v) for v in s.to_list()], dtype=pl.String),
@@ -349,22 +326,10 @@ STRATEGY_STEPS = {
 }
 
 
-# Personal data that must never land in clear, even when the steward chose no strategy: credentials are
-# hashed, payment data partially masked, health data redacted. Identifiers follow their column's strategy.
-CATEGORY_MASKING = {"credential": "hash", "financial": "partial", "health": "redact"}
-
-
 def masking_step(strategy: str) -> dict | None:
     """The step that applies a catalog masking strategy, or None for 'none'."""
     name = STRATEGY_STEPS.get(strategy)
     return {"op": name} if name else None
-
-
-def column_masking(column) -> str:
-    """The masking strategy a load applies to a catalog column by default ('none' for clear values)."""
-    if column.masking_strategy and column.masking_strategy != "none":
-        return column.masking_strategy
-    return CATEGORY_MASKING.get(column.pii_category, "none")
 
 
 # Normalizing and compiling ------------------------------------------------------------------------------

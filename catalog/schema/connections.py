@@ -10,7 +10,13 @@ from django.conf import settings
 from catalog.models import DataStore
 from catalog.schema.dialects import SchemaError
 
-__all__ = ["datastore_url", "datastore_engine", "datastore_connect"]
+__all__ = [
+    "datastore_url",
+    "datastore_engine",
+    "datastore_connect",
+    "datastore_pg_connect",
+    "StoreUnreachable",
+]
 
 DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -95,3 +101,27 @@ def datastore_connect(datastore: DataStore):
     finally:
         connection.close()
         engine.dispose()
+
+
+class StoreUnreachable(SchemaError):
+    """The data store refused or dropped the connection: trying again later may work."""
+
+
+def datastore_pg_connect(datastore: DataStore, *, application_name: str = "custodian"):
+    """A psycopg connection to a PostgreSQL data store, for work SQLAlchemy does not do (COPY, cancel).
+
+    SchemaError when the store is not PostgreSQL or has no usable URL; StoreUnreachable when it cannot be
+    reached.
+    """
+    import psycopg
+
+    if datastore.engine != "postgresql":
+        raise SchemaError(
+            f"Data store '{datastore.name}' is {datastore.get_engine_display()}; this needs PostgreSQL."
+        )
+    conninfo = datastore_url(datastore).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        return psycopg.connect(conninfo, connect_timeout=5, application_name=application_name)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreUnreachable(f"Cannot reach data store '{datastore.name}': {reason}") from None

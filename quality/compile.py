@@ -1,0 +1,145 @@
+"""Rules compiled to PostgreSQL, as statement values the runner executes (and records as the SQL it ran).
+
+One entity's column rules share a single scan: `count(*) FILTER (WHERE <rule fails>)` per rule, with
+`max(col)` for freshness and `count(*)` for volume. Uniqueness is one GROUP BY, referential integrity one
+anti-join, custom SQL its own statement; each of those counts its failures and keeps up to ten examples in
+the same statement, so no rule reads the table twice. Names reach SQL only as psycopg Identifiers and
+values only as Literals.
+"""
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from quality.choices import RuleKind
+
+__all__ = [
+    "ScanPlan",
+    "scan_compile",
+    "samples_compile",
+    "unique_compile",
+    "referential_compile",
+    "custom_compile",
+    "SAMPLE_ROWS",
+]
+
+SAMPLE_ROWS = 10
+
+
+def _col(name: str) -> sql.Identifier:
+    return sql.Identifier(name)
+
+
+def failing_predicate(rule) -> sql.Composable | None:
+    """The condition a failing row meets, for the rules evaluated row by row in the shared scan."""
+    kind, params = rule.kind, rule.params or {}
+    if kind == RuleKind.NOT_NULL:
+        return sql.SQL("{} IS NULL").format(_col(rule.columns[0]))
+    if kind == RuleKind.PATTERN:
+        # A NULL is incomplete, not invalid: completeness rules count it, pattern rules do not.
+        return sql.SQL("{c} IS NOT NULL AND {c}::text !~ {p}").format(
+            c=_col(rule.columns[0]), p=sql.Literal(params["pattern"])
+        )
+    if kind == RuleKind.RANGE:
+        column = _col(rule.columns[0])
+        parts = []
+        if params.get("min") not in (None, ""):
+            parts.append(sql.SQL("{} < {}").format(column, sql.Literal(str(params["min"]))))
+        if params.get("max") not in (None, ""):
+            parts.append(sql.SQL("{} > {}").format(column, sql.Literal(str(params["max"]))))
+        return sql.SQL(" OR ").join(parts)
+    if kind == RuleKind.ALLOWED_VALUES:
+        values = sql.SQL(", ").join(sql.Literal(str(v)) for v in params["values"])
+        return sql.SQL("{c} IS NOT NULL AND {c} NOT IN ({v})").format(c=_col(rule.columns[0]), v=values)
+    return None
+
+
+@dataclass
+class ScanPlan:
+    """The shared scan of one table: the statement and, per rule, the alias of its aggregate."""
+
+    statement: sql.Composed
+    aliases: dict  # rule id -> alias
+
+
+def scan_compile(table: sql.Identifier, rules: list) -> ScanPlan:
+    """SELECT count(*), and one aggregate per rule, in one pass over the table."""
+    parts = [sql.SQL("count(*) AS total")]
+    aliases = {}
+    for position, rule in enumerate(rules):
+        alias = f"r{position}"
+        aliases[rule.pk] = alias
+        if rule.kind == RuleKind.FRESHNESS:
+            aggregate = sql.SQL("max({})").format(_col(rule.columns[0]))
+        elif rule.kind == RuleKind.VOLUME:
+            continue
+        else:
+            aggregate = sql.SQL("count(*) FILTER (WHERE {})").format(failing_predicate(rule))
+        parts.append(sql.SQL("{} AS {}").format(aggregate, sql.Identifier(alias)))
+    statement = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(parts), table)
+    return ScanPlan(statement, aliases)
+
+
+def samples_compile(table: sql.Identifier, columns: list[str], rules: list) -> sql.Composed:
+    """Rows failing any of `rules`, with a flag per rule, for a cursor that stops once it has enough."""
+    flags = [
+        sql.SQL("({}) AS {}").format(failing_predicate(r), sql.Identifier(f"f{i}"))
+        for i, r in enumerate(rules)
+    ]
+    where = sql.SQL(" OR ").join(sql.SQL("({})").format(failing_predicate(r)) for r in rules)
+    return sql.SQL("SELECT {cols}, {flags} FROM {table} WHERE {where}").format(
+        cols=sql.SQL(", ").join(_col(c) for c in columns),
+        flags=sql.SQL(", ").join(flags),
+        table=table,
+        where=where,
+    )
+
+
+def _count_and_examples(cte: sql.Composable) -> sql.Composed:
+    return sql.SQL(
+        "WITH failing AS MATERIALIZED ({cte}) "
+        "SELECT count(*), coalesce(sum(custodian_n), 0)::bigint, "
+        "(SELECT coalesce(json_agg(e), '[]'::json) FROM (SELECT * FROM failing LIMIT {limit}) e) FROM failing"
+    ).format(cte=cte, limit=sql.Literal(SAMPLE_ROWS))
+
+
+def unique_compile(table: sql.Identifier, rule) -> sql.Composed:
+    """Keys held by more than one row: (duplicate keys, rows involved, examples). NULL keys are skipped."""
+    key = sql.SQL(", ").join(_col(c) for c in rule.columns)
+    present = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(_col(c)) for c in rule.columns)
+    cte = sql.SQL(
+        "SELECT {key}, count(*) AS custodian_n FROM {table} WHERE {present} "
+        "GROUP BY {key} HAVING count(*) > 1"
+    ).format(key=key, table=table, present=present)
+    return _count_and_examples(cte)
+
+
+def referential_compile(
+    table: sql.Identifier, ref_table: sql.Identifier, rule, shown: list[str]
+) -> sql.Composed:
+    """Rows whose reference points at no row of the referenced entity: (orphans, orphans, examples).
+    NULL references are not orphans."""
+    ref_columns = rule.params["ref_columns"]
+    present = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(_col(c)) for c in rule.columns)
+    match = sql.SQL(" AND ").join(
+        sql.SQL("r.{} = t.{}").format(_col(r), _col(c))
+        for c, r in zip(rule.columns, ref_columns, strict=True)
+    )
+    cte = sql.SQL(
+        "SELECT {shown}, 1 AS custodian_n FROM {table} AS t WHERE {present} "
+        "AND NOT EXISTS (SELECT 1 FROM {ref} AS r WHERE {match})"
+    ).format(
+        shown=sql.SQL(", ").join(sql.SQL("t.{}").format(_col(c)) for c in shown),
+        table=table,
+        present=present,
+        ref=ref_table,
+        match=match,
+    )
+    return _count_and_examples(cte)
+
+
+def custom_compile(rule) -> sql.Composed:
+    """The steward's SELECT of failing rows, counted, with examples."""
+    query = rule.params["sql"].strip().rstrip(";")
+    cte = sql.SQL("SELECT q.*, 1 AS custodian_n FROM ({}) AS q").format(sql.SQL(query))
+    return _count_and_examples(cte)

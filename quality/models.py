@@ -1,0 +1,302 @@
+"""Whether data is right: rules, check runs, their results and scores, incidents and alert settings.
+
+Rules and their schedules and alert settings are configuration, versioned and audited like the catalog.
+Check runs, results, scores and incidents are records: written by the runner, never edited afterwards.
+A rule names its columns (not foreign keys), so a rule whose column disappears from the catalog stays and
+its next result says so.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from catalog.exceptions import CatalogError
+from catalog.models.base import VersionedModel
+from quality.choices import CheckTrigger, Dimension, ResultStatus, RuleKind, RuleOrigin, RunStatus, Severity
+
+__all__ = ["Rule", "CheckRun", "RuleResult", "EntityScore", "Incident", "QualityAlerting", "QualitySchedule"]
+
+
+class Rule(VersionedModel):
+    """One expectation about an entity's rows, with how much failure it tolerates and how bad failing is."""
+
+    entity = models.ForeignKey("catalog.Entity", on_delete=models.CASCADE, related_name="quality_rules")
+    name = models.CharField(max_length=150, help_text=_("Unique within the entity, e.g. email_not_null."))
+    kind = models.CharField(max_length=20, choices=RuleKind.choices)
+    columns = models.JSONField(default=list, blank=True, help_text=_("Column names the rule checks."))
+    params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            "pattern; min/max; values; ref_entity + ref_columns; max_age_hours; min_rows/max_rows/"
+            "max_change_percent; sql."
+        ),
+    )
+    threshold_percent = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text=_("Failing rows tolerated, as a share of all rows (0: none)."),
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ERROR)
+    dimension = models.CharField(max_length=20, choices=Dimension.choices, blank=True)
+    enabled = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+    origin = models.CharField(
+        max_length=10, choices=RuleOrigin.choices, default=RuleOrigin.MANUAL, editable=False
+    )
+    implied_key = models.CharField(
+        max_length=200,
+        blank=True,
+        editable=False,
+        help_text=_("For rules implied by the catalog: what implies it."),
+    )
+
+    class Meta:
+        ordering = ["entity", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "name"], name="quality_rule_unique_name"),
+            models.UniqueConstraint(
+                fields=["entity", "implied_key"],
+                condition=~Q(implied_key=""),
+                name="quality_rule_unique_implied",
+            ),
+        ]
+        permissions = [
+            ("write_custom_sql", "Can write custom SQL quality rules"),
+            ("run_quality", "Can run quality checks"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity.name}.{self.name}" if self.entity_id else self.name
+
+    def save(self, *args, **kwargs):
+        if not self.dimension:
+            from quality.choices import KIND_DIMENSIONS
+
+            self.dimension = KIND_DIMENSIONS.get(self.kind, Dimension.VALIDITY)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        from quality.rules import rule_definition_errors
+
+        errors = rule_definition_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
+
+class QualitySchedule(VersionedModel):
+    """When an entity's (or a whole data store's) rules run on their own: a cron expression in UTC."""
+
+    datastore = models.ForeignKey(
+        "catalog.DataStore", on_delete=models.CASCADE, related_name="quality_schedules"
+    )
+    entity = models.ForeignKey(
+        "catalog.Entity",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="quality_schedules",
+        help_text=_("Empty: every entity of the data store."),
+    )
+    cron = models.CharField(max_length=100, help_text=_("e.g. '0 * * * *' (hourly, UTC)."))
+    enabled = models.BooleanField(default=True)
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["datastore", "entity"]
+
+    def __str__(self) -> str:
+        return f"{self.entity or self.datastore}: {self.cron}"
+
+    def clean(self):
+        super().clean()
+        from croniter import croniter
+
+        if self.cron and not croniter.is_valid(self.cron):
+            raise ValidationError({"cron": _("Not a cron expression (minute hour day month weekday).")})
+        if self.entity_id and self.datastore_id and self.entity.datastore_id != self.datastore_id:
+            raise ValidationError({"entity": _("The entity belongs to another data store.")})
+
+
+class QualityAlerting(VersionedModel):
+    """Where a data store's quality incidents are announced: e-mail addresses and/or a webhook."""
+
+    datastore = models.OneToOneField(
+        "catalog.DataStore", on_delete=models.CASCADE, related_name="quality_alerting"
+    )
+    emails = models.TextField(blank=True, help_text=_("Comma-separated addresses."))
+    webhook_url = models.URLField(blank=True, help_text=_("Receives a JSON POST per incident."))
+    score_drop_points = models.FloatField(
+        default=10,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text=_("Alert when an entity's score falls by this many points since the previous check."),
+    )
+
+    class Meta:
+        verbose_name = _("quality alerting")
+        verbose_name_plural = _("quality alerting")
+
+    def __str__(self) -> str:
+        return f"alerts of {self.datastore}"
+
+    @property
+    def email_list(self) -> list[str]:
+        return [address.strip() for address in self.emails.split(",") if address.strip()]
+
+    def clean(self):
+        super().clean()
+        from django.core.validators import validate_email
+
+        for address in self.email_list:
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise ValidationError(
+                    {"emails": _("'%(a)s' is not an e-mail address.") % {"a": address}}
+                ) from None
+
+
+class CheckRun(models.Model):
+    """One evaluation of the rules of an entity or of a whole data store; kept as it ended."""
+
+    datastore = models.ForeignKey("catalog.DataStore", on_delete=models.PROTECT, related_name="check_runs")
+    entity = models.ForeignKey(
+        "catalog.Entity", null=True, blank=True, on_delete=models.SET_NULL, related_name="check_runs"
+    )
+    trigger = models.CharField(max_length=20, choices=CheckTrigger.choices, default=CheckTrigger.MANUAL)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    pipeline_run_id = models.BigIntegerField(
+        null=True, blank=True, help_text=_("The load that triggered it.")
+    )
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rules_total = models.PositiveIntegerField(default=0)
+    rules_passed = models.PositiveIntegerField(default=0)
+    rules_warned = models.PositiveIntegerField(default=0)
+    rules_failed = models.PositiveIntegerField(default=0)
+    rules_errored = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["datastore", "-created_at"], name="quality_run_store_created")]
+
+    def __str__(self) -> str:
+        return f"check #{self.pk} of {self.entity or self.datastore} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+    @property
+    def has_error_failures(self) -> bool:
+        return self.rules_failed > 0
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            stored = CheckRun.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+                raise CatalogError(f"Check run #{self.pk} has finished; its record cannot change.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise CatalogError(f"Check run #{self.pk} is part of the quality history and cannot be deleted.")
+
+
+class RuleResult(models.Model):
+    """What one rule found in one check run: counts, a few failing rows (masked) and the SQL that ran."""
+
+    check_run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="results")
+    rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="results")
+    entity = models.ForeignKey("catalog.Entity", null=True, on_delete=models.SET_NULL, related_name="+")
+    rule_name = models.CharField(max_length=150)
+    kind = models.CharField(max_length=20, choices=RuleKind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    dimension = models.CharField(max_length=20, choices=Dimension.choices)
+    status = models.CharField(max_length=10, choices=ResultStatus.choices)
+    total_rows = models.BigIntegerField(null=True, blank=True)
+    failing_rows = models.BigIntegerField(null=True, blank=True)
+    failing_percent = models.FloatField(null=True, blank=True)
+    measured = models.CharField(
+        max_length=300, blank=True, help_text=_("e.g. newest value's age, row count.")
+    )
+    samples = models.JSONField(default=list, blank=True)
+    samples_masked = models.BooleanField(default=True)
+    duration_ms = models.FloatField(default=0)
+    sql = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["check_run", "rule_name"]
+        indexes = [
+            models.Index(fields=["rule", "-created_at"], name="quality_result_rule_created"),
+            models.Index(fields=["entity", "-created_at"], name="quality_result_entity_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name}: {self.get_status_display()}"
+
+
+class EntityScore(models.Model):
+    """An entity's quality score after a check run, overall (dimension '') and per dimension, 0–100."""
+
+    check_run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="scores")
+    entity = models.ForeignKey("catalog.Entity", on_delete=models.CASCADE, related_name="quality_scores")
+    dimension = models.CharField(max_length=20, choices=Dimension.choices, blank=True)
+    score = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["entity", "-created_at"]
+        indexes = [models.Index(fields=["entity", "dimension", "-created_at"], name="quality_score_entity")]
+
+
+class Incident(models.Model):
+    """A quality problem from when it starts failing until it passes again; announced once."""
+
+    datastore = models.ForeignKey(
+        "catalog.DataStore", on_delete=models.CASCADE, related_name="quality_incidents"
+    )
+    entity = models.ForeignKey("catalog.Entity", null=True, on_delete=models.SET_NULL, related_name="+")
+    rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
+    kind = models.CharField(
+        max_length=20, choices=[("rule", "Error rule failing"), ("score_drop", "Score drop")]
+    )
+    summary = models.TextField()
+    baseline_score = models.FloatField(
+        null=True, blank=True, help_text=_("Score drops: the score before it.")
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    first_result = models.ForeignKey(
+        RuleResult, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notified_at = models.DateTimeField(null=True, blank=True)
+    notify_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule"],
+                condition=Q(closed_at__isnull=True) & Q(kind="rule"),
+                name="quality_one_open_incident",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.summary[:80]
+
+
+__all__ += ["ResultStatus", "CheckTrigger"]

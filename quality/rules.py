@@ -1,0 +1,274 @@
+"""Rule definitions: what each kind needs, and the rules the catalog implies without anyone writing them.
+
+The catalog already says which columns are NOT NULL, which keys are unique, what a foreign key points at,
+and each column's range, pattern and allowed values. Those become rules of origin "catalog", kept in step
+with the catalog before every check: their definition follows the catalog, while a steward's tuning
+(threshold, severity, enabled) is kept.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from catalog.models import Entity
+from catalog.sql_conditions import select_problem
+
+__all__ = ["rule_definition_errors", "ImpliedRule", "rules_implied", "rules_implied_sync"]
+
+ONE_COLUMN = {"not_null", "pattern", "range", "allowed_values", "freshness"}
+ORDERABLE = {
+    "smallint",
+    "integer",
+    "bigint",
+    "numeric",
+    "real",
+    "double",
+    "date",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "varchar",
+    "char",
+    "text",
+}
+
+
+def rule_definition_errors(rule) -> dict[str, str]:
+    """Errors keyed by field when a rule's definition cannot be evaluated as written."""
+    errors: dict[str, str] = {}
+    kind, columns, params = rule.kind, rule.columns, rule.params or {}
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        return {"columns": 'Columns are a list of column names, e.g. ["email"].'}
+    if not isinstance(params, dict):
+        return {"params": 'Parameters are a mapping, e.g. {"pattern": "@"}.'}
+    if kind in ONE_COLUMN and len(columns) != 1:
+        errors["columns"] = f"A {kind} rule checks exactly one column."
+    if kind in ("unique", "referential") and not columns:
+        errors["columns"] = f"A {kind} rule needs one or more columns."
+    if kind in ("volume", "custom_sql") and columns:
+        errors["columns"] = f"A {kind} rule has no columns."
+    if rule.entity_id:
+        known = {c.name: c for c in rule.entity.columns.all()}
+        missing = [c for c in columns if c not in known]
+        if missing:
+            errors["columns"] = f"{rule.entity.name} has no column {', '.join(missing)}."
+        elif (
+            kind == "freshness"
+            and columns
+            and known[columns[0]].data_type not in ("date", "timestamp", "timestamptz")
+        ):
+            errors["columns"] = "Freshness needs a date or timestamp column."
+    errors.update(_param_errors(rule, kind, params))
+    return errors
+
+
+def _param_errors(rule, kind: str, params: dict) -> dict[str, str]:
+    allowed = {
+        "not_null": set(),
+        "unique": set(),
+        "pattern": {"pattern"},
+        "range": {"min", "max"},
+        "allowed_values": {"values"},
+        "referential": {"ref_entity", "ref_columns"},
+        "freshness": {"max_age_hours"},
+        "volume": {"min_rows", "max_rows", "max_change_percent", "history"},
+        "custom_sql": {"sql", "timeout_seconds"},
+    }.get(kind)
+    if allowed is None:
+        return {"kind": f"Unknown rule kind '{kind}'."}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "no parameters"
+        return {"params": f"A {kind} rule does not take {', '.join(unknown)} (it takes {takes})."}
+    if kind == "pattern":
+        pattern = params.get("pattern")
+        if not isinstance(pattern, str) or not pattern:
+            return {"params": "A pattern rule needs a pattern (a regular expression)."}
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            return {"params": f"The pattern is not a regular expression: {exc}."}
+    if kind == "range" and params.get("min") in (None, "") and params.get("max") in (None, ""):
+        return {"params": "A range rule needs min, max or both."}
+    if kind == "allowed_values" and not (isinstance(params.get("values"), list) and params["values"]):
+        return {"params": "An allowed-values rule needs values: a non-empty list."}
+    if kind == "freshness":
+        age = params.get("max_age_hours")
+        if not isinstance(age, (int, float)) or age <= 0:
+            return {"params": "A freshness rule needs max_age_hours, a positive number."}
+    if kind == "volume" and not ({"min_rows", "max_rows", "max_change_percent"} & set(params)):
+        return {"params": "A volume rule needs min_rows, max_rows or max_change_percent."}
+    if kind == "referential":
+        return _referential_errors(rule, params)
+    if kind == "custom_sql":
+        sql_text = params.get("sql")
+        problem = (
+            select_problem(sql_text, what="Custom SQL")
+            if isinstance(sql_text, str) and sql_text.strip()
+            else "Write the SQL: one SELECT returning the failing rows."
+        )
+        if problem:
+            return {"params": problem}
+    return {}
+
+
+def _referential_errors(rule, params: dict) -> dict[str, str]:
+    ref_columns = params.get("ref_columns")
+    if not params.get("ref_entity") or not isinstance(ref_columns, list) or not ref_columns:
+        return {"params": "A referential rule needs ref_entity and ref_columns (the referenced key)."}
+    if len(ref_columns) != len(rule.columns):
+        return {"params": "ref_columns must pair up with the rule's columns."}
+    if rule.entity_id:
+        ref = Entity.objects.filter(datastore_id=rule.entity.datastore_id, name=params["ref_entity"]).first()
+        if ref is None:
+            return {
+                "params": f"No entity '{params['ref_entity']}' in data store {rule.entity.datastore.name}."
+            }
+        missing = [c for c in ref_columns if not ref.columns.filter(name=c).exists()]
+        if missing:
+            return {"params": f"{ref.name} has no column {', '.join(missing)}."}
+    return {}
+
+
+@dataclass
+class ImpliedRule:
+    implied_key: str
+    name: str
+    kind: str
+    columns: list[str]
+    params: dict = field(default_factory=dict)
+    description: str = ""
+
+
+def rules_implied(entity: Entity) -> list[ImpliedRule]:
+    """The rules the catalog states for an entity's columns and keys."""
+    columns = list(entity.columns.select_related("references__entity").order_by("position", "id"))
+    implied: list[ImpliedRule] = []
+    primary = [
+        c.name
+        for c in sorted((c for c in columns if c.primary_key_position), key=lambda c: c.primary_key_position)
+    ]
+    if primary:
+        implied.append(
+            ImpliedRule(
+                "unique:pk",
+                "primary_key_unique",
+                "unique",
+                primary,
+                description="The primary key identifies one row.",
+            )
+        )
+    for column in columns:
+        name = column.name
+        if not column.nullable or column.primary_key_position:
+            implied.append(
+                ImpliedRule(
+                    f"not_null:{name}",
+                    f"{name}_not_null",
+                    "not_null",
+                    [name],
+                    description=f"{name} is NOT NULL in the catalog.",
+                )
+            )
+        if column.is_unique and not (primary == [name]):
+            implied.append(
+                ImpliedRule(
+                    f"unique:{name}",
+                    f"{name}_unique",
+                    "unique",
+                    [name],
+                    description=f"{name} is unique in the catalog.",
+                )
+            )
+        if column.references_id:
+            ref = column.references
+            implied.append(
+                ImpliedRule(
+                    f"references:{name}",
+                    f"{name}_references_{ref.entity.name}"[:150],
+                    "referential",
+                    [name],
+                    {"ref_entity": ref.entity.name, "ref_columns": [ref.name]},
+                    description=f"{name} refers to {ref.entity.name}.{ref.name}.",
+                )
+            )
+        if (column.min_value or column.max_value) and column.data_type in ORDERABLE:
+            params = {k: v for k, v in (("min", column.min_value), ("max", column.max_value)) if v}
+            implied.append(
+                ImpliedRule(
+                    f"range:{name}",
+                    f"{name}_range",
+                    "range",
+                    [name],
+                    params,
+                    description=f"{name} is within the catalog's bounds.",
+                )
+            )
+        if column.pattern:
+            implied.append(
+                ImpliedRule(
+                    f"pattern:{name}",
+                    f"{name}_pattern",
+                    "pattern",
+                    [name],
+                    {"pattern": column.pattern},
+                    description=f"{name} matches the catalog's pattern.",
+                )
+            )
+        if column.allowed_values:
+            implied.append(
+                ImpliedRule(
+                    f"allowed:{name}",
+                    f"{name}_allowed_values",
+                    "allowed_values",
+                    [name],
+                    {"values": [str(v) for v in column.allowed_values]},
+                    description=f"{name} takes one of the catalog's values.",
+                )
+            )
+    return implied
+
+
+def rules_implied_sync(entity: Entity) -> dict[str, int]:
+    """Create, update and delete the entity's catalog-origin rules to match the catalog; counts of each.
+
+    A steward's tuning of an implied rule (threshold, severity, enabled) survives; its definition does not.
+    """
+    from catalog.services import catalog_object_save
+    from quality.models import Rule
+
+    wanted = {rule.implied_key: rule for rule in rules_implied(entity)}
+    existing = {rule.implied_key: rule for rule in Rule.objects.filter(entity=entity, origin="catalog")}
+    counts = {"created": 0, "updated": 0, "deleted": 0}
+    taken = set(Rule.objects.filter(entity=entity).exclude(origin="catalog").values_list("name", flat=True))
+    for key, spec in wanted.items():
+        rule = existing.get(key)
+        name = spec.name if spec.name not in taken else f"{spec.name}_catalog"
+        if rule is None:
+            rule = Rule(
+                entity=entity,
+                origin="catalog",
+                implied_key=key,
+                name=name,
+                kind=spec.kind,
+                columns=spec.columns,
+                params=spec.params,
+                description=spec.description,
+            )
+            catalog_object_save(obj=rule, user=None)
+            counts["created"] += 1
+        elif (rule.kind, rule.columns, rule.params, rule.name) != (
+            spec.kind,
+            spec.columns,
+            spec.params,
+            name,
+        ):
+            rule.kind, rule.columns, rule.params, rule.name = spec.kind, spec.columns, spec.params, name
+            rule.description = spec.description
+            catalog_object_save(obj=rule, user=None)
+            counts["updated"] += 1
+    for key, rule in existing.items():
+        if key not in wanted:
+            rule._history_user = None
+            rule.delete()
+            counts["deleted"] += 1
+    return counts

@@ -1,0 +1,376 @@
+"""A check run: every enabled rule of an entity (or of every entity of a data store) evaluated where the
+data is, each result recorded with its counts, examples (masked) and SQL, then scores and incidents.
+
+Every statement runs in its own read-only transaction with a statement timeout, so one rule's failure (a
+regex PostgreSQL rejects, a dropped column, custom SQL that runs too long) is that rule's result and the
+other rules still run. When the shared scan fails, its rules are run one by one to find the culprit.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+from django.conf import settings
+from django.utils import timezone
+from psycopg import sql
+
+from catalog.masking import column_masking, mask_value
+from catalog.models import Entity
+from catalog.schema.connections import datastore_pg_connect
+from catalog.schema.dialects import SchemaError
+from quality.choices import SCAN_KINDS, ResultStatus, RuleKind, RunStatus, Severity
+from quality.compile import (
+    SAMPLE_ROWS,
+    custom_compile,
+    referential_compile,
+    samples_compile,
+    scan_compile,
+    unique_compile,
+)
+from quality.models import CheckRun, Rule, RuleResult
+from quality.rules import rules_implied_sync
+
+__all__ = ["check_run_execute", "Outcome"]
+
+logger = logging.getLogger(__name__)
+VOLUME_HISTORY = 10
+
+
+@dataclass
+class Outcome:
+    """What one rule found, before it is recorded."""
+
+    rule: Rule
+    status: str = ResultStatus.PASSED
+    total_rows: int | None = None
+    failing_rows: int | None = None
+    measured: str = ""
+    samples: list = field(default_factory=list)
+    duration_ms: float = 0.0
+    sql: str = ""
+    error: str = ""
+
+    @property
+    def failing_percent(self) -> float | None:
+        if self.failing_rows is None or not self.total_rows:
+            return None if self.failing_rows is None else (100.0 if self.failing_rows else 0.0)
+        return 100.0 * self.failing_rows / self.total_rows
+
+
+class _Store:
+    """One data store connection and how statements run on it."""
+
+    def __init__(self, connection: psycopg.Connection):
+        self.connection = connection
+        self.timeout_ms = int(getattr(settings, "CUSTODIAN_QUALITY_TIMEOUT_SECONDS", 600) * 1000)
+
+    def run(self, statement, *, timeout_ms: int | None = None, fetch: str = "one"):
+        """(rows, seconds) of one statement in its own read-only transaction."""
+        started = time.monotonic()
+        with self.connection.transaction(), self.connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
+            cursor.execute(
+                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms or self.timeout_ms))
+            )
+            cursor.execute(statement)
+            rows = cursor.fetchone() if fetch == "one" else cursor.fetchall()
+        return rows, time.monotonic() - started
+
+    def text(self, statement) -> str:
+        return statement.as_string(self.connection)
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return "Stopped by the statement timeout: the query ran too long."
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return "Refused: the SQL tried to write, and rules only read."
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.errors.InvalidRegularExpression):
+        return f"PostgreSQL rejects the regular expression: {message}"
+    return f"The database refused the rule's SQL: {message}"
+
+
+def _table_columns(store: _Store, schema: str) -> dict[str, set[str]]:
+    rows, _ = store.run(
+        sql.SQL(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = {}"
+        ).format(sql.Literal(schema)),
+        fetch="all",
+    )
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    return tables
+
+
+def _json_safe(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _masked(entity: Entity, sample: dict) -> dict:
+    """A sample row with every personal-data column masked (the catalog's strategy, else redacted)."""
+    strategies = {c.name: column_masking(c) for c in entity.columns.all() if c.is_pii}
+    masked = {}
+    for name, value in sample.items():
+        if name in strategies:
+            strategy = strategies[name] if strategies[name] != "none" else "redact"
+            value = mask_value(value, strategy)
+        masked[name] = _json_safe(value)
+    return masked
+
+
+def _key_columns(entity: Entity) -> list[str]:
+    return [
+        c.name
+        for c in sorted(
+            (c for c in entity.columns.all() if c.primary_key_position), key=lambda c: c.primary_key_position
+        )
+    ]
+
+
+def evaluate_entity(store: _Store, entity: Entity, tables: dict[str, set[str]]) -> list[Outcome]:
+    """Every enabled rule of the entity, evaluated; one Outcome per rule."""
+    rules_implied_sync(entity)
+    rules = list(Rule.objects.filter(entity=entity, enabled=True).order_by("name"))
+    schema = entity.datastore.schema_name or "public"
+    table = sql.Identifier(schema, entity.name)
+    existing = tables.get(entity.name)
+    outcomes: dict[int, Outcome] = {}
+    runnable = []
+    for rule in rules:
+        if existing is None:
+            outcomes[rule.pk] = Outcome(
+                rule,
+                ResultStatus.ERROR,
+                error=(
+                    f"The table {schema}.{entity.name} does not exist in the data store: "
+                    "apply the schema first."
+                ),
+            )
+            continue
+        missing = [c for c in rule.columns if c not in existing]
+        if missing:
+            outcomes[rule.pk] = Outcome(
+                rule,
+                ResultStatus.ERROR,
+                error=(
+                    f"Column {', '.join(missing)} no longer exists in {schema}.{entity.name}; "
+                    "update or delete the rule."
+                ),
+            )
+            continue
+        runnable.append(rule)
+    scan_rules = [r for r in runnable if r.kind in SCAN_KINDS]
+    total = _evaluate_scan(store, entity, table, scan_rules, outcomes) if scan_rules or runnable else None
+    for rule in runnable:
+        if rule.kind in SCAN_KINDS:
+            continue
+        outcomes[rule.pk] = _evaluate_set_rule(store, entity, table, rule, total)
+    return [outcomes[rule.pk] for rule in rules]
+
+
+def _evaluate_scan(store, entity, table, rules, outcomes) -> int | None:
+    """The shared scan; on failure, each rule alone so one bad rule does not sink the others."""
+    plan = scan_compile(table, rules)
+    try:
+        row, seconds = store.run(plan.statement)
+    except psycopg.Error as exc:
+        if len(rules) == 1:
+            outcomes[rules[0].pk] = Outcome(
+                rules[0], ResultStatus.ERROR, error=_problem(exc), sql=store.text(plan.statement)
+            )
+            return None
+        total = None
+        for rule in rules:
+            total = _evaluate_scan(store, entity, table, [rule], outcomes) or total
+        return total
+    total = row[0]
+    names = ["total"] + [a for r in rules for a in [plan.aliases[r.pk]] if r.kind != RuleKind.VOLUME]
+    values = dict(zip(names, row, strict=True))
+    text = store.text(plan.statement)
+    for rule in rules:
+        outcome = Outcome(rule, total_rows=total, duration_ms=round(seconds * 1000, 1), sql=text)
+        if rule.kind == RuleKind.FRESHNESS:
+            _judge_freshness(outcome, values[plan.aliases[rule.pk]])
+        elif rule.kind == RuleKind.VOLUME:
+            _judge_volume(outcome, total)
+        else:
+            outcome.failing_rows = values[plan.aliases[rule.pk]]
+            _judge_rows(outcome)
+        outcomes[rule.pk] = outcome
+    _collect_samples(store, entity, table, [outcomes[r.pk] for r in rules])
+    return total
+
+
+def _judge_rows(outcome: Outcome) -> None:
+    threshold = float(outcome.rule.threshold_percent)
+    percent = outcome.failing_percent or 0.0
+    failed = outcome.failing_rows and percent > threshold
+    outcome.status = _failing_status(outcome.rule) if failed else ResultStatus.PASSED
+    if outcome.failing_rows:
+        outcome.measured = f"{outcome.failing_rows:,} of {outcome.total_rows:,} rows fail ({percent:.3f}%)"
+
+
+def _failing_status(rule: Rule) -> str:
+    return ResultStatus.FAILED if rule.severity == Severity.ERROR else ResultStatus.WARNED
+
+
+def _judge_freshness(outcome: Outcome, newest) -> None:
+    limit = float(outcome.rule.params["max_age_hours"])
+    if newest is None:
+        outcome.status, outcome.measured = _failing_status(outcome.rule), "the table has no values at all"
+        return
+    if not isinstance(newest, datetime):  # a date column
+        newest = datetime(newest.year, newest.month, newest.day, tzinfo=timezone.get_current_timezone())
+    elif timezone.is_naive(newest):
+        newest = timezone.make_aware(newest, timezone.get_current_timezone())
+    age_hours = (timezone.now() - newest).total_seconds() / 3600
+    outcome.measured = f"newest value {newest.isoformat()} is {age_hours:.1f} h old (limit {limit:g} h)"
+    outcome.status = _failing_status(outcome.rule) if age_hours > limit else ResultStatus.PASSED
+
+
+def _judge_volume(outcome: Outcome, total: int) -> None:
+    params = outcome.rule.params
+    problems = []
+    if params.get("min_rows") is not None and total < int(params["min_rows"]):
+        problems.append(f"below the minimum {int(params['min_rows']):,}")
+    if params.get("max_rows") is not None and total > int(params["max_rows"]):
+        problems.append(f"above the maximum {int(params['max_rows']):,}")
+    if params.get("max_change_percent") is not None:
+        history = int(params.get("history") or VOLUME_HISTORY)
+        previous = list(
+            RuleResult.objects.filter(
+                rule=outcome.rule,
+                total_rows__isnull=False,
+                status__in=[ResultStatus.PASSED, ResultStatus.WARNED, ResultStatus.FAILED],
+            )
+            .order_by("-created_at")
+            .values_list("total_rows", flat=True)[:history]
+        )
+        if previous:
+            mean = sum(previous) / len(previous)
+            change = 100.0 * abs(total - mean) / mean if mean else (0.0 if total == 0 else 100.0)
+            if change > float(params["max_change_percent"]):
+                problems.append(
+                    f"{change:.1f}% away from the mean of the last {len(previous)} checks ({mean:,.0f})"
+                )
+    outcome.measured = f"{total:,} rows" + (f": {'; '.join(problems)}" if problems else "")
+    outcome.status = _failing_status(outcome.rule) if problems else ResultStatus.PASSED
+
+
+def _collect_samples(store, entity, table, outcomes: list[Outcome]) -> None:
+    """Up to ten failing rows per row rule, from one cursor that stops as soon as each rule has enough."""
+    failing = [
+        o
+        for o in outcomes
+        if o.failing_rows
+        and o.rule.kind in (RuleKind.NOT_NULL, RuleKind.PATTERN, RuleKind.RANGE, RuleKind.ALLOWED_VALUES)
+    ]
+    if not failing:
+        return
+    shown = list(dict.fromkeys(_key_columns(entity) + [c for o in failing for c in o.rule.columns]))
+    statement = samples_compile(table, shown, [o.rule for o in failing])
+    try:
+        with store.connection.transaction(), store.connection.cursor(name="custodian_samples") as cursor:
+            cursor.execute(statement)
+            while any(len(o.samples) < SAMPLE_ROWS for o in failing):
+                rows = cursor.fetchmany(500)
+                if not rows:
+                    break
+                for row in rows:
+                    values = dict(zip(shown, row[: len(shown)], strict=True))
+                    for outcome, flag in zip(failing, row[len(shown) :], strict=True):
+                        if flag and len(outcome.samples) < SAMPLE_ROWS:
+                            outcome.samples.append(_masked(entity, values))
+    except psycopg.Error as exc:  # examples are a courtesy; the counts stand
+        logger.warning("Samples for %s failed: %s", entity.name, exc)
+
+
+def _evaluate_set_rule(store, entity, table, rule, total) -> Outcome:
+    if rule.kind == RuleKind.UNIQUE:
+        statement = unique_compile(table, rule)
+        timeout = None
+    elif rule.kind == RuleKind.REFERENTIAL:
+        ref = Entity.objects.filter(datastore_id=entity.datastore_id, name=rule.params["ref_entity"]).first()
+        if ref is None:
+            return Outcome(
+                rule,
+                ResultStatus.ERROR,
+                error=f"The referenced entity {rule.params['ref_entity']} no longer exists in the catalog.",
+            )
+        ref_table = sql.Identifier(entity.datastore.schema_name or "public", ref.name)
+        shown = list(dict.fromkeys(_key_columns(entity) + rule.columns))
+        statement = referential_compile(table, ref_table, rule, shown)
+        timeout = None
+    else:
+        statement = custom_compile(rule)
+        timeout = int(float(rule.params.get("timeout_seconds") or 30) * 1000)
+    text = store.text(statement)
+    try:
+        row, seconds = store.run(statement, timeout_ms=timeout)
+    except psycopg.Error as exc:
+        return Outcome(rule, ResultStatus.ERROR, error=_problem(exc), sql=text, total_rows=total)
+    groups, failing, examples = row
+    outcome = Outcome(
+        rule, total_rows=total, failing_rows=failing, duration_ms=round(seconds * 1000, 1), sql=text
+    )
+    outcome.samples = [
+        _masked(
+            entity,
+            {
+                ("rows" if k == "custodian_n" else k): v
+                for k, v in e.items()
+                if rule.kind == RuleKind.UNIQUE or k != "custodian_n"
+            },
+        )
+        for e in (examples or [])
+    ]
+    _judge_rows(outcome)
+    if rule.kind == RuleKind.UNIQUE and failing:
+        outcome.measured = f"{groups:,} duplicated keys over {failing:,} rows"
+    return outcome
+
+
+def _claim(check_run_id: int) -> CheckRun | None:
+    now = timezone.now()
+    claimed = CheckRun.objects.filter(pk=check_run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=now
+    )
+    return CheckRun.objects.select_related("datastore", "entity").get(pk=check_run_id) if claimed else None
+
+
+def check_run_execute(check_run_id: int) -> CheckRun | None:
+    """Evaluate a queued check run and record everything; returns the finished run."""
+    from quality.services import check_run_record
+
+    run = _claim(check_run_id)
+    if run is None:
+        return None
+    entities = [run.entity] if run.entity_id else list(run.datastore.entities.order_by("name"))
+    results: list[tuple[Entity, Outcome]] = []
+    error = ""
+    try:
+        with datastore_pg_connect(run.datastore, application_name="custodian-quality") as connection:
+            connection.autocommit = True
+            store = _Store(connection)
+            tables = _table_columns(store, run.datastore.schema_name or "public")
+            for entity in entities:
+                results += [(entity, outcome) for outcome in evaluate_entity(store, entity, tables)]
+    except SchemaError as exc:
+        error = exc.message
+        for entity in entities:
+            rules_implied_sync(entity)
+            for rule in Rule.objects.filter(entity=entity, enabled=True):
+                results.append((entity, Outcome(rule, ResultStatus.ERROR, error=exc.message)))
+    check_run_record(run, results, error=error)
+    return run
+
+
+__all__ += ["evaluate_entity"]
