@@ -43,6 +43,7 @@ class ErrorKind(models.TextChoices):
     DATA = "data", "Data or configuration error"
     TRANSIENT = "transient", "Transient error (retried)"
     THRESHOLD = "threshold", "Too many rejected rows"
+    QUALITY = "quality", "Quality rules failed after the load"
     CANCELLED = "cancelled", "Cancelled"
     LOST = "lost", "Worker lost (stale heartbeat)"
     INTERNAL = "internal", "Internal error"

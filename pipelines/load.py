@@ -131,9 +131,7 @@ class TargetLoader:
             return
         into = self.target if self.mode in (LoadMode.APPEND, LoadMode.REPLACE) else self.staging
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(into, self._cols())
-        payload = frame.select(self.columns).write_csv(
-            include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z"
-        )
+        payload = frame.select(self.columns).write_csv(include_header=False)
         with self.connection.cursor() as cursor, cursor.copy(statement) as copy:
             view = memoryview(payload.encode())
             for start in range(0, len(view), 1 << 20):

@@ -98,6 +98,14 @@ class Pipeline(VersionedModel):
         default=3, validators=[MaxValueValidator(10)], help_text=_("Retries after transient errors only.")
     )
 
+    run_quality = models.BooleanField(
+        _("check quality after loading"),
+        default=False,
+        help_text=_(
+            "Run the target entity's quality rules after each load; a failing error rule fails the run."
+        ),
+    )
+
     # When
     schedule = models.CharField(
         max_length=100, blank=True, help_text=_("Cron expression, e.g. '0 2 * * *' (UTC); empty: none.")

@@ -104,7 +104,7 @@ def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
     run = _claim(run_id)
     if run is None:
         return None
-    from pipelines.services import pipeline_to_config, run_succeeded, run_transient_failed
+    from pipelines.services import pipeline_to_config
 
     pipeline = Pipeline.objects.select_related("target__datastore", "source_datastore").get(
         pk=run.pipeline_id
@@ -112,6 +112,18 @@ def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
     _update(run, pipeline_version=pipeline.version, config=pipeline_to_config(pipeline))
     heartbeat = Heartbeat(run.pk, getattr(settings, "CUSTODIAN_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
     heartbeat.start()
+    try:
+        _run(run, pipeline, heartbeat, progress)
+    finally:
+        heartbeat.stop.set()
+        heartbeat.join(timeout=10)
+    return run
+
+
+def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -> None:
+    """Execute and record the outcome; the heartbeat keeps beating until the run is recorded."""
+    from pipelines.services import run_succeeded, run_transient_failed
+
     timings = {"extract": 0.0, "transform": 0.0, "load": 0.0, "commit": 0.0}
     try:
         outcome = _execute(run, pipeline, heartbeat, timings, progress)
@@ -123,13 +135,13 @@ def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
             "Cancelled on request; the target was left as it was.",
             timings=_rounded(timings),
         )
-        return run
+        return
     except ThresholdExceeded as exc:
         _finish(run, RunStatus.FAILED, ErrorKind.THRESHOLD, str(exc), timings=_rounded(timings))
-        return run
+        return
     except PipelineDataError as exc:
         _finish(run, RunStatus.FAILED, ErrorKind.DATA, exc.message, timings=_rounded(timings))
-        return run
+        return
     except (TransientSourceError, psycopg.OperationalError) as exc:
         if heartbeat.cancelled.is_set():
             _finish(
@@ -139,10 +151,10 @@ def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
                 "Cancelled on request; the target was left as it was.",
                 timings=_rounded(timings),
             )
-            return run
+            return
         message = getattr(exc, "message", None) or str(exc).strip().splitlines()[0]
         run_transient_failed(run, message, timings=_rounded(timings))
-        return run
+        return
     except psycopg.Error as exc:
         detail = getattr(getattr(exc, "diag", None), "message_detail", None)
         message = str(exc).strip().splitlines()[0] + (f" ({detail})" if detail else "")
@@ -153,7 +165,7 @@ def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
             f"The target database refused the load: {message}. Nothing was loaded.",
             timings=_rounded(timings),
         )
-        return run
+        return
     except Exception as exc:
         logger.exception("Pipeline run %s failed", run.pk)
         _finish(
@@ -163,12 +175,9 @@ def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
             f"Internal error ({type(exc).__name__}: {exc}); nothing was loaded. See the worker log.",
             timings=_rounded(timings),
         )
-        return run
-    finally:
-        heartbeat.stop.set()
-        heartbeat.join(timeout=10)
+        return
+    _update(run, phase="checking quality" if pipeline.run_quality else "recording")
     run_succeeded(run, pipeline, outcome, _rounded(timings))
-    return run
 
 
 def _rounded(timings: dict) -> dict:

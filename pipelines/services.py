@@ -201,13 +201,57 @@ def run_transient_failed(run: PipelineRun, message: str, *, timings: dict) -> No
         )
 
 
+def _quality_after_load(run: PipelineRun, pipeline: Pipeline) -> tuple[str, str, list[str]]:
+    """(status, error, warnings) from the target's quality rules, when the pipeline asks for them."""
+    if not pipeline.run_quality:
+        return RunStatus.SUCCEEDED, "", []
+    from quality.choices import ResultStatus
+    from quality.services import check_after_load
+
+    check = check_after_load(entity=pipeline.target, pipeline_run_id=run.pk)
+    results = list(check.results.exclude(status=ResultStatus.PASSED))
+    failed = [r for r in results if r.status == ResultStatus.FAILED]
+    warned = [
+        f"Quality warning: {r.rule_name}: {r.measured or r.error}"
+        for r in results
+        if r.status != ResultStatus.FAILED
+    ]
+    if failed:
+        names = ", ".join(f"{r.rule_name} ({r.measured or r.error})" for r in failed[:5])
+        return (
+            RunStatus.FAILED,
+            (
+                f"The load was committed, then {len(failed)} error-severity quality rule(s) failed on "
+                f"{pipeline.target.name}: {names}. The rows are in the table; see check run #{check.pk}."
+            ),
+            warned,
+        )
+    return RunStatus.SUCCEEDED, "", warned + [f"Quality checked: check run #{check.pk}."]
+
+
 def run_succeeded(run: PipelineRun, pipeline: Pipeline, outcome: dict, timings: dict) -> None:
-    """Record a committed load: counts, state mirror, lineage, then start dependent pipelines."""
+    """Record a committed load: counts, state mirror, lineage, quality, then start dependent pipelines."""
     from pipelines.runner import _finish
 
+    PipelineState.objects.update_or_create(
+        pipeline=pipeline,
+        defaults={"watermark": outcome["watermark_to"], "file_position": outcome["file_position"]},
+    )
+    _lineage_record(run, pipeline, outcome["lineage"])
+    try:
+        status, error, quality_notes = _quality_after_load(run, pipeline)
+    except Exception as exc:  # the load is committed whatever the checks do; say so
+        logger.exception("Quality after run %s failed", run.pk)
+        status, error, quality_notes = (
+            RunStatus.FAILED,
+            f"The load was committed, but its quality check could not run: {exc}",
+            [],
+        )
     _finish(
         run,
-        RunStatus.SUCCEEDED,
+        status,
+        ErrorKind.QUALITY if error else "",
+        error,
         rows_extracted=outcome["extracted"],
         rows_loaded=outcome["loaded"],
         rows_inserted=outcome["inserted"],
@@ -220,16 +264,14 @@ def run_succeeded(run: PipelineRun, pipeline: Pipeline, outcome: dict, timings: 
             [f"{outcome['rejected']:,} rows were rejected (within the threshold); see the quarantine."]
             if outcome["rejected"]
             else []
-        ),
+        )
+        + quality_notes,
         lineage=outcome["lineage"],
         timings=timings,
         progress=1.0,
     )
-    PipelineState.objects.update_or_create(
-        pipeline=pipeline,
-        defaults={"watermark": outcome["watermark_to"], "file_position": outcome["file_position"]},
-    )
-    _lineage_record(run, pipeline, outcome["lineage"])
+    if status != RunStatus.SUCCEEDED:
+        return
     for follower in pipeline.followers.filter(enabled=True):
         try:
             pipeline_run_request(follower, trigger=RunTrigger.DEPENDENCY)

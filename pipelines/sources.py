@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from pathlib import Path
 
 import polars as pl
@@ -236,7 +237,7 @@ def _csv_reader(
                 if limit is not None and row > limit:
                     return
         except pa.ArrowInvalid as exc:
-            raise _csv_error(exc, invalid, row, pipeline.encoding) from None
+            raise _csv_error(exc, invalid, row, pipeline.encoding, path, pipeline) from None
         except UnicodeDecodeError as exc:
             raise _decode_error(exc, pipeline.encoding) from None
         finally:
@@ -252,11 +253,32 @@ def _csv_reader(
     return result
 
 
-def _csv_error(exc: Exception, invalid: list, row: int, encoding: str) -> PipelineDataError:
+def _malformed_record(path: Path, pipeline, expected: int) -> int | None:
+    """The data record number of the first record whose field count differs (PyArrow cannot say when
+    values may hold newlines); only read when a file has already failed to parse."""
+    try:
+        with path.open("r", encoding=pipeline.encoding, newline="") as handle:
+            reader = csv.reader(
+                handle, delimiter=_delimiter(pipeline), quotechar=pipeline.csv_quotechar or '"'
+            )
+            for number, record in enumerate(reader, start=0 if pipeline.has_header else 1):
+                if number and len(record) != expected:
+                    return number
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    return None
+
+
+def _csv_error(
+    exc: Exception, invalid: list, row: int, encoding: str, path=None, pipeline=None
+) -> PipelineDataError:
     text = str(exc)
     if invalid:
         bad = invalid[-1]
-        where = f"record {bad.number - 1}" if bad.number else f"a record after row {row - 1}"
+        number = bad.number - 1 if bad.number else None
+        if number is None and path is not None:
+            number = _malformed_record(path, pipeline, bad.expected_columns)
+        where = f"record {number}" if number else f"a record after row {row - 1}"
         return PipelineDataError(
             f"Malformed CSV at {where}: expected {bad.expected_columns} fields, found {bad.actual_columns}: "
             f"{bad.text[:200]!r}. Nothing was loaded."
@@ -277,6 +299,8 @@ def _text(value) -> str | None:
         return json.dumps(value, default=str)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, datetime) and value.tzinfo is None and value.time() == time(0):
+        return value.date().isoformat()  # spreadsheets store dates as midnight datetimes
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)

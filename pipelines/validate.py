@@ -97,7 +97,13 @@ def value_convert(expr: pl.Expr, spec: ColumnSpec, source_is_text: bool = True) 
     text = expr.cast(pl.String).str.strip_chars()
     if kind in INTEGER_RANGES:
         low, high = INTEGER_RANGES[kind]
-        value = text.cast(pl.Int64, strict=False) if source_is_text else expr.cast(pl.Int64, strict=False)
+        if source_is_text:
+            value = text.cast(pl.Int64, strict=False)
+        else:  # a parsed number: whole numbers only, never truncated
+            number = expr.cast(pl.Float64, strict=False)
+            value = (
+                pl.when(number == number.floor()).then(number.cast(pl.Int64, strict=False)).otherwise(None)
+            )
         return pl.when(value.is_between(low, high)).then(value).otherwise(None)
     if kind in ("real", "double", "numeric"):
         return text.cast(pl.Float64, strict=False) if source_is_text else expr.cast(pl.Float64, strict=False)

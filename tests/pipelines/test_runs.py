@@ -328,3 +328,31 @@ def test_a_run_is_refused_before_it_starts_when_the_header_lacks_a_mapped_field(
     with pytest.raises(PipelineNotRunnable, match="The source has no field 'email'.*it has: id, e_mail"):
         pipeline_run_request(pipeline, user=platform_admin)
     assert not PipelineRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_quality_after_load_fails_the_run_but_says_the_load_was_committed(shop, import_root, platform_admin):
+    from quality.models import CheckRun
+
+    (import_root / "customers.csv").write_text(
+        CUSTOMER_CSV + "4,dup@example.com,Dup,DE,,,,\n5,dup@example.com,Dup again,DE,,,,\n"
+    )
+    # Rows 4 and 5 share an e-mail; with the unique constraint dropped they load, and the implied unique
+    # rule on email fails after the load.
+    from tests.catalog.schema.conftest import run_sql
+
+    run_sql(
+        store_url(shop),
+        "ALTER TABLE app.customer DROP CONSTRAINT IF EXISTS customer_email_key;"
+        "DO $$ DECLARE c text; BEGIN FOR c IN SELECT conname FROM pg_constraint WHERE "
+        "conrelid = 'app.customer'::regclass AND contype = 'u' LOOP EXECUTE "
+        "'ALTER TABLE app.customer DROP CONSTRAINT ' || quote_ident(c); END LOOP; END $$;",
+    )
+    pipeline = make_pipeline(shop.customer, platform_admin, run_quality=True)
+    run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
+    assert run.status == RunStatus.FAILED and run.error_kind == ErrorKind.QUALITY
+    assert run.error.startswith("The load was committed, then 1 error-severity quality rule(s) failed")
+    assert "email_unique" in run.error and run.rows_loaded == 5
+    assert query(shop, "SELECT count(*) FROM app.customer") == [(5,)]
+    check = CheckRun.objects.get(pipeline_run_id=run.pk)
+    assert check.rules_failed == 1
