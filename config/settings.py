@@ -139,6 +139,9 @@ CUSTODIAN_HEARTBEAT_STALE_SECONDS = float(os.environ.get("CUSTODIAN_HEARTBEAT_ST
 CUSTODIAN_RETRY_BASE_SECONDS = float(os.environ.get("CUSTODIAN_RETRY_BASE_SECONDS", "10"))
 CUSTODIAN_PEPPER = os.environ.get("CUSTODIAN_PEPPER", "")
 
+# Each app's scheduled work, run by one tick job on the RQ scheduler (catalog/scheduler.py).
+CUSTODIAN_SCHEDULED_TICKS = ["pipelines.services.schedule_tick", "quality.services.quality_schedule_tick"]
+
 # The audit trail is append-only: no reverting from history pages, for anyone.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

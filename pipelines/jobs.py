@@ -1,6 +1,6 @@
 """RQ entry points of the pipelines app: thin, taking ids and calling services."""
 
-__all__ = ["pipeline_run_job", "pipelines_tick_job"]
+__all__ = ["pipeline_run_job"]
 
 
 def pipeline_run_job(run_id: int) -> None:
@@ -12,10 +12,3 @@ def pipeline_run_job(run_id: int) -> None:
     if get_current_job() is not None:
         close_old_connections()  # a long-lived worker may hold a connection the server has dropped
     pipeline_run_execute(run_id)
-
-
-def pipelines_tick_job() -> None:
-    """Queue due scheduled runs and reap lost ones, then schedule the next tick."""
-    from pipelines.services import schedule_tick
-
-    schedule_tick(reschedule=True)

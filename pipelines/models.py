@@ -327,10 +327,10 @@ def _schedule_changed(sender, instance: Pipeline, **kwargs) -> None:
     from django.db import transaction
 
     def ensure():
-        from pipelines.services import schedule_tick_ensure
+        from catalog.scheduler import scheduler_tick_ensure
 
         try:
-            schedule_tick_ensure()
+            scheduler_tick_ensure()
         except Exception:  # Redis down: `manage.py pipelines_tick` or the next save starts it
             import logging
 

@@ -369,7 +369,6 @@ def pipeline_dry_run(pipeline: Pipeline, *, limit: int = 100) -> DryRun:
 
 # Schedules -----------------------------------------------------------------------------------------------
 
-TICK_JOB_ID = "custodian-pipelines-tick"
 TICK_SECONDS = 60
 
 
@@ -377,8 +376,9 @@ def schedule_next(expression: str, after) -> timezone.datetime:
     return croniter(expression, after).get_next(timezone.datetime)
 
 
-def schedule_tick(*, now=None, reschedule: bool = False) -> list[PipelineRun]:
-    """Queue the runs whose cron time has come; reap lost runs. Returns the runs queued."""
+def schedule_tick(*, now=None) -> list[PipelineRun]:
+    """Queue the runs whose cron time has come and reap lost runs (the scheduler tick calls this each
+    minute); returns the runs queued."""
     now = now or timezone.now()
     runs_reap(now=now)
     queued = []
@@ -396,20 +396,11 @@ def schedule_tick(*, now=None, reschedule: bool = False) -> list[PipelineRun]:
             queued.append(pipeline_run_request(pipeline, trigger=RunTrigger.SCHEDULE))
         except PipelineBusy as exc:
             logger.info("Scheduled run skipped: %s", exc.message)
-    if reschedule:
-        schedule_tick_ensure(delay_seconds=TICK_SECONDS)
     return queued
 
 
-def schedule_tick_ensure(*, delay_seconds: float = 0) -> None:
-    """Keep one tick job scheduled on the RQ scheduler (no-op for in-process jobs)."""
-    if settings.CUSTODIAN_JOBS_SYNC:
-        return
-    import django_rq
+def schedule_tick_ensure() -> None:
+    """Make sure the scheduler's tick job exists (no-op for in-process jobs)."""
+    from catalog.scheduler import scheduler_tick_ensure
 
-    from pipelines.jobs import pipelines_tick_job
-
-    queue = django_rq.get_queue("etl")
-    if not delay_seconds and TICK_JOB_ID in queue.scheduled_job_registry.get_job_ids():
-        return
-    queue.enqueue_in(timedelta(seconds=delay_seconds or 1), pipelines_tick_job, job_id=TICK_JOB_ID)
+    scheduler_tick_ensure()

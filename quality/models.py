@@ -300,3 +300,27 @@ class Incident(models.Model):
 
 
 __all__ += ["ResultStatus", "CheckTrigger"]
+
+
+def _schedule_saved(sender, instance, **kwargs) -> None:
+    """A quality schedule needs the scheduler's tick job: make sure it exists once this save commits."""
+    if not instance.enabled or settings.CUSTODIAN_JOBS_SYNC:
+        return
+    from django.db import transaction
+
+    def ensure():
+        from catalog.scheduler import scheduler_tick_ensure
+
+        try:
+            scheduler_tick_ensure()
+        except Exception:  # Redis down: the next save or `manage.py scheduler_tick` starts it
+            import logging
+
+            logging.getLogger(__name__).warning("Could not schedule the scheduler tick", exc_info=True)
+
+    transaction.on_commit(ensure)
+
+
+models.signals.post_save.connect(
+    _schedule_saved, sender=QualitySchedule, dispatch_uid="quality_schedule_tick"
+)

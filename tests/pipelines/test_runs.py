@@ -284,15 +284,16 @@ def test_the_scheduler_tick_runs_on_a_worker_with_scheduler_and_queues_due_runs(
     queues the pipeline once its cron time has come, then schedules itself again."""
     import django_rq
 
-    from pipelines.services import TICK_JOB_ID
+    from catalog.scheduler import TICK_JOB_ID
 
     settings.CUSTODIAN_JOBS_SYNC = False
-    queue = django_rq.get_queue("etl")
-    queue.empty()
-    for job_id in queue.scheduled_job_registry.get_job_ids():
-        queue.scheduled_job_registry.remove(job_id, delete_job=True)
+    queue, ticks = django_rq.get_queue("etl"), django_rq.get_queue("default")
+    for q in (queue, ticks):
+        q.empty()
+        for job_id in q.scheduled_job_registry.get_job_ids():
+            q.scheduled_job_registry.remove(job_id, delete_job=True)
     pipeline = make_pipeline(shop.customer, platform_admin, schedule="* * * * *")
-    assert TICK_JOB_ID in queue.scheduled_job_registry.get_job_ids()
+    assert TICK_JOB_ID in ticks.scheduled_job_registry.get_job_ids()
     PipelineState.objects.create(pipeline=pipeline, next_run_at=datetime.now(UTC) - timedelta(minutes=1))
     time.sleep(1.5)
     env = {
@@ -301,7 +302,7 @@ def test_the_scheduler_tick_runs_on_a_worker_with_scheduler_and_queues_due_runs(
         "REDIS_URL": settings.RQ_QUEUES["etl"]["URL"],
     }
     worker = subprocess.run(
-        [sys.executable, "manage.py", "rqworker", "etl", "--burst", "--with-scheduler"],
+        [sys.executable, "manage.py", "rqworker", "default", "--burst", "--with-scheduler"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -311,10 +312,12 @@ def test_the_scheduler_tick_runs_on_a_worker_with_scheduler_and_queues_due_runs(
     assert worker.returncode == 0, worker.stderr
     run = PipelineRun.objects.get(pipeline=pipeline)
     assert run.trigger == RunTrigger.SCHEDULE
-    assert TICK_JOB_ID in queue.scheduled_job_registry.get_job_ids()  # the next tick is waiting
-    queue.empty()
-    for job_id in queue.scheduled_job_registry.get_job_ids():
-        queue.scheduled_job_registry.remove(job_id, delete_job=True)
+    assert run.status == RunStatus.QUEUED and queue.count == 1  # waiting for an etl worker
+    assert TICK_JOB_ID in ticks.scheduled_job_registry.get_job_ids()  # the next tick is waiting
+    for q in (queue, ticks):
+        q.empty()
+        for job_id in q.scheduled_job_registry.get_job_ids():
+            q.scheduled_job_registry.remove(job_id, delete_job=True)
 
 
 @pytest.mark.django_db
