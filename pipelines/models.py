@@ -11,8 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from catalog.exceptions import CatalogError
-from catalog.models.base import VersionedModel
+from catalog.models.base import RunRecord, VersionedModel
 from pipelines.choices import FILE_KINDS, ErrorKind, ExtractMode, LoadMode, RunStatus, RunTrigger, SourceKind
 
 __all__ = ["Pipeline", "FieldMapping", "PipelineState", "PipelineRun", "RejectedRow", "LineageEdge"]
@@ -205,7 +204,7 @@ class PipelineState(models.Model):
         return f"state of {self.pipeline}"
 
 
-class PipelineRun(models.Model):
+class PipelineRun(RunRecord):
     """One run of a pipeline: its state while it runs, kept as it ended once finished."""
 
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="runs")
@@ -258,24 +257,10 @@ class PipelineRun(models.Model):
         return f"{self.pipeline.name} #{self.pk} ({self.get_status_display()})"
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED
-
-    @property
     def duration(self) -> float | None:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            stored = PipelineRun.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored in FINISHED:
-                raise CatalogError(f"Run #{self.pk} has finished; its record cannot change.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise CatalogError(f"Run #{self.pk} is a record of what happened and cannot be deleted.")
 
 
 class RejectedRow(models.Model):

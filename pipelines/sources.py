@@ -346,6 +346,36 @@ def _peek_fields(records: list[dict]) -> list[str]:
     return fields
 
 
+def _records_reader(
+    pipeline,
+    path: Path,
+    records: Iterator[dict],
+    *,
+    empty: str,
+    progress,
+    size: int,
+    batch_rows: int,
+    limit: int | None,
+) -> SourceReader:
+    """A reader over JSON-like records: field names from the first hundred records, then batches."""
+    head = []
+    for record in records:
+        head.append(record)
+        if len(head) >= 100:
+            break
+    if not head:
+        raise PipelineDataError(empty)
+
+    def chained():
+        yield from head
+        yield from records
+
+    fields = _peek_fields(head)
+    markers = set(pipeline.null_markers or [])
+    batches = _records_to_batches(chained(), fields, markers, batch_rows, limit, progress)
+    return SourceReader(fields, f"file:{path.name}", batches, size)
+
+
 def _jsonl_reader(pipeline, path: Path, batch_rows: int, limit: int | None) -> SourceReader:
     size = path.stat().st_size
     if size == 0:
@@ -373,26 +403,15 @@ def _jsonl_reader(pipeline, path: Path, batch_rows: int, limit: int | None) -> S
         finally:
             handle.close()
 
-    stream = records()
-    head = []
-    for record in stream:
-        head.append(record)
-        if len(head) >= 100:
-            break
-    if not head:
-        raise PipelineDataError("The file holds no JSON records.")
-
-    def chained():
-        yield from head
-        yield from stream
-
-    fields = _peek_fields(head)
-    markers = set(pipeline.null_markers or [])
-    return SourceReader(
-        fields,
-        f"file:{path.name}",
-        _records_to_batches(chained(), fields, markers, batch_rows, limit, lambda: counting["bytes"]),
-        size,
+    return _records_reader(
+        pipeline,
+        path,
+        records(),
+        empty="The file holds no JSON records.",
+        progress=lambda: counting["bytes"],
+        size=size,
+        batch_rows=batch_rows,
+        limit=limit,
     )
 
 
@@ -431,33 +450,15 @@ def _json_reader(pipeline, path: Path, batch_rows: int, limit: int | None) -> So
         finally:
             handle.close()
 
-    stream = records()
-    head = []
-    for record in stream:
-        head.append(record)
-        if len(head) >= 100:
-            break
-    if not head:
-        raise PipelineDataError("The JSON array is empty.")
-
-    def chained():
-        yield from head
-        yield from stream
-
-    fields = _peek_fields(head)
-    markers = set(pipeline.null_markers or [])
-    return SourceReader(
-        fields,
-        f"file:{path.name}",
-        _records_to_batches(
-            chained(),
-            fields,
-            markers,
-            batch_rows,
-            limit,
-            lambda: handle.tell() if not handle.closed else size,
-        ),
-        size,
+    return _records_reader(
+        pipeline,
+        path,
+        records(),
+        empty="The JSON array is empty.",
+        progress=lambda: handle.tell() if not handle.closed else size,
+        size=size,
+        batch_rows=batch_rows,
+        limit=limit,
     )
 
 

@@ -13,8 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from catalog.exceptions import CatalogError
-from catalog.models.base import VersionedModel
+from catalog.models.base import RunRecord, VersionedModel
 from quality.choices import CheckTrigger, Dimension, ResultStatus, RuleKind, RuleOrigin, RunStatus, Severity
 
 __all__ = ["Rule", "CheckRun", "RuleResult", "EntityScore", "Incident", "QualityAlerting", "QualitySchedule"]
@@ -162,8 +161,10 @@ class QualityAlerting(VersionedModel):
                 ) from None
 
 
-class CheckRun(models.Model):
+class CheckRun(RunRecord):
     """One evaluation of the rules of an entity or of a whole data store; kept as it ended."""
+
+    record_name = "Check run"
 
     datastore = models.ForeignKey("catalog.DataStore", on_delete=models.PROTECT, related_name="check_runs")
     entity = models.ForeignKey(
@@ -195,22 +196,8 @@ class CheckRun(models.Model):
         return f"check #{self.pk} of {self.entity or self.datastore} ({self.get_status_display()})"
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-
-    @property
     def has_error_failures(self) -> bool:
         return self.rules_failed > 0
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            stored = CheckRun.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
-                raise CatalogError(f"Check run #{self.pk} has finished; its record cannot change.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise CatalogError(f"Check run #{self.pk} is part of the quality history and cannot be deleted.")
 
 
 class RuleResult(models.Model):

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.choices import RunStatus
 from catalog.exceptions import CatalogError
+from catalog.models.base import RunRecord
 
 __all__ = ["SchemaRelease", "SchemaApply"]
 
@@ -63,8 +64,10 @@ class SchemaRelease(models.Model):
         raise CatalogError(f"Release {self} is part of the schema's history and cannot be deleted.")
 
 
-class SchemaApply(models.Model):
+class SchemaApply(RunRecord):
     """One run of applying (or rolling back) a data store to a release; kept as it ended."""
+
+    record_name = "Apply"
 
     datastore = models.ForeignKey(
         "catalog.DataStore", on_delete=models.PROTECT, related_name="applies", verbose_name=_("data store")
@@ -92,14 +95,3 @@ class SchemaApply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.datastore.name} → v{self.release.version} ({self.get_status_display()})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            stored = SchemaApply.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
-                raise CatalogError(f"Apply #{self.pk} has finished; its record cannot change.")
-        super().save(*args, **kwargs)

@@ -151,7 +151,7 @@ def test_datastore_add_command(db, capsys):
         call_command("datastore_add", "lake2", "--engine", "postgresql", "--url-env", "lower-case")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_apply_queued_from_the_admin_runs_on_a_real_rq_worker(target_store, steward, settings):
     """The job goes through Redis to `manage.py rqworker`, which records the outcome in the database."""
     import django_rq
