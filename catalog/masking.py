@@ -6,7 +6,14 @@ import hmac
 
 from django.conf import settings
 
-__all__ = ["CATEGORY_MASKING", "mask_value", "column_masking", "may_see_pii"]
+__all__ = [
+    "CATEGORY_MASKING",
+    "mask_value",
+    "column_masking",
+    "load_masking",
+    "masking_conflict",
+    "may_see_pii",
+]
 
 # Personal data that must never land in clear, even when the steward chose no strategy: credentials are
 # hashed, payment data partially masked, health data redacted. Identifiers follow their column's strategy.
@@ -40,6 +47,39 @@ def column_masking(column) -> str:
     if column.masking_strategy and column.masking_strategy != "none":
         return column.masking_strategy
     return CATEGORY_MASKING.get(column.pii_category, "none")
+
+
+def load_masking(column) -> str:
+    """The strategy a pipeline applies when it loads the column: only categories that must never be stored
+    in clear (credentials, payment and health data) are masked on the way in, with the column's strategy
+    or the category's default. Identifiers are stored as they are (an e-mail column holds e-mails); their
+    strategy governs how Custodian shows them."""
+    if column.pii_category not in CATEGORY_MASKING:
+        return "none"
+    return column_masking(column)
+
+
+MASK_OUTPUT_LENGTH = {"hash": 64, "tokenize": 28, "redact": len("[redacted]")}
+TEXT_TYPES = {"varchar", "char", "text"}
+
+
+def masking_conflict(column, strategy: str) -> str | None:
+    """Why values masked with `strategy` cannot be stored in the column (its type, length, pattern,
+    allowed values or NOT NULL would refuse them), or None."""
+    if strategy == "none":
+        return None
+    if strategy == "nullify":
+        return None if column.nullable else f"nullify writes NULL but {column.name} is NOT NULL"
+    if column.data_type not in TEXT_TYPES:
+        return f"{strategy} writes text but {column.name} is {column.data_type}; use nullify or a text column"
+    needed = MASK_OUTPUT_LENGTH.get(strategy)
+    if needed and column.length and column.length < needed:
+        return f"{strategy} writes {needed} characters but {column.name} holds at most {column.length}"
+    if column.pattern:
+        return f"{strategy}ed values cannot be expected to match {column.name}'s pattern {column.pattern!r}"
+    if column.allowed_values:
+        return f"{strategy}ed values are not among {column.name}'s allowed values"
+    return None
 
 
 def may_see_pii(user) -> bool:

@@ -8,9 +8,11 @@ import codecs
 
 from croniter import croniter
 
+from catalog.masking import load_masking, masking_conflict
 from catalog.schema.metadata import AUDIT_COLUMNS
 from catalog.sql_conditions import select_problem
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
+from pipelines.transforms import MASKING_STEPS
 
 __all__ = ["pipeline_config_errors", "source_fields_check", "query_check", "unique_keys"]
 
@@ -175,7 +177,17 @@ def _mapping_errors(pipeline, columns: dict, key: list[str], mode: str) -> dict[
             errors["watermark_field"] = (
                 f"Map the watermark field '{pipeline.watermark_field}' to a column, so its type is known."
             )
-    for mapping in pipeline.mappings.all():
+    for mapping in pipeline.mappings.select_related("column"):
+        explicit = any(
+            isinstance(step, dict) and step.get("op") in MASKING_STEPS for step in mapping.steps or []
+        )
+        strategy = "none" if explicit else load_masking(mapping.column)
+        conflict = masking_conflict(mapping.column, strategy)
+        if conflict:
+            errors["mappings"] = (
+                f"{mapping.column.name} is {mapping.column.get_pii_category_display().lower()} data, masked "
+                f"when loaded, but {conflict}. Change the column's masking strategy or its definition."
+            )
         for step in mapping.steps or []:
             if isinstance(step, dict) and step.get("op") == "lookup":
                 from catalog.models import Entity

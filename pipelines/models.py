@@ -177,6 +177,8 @@ class FieldMapping(VersionedModel):
         from pipelines.transforms import steps_normalize
 
         errors = {}
+        if self.constant == "":
+            self.constant = None  # an empty box in a form means "no constant"
         if self.source_field and self.constant is not None:
             errors["constant"] = _("Give a source field or a constant, not both.")
         try:
@@ -286,7 +288,7 @@ class LineageEdge(models.Model):
     column = models.ForeignKey("catalog.Column", on_delete=models.CASCADE, related_name="lineage_edges")
     source = models.CharField(max_length=500, help_text=_("Where the pipeline reads (file or table)."))
     source_field = models.CharField(max_length=200, blank=True)
-    steps = models.JSONField(default=list)
+    steps = models.TextField(blank=True, help_text=_("The transform steps, in words."))
     last_run = models.ForeignKey(PipelineRun, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from catalog.masking import load_masking
 from pipelines.choices import ExtractMode
 from pipelines.load import SCD2_COLUMNS
 from pipelines.sources import PipelineDataError
@@ -16,7 +17,6 @@ from pipelines.transforms import (
     MASKING_STEPS,
     Check,
     StepContext,
-    column_masking,
     lookup_key,
     masking_step,
     steps_compile,
@@ -37,6 +37,7 @@ class MappingPlan:
     constant: str | None
     steps: list[dict]
     masked_by_default: bool = False
+    mask_step: dict | None = None  # applied after validation: the source value is checked, the mask stored
 
     @property
     def text_output(self) -> bool:
@@ -91,7 +92,7 @@ class Plan:
                 "source_field": m.source_field,
                 "constant": m.constant,
                 "column": m.spec.name,
-                "steps": steps_describe(m.steps),
+                "steps": steps_describe(m.steps + ([m.mask_step] if m.mask_step else [])),
                 "masked_by_default": m.masked_by_default,
             }
             for m in self.mappings
@@ -123,14 +124,14 @@ def plan_build(pipeline) -> Plan:
         column = mapping.column
         steps = list(mapping.steps or [])
         masked = False
-        default_mask = masking_step(column_masking(column))
+        default_mask = masking_step(load_masking(column))
+        mask_step = None
         if default_mask and not any(step["op"] in MASKING_STEPS for step in steps):
-            steps.append(default_mask)
-            masked = True
+            mask_step, masked = default_mask, True
         spec = column_spec(column)
         if column.name in key:
             spec = ColumnSpec(**{**spec.__dict__, "is_key": True})
-        mappings.append(MappingPlan(spec, mapping.source_field, mapping.constant, steps, masked))
+        mappings.append(MappingPlan(spec, mapping.source_field, mapping.constant, steps, masked, mask_step))
     watermark_spec = None
     if pipeline.extract_mode == ExtractMode.INCREMENTAL:
         target = next((m for m in mappings if m.source_field == pipeline.watermark_field), None)
@@ -194,6 +195,9 @@ def _expressions(plan: Plan) -> list[tuple[str, pl.Expr, pl.Expr]]:
         typed = value_convert(value, m.spec, source_is_text=text)
         checks = checks + column_checks(value, typed, m.spec, text)
         reason = _first_reason(checks)
+        if m.mask_step:
+            masked, _ = steps_compile(value, [m.mask_step], plan.context)
+            typed = value_convert(masked, m.spec, source_is_text=True)
         result.append((m.spec.name, typed, reason))
     plan.expressions = result
     return result
