@@ -87,16 +87,39 @@ def _param_errors(rule, kind: str, params: dict) -> dict[str, str]:
             re.compile(pattern)
         except re.error as exc:
             return {"params": f"The pattern is not a regular expression: {exc}."}
-    if kind == "range" and params.get("min") in (None, "") and params.get("max") in (None, ""):
-        return {"params": "A range rule needs min, max or both."}
+    if kind == "range":
+        if params.get("min") in (None, "") and params.get("max") in (None, ""):
+            return {"params": "A range rule needs min, max or both."}
+        if any(isinstance(params.get(k), (list, dict, bool)) for k in ("min", "max")):
+            return {"params": "min and max are single values (a number, a date or a text)."}
     if kind == "allowed_values" and not (isinstance(params.get("values"), list) and params["values"]):
         return {"params": "An allowed-values rule needs values: a non-empty list."}
     if kind == "freshness":
         age = params.get("max_age_hours")
         if not isinstance(age, (int, float)) or age <= 0:
             return {"params": "A freshness rule needs max_age_hours, a positive number."}
-    if kind == "volume" and not ({"min_rows", "max_rows", "max_change_percent"} & set(params)):
-        return {"params": "A volume rule needs min_rows, max_rows or max_change_percent."}
+    if kind == "volume":
+        if not ({"min_rows", "max_rows", "max_change_percent"} & set(params)):
+            return {"params": "A volume rule needs min_rows, max_rows or max_change_percent."}
+        for name in ("min_rows", "max_rows", "history"):
+            if name in params and not (
+                _is_number(params[name]) and float(params[name]).is_integer() and params[name] >= 0
+            ):
+                return {"params": f"{name} is a whole number of rows, not {params[name]!r}."}
+        if "max_change_percent" in params and not (
+            _is_number(params["max_change_percent"]) and params["max_change_percent"] >= 0
+        ):
+            return {"params": f"max_change_percent is a number, not {params['max_change_percent']!r}."}
+    if kind == "allowed_values" and not all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in params["values"]
+    ):
+        return {"params": "Allowed values are single values (texts or numbers)."}
+    if (
+        kind == "custom_sql"
+        and "timeout_seconds" in params
+        and not (_is_number(params["timeout_seconds"]) and params["timeout_seconds"] > 0)
+    ):
+        return {"params": "timeout_seconds is a positive number of seconds."}
     if kind == "referential":
         return _referential_errors(rule, params)
     if kind == "custom_sql":
@@ -109,6 +132,10 @@ def _param_errors(rule, kind: str, params: dict) -> dict[str, str]:
         if problem:
             return {"params": problem}
     return {}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _referential_errors(rule, params: dict) -> dict[str, str]:

@@ -365,10 +365,14 @@ def check_run_execute(check_run_id: int) -> CheckRun | None:
                 results += [(entity, outcome) for outcome in evaluate_entity(store, entity, tables)]
     except SchemaError as exc:
         error = exc.message
+        done = {outcome.rule.pk for _, outcome in results}
         for entity in entities:
             rules_implied_sync(entity)
-            for rule in Rule.objects.filter(entity=entity, enabled=True):
+            for rule in Rule.objects.filter(entity=entity, enabled=True).exclude(pk__in=done):
                 results.append((entity, Outcome(rule, ResultStatus.ERROR, error=exc.message)))
+    except Exception as exc:  # a bug must not leave the run "running" forever: record it, keep the trace
+        logger.exception("Check run %s failed", run.pk)
+        error = f"Internal error ({type(exc).__name__}: {exc}); see the worker log."
     check_run_record(run, results, error=error)
     return run
 

@@ -138,12 +138,16 @@ def _incidents_update(run: CheckRun, entity: Entity, results: list[RuleResult], 
     """Open an incident the first time an error rule fails (announced once), close it when it passes."""
     opened = []
     for result in results:
-        if result.rule_id is None or result.severity != Severity.ERROR:
+        if result.rule_id is None:
             continue
         open_incident = Incident.objects.filter(
             rule_id=result.rule_id, kind="rule", closed_at__isnull=True
         ).first()
-        if result.status == ResultStatus.FAILED and open_incident is None:
+        if (
+            result.status == ResultStatus.FAILED
+            and result.severity == Severity.ERROR
+            and open_incident is None
+        ):
             opened.append(
                 Incident.objects.create(
                     datastore=run.datastore,
@@ -154,8 +158,12 @@ def _incidents_update(run: CheckRun, entity: Entity, results: list[RuleResult], 
                     summary=f"{entity.name}: {result.rule_name} fails: {result.measured or result.error}",
                 )
             )
-        elif result.status == ResultStatus.PASSED and open_incident is not None:
+        elif result.status in (ResultStatus.PASSED, ResultStatus.WARNED) and open_incident is not None:
             Incident.objects.filter(pk=open_incident.pk).update(closed_at=timezone.now())
+    # A rule disabled or deleted since its incident opened sends no result: its incident ends here.
+    Incident.objects.filter(entity=entity, kind="rule", closed_at__isnull=True).exclude(
+        rule__enabled=True
+    ).update(closed_at=timezone.now())
     if score is not None:
         opened += _score_drop(run, entity, score)
     for incident in opened:

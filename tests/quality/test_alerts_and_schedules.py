@@ -119,3 +119,30 @@ def test_a_schedule_entity_must_belong_to_its_store(dq, steward, target_store):
         catalog_object_save(
             obj=QualitySchedule(datastore=other, entity=dq.customer, cron="0 * * * *"), user=steward
         )
+
+
+def test_an_incident_closes_when_its_rule_is_tuned_to_warn_or_disabled(dq, steward):
+    check(dq, dq.customer)
+    tier = Incident.objects.get(rule__name="tier_allowed_values")
+    email = Incident.objects.get(rule__name="email_pattern")
+    rule = tier.rule
+    rule.severity = "warn"
+    catalog_object_save(obj=rule, user=steward)
+    other = email.rule
+    other.enabled = False
+    catalog_object_save(obj=other, user=steward)
+    check(dq, dq.customer)
+    tier.refresh_from_db()
+    email.refresh_from_db()
+    assert tier.closed_at is not None and email.closed_at is not None
+
+
+def test_a_bug_in_a_rule_fails_the_run_instead_of_leaving_it_running(dq, steward):
+    from quality.models import Rule
+
+    volume = catalog_object_save(
+        obj=Rule(entity=dq.customer, name="volume", kind="volume", params={"min_rows": 5}), user=steward
+    )
+    Rule.objects.filter(pk=volume.pk).update(params={"min_rows": "abc"})  # past validation, as old data might
+    run = check(dq, dq.customer)
+    assert run.status == "failed" and run.error.startswith("Internal error (ValueError")
