@@ -1,10 +1,48 @@
-"""Pipelines as code: the YAML form of a pipeline, read and written.
+"""Pipelines as code: the YAML form of a pipeline, read, written and applied.
 
 `pipeline_to_config` gives the dict that `pipeline_export` writes as YAML and that each run records as
-what it ran.
+what it ran. `pipeline_apply_config` makes the catalog match such a dict: it creates or updates the
+pipeline and its mappings in one transaction, saving through `catalog_object_save` so the history names
+the applying user, and it refuses the whole file, listing every problem with where it is
+(`mappings[2].steps: Step 1: unknown step 'trimm'`), when anything is wrong. The file is the whole truth:
+a key left out means its default (no schedule, no owner, no run-after), and a mapping left out is deleted.
+A pipeline is found by its name, so renaming one in the file makes a new pipeline.
 """
 
-__all__ = ["pipeline_to_config"]
+import difflib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+import yaml
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from catalog.exceptions import CustodianError
+from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
+
+__all__ = [
+    "PipelineConfigError",
+    "pipeline_to_config",
+    "pipeline_yaml_dump",
+    "pipeline_yaml_load",
+    "pipeline_apply_config",
+]
+
+
+class PipelineConfigError(CustodianError):
+    """A pipeline file that cannot be applied; `problems` lists each one as "location: what is wrong"."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(dict.fromkeys(problems))
+        count = len(self.problems)
+        super().__init__(
+            f"The pipeline configuration has {count} problem{'s' if count != 1 else ''}; nothing was "
+            "changed:\n" + "\n".join(f"  - {problem}" for problem in self.problems),
+            extra={"problems": self.problems},
+        )
 
 
 def pipeline_to_config(pipeline) -> dict:
@@ -62,4 +100,773 @@ def pipeline_to_config(pipeline) -> dict:
         config["run_after"] = pipeline.run_after.name
     if pipeline.owner_id:
         config["owner"] = pipeline.owner.get_username()
+    if getattr(pipeline, "run_quality", False):
+        config["run_quality"] = True
     return config
+
+
+# YAML text -----------------------------------------------------------------------------------------------
+
+KEY_ORDER = [
+    "name",
+    "description",
+    "owner",
+    "enabled",
+    "target",
+    "source",
+    "extract",
+    "load",
+    "reject_threshold_percent",
+    "batch_size",
+    "max_retries",
+    "run_quality",
+    "schedule",
+    "run_after",
+    "mappings",
+]
+HEADER = "# Custodian pipeline. Apply with: python manage.py pipeline_apply FILE --user USERNAME\n"
+
+
+class _Flow(list):
+    """A list written on one line: [trim, lower]."""
+
+
+class _FlowMap(dict):
+    """A mapping written on one line: {op: parse_date, format: '%d/%m/%Y'}."""
+
+
+class _Dumper(yaml.SafeDumper):
+    def increase_indent(self, flow=False, indentless=False):
+        # Lists indented under their key read better than YAML's default flush-left dashes.
+        return super().increase_indent(flow, False)
+
+
+def _represent_str(dumper, value: str):
+    value = str.__str__(value)  # choices (SourceKind.CSV) are str subclasses: write their plain value
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_multi_representer(str, _represent_str)
+_Dumper.add_representer(
+    _Flow, lambda dumper, value: dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
+)
+_Dumper.add_representer(
+    _FlowMap,
+    lambda dumper, value: dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=True),
+)
+
+
+def _is_scalar(value) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _step_for_yaml(step: dict):
+    """A step as written by hand: a bare name, or one line of op and arguments (block when nested).
+
+    Arguments come in the step's own order (required, then optional) and value maps sorted, whatever
+    order the database kept them in (PostgreSQL's jsonb reorders keys), so an export is the same bytes.
+    """
+    from pipelines.transforms import STEPS
+
+    if set(step) == {"op"}:
+        return step["op"]
+    known = STEPS.get(step["op"])
+    order = ["op", *(known.required if known else ()), *(known.optional if known else ())]
+    names = sorted(step, key=lambda name: (order.index(name) if name in order else len(order), name))
+    ordered = {name: _sorted_map(step[name]) for name in names}
+    return _FlowMap(ordered) if all(_is_scalar(v) for v in ordered.values()) else ordered
+
+
+def _sorted_map(value):
+    if isinstance(value, dict):
+        return {key: value[key] for key in sorted(value, key=str)}
+    return value
+
+
+def _config_for_yaml(config: dict) -> dict:
+    ordered = {key: config[key] for key in KEY_ORDER if key in config}
+    source = dict(ordered["source"])
+    if "null_markers" in source:
+        source["null_markers"] = _Flow(source["null_markers"])
+    ordered["source"] = source
+    if "key" in ordered["load"]:
+        ordered["load"] = {**ordered["load"], "key": _Flow(ordered["load"]["key"])}
+    mappings = []
+    for item in ordered["mappings"]:
+        item = dict(item)
+        if "steps" in item:
+            steps = [_step_for_yaml(step) for step in item["steps"]]
+            item["steps"] = _Flow(steps) if all(isinstance(s, str) for s in steps) else steps
+        mappings.append(item)
+    ordered["mappings"] = mappings
+    return ordered
+
+
+def pipeline_yaml_dump(pipeline) -> str:
+    """The pipeline as a YAML file that `pipeline_apply` turns back into the same pipeline."""
+    body = yaml.dump(
+        _config_for_yaml(pipeline_to_config(pipeline)),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=110,
+    )
+    return HEADER + body
+
+
+def pipeline_yaml_load(text: str) -> dict:
+    """The pipeline dict of a YAML file; PipelineConfigError saying where the YAML is broken."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
+        problem = getattr(exc, "problem", None) or str(exc)
+        if "expected a single document" in str(exc):
+            problem = "a second document starts here; give one pipeline per file"
+        context = getattr(exc, "context", None)
+        detail = f"{problem} ({context})" if context else problem
+        raise PipelineConfigError([f"{where}: not valid YAML: {detail}"]) from None
+    if config is None:
+        raise PipelineConfigError(
+            ["file: it is empty; a pipeline file is a mapping (name: ..., target: ...)."]
+        )
+    if not isinstance(config, dict):
+        raise PipelineConfigError(
+            [f"file: it holds {_described(config)}; a pipeline file is a mapping (name: ..., target: ...)."]
+        )
+    return config
+
+
+# Reading a config -----------------------------------------------------------------------------------------
+
+TOP_KEYS = set(KEY_ORDER)
+TARGET_KEYS = {"datastore", "entity"}
+FILE_SOURCE_KEYS = {"kind", "path", "upload", "encoding", "header", "null_markers"}
+ONLY_FOR_KIND = {"delimiter": {"csv"}, "quotechar": {"csv"}, "sheet": {"xlsx"}}
+SQL_SOURCE_KEYS = {"kind", "datastore"}
+SQL_KIND_KEYS = {"table": "sql_table", "query": "sql_query"}
+EXTRACT_KEYS = {"mode", "watermark"}
+LOAD_KEYS = {"mode", "key"}
+MAPPING_KEYS = {"column", "field", "constant", "steps"}
+YAML_WORDS_HINT = " (quote words such as NULL, yes, no, on and off: YAML reads them as null or booleans)"
+
+# Where a model field lives in the file, for errors the model's validation reports.
+FIELD_LOCATIONS = {
+    "name": "name",
+    "description": "description",
+    "enabled": "enabled",
+    "owner": "owner",
+    "target": "target.entity",
+    "source_kind": "source.kind",
+    "source_path": "source.path",
+    "source_file": "source.upload",
+    "csv_delimiter": "source.delimiter",
+    "csv_quotechar": "source.quotechar",
+    "encoding": "source.encoding",
+    "has_header": "source.header",
+    "null_markers": "source.null_markers",
+    "sheet_name": "source.sheet",
+    "source_datastore": "source.datastore",
+    "source_table": "source.table",
+    "source_query": "source.query",
+    "extract_mode": "extract.mode",
+    "watermark_field": "extract.watermark",
+    "load_mode": "load.mode",
+    "key_columns": "load.key",
+    "reject_threshold_percent": "reject_threshold_percent",
+    "batch_size": "batch_size",
+    "max_retries": "max_retries",
+    "run_quality": "run_quality",
+    "schedule": "schedule",
+    "run_after": "run_after",
+    "mappings": "mappings",
+    NON_FIELD_ERRORS: "pipeline",
+}
+MAPPING_FIELD_LOCATIONS = {
+    "column": "column",
+    "source_field": "field",
+    "constant": "constant",
+    "steps": "steps",
+    "position": "column",
+    NON_FIELD_ERRORS: "column",
+}
+
+
+def _described(value) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"text ({value[:40]!r})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__} ({value})"
+
+
+def _suggestion(word: str, known) -> str:
+    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@dataclass
+class MappingSpec:
+    """One mapping as read from the file; `column` is None when it names no column of the target."""
+
+    index: int
+    column_name: str
+    column: object | None
+    source_field: str = ""
+    constant: str | None = None
+    steps: list = field(default_factory=list)
+
+
+class _Reader:
+    """Reads a config dict into model field values and mapping specs, collecting every problem."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.problems: list[str] = []
+        self.fields: dict = {}
+        self.mappings: list[MappingSpec] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def located(self, where: str) -> bool:
+        return any(p.startswith(f"{where}:") or p.startswith(f"{where}.") for p in self.problems)
+
+    # -- typed access ------------------------------------------------------------------------------------
+
+    def section(self, parent: dict, key: str, where: str, allowed: set, *, required: bool) -> dict:
+        value = parent.get(key)
+        if value is None:
+            if required:
+                self.problem(where, "missing; it is a mapping (" + ", ".join(sorted(allowed)) + ")")
+            return {}
+        if not isinstance(value, dict):
+            self.problem(where, f"must be a mapping, not {_described(value)}")
+            return {}
+        return value
+
+    def unknown_keys(self, section: dict, allowed: set, prefix: str) -> None:
+        for key in section:
+            if key not in allowed:
+                where = f"{prefix}.{key}" if prefix else str(key)
+                self.problem(
+                    where,
+                    f"unknown key{_suggestion(key, allowed)}; known keys: {', '.join(sorted(allowed))}",
+                )
+
+    def text(self, section: dict, key: str, where: str, default: str = "", *, required=False) -> str:
+        value = section.get(key)
+        if value is None:
+            if required:
+                self.problem(where, "missing")
+            return default
+        if not isinstance(value, str):
+            self.problem(where, f"must be text, not {_described(value)}")
+            return default
+        return value
+
+    def flag(self, section: dict, key: str, where: str, default: bool) -> bool:
+        value = section.get(key, default)
+        if not isinstance(value, bool):
+            self.problem(where, f"must be true or false, not {_described(value)}")
+            return default
+        return value
+
+    def whole_number(self, section: dict, key: str, where: str, default: int) -> int:
+        value = section.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(where, f"must be a whole number, not {_described(value)}")
+            return default
+        return value
+
+    def text_list(self, section: dict, key: str, where: str) -> list[str]:
+        value = section.get(key, [])
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(where, f"must be a list of text, not {_described(value)}")
+            return []
+        if not all(isinstance(item, str) for item in value):
+            wrong = next(item for item in value if not isinstance(item, str))
+            hint = YAML_WORDS_HINT if wrong is None or isinstance(wrong, bool) else ""
+            self.problem(where, f"must be a list of text; it holds {_described(wrong)}{hint}")
+            return []
+        return value
+
+    def choice(self, section: dict, key: str, where: str, choices, default: str) -> str:
+        value = section.get(key, default)
+        if not isinstance(value, str):
+            self.problem(where, f"must be one of {', '.join(choices.values)}, not {_described(value)}")
+            return default
+        if value not in choices.values:
+            self.problem(
+                where,
+                f"{value!r} is not one of {', '.join(choices.values)}{_suggestion(value, choices.values)}",
+            )
+            return default
+        return value
+
+    # -- the file ----------------------------------------------------------------------------------------
+
+    def read(self) -> None:
+        config = self.config
+        self.unknown_keys(config, TOP_KEYS, "")
+        self.fields["name"] = self.text(config, "name", "name", required=True)
+        self.fields["description"] = self.text(config, "description", "description")
+        self.fields["enabled"] = self.flag(config, "enabled", "enabled", True)
+        self.fields["owner"] = self._owner(config)
+        self.fields["target"] = self._target(config)
+        self._source(config)
+        self._modes(config)
+        self._limits(config)
+        self.fields["schedule"] = self.text(config, "schedule", "schedule").strip()
+        self.fields["run_after"] = self._run_after(config)
+        self._mappings(config)
+
+    def _owner(self, config: dict):
+        username = self.text(config, "owner", "owner")
+        if not username:
+            return None
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            self.problem("owner", f"no user '{username}'")
+        return user
+
+    def _target(self, config: dict):
+        from catalog.models import DataStore, Entity
+
+        section = self.section(config, "target", "target", TARGET_KEYS, required=True)
+        self.unknown_keys(section, TARGET_KEYS, "target")
+        store_name = self.text(section, "datastore", "target.datastore", required=bool(section))
+        entity_name = self.text(section, "entity", "target.entity", required=bool(section))
+        if not store_name:
+            return None
+        store = DataStore.objects.filter(name=store_name).first()
+        if store is None:
+            known = list(DataStore.objects.values_list("name", flat=True))
+            self.problem(
+                "target.datastore",
+                f"no data store '{store_name}'{_suggestion(store_name, known)} (known: "
+                f"{', '.join(known) or 'none'})",
+            )
+            return None
+        if not entity_name:
+            return None
+        entity = Entity.objects.filter(datastore=store, name=entity_name).first()
+        if entity is None:
+            known = Entity.objects.filter(datastore=store).values_list("name", flat=True)
+            self.problem(
+                "target.entity",
+                f"no entity '{entity_name}' in data store '{store_name}'{_suggestion(entity_name, known)}",
+            )
+        return entity
+
+    def _source(self, config: dict) -> None:
+        section = self.section(config, "source", "source", {"kind"}, required=True)
+        kind = self.choice(section, "kind", "source.kind", SourceKind, SourceKind.CSV) if section else "csv"
+        if section and "kind" not in section:
+            self.problem("source.kind", f"missing; one of {', '.join(SourceKind.values)}")
+        defaults = {
+            "source_kind": kind,
+            "source_path": "",
+            "source_file": "",
+            "csv_delimiter": ",",
+            "csv_quotechar": '"',
+            "encoding": "utf-8",
+            "has_header": True,
+            "null_markers": [],
+            "sheet_name": "",
+            "source_datastore": None,
+            "source_table": "",
+            "source_query": "",
+        }
+        self.fields.update(defaults)
+        if kind in FILE_KINDS:
+            self._file_source(section, kind)
+        else:
+            self._sql_source(section, kind)
+
+    def _file_source(self, section: dict, kind: str) -> None:
+        allowed = FILE_SOURCE_KEYS | {key for key, kinds in ONLY_FOR_KIND.items() if kind in kinds}
+        for key in section:
+            if key in allowed:
+                continue
+            if key in ONLY_FOR_KIND:
+                self.problem(f"source.{key}", f"only applies to {', '.join(ONLY_FOR_KIND[key])} sources")
+            elif key in SQL_SOURCE_KEYS | set(SQL_KIND_KEYS):
+                self.problem(f"source.{key}", f"only applies to SQL sources; a {kind} source reads a file")
+            else:
+                self.unknown_keys({key: None}, allowed, "source")
+        path = self.text(section, "path", "source.path")
+        upload = self.text(section, "upload", "source.upload")
+        if path and upload:
+            self.problem("source", "give a path or an upload, not both")
+        self.fields["source_path"] = path
+        if upload and not default_storage.exists(upload):
+            self.problem(
+                "source.upload",
+                f"no uploaded file '{upload}' in storage; upload files from the admin (a file can keep an "
+                "existing upload, not add one)",
+            )
+        elif upload:
+            self.fields["source_file"] = upload
+        self.fields["encoding"] = self.text(section, "encoding", "source.encoding", "utf-8")
+        self.fields["csv_delimiter"] = self.text(section, "delimiter", "source.delimiter", ",")
+        self.fields["csv_quotechar"] = self.text(section, "quotechar", "source.quotechar", '"')
+        self.fields["has_header"] = self.flag(section, "header", "source.header", True)
+        self.fields["null_markers"] = self.text_list(section, "null_markers", "source.null_markers")
+        self.fields["sheet_name"] = self.text(section, "sheet", "source.sheet")
+
+    def _sql_source(self, section: dict, kind: str) -> None:
+        from catalog.models import DataStore
+
+        allowed = SQL_SOURCE_KEYS | {key for key, k in SQL_KIND_KEYS.items() if k == kind}
+        for key in section:
+            if key in allowed:
+                continue
+            if key in SQL_KIND_KEYS:
+                self.problem(f"source.{key}", f"only applies to {SQL_KIND_KEYS[key]} sources")
+            elif key in FILE_SOURCE_KEYS or key in ONLY_FOR_KIND:
+                self.problem(f"source.{key}", f"only applies to file sources; a {kind} source reads a table")
+            else:
+                self.unknown_keys({key: None}, allowed, "source")
+        store_name = self.text(section, "datastore", "source.datastore")
+        if store_name:
+            store = DataStore.objects.filter(name=store_name).first()
+            if store is None:
+                known = DataStore.objects.values_list("name", flat=True)
+                self.problem(
+                    "source.datastore", f"no data store '{store_name}'{_suggestion(store_name, known)}"
+                )
+            self.fields["source_datastore"] = store
+        self.fields["source_table"] = self.text(section, "table", "source.table").strip()
+        self.fields["source_query"] = self.text(section, "query", "source.query").strip()
+
+    def _modes(self, config: dict) -> None:
+        extract = self.section(config, "extract", "extract", EXTRACT_KEYS, required=False)
+        self.unknown_keys(extract, EXTRACT_KEYS, "extract")
+        self.fields["extract_mode"] = self.choice(extract, "mode", "extract.mode", ExtractMode, "full")
+        self.fields["watermark_field"] = self.text(extract, "watermark", "extract.watermark")
+        load = self.section(config, "load", "load", LOAD_KEYS, required=False)
+        self.unknown_keys(load, LOAD_KEYS, "load")
+        self.fields["load_mode"] = self.choice(load, "mode", "load.mode", LoadMode, "append")
+        self.fields["key_columns"] = self.text_list(load, "key", "load.key")
+        target = self.fields.get("target")
+        if target is not None:
+            columns = set(target.columns.values_list("name", flat=True))
+            for name in self.fields["key_columns"]:
+                if name not in columns:
+                    self.problem(
+                        "load.key",
+                        f"entity '{target.name}' has no column '{name}'{_suggestion(name, columns)}",
+                    )
+
+    def _limits(self, config: dict) -> None:
+        threshold = config.get("reject_threshold_percent", 5)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            self.problem(
+                "reject_threshold_percent", f"must be a number from 0 to 100, not {_described(threshold)}"
+            )
+            threshold = 5
+        try:
+            self.fields["reject_threshold_percent"] = Decimal(str(threshold))
+        except InvalidOperation:
+            self.problem("reject_threshold_percent", f"must be a number from 0 to 100, not {threshold}")
+            self.fields["reject_threshold_percent"] = Decimal(5)
+        self.fields["batch_size"] = self.whole_number(config, "batch_size", "batch_size", 50_000)
+        self.fields["max_retries"] = self.whole_number(config, "max_retries", "max_retries", 3)
+        self.fields["run_quality"] = self.flag(config, "run_quality", "run_quality", False)
+
+    def _run_after(self, config: dict):
+        from pipelines.models import Pipeline
+
+        name = self.text(config, "run_after", "run_after")
+        if not name:
+            return None
+        pipeline = Pipeline.objects.filter(name=name).first()
+        if pipeline is None:
+            known = Pipeline.objects.values_list("name", flat=True)
+            self.problem("run_after", f"no pipeline '{name}'{_suggestion(name, known)}")
+        return pipeline
+
+    def _mappings(self, config: dict) -> None:
+        items = config.get("mappings", [])
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            self.problem(
+                "mappings", f"must be a list of mappings (column: ..., field: ...), not {_described(items)}"
+            )
+            return
+        target = self.fields.get("target")
+        columns = {c.name: c for c in target.columns.all()} if target is not None else {}
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            where = f"mappings[{index}]"
+            if not isinstance(item, dict):
+                self.problem(where, f"must be a mapping (column: ..., field: ...), not {_described(item)}")
+                continue
+            self.unknown_keys(item, MAPPING_KEYS, where)
+            name = self.text(item, "column", f"{where}.column", required=True)
+            if not name:
+                continue
+            if name in seen:
+                self.problem(f"{where}.column", f"'{name}' is mapped twice (also in mappings[{seen[name]}])")
+                continue
+            seen[name] = index
+            column = columns.get(name)
+            if column is None and target is not None:
+                self.problem(
+                    f"{where}.column",
+                    f"entity '{target.name}' has no column '{name}'{_suggestion(name, columns)}",
+                )
+            spec = MappingSpec(index, name, column)
+            spec.source_field = self.text(item, "field", f"{where}.field").strip()
+            spec.constant = self._constant(item, where)
+            if spec.source_field and spec.constant is not None:
+                self.problem(where, "give a field or a constant, not both")
+                spec.constant = None
+            spec.steps = self._steps(item, where)
+            self.mappings.append(spec)
+
+    def _constant(self, item: dict, where: str) -> str | None:
+        value = item.get("constant")
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (str, int, float)):
+            return str(value)
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        self.problem(f"{where}.constant", f"must be text or a number, not {_described(value)}")
+        return None
+
+    def _steps(self, item: dict, where: str) -> list:
+        from pipelines.transforms import steps_normalize
+
+        try:
+            return steps_normalize(item.get("steps") or [])
+        except ValueError as exc:
+            self.problem(f"{where}.steps", str(exc))
+            return []
+
+
+# Applying ------------------------------------------------------------------------------------------------
+
+
+def _validation_problems(exc: ValidationError, locations: dict, prefix: str = "") -> list[str]:
+    if not hasattr(exc, "error_dict"):
+        return [f"{prefix or 'pipeline'}: {message}" for message in exc.messages]
+    problems = []
+    for name, errors in exc.message_dict.items():
+        where = locations.get(name, name)
+        where = f"{prefix}.{where}" if prefix else where
+        problems += [f"{where}: {message}" for message in errors]
+    return problems
+
+
+def _mapping_values(spec: MappingSpec, position: int) -> dict:
+    return {
+        "column": spec.column,
+        "source_field": spec.source_field,
+        "constant": spec.constant,
+        "steps": spec.steps,
+        "position": position,
+    }
+
+
+def _differs(obj, values: dict) -> bool:
+    for name, value in values.items():
+        current = getattr(obj, name)
+        if name == "source_file":
+            current = current.name or ""
+        if current != value:
+            return True
+    return False
+
+
+def _assign(obj, values: dict) -> None:
+    for name, value in values.items():
+        setattr(obj, name, value)
+
+
+def _sync_mappings(pipeline, reader: _Reader, user) -> None:
+    """Delete mappings the file lacks, then update or add the rest in the file's order."""
+    from catalog.services import catalog_object_save
+    from pipelines.models import FieldMapping
+
+    wanted = [spec for spec in reader.mappings if spec.column is not None]
+    names = {spec.column_name for spec in wanted}
+    existing = {m.column.name: m for m in pipeline.mappings.select_related("column")}
+    for name, mapping in existing.items():
+        if name not in names:
+            mapping._history_user = user
+            mapping.delete()
+    for position, spec in enumerate(wanted):
+        mapping = existing.get(spec.column_name)
+        values = _mapping_values(spec, position)
+        if mapping is not None and not _differs(mapping, values):
+            continue
+        mapping = mapping or FieldMapping(pipeline=pipeline)
+        mapping.pipeline = pipeline  # the in-memory pipeline, whose target may just have changed
+        _assign(mapping, values)
+        try:
+            catalog_object_save(obj=mapping, user=user)
+        except ValidationError as exc:
+            reader.problems += _validation_problems(exc, MAPPING_FIELD_LOCATIONS, f"mappings[{spec.index}]")
+
+
+def _pipeline_problems(pipeline, reader: _Reader) -> list[str]:
+    """The model's own checks of the whole pipeline, minus places the file reading already reported."""
+    try:
+        pipeline.full_clean()
+    except ValidationError as exc:
+        return _unreported(exc, reader)
+    return []
+
+
+def _unreported(exc: ValidationError, reader: _Reader) -> list[str]:
+    return [
+        problem
+        for problem in _validation_problems(exc, FIELD_LOCATIONS)
+        if not reader.located(problem.split(":", 1)[0])
+    ]
+
+
+def _apply(reader: _Reader, user) -> tuple:
+    from catalog.services import catalog_object_save
+    from pipelines.models import Pipeline
+
+    values = dict(reader.fields)
+    pipeline = Pipeline.objects.select_for_update().filter(name=values["name"]).first()
+    created = pipeline is None
+    before = None if created else _flat(pipeline_to_config(pipeline))
+    pipeline = pipeline or Pipeline()
+    changed = created or _differs(pipeline, values)
+    _assign(pipeline, values)
+    if created:
+        try:
+            catalog_object_save(obj=pipeline, user=user)
+        except ValidationError as exc:
+            reader.problems += _unreported(exc, reader)
+            return pipeline, created, before
+    _sync_mappings(pipeline, reader, user)
+    reader.problems += _pipeline_problems(pipeline, reader)
+    if changed and not created and not reader.problems:
+        catalog_object_save(obj=pipeline, user=user)
+    return pipeline, created, before
+
+
+class _Rollback(Exception):
+    pass
+
+
+def pipeline_apply_config(config: dict, *, user, dry_run: bool = False) -> tuple:
+    """Create or update the pipeline a config describes; (pipeline, created, changes in words).
+
+    All or nothing in one transaction; PipelineConfigError lists every problem with its location.
+    Applying a config that matches the pipeline saves nothing, so no history row is written. With
+    `dry_run` everything is checked and the changes are reported, then rolled back.
+    """
+    if not isinstance(config, dict):
+        raise PipelineConfigError([f"file: it holds {_described(config)}; a pipeline is a mapping."])
+    reader = _Reader(config)
+    outcome = None
+    try:
+        with transaction.atomic():
+            reader.read()
+            target = reader.fields.get("target")
+            if target is not None:  # without the target no column can be resolved: report the reading
+                pipeline, created, before = _apply(reader, user)
+            if reader.problems or target is None:
+                raise _Rollback()
+            outcome = (pipeline, created, _changes(before, _flat(pipeline_to_config(pipeline))))
+            if dry_run:
+                raise _Rollback()
+    except _Rollback:
+        if outcome is None:
+            raise PipelineConfigError(reader.problems or ["target: missing"]) from None
+    return outcome
+
+
+# Changes in words ----------------------------------------------------------------------------------------
+
+
+def _flat(config: dict) -> dict:
+    """{location: value} of a config, mappings keyed by column name, for before/after comparison."""
+    flat: dict = {}
+    for key in sorted(config, key=lambda k: KEY_ORDER.index(k) if k in KEY_ORDER else len(KEY_ORDER)):
+        value = config[key]
+        if key == "mappings":
+            flat["mappings"] = [item["column"] for item in value]
+            for item in value:
+                for name in ("field", "constant", "steps"):
+                    flat[f"mappings.{item['column']}.{name}"] = item.get(name)
+        elif isinstance(value, dict):
+            for name, inner in value.items():
+                flat[f"{key}.{name}"] = inner
+        else:
+            flat[key] = value
+    return flat
+
+
+def _shown(location: str, value) -> str:
+    if value is None:
+        return "none"
+    if location.endswith(".steps"):
+        from pipelines.transforms import steps_describe
+
+        return "[" + ", ".join(steps_describe([step]) for step in value) + "]"
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _mapping_words(flat: dict, column: str) -> str:
+    field, constant = flat.get(f"mappings.{column}.field"), flat.get(f"mappings.{column}.constant")
+    words = (
+        f"field {field!r}" if field else (f"constant {constant!r}" if constant is not None else "no value")
+    )
+    steps = flat.get(f"mappings.{column}.steps")
+    return words + (f", steps {_shown('.steps', steps)}" if steps else "")
+
+
+def _changes(before: dict | None, after: dict) -> list[str]:
+    new_columns = after.get("mappings", [])
+    if before is None:
+        return [f"mappings.{name}: added ({_mapping_words(after, name)})" for name in new_columns]
+    old_columns = before.get("mappings", [])
+    changes = []
+    for location in dict.fromkeys([*before, *after]):
+        if location == "mappings":
+            continue
+        if location.startswith("mappings."):
+            # Column names are SQL identifiers, so they hold no dot.
+            column = location.split(".")[1]
+            if column not in old_columns or column not in new_columns:
+                continue
+        old, new = before.get(location), after.get(location)
+        if old != new:
+            changes.append(f"{location}: {_shown(location, old)} → {_shown(location, new)}")
+    changes += [
+        f"mappings.{name}: added ({_mapping_words(after, name)})"
+        for name in new_columns
+        if name not in old_columns
+    ]
+    changes += [f"mappings.{name}: removed" for name in old_columns if name not in new_columns]
+    kept_old = [name for name in old_columns if name in new_columns]
+    kept_new = [name for name in new_columns if name in old_columns]
+    if kept_old != kept_new:
+        changes.append(f"mappings: reordered ({', '.join(new_columns)})")
+    return changes

@@ -17,6 +17,19 @@ from pipelines.transforms import MASKING_STEPS
 __all__ = ["pipeline_config_errors", "source_fields_check", "query_check", "unique_keys"]
 
 
+class _Problems(dict):
+    """Field → message, where a second problem with the same field is added to the first, not lost."""
+
+    def __setitem__(self, key, value):
+        if key in self and value not in self[key]:
+            value = f"{self[key]} {value}"
+        super().__setitem__(key, value)
+
+    def update(self, other=(), **more):
+        for key, value in dict(other, **more).items():
+            self[key] = value
+
+
 def query_check(query: str) -> str | None:
     """Why a source query is refused (not one read-only SELECT), or None."""
     return select_problem(query, what="The source query")
@@ -44,7 +57,7 @@ def _schedule_error(schedule: str) -> str | None:
 
 
 def pipeline_config_errors(pipeline, *, check_source: bool = True) -> dict[str, str]:
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = _Problems()
     kind = pipeline.source_kind
     if kind in FILE_KINDS:
         if not pipeline.source_file and not pipeline.source_path:
@@ -148,7 +161,7 @@ def pipeline_config_errors(pipeline, *, check_source: bool = True) -> dict[str, 
 def _mapping_errors(pipeline, columns: dict, key: list[str], mode: str) -> dict[str, str]:
     from pipelines.load import SCD2_COLUMNS
 
-    errors = {}
+    errors = _Problems()
     mapped = {m.column.name for m in pipeline.mappings.select_related("column")}
     if not mapped:
         return {"mappings": "Map at least one target column."}

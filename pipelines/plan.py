@@ -68,6 +68,7 @@ class Plan:
     watermark_spec: ColumnSpec | None
     context: StepContext = field(default_factory=StepContext)
     expressions: list | None = None
+    watermark_expr: pl.Expr | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -195,6 +196,8 @@ def _expressions(plan: Plan) -> list[tuple[str, pl.Expr, pl.Expr]]:
         typed = value_convert(value, m.spec, source_is_text=text)
         checks = checks + column_checks(value, typed, m.spec, text)
         reason = _first_reason(checks)
+        if plan.incremental and m.source_field == plan.watermark_field and plan.watermark_expr is None:
+            plan.watermark_expr = typed  # the watermark as loaded: after the mapping's steps, before masking
         if m.mask_step:
             masked, _ = steps_compile(value, [m.mask_step], plan.context)
             typed = value_convert(masked, m.spec, source_is_text=True)
@@ -212,14 +215,19 @@ def _first_reason(checks: list[Check]) -> pl.Expr:
     return expression.otherwise(pl.lit(None, pl.String))
 
 
+def _watermark_value(plan: Plan) -> pl.Expr:
+    if plan.watermark_expr is not None:
+        return plan.watermark_expr
+    return value_convert(pl.col(plan.watermark_field), plan.watermark_spec, source_is_text=True)
+
+
 def watermark_filter(frame: pl.DataFrame, plan: Plan, watermark: str | None) -> pl.DataFrame:
     """Only rows whose watermark field is past the stored high-water mark."""
     if not plan.incremental or watermark is None:
         return frame
-    spec = plan.watermark_spec
-    value = value_convert(pl.col(plan.watermark_field), spec, source_is_text=True)
-    bound = python_value(spec, watermark)
-    return frame.filter(value > pl.lit(bound))
+    _expressions(plan)
+    bound = python_value(plan.watermark_spec, watermark)
+    return frame.filter(_watermark_value(plan) > pl.lit(bound))
 
 
 def plan_apply(
@@ -230,7 +238,7 @@ def plan_apply(
     numbered = batch.with_row_index(ROW, offset=first_row)
     extra = []
     if plan.incremental:
-        extra.append(value_convert(pl.col(plan.watermark_field), plan.watermark_spec).alias("custodian_wm"))
+        extra.append(_watermark_value(plan).alias("custodian_wm"))
     computed = numbered.select(
         pl.col(ROW),
         *[typed.alias(name) for name, typed, _ in expressions],

@@ -179,11 +179,13 @@ def run_transient_failed(run: PipelineRun, message: str, *, timings: dict) -> No
     retries_used = run.attempt - 1
     if retries_used < pipeline.max_retries:
         delay = retry_delay(run.attempt)
+        # In-process jobs have no scheduler: the retry starts at once rather than after the backoff.
+        when = "now" if settings.CUSTODIAN_JOBS_SYNC else f"in {delay:g} s"
         _finish(
             run,
             RunStatus.FAILED,
             ErrorKind.TRANSIENT,
-            f"{message}. Nothing was loaded; retrying in {delay:g} s (attempt {run.attempt + 1} of "
+            f"{message}. Nothing was loaded; retrying {when} (attempt {run.attempt + 1} of "
             f"{pipeline.max_retries + 1}).",
             timings=timings,
         )

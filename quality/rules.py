@@ -269,7 +269,11 @@ def rules_implied_sync(entity: Entity) -> dict[str, int]:
     taken = set(Rule.objects.filter(entity=entity).exclude(origin="catalog").values_list("name", flat=True))
     for key, spec in wanted.items():
         rule = existing.get(key)
-        name = spec.name if spec.name not in taken else f"{spec.name}_catalog"
+        name = spec.name
+        suffix = 1
+        while name in taken:  # a steward's rule already has the name: the implied one steps aside
+            name = f"{spec.name}_catalog" + (str(suffix) if suffix > 1 else "")
+            suffix += 1
         if rule is None:
             rule = Rule(
                 entity=entity,

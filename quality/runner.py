@@ -367,7 +367,10 @@ def check_run_execute(check_run_id: int) -> CheckRun | None:
         error = exc.message
         done = {outcome.rule.pk for _, outcome in results}
         for entity in entities:
-            rules_implied_sync(entity)
+            try:
+                rules_implied_sync(entity)  # so the implied rules report the outage too
+            except Exception:
+                logger.exception("Implied rules of %s could not be synced", entity.name)
             for rule in Rule.objects.filter(entity=entity, enabled=True).exclude(pk__in=done):
                 results.append((entity, Outcome(rule, ResultStatus.ERROR, error=exc.message)))
     except Exception as exc:  # a bug must not leave the run "running" forever: record it, keep the trace

@@ -8,6 +8,7 @@ from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
 from catalog.admin.codegen import CodegenMixin
 from catalog.admin.schema import SchemaDDLMixin
 from catalog.choices import PIICategory
+from catalog.lineage import column_lineage, entity_lineage
 from catalog.models import Column, Entity, Index, IndexColumn, RetentionPolicy
 from catalog.resources import ColumnResource, EntityResource, IndexResource
 from catalog.services import index_columns_parse, index_columns_set, index_columns_spec
@@ -63,6 +64,17 @@ class PartialEditMixin:
         editable = set(self.partial_fields)
         names = [f.name for f in self.model._meta.fields if f.editable and not f.auto_created]
         return readonly + [name for name in names if name not in editable and name not in readonly]
+
+
+class LineageMixin:
+    """Shows "Where this data comes from" on the change page, as told by the apps that load the data."""
+
+    def lineage_rows(self, request, obj) -> list:
+        raise NotImplementedError
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["lineage_rows"] = self.lineage_rows(request, obj) if obj is not None else None
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 class ColumnInline(PartialEditMixin, admin.TabularInline):
@@ -201,7 +213,7 @@ class HasPIIFilter(admin.SimpleListFilter):
 
 
 @admin.register(Entity)
-class EntityAdmin(CodegenMixin, SchemaDDLMixin, PartialEditMixin, CatalogModelAdmin):
+class EntityAdmin(LineageMixin, CodegenMixin, SchemaDDLMixin, PartialEditMixin, CatalogModelAdmin):
     resource_classes = [EntityResource]
     # The change page links to the entity's DDL.
     change_form_template = "admin/catalog/entity/change_form.html"
@@ -273,6 +285,9 @@ class EntityAdmin(CodegenMixin, SchemaDDLMixin, PartialEditMixin, CatalogModelAd
     def ddl_scope(self, obj):
         return obj.datastore, {str(obj.pk)}
 
+    def lineage_rows(self, request, obj):
+        return entity_lineage(obj, user=request.user)
+
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)
         if formset.model is not Index:
@@ -316,9 +331,10 @@ class EntityAdmin(CodegenMixin, SchemaDDLMixin, PartialEditMixin, CatalogModelAd
 
 
 @admin.register(Column)
-class ColumnAdmin(PartialEditMixin, CatalogModelAdmin):
+class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
     resource_classes = [ColumnResource]
     form = ColumnForm
+    change_form_template = "admin/catalog/column/change_form.html"
     partial_permission = "catalog.change_column_pii"
     partial_fields = COLUMN_PII_FIELDS
     list_display = [
@@ -366,6 +382,9 @@ class ColumnAdmin(PartialEditMixin, CatalogModelAdmin):
         if request.GET.get("field_name") == "references":
             queryset = queryset.filter(Q(is_unique=True) | Q(primary_key_position__isnull=False))
         return queryset, may_have_duplicates
+
+    def lineage_rows(self, request, obj):
+        return column_lineage(obj, user=request.user)
 
     def delete_model(self, request, obj):
         from catalog.services import column_delete

@@ -250,3 +250,23 @@ def test_incremental_sql_source_pushes_the_watermark_down(shop, target_store, pl
     second = run_once(pipeline, platform_admin)
     assert second.rows_extracted == 1 and second.rows_inserted == 1
     assert [r[0] for r in rows(shop)] == [1, 2, 3]
+
+
+def test_a_watermark_written_in_a_local_format_is_parsed_by_its_mapping_steps(
+    shop, import_root, platform_admin
+):
+    source = import_root / "customers.csv"
+    source.write_text(HEADER + "1,a@x.org,A,de,,,,03/01/2024 10:00\n2,b@x.org,B,de,,,,04/01/2024 10:00\n")
+    mappings = [
+        ("customer_id", "id", []),
+        ("email", "email", []),
+        ("updated_at", "updated", [{"op": "parse_datetime", "format": "%d/%m/%Y %H:%M"}]),
+    ]
+    pipeline = incremental(shop, platform_admin, mappings=mappings)
+    first = run_once(pipeline, platform_admin)
+    assert first.status == RunStatus.SUCCEEDED, first.error
+    assert first.watermark_to.startswith("2024-01-04T10:00")
+    source.write_text(source.read_text() + "3,c@x.org,C,de,,,,05/01/2024 10:00\n")
+    second = run_once(pipeline, platform_admin)
+    assert (second.rows_loaded, second.rows_inserted) == (1, 1)
+    assert second.watermark_to.startswith("2024-01-05T10:00")

@@ -92,7 +92,7 @@ class TestRunRecords:
         runs = list(PipelineRun.objects.filter(pipeline=pipeline).order_by("pk"))
         assert [r.attempt for r in runs] == [1, 2, 3]
         assert all(r.status == RunStatus.FAILED and r.error_kind == ErrorKind.TRANSIENT for r in runs)
-        assert "retrying in" in runs[0].error and "gave up after 3 attempts" in runs[2].error
+        assert "retrying now" in runs[0].error and "gave up after 3 attempts" in runs[2].error
         assert runs[1].retry_of == runs[0] and runs[1].trigger == RunTrigger.RETRY
         assert retry_delay(1) == 10 and retry_delay(2) == 30 and retry_delay(9) == 600
 

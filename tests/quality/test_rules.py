@@ -212,3 +212,13 @@ def test_an_unreachable_store_is_every_rules_result(dq, steward, monkeypatch):
     run = check(dq, dq.customer, steward)
     assert run.status == "failed" and "Cannot reach data store 'dq'" in run.error
     assert {r.status for r in run.results.all()} == {ResultStatus.ERROR}
+
+
+def test_an_implied_rule_steps_aside_when_stewards_took_its_names(dq, steward):
+    for name in ("email_pattern", "email_pattern_catalog"):
+        catalog_object_save(
+            obj=Rule(entity=dq.customer, name=name, kind="not_null", columns=["email"]), user=steward
+        )
+    run = check(dq, dq.customer, steward)
+    assert run.status == "succeeded"
+    assert results(run)["email_pattern_catalog2"].failing_rows == BAD["bad_pattern"]

@@ -1,15 +1,90 @@
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
-from catalog.demo import demo_load
+from catalog.demo import DEMO_USERS, demo_load
+from catalog.models import DataStore
+from catalog.schema.apply import schema_apply_execute
+from catalog.schema.connections import datastore_connect
+from catalog.schema.dialects import SchemaError, profile_for
+from catalog.schema.history_table import history_current_version, history_rows
+from catalog.schema.releases import release_publish
+from catalog.signals import demo_loaded
+
+DEMO_STORES = ["shop", "warehouse"]
+RELEASE_MESSAGE = "Demo schema"
 
 
 class Command(BaseCommand):
     help = (
-        "Load the demo catalog (shop and warehouse data stores). "
-        "Safe to run again: it changes only what differs."
+        "Load the demo catalog (shop and warehouse data stores, and what other apps add, such as sample "
+        "pipelines), publish release 1 of each demo store that has none and apply it to the store's database "
+        "when it is reachable. Safe to run again: it changes only what differs."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-apply",
+            action="store_true",
+            help="Do not touch the demo stores' databases (no release is applied).",
+        )
+
     def handle(self, *args, **options):
-        counts = demo_load()
+        with transaction.atomic():
+            counts = demo_load()
+            counts.update(self._other_apps())
         summary = "{datastores} data stores, {entities} entities, {columns} columns".format(**counts)
+        extra = {
+            name: count for name, count in counts.items() if name not in ("datastores", "entities", "columns")
+        }
+        summary += "".join(f", {count} {name}" for name, count in extra.items())
         self.stdout.write(self.style.SUCCESS(f"Demo catalog ready: {summary}."))
+        user = get_user_model().objects.filter(username="demo_platform").first()
+        for store in DataStore.objects.filter(name__in=DEMO_STORES).order_by("name"):
+            self._release(store, user, apply=not options["no_apply"])
+
+    def _other_apps(self) -> dict:
+        """What other apps add to the demo (their demo_loaded receivers), as counts by kind."""
+        users = {
+            role: get_user_model().objects.get(username=username) for username, role in DEMO_USERS.items()
+        }
+        stores = {store.name: store for store in DataStore.objects.filter(name__in=DEMO_STORES)}
+        counts = {}
+        for _receiver, extra in demo_loaded.send(sender=self.__class__, stores=stores, users=users):
+            counts.update(extra or {})
+        return counts
+
+    def _release(self, store: DataStore, user, *, apply: bool) -> None:
+        """Release 1 when the store has none; apply the newest release to a database that has none yet."""
+        if not store.releases.exists():
+            release = release_publish(datastore=store, user=user, message=RELEASE_MESSAGE)
+            self.stdout.write(f"Published release {release.version} of '{store.name}'.")
+        if not apply:
+            return
+        newest = store.releases.order_by("-version").first()
+        try:
+            current = self._current_version(store)
+            if current:
+                # Never move a database the user may have taken elsewhere (up or down) on their own.
+                self.stdout.write(f"'{store.name}' is at release {current}.")
+                return
+            outcome = schema_apply_execute(datastore=store, target_version=newest.version, user=user)
+        except SchemaError as exc:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Note: release {newest.version} of '{store.name}' was not applied ({exc.message}). The "
+                    f"catalog works without it; to run pipelines into '{store.name}', point "
+                    f"${store.url_env} at a PostgreSQL database and run "
+                    f"`python manage.py schema_apply --datastore {store.name}`."
+                )
+            )
+            return
+        self.stdout.write(
+            f"Applied release {newest.version} of '{store.name}' ({len(outcome.statements)} statements)."
+        )
+
+    def _current_version(self, store: DataStore) -> int | None:
+        """The release the store's database is at; SchemaError when it cannot be reached."""
+        profile = profile_for(store.engine)
+        with datastore_connect(store) as connection:
+            return history_current_version(history_rows(connection, profile, store.schema_name or None))

@@ -1,0 +1,1131 @@
+"""Admin for pipelines: editing with field mappings, Run now and dry runs, run pages, rejected rows, lineage.
+
+The pages are thin: they call `pipelines.services` and show a `CustodianError`'s message. Raw source values
+that feed a personal-data column are masked for users without `catalog.view_pii`, on every page and in every
+download.
+"""
+
+import csv
+import re
+from dataclasses import dataclass, field
+
+import yaml
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
+from django.forms.models import construct_instance
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import YamlLexer
+
+from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
+from catalog.admin.schema import highlight_css
+from catalog.choices import MaskingStrategy, PIICategory
+from catalog.exceptions import CustodianError
+from catalog.lineage import LineageRow
+from catalog.models import Column
+from pipelines.choices import RunStatus
+from pipelines.config import pipeline_config_errors
+from pipelines.models import ACTIVE, FieldMapping, LineageEdge, Pipeline, PipelineRun, RejectedRow
+from pipelines.services import (
+    PipelineBusy,
+    pipeline_dry_run,
+    pipeline_run_cancel,
+    pipeline_run_request,
+    pipeline_run_retry,
+)
+from pipelines.transforms import MASKING_STEPS, STEPS, mask_value, steps_describe, steps_normalize
+
+__all__ = [
+    "PIIMask",
+    "StepsField",
+    "FieldMappingForm",
+    "FieldMappingFormSet",
+    "PipelineForm",
+    "FieldMappingInline",
+    "PipelineAdmin",
+    "PipelineRunAdmin",
+    "pipeline_lineage",
+]
+
+REJECTS_PER_PAGE = 50
+DRY_RUN_ROWS = 100
+RUN_PERMISSION = "pipelines.run_pipeline"
+PII_PERMISSION = "catalog.view_pii"
+# Where the submitted mapping formset waits for the pipeline form's checks (see PipelineForm._post_clean).
+SUBMITTED_MAPPINGS = "_submitted_mapping_formset"
+MAPPINGS_LABEL = "Field mappings: "
+
+
+def _object_or_404(model_admin, request, object_id: str):
+    obj = model_admin.get_object(request, unquote(object_id))
+    if obj is None:
+        raise Http404(f"No {model_admin.opts.verbose_name} with id {object_id!r}.")
+    return obj
+
+
+def _page(model_admin, request, title: str, **context) -> dict:
+    return {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "opts": model_admin.opts,
+        "highlight_css": highlight_css(),
+        **context,
+    }
+
+
+def yaml_highlight(value) -> str:
+    """Plain data as highlighted YAML; Pygments escapes the text, so the result is safe to render."""
+    text = yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return mark_safe(highlight(text, YamlLexer(), HtmlFormatter(cssclass="ddl")))
+
+
+# Masking --------------------------------------------------------------------------------------------------
+
+# Where the engine's reasons quote the offending value (validate.py, transforms.py, plan.py).
+VALUE_IN_REASON = [
+    re.compile(r"^'(?P<value>.*)'(?= (?:is not|does not match))", re.S),
+    re.compile(r"^(?P<value>.+?)(?= (?:is below the minimum|is above the maximum|has more than))", re.S),
+    re.compile(r"= '(?P<value>.*)'$", re.S),
+    re.compile(r"^duplicate key \((?P<value>.*)\)(?= of an earlier row)", re.S),
+]
+
+
+def _strategy(column: Column) -> str:
+    strategy = column.masking_strategy
+    return strategy if strategy and strategy != MaskingStrategy.NONE else MaskingStrategy.REDACT
+
+
+@dataclass
+class PIIMask:
+    """What a user may not see of a pipeline's data: source fields and target columns holding personal data.
+
+    `fields` maps a source field to the masking strategy of the personal-data column it feeds; `columns`
+    maps those columns to theirs. `premasked` columns are masked by their own steps already (their loaded
+    values are the masked ones). An inactive mask (the user may see personal data) changes nothing.
+    """
+
+    active: bool
+    feeds: dict[str, list[str]] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)
+    premasked: set[str] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, user, feeds: dict[str, list[str]], columns: list[Column], premasked=()) -> "PIIMask":
+        """`feeds` maps each target column name to the source fields its value is computed from."""
+        if user.has_perm(PII_PERMISSION):
+            return cls(active=False, feeds=feeds)
+        personal = {c.name: _strategy(c) for c in columns if c.pii_category != PIICategory.NONE}
+        fields = {}
+        for column, sources in feeds.items():
+            if column in personal:
+                for source in sources:
+                    fields.setdefault(source, personal[column])
+        return cls(active=True, feeds=feeds, fields=fields, columns=personal, premasked=set(premasked))
+
+    @property
+    def masks_something(self) -> bool:
+        return self.active and bool(self.fields or self.columns)
+
+    def raw(self, raw: dict) -> dict:
+        if not self.active:
+            return raw
+        return {
+            name: mask_value(value, self.fields[name]) if name in self.fields else value
+            for name, value in raw.items()
+        }
+
+    def row(self, row: dict) -> dict:
+        """A transformed row (target column → value), as the dry run shows it."""
+        if not self.active:
+            return row
+        return {
+            name: mask_value(value, self.columns[name])
+            if name in self.columns and name not in self.premasked
+            else value
+            for name, value in row.items()
+        }
+
+    def reasons(self, errors: dict, raw: dict) -> dict:
+        """Reasons quote the rejected value: for personal-data columns that value is masked too."""
+        if not self.active:
+            return errors
+        return {
+            column: self._reason(reason, self.columns[column], raw) if column in self.columns else reason
+            for column, reason in errors.items()
+        }
+
+    def _reason(self, reason, strategy: str, raw: dict):
+        text = str(reason)
+        for pattern in VALUE_IN_REASON:
+            match = pattern.search(text)
+            if match:
+                masked = mask_value(match.group("value"), strategy)
+                return text[: match.start("value")] + str(masked) + text[match.end("value") :]
+        # A reason worded otherwise: mask whatever raw personal value it quotes.
+        for name, value in raw.items():
+            if name in self.fields and value not in (None, "") and str(value).strip():
+                for shown in {str(value), str(value).strip(), str(value).strip().lower()}:
+                    text = text.replace(shown, str(mask_value(shown, self.fields[name])))
+        return text
+
+
+def _config_feeds(config: dict) -> dict[str, list[str]]:
+    """Target column → the source fields it is computed from, per a run's recorded configuration."""
+    feeds: dict[str, list[str]] = {}
+    for item in config.get("mappings") or []:
+        sources = [item["field"]] if item.get("field") else []
+        for step in item.get("steps") or []:
+            if isinstance(step, dict) and step.get("op") == "concat":
+                sources += list(step.get("fields") or [])
+        feeds[item["column"]] = sources
+    return feeds
+
+
+def _pipeline_feeds(mappings) -> dict[str, list[str]]:
+    return _config_feeds(
+        {
+            "mappings": [
+                {"column": m.column.name, "field": m.source_field, "steps": m.steps or []} for m in mappings
+            ]
+        }
+    )
+
+
+def run_mask(run: PipelineRun, user) -> PIIMask:
+    """The mask for a run's rejected rows: its recorded mappings, else its lineage, else today's mappings."""
+    feeds = _config_feeds(run.config or {})
+    if not feeds:
+        feeds = {
+            item["column"]: [item["source_field"]] for item in run.lineage or [] if item.get("source_field")
+        }
+    if not feeds:
+        feeds = _pipeline_feeds(run.pipeline.mappings.select_related("column"))
+    target = (run.config or {}).get("target") or {}
+    if target.get("datastore") and target.get("entity"):
+        columns = Column.objects.filter(
+            entity__datastore__name=target["datastore"], entity__name=target["entity"], name__in=list(feeds)
+        )
+    else:
+        columns = Column.objects.filter(entity_id=run.pipeline.target_id, name__in=list(feeds))
+    return PIIMask.build(user, feeds, list(columns.only("name", "pii_category", "masking_strategy")))
+
+
+def pipeline_mask(pipeline: Pipeline, user) -> PIIMask:
+    """The mask for a dry run of the pipeline as it is configured now."""
+    mappings = list(pipeline.mappings.select_related("column"))
+    premasked = [
+        m.column.name
+        for m in mappings
+        if m.column.masking_strategy != MaskingStrategy.NONE
+        or any(isinstance(s, dict) and s.get("op") in MASKING_STEPS for s in m.steps or [])
+    ]
+    return PIIMask.build(user, _pipeline_feeds(mappings), [m.column for m in mappings], premasked)
+
+
+def _field_names(rows, known: list[str] = ()) -> list[str]:
+    """Fields of raw rows: the known ones in their order (the source's, or the mappings'), then the rest."""
+    seen = set()
+    for row in rows:
+        seen.update(row)
+    ordered = [name for name in dict.fromkeys(known) if name in seen]
+    return ordered + sorted(seen - set(ordered))
+
+
+def _shown(value):
+    """A typed value as data people read it: dates and times in ISO form, not the locale's."""
+    if hasattr(value, "isoformat"):
+        return (
+            value.isoformat(sep=" ")
+            if hasattr(value, "hour") and hasattr(value, "day")
+            else value.isoformat()
+        )
+    return value
+
+
+def _mapped_fields(mask: PIIMask) -> list[str]:
+    return [name for sources in mask.feeds.values() for name in sources]
+
+
+def reject_rows(rejects, fields: list[str], mask: PIIMask) -> list[dict]:
+    """Rejected rows (row number, raw, errors) laid out for a table: a cell per field, a reason per column.
+
+    A cell says whether its field feeds a column that failed, and whether its value is masked.
+    """
+    rows = []
+    for row_number, raw, errors in rejects:
+        shown = mask.raw(raw)
+        failing = {name for column in errors for name in mask.feeds.get(column, [])}
+        rows.append(
+            {
+                "row_number": row_number,
+                "cells": [(shown.get(name), name in failing, name in mask.fields) for name in fields],
+                "errors": [
+                    (column, ", ".join(mask.feeds.get(column, [])), reason)
+                    for column, reason in mask.reasons(errors, raw).items()
+                ],
+            }
+        )
+    return rows
+
+
+# Forms ----------------------------------------------------------------------------------------------------
+
+
+def _steps_help() -> str:
+    names = ", ".join(
+        f"{name}({', '.join(step.required)})" if step.required else name
+        for name, step in sorted(STEPS.items())
+    )
+    return (
+        "Transform steps in YAML, one per line, applied in order, e.g. “- trim” or "
+        "“- regex_replace: {pattern: '\\s+', replacement: ' '}”. Registered steps: " + names + "."
+    )
+
+
+def steps_yaml(steps: list) -> str:
+    """Steps as the YAML an editor types, one per line: "- trim", "- regex_replace: {pattern: ...}"."""
+    try:
+        steps = steps_normalize(steps)
+    except ValueError:  # stored before the registry knew better: shown as it is, to be fixed
+        return yaml.safe_dump(steps, default_flow_style=None, sort_keys=False, allow_unicode=True)
+    lines = []
+    for step in steps:
+        args = {k: v for k, v in step.items() if k != "op"}
+        if not args:
+            lines.append(f"- {step['op']}\n")
+            continue
+        item = [{step["op"]: args}]
+        lines.append(
+            yaml.safe_dump(item, default_flow_style=None, sort_keys=False, allow_unicode=True, width=100)
+        )
+    return "".join(lines)
+
+
+class StepsField(forms.CharField):
+    """A mapping's transform steps, edited as YAML and checked against the step registry."""
+
+    widget = forms.Textarea(attrs={"rows": 2, "cols": 44, "class": "pipeline-steps", "spellcheck": "false"})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _steps_help())
+        kwargs.setdefault("initial", list)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return steps_yaml(value)
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            parsed = value
+        else:
+            parsed = self._parse(value)
+        try:
+            return steps_normalize(parsed)
+        except ValueError as exc:
+            raise ValidationError(str(exc), code="steps") from None
+
+    @staticmethod
+    def _parse(value) -> list:
+        text = (value or "").strip()
+        if not text:
+            return []
+        try:
+            parsed = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ValidationError(f"The steps are not valid YAML{where}: {problem}.", code="yaml") from None
+        if isinstance(parsed, (str, dict)):
+            parsed = [parsed]  # a single step written without its "- "
+        return parsed
+
+    def has_changed(self, initial, data):
+        try:
+            return self.to_python(data) != steps_normalize(initial or [])
+        except (ValidationError, ValueError):
+            return True
+
+
+class NamesField(forms.CharField):
+    """A list of names typed as one comma-separated line (key columns)."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
+class FieldMappingForm(VersionedModelForm):
+    # The model's TextField would turn an empty box into "", which reads as a constant given.
+    constant = forms.CharField(
+        required=False,
+        empty_value=None,
+        help_text=FieldMapping._meta.get_field("constant").help_text,
+        widget=forms.TextInput(attrs={"size": 10}),
+    )
+    steps = StepsField()
+
+    class Meta:
+        model = FieldMapping
+        fields = ["position", "column", "source_field", "constant", "steps"]
+        widgets = {
+            "source_field": forms.TextInput(attrs={"size": 16}),
+            "position": forms.NumberInput(attrs={"min": 0}),
+        }
+
+
+class FieldMappingFormSet(forms.BaseInlineFormSet):
+    """The mappings as submitted; the pipeline form checks the pipeline against them, not the stored ones."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            setattr(self.instance, SUBMITTED_MAPPINGS, self)
+
+    def clean(self):
+        super().clean()
+        target_id = self.instance.target_id
+        if not target_id:
+            return
+        for form in self.forms:
+            if self._should_delete_form(form) or not form.has_changed():
+                continue
+            column = getattr(form, "cleaned_data", {}).get("column")
+            if column is not None and column.entity_id != target_id:
+                form.add_error(
+                    "column",
+                    f"{column} is not a column of the target entity {self.instance.target.name}; pick one "
+                    "of its columns (save the new target first to see them listed).",
+                )
+
+    def stage(self) -> bool:
+        """Write the valid submitted mappings to the database, for checks; the caller rolls them back."""
+        pipeline_id = self.instance.pk
+        gone, fresh = [], []
+        for form in self.forms:
+            if not form.is_valid():
+                continue
+            stored = form.instance.pk
+            if self._should_delete_form(form):
+                gone += [stored] if stored else []
+            elif form.has_changed() and form.cleaned_data.get("column") is not None:
+                gone += [stored] if stored else []
+                data = form.cleaned_data
+                fresh.append(
+                    FieldMapping(
+                        pipeline_id=pipeline_id,
+                        column=data["column"],
+                        source_field=data.get("source_field") or "",
+                        constant=data.get("constant"),
+                        steps=data.get("steps") or [],
+                        position=data.get("position") or 0,
+                    )
+                )
+        try:
+            with transaction.atomic():
+                FieldMapping.objects.filter(pk__in=gone).delete()
+                FieldMapping.objects.bulk_create(fresh)
+        except IntegrityError:  # a column mapped twice: the formset says so in place
+            return False
+        return True
+
+
+class PipelineForm(VersionedModelForm):
+    key_columns = NamesField(
+        required=False,
+        help_text="Target columns that identify a row (upsert, SCD2), comma-separated; empty: the primary "
+        "key.",
+        widget=forms.TextInput(attrs={"size": 40}),
+    )
+
+    class Meta:
+        model = Pipeline
+        fields = "__all__"
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2, "cols": 80}),
+            "source_query": forms.Textarea(attrs={"rows": 5, "cols": 80, "class": "pipeline-sql"}),
+            "null_markers": forms.TextInput(attrs={"size": 30}),
+        }
+
+    def _post_clean(self):
+        # Pipeline.clean() checks the mappings stored in the database. The mappings submitted with this save
+        # are written in a savepoint first, so the checks see them, then rolled back: the admin saves them.
+        formset = getattr(self.instance, SUBMITTED_MAPPINGS, None)
+        if formset is None or not self.instance.pk:
+            super()._post_clean()
+            return
+        try:
+            construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        except ValidationError:
+            super()._post_clean()
+            return
+        with transaction.atomic():
+            formset.is_valid()  # validates the rows, so only valid ones are staged
+            staged = formset.stage()
+            super()._post_clean()
+            transaction.set_rollback(True)
+        if not staged:
+            # A column mapped twice could not be staged: the checks saw the stored mappings, so their
+            # verdict on the mappings is not about this save; the formset shows the duplicate in place.
+            self._non_field_errors_drop(MAPPINGS_LABEL)
+
+    def _non_field_errors_drop(self, prefix: str) -> None:
+        errors = self._errors.get(NON_FIELD_ERRORS) if self._errors else None
+        if not errors:
+            return
+        kept = [message for message in errors if not str(message).startswith(prefix)]
+        if kept:
+            self._errors[NON_FIELD_ERRORS] = self.error_class(
+                kept, error_class="nonfield", renderer=self.renderer
+            )
+        else:
+            del self._errors[NON_FIELD_ERRORS]
+
+    def _update_errors(self, errors):
+        # Checks of the model keyed by something that is not a field here (the mappings) are shown above
+        # the form instead of failing the page.
+        if hasattr(errors, "error_dict"):
+            moved = {}
+            for name, error_list in errors.error_dict.items():
+                if name != NON_FIELD_ERRORS and name not in self.fields:
+                    label = MAPPINGS_LABEL if name == "mappings" else f"{name}: "
+                    moved.setdefault(NON_FIELD_ERRORS, []).extend(
+                        ValidationError(label + message) for message in ValidationError(error_list).messages
+                    )
+                else:
+                    moved.setdefault(name, []).extend(error_list)
+            errors = ValidationError(moved)
+        super()._update_errors(errors)
+
+
+# Pipelines ------------------------------------------------------------------------------------------------
+
+
+class FieldMappingInline(admin.TabularInline):
+    model = FieldMapping
+    form = FieldMappingForm
+    formset = FieldMappingFormSet
+    fields = ["position", "column", "source_field", "constant", "steps"]
+    extra = 1
+    classes = ["pipeline-mappings"]
+    verbose_name = "field mapping"
+    verbose_name_plural = "Field mappings (source field → target column)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("column__entity", "pipeline")
+
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return self.fields
+        return ["position", "column", "source_field", "constant", "steps_summary"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return []
+        return ["steps_summary"]
+
+    @admin.display(description="steps")
+    def steps_summary(self, obj):
+        return _steps_text(obj.steps or []) or "—"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name != "column":
+            return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        target = self._target_id(request)
+        columns = Column.objects.select_related("entity").order_by("entity__name", "position", "name")
+        if target:
+            kwargs["queryset"] = columns.filter(entity_id=target)
+        else:
+            kwargs["queryset"] = columns.filter(entity__datastore__engine="postgresql")
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if target:
+            # All choices are the target's columns: their names are enough.
+            formfield.label_from_instance = lambda column: column.name
+        return formfield
+
+    @staticmethod
+    def _target_id(request) -> str | None:
+        """The target being submitted, else the one asked for (?target=), else the one stored."""
+        target = request.POST.get("target") if request.method == "POST" else request.GET.get("target")
+        if not target and request.resolver_match and request.resolver_match.kwargs.get("object_id"):
+            object_id = unquote(request.resolver_match.kwargs["object_id"])
+            target = Pipeline.objects.filter(pk=object_id).values_list("target_id", flat=True).first()
+        return str(target) if target and str(target).isdigit() else None
+
+
+class LastRunFilter(admin.SimpleListFilter):
+    title = "last run"
+    parameter_name = "last_run"
+
+    def lookups(self, request, model_admin):
+        return [*RunStatus.choices, ("never", "Never run")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "never":
+            return queryset.filter(latest_run_pk__isnull=True)
+        if self.value():
+            return queryset.filter(latest_run_status=self.value())
+        return queryset
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(CatalogModelAdmin):
+    """Pipelines with their mappings; Run now, Dry run and the runs are one click from the page."""
+
+    form = PipelineForm
+    change_form_template = "admin/pipelines/pipeline/change_form.html"
+    inlines = [FieldMappingInline]
+    list_display = [
+        "name",
+        "target_display",
+        "source_display",
+        "load_mode",
+        "schedule_display",
+        "enabled",
+        "last_run",
+    ]
+    list_filter = [
+        "enabled",
+        LastRunFilter,
+        "source_kind",
+        "load_mode",
+        "extract_mode",
+        ("target__datastore", admin.RelatedOnlyFieldListFilter),
+        ("owner", admin.RelatedOnlyFieldListFilter),
+    ]
+    list_select_related = ["target__datastore", "source_datastore", "run_after"]
+    search_fields = ["name", "description", "target__name", "source_path", "source_table"]
+    autocomplete_fields = ["target", "source_datastore", "run_after"]
+    fieldsets = [
+        ("General", {"fields": ["name", "description", "enabled", "owner", "target"]}),
+        (
+            "Source",
+            {
+                "fields": [
+                    "source_kind",
+                    ("source_path", "source_file"),
+                    ("csv_delimiter", "csv_quotechar", "encoding", "has_header"),
+                    "null_markers",
+                    "sheet_name",
+                    ("source_datastore", "source_table"),
+                    "source_query",
+                ],
+                "description": "A file under the import folder or an upload, or a table or query of a data "
+                "store. CSV options apply to CSV files only; the sheet to workbooks only.",
+            },
+        ),
+        (
+            "Extract & load",
+            {
+                "fields": [
+                    ("extract_mode", "watermark_field"),
+                    ("load_mode", "key_columns"),
+                    ("reject_threshold_percent", "batch_size", "max_retries"),
+                    "run_quality",
+                ]
+            },
+        ),
+        ("Schedule", {"fields": ["schedule", "run_after"]}),
+    ]
+
+    def has_import_permission(self, request):
+        return False  # pipelines as code are YAML files (pipeline_apply), not CSV rows
+
+    def has_export_permission(self, request):
+        return False
+
+    def get_queryset(self, request):
+        latest = PipelineRun.objects.filter(pipeline=OuterRef("pk")).order_by("-created_at", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                latest_run_pk=Subquery(latest.values("pk")[:1]),
+                latest_run_status=Subquery(latest.values("status")[:1]),
+                latest_run_at=Subquery(latest.values("created_at")[:1]),
+            )
+        )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "owner":
+            from django.contrib.auth import get_user_model
+
+            kwargs["queryset"] = get_user_model().objects.filter(is_active=True, is_staff=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="target", ordering="target__name")
+    def target_display(self, obj):
+        return f"{obj.target.datastore.name}.{obj.target.name}"
+
+    @admin.display(description="source")
+    def source_display(self, obj):
+        if obj.is_file_source:
+            where = obj.source_path or (obj.source_file.name if obj.source_file else "—")
+        elif obj.source_table:
+            where = f"{obj.source_datastore.name if obj.source_datastore_id else '?'}:{obj.source_table}"
+        else:
+            query = " ".join(obj.source_query.split())
+            where = f"{obj.source_datastore.name if obj.source_datastore_id else '?'}: {query[:40]}"
+            where += "…" if len(query) > 40 else ""
+        kind = obj.source_kind.upper() if obj.is_file_source else obj.source_kind.removeprefix("sql_")
+        return f"{kind} {where}"
+
+    @admin.display(description="schedule", ordering="schedule")
+    def schedule_display(self, obj):
+        if obj.schedule:
+            return obj.schedule
+        return f"after {obj.run_after}" if obj.run_after_id else "—"
+
+    @admin.display(description="last run", ordering="latest_run_at")
+    def last_run(self, obj):
+        if not obj.latest_run_pk:
+            return "never"
+        return format_html(
+            '<a href="{}" class="run-badge run-{}" title="run #{} of {}">{}</a>',
+            reverse("admin:pipelines_pipelinerun_change", args=[obj.latest_run_pk]),
+            obj.latest_run_status,
+            obj.latest_run_pk,
+            timezone.localtime(obj.latest_run_at).strftime("%Y-%m-%d %H:%M"),
+            RunStatus(obj.latest_run_status).label,
+        )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        problems = pipeline_config_errors(form.instance)
+        if problems:
+            self.message_user(
+                request,
+                f"Pipeline '{form.instance.name}' is saved but cannot run yet: "
+                + "; ".join(f"{name.replace('_', ' ')}: {message}" for name, message in problems.items()),
+                messages.WARNING,
+            )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context.update(
+            can_run=request.user.has_perm(RUN_PERMISSION),
+            steps_reference=[(name, STEPS[name]) for name in sorted(STEPS)],
+            recent_runs=list(obj.runs.select_related("requested_by")[:5]) if obj is not None else [],
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # Run now and dry run
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/run/", wrap(self.run_view), name="pipelines_pipeline_run"),
+            path("<path:object_id>/dry-run/", wrap(self.dry_run_view), name="pipelines_pipeline_dry_run"),
+            *super().get_urls(),
+        ]
+
+    def run_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm(RUN_PERMISSION):
+            raise PermissionDenied
+        pipeline = _object_or_404(self, request, object_id)
+        try:
+            run = pipeline_run_request(pipeline, user=request.user)
+        except PipelineBusy as exc:
+            self.message_user(request, exc.message, messages.WARNING)
+            active = pipeline.runs.filter(status__in=ACTIVE).first()
+            if active is not None:
+                return redirect("admin:pipelines_pipelinerun_change", active.pk)
+            return redirect("admin:pipelines_pipeline_change", pipeline.pk)
+        # Without Redis the run has happened by now; with it, it is queued and its page shows its progress.
+        run.refresh_from_db()
+        self.message_user(request, *_run_outcome(run))
+        return redirect("admin:pipelines_pipelinerun_change", run.pk)
+
+    def dry_run_view(self, request, object_id):
+        pipeline = _object_or_404(self, request, object_id)
+        if not self.has_view_permission(request, pipeline):
+            raise PermissionDenied
+        try:
+            result = pipeline_dry_run(pipeline, limit=DRY_RUN_ROWS)
+            error = result.error
+        except CustodianError as exc:
+            result, error = None, exc.message
+        mask = pipeline_mask(pipeline, request.user)
+        columns = result.columns if result else []
+        rejects = [(r.row_number, r.raw, r.errors) for r in result.rejects] if result else []
+        fields = _field_names([raw for _, raw, _ in rejects], result.fields if result else [])
+        context = _page(
+            self,
+            request,
+            f"Dry run of {pipeline.name}",
+            original=pipeline,
+            error=error,
+            source=result.source if result else "",
+            columns=columns,
+            rows=[[_shown(mask.row(row).get(c)) for c in columns] for row in result.rows] if result else [],
+            fields=fields,
+            rejects=reject_rows(rejects, fields, mask),
+            premasked=[c for c in columns if c in mask.premasked],
+            limit=DRY_RUN_ROWS,
+            mask=mask,
+            can_run=request.user.has_perm(RUN_PERMISSION),
+        )
+        return TemplateResponse(request, "admin/pipelines/pipeline/dry_run.html", context)
+
+
+def _run_outcome(run: PipelineRun) -> tuple[str, int]:
+    """The message text and level telling how a run stands, linked to its page."""
+    link = reverse("admin:pipelines_pipelinerun_change", args=[run.pk])
+    name = run.pipeline.name
+    if run.status == RunStatus.SUCCEEDED:
+        return (
+            format_html(
+                '<a href="{}">Run #{}</a> of {} succeeded: {} rows loaded, {} rejected.',
+                link,
+                run.pk,
+                name,
+                f"{run.rows_loaded:,}",
+                f"{run.rows_rejected:,}",
+            ),
+            messages.SUCCESS,
+        )
+    if run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        return (
+            format_html(
+                '<a href="{}">Run #{}</a> of {} {}: {}',
+                link,
+                run.pk,
+                name,
+                run.status,
+                run.error.split("\n\n")[0],
+            ),
+            messages.ERROR if run.status == RunStatus.FAILED else messages.WARNING,
+        )
+    return (
+        format_html(
+            '<a href="{}">Run #{}</a> of {} is {}; its page shows its progress.',
+            link,
+            run.pk,
+            name,
+            run.get_status_display().lower(),
+        ),
+        messages.SUCCESS,
+    )
+
+
+# Runs -----------------------------------------------------------------------------------------------------
+
+RUN_LARGE_FIELDS = ["config", "lineage", "warnings", "timings", "error"]
+
+
+class RunChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer(*RUN_LARGE_FIELDS)
+
+
+class CSVEcho:
+    def write(self, value):
+        return value
+
+
+# A cell a spreadsheet would run as a formula (=, +, -, @) is written with a leading apostrophe.
+FORMULA_START = re.compile(r"^[=+@\t\r]|^-(?![\d.])")
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if FORMULA_START.match(text) else text
+
+
+def _reasons_text(errors: dict, feeds: dict[str, list[str]]) -> str:
+    """All reasons of a row in one cell: "email ← email: 'x' does not match the pattern @; ..."."""
+    parts = []
+    for column, reason in errors.items():
+        sources = ", ".join(feeds.get(column, []))
+        parts.append(f"{column} ← {sources}: {reason}" if sources else f"{column}: {reason}")
+    return "; ".join(parts)
+
+
+@admin.register(PipelineRun)
+class PipelineRunAdmin(admin.ModelAdmin):
+    """Runs are records: read by everyone who may see pipelines, retried or cancelled by platform admins."""
+
+    list_display = [
+        "run_label",
+        "pipeline",
+        "status_badge",
+        "trigger",
+        "requested_by",
+        "started_at",
+        "duration_display",
+        "rows_loaded",
+        "rows_rejected",
+        "rows_per_second",
+    ]
+    list_display_links = ["run_label"]
+    list_filter = ["status", ("pipeline", admin.RelatedOnlyFieldListFilter), "trigger", "error_kind"]
+    list_select_related = ["pipeline", "requested_by"]
+    search_fields = ["pipeline__name", "error"]
+    date_hierarchy = "created_at"
+    actions = None
+    list_per_page = 50
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("pipeline__target__datastore", "requested_by", "retry_of")
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return RunChangeList
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="run", ordering="pk")
+    def run_label(self, obj):
+        return f"#{obj.pk}"
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return format_html('<span class="run-badge run-{}">{}</span>', obj.status, obj.get_status_display())
+
+    @admin.display(description="duration")
+    def duration_display(self, obj):
+        return _seconds(obj.duration)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/progress/", wrap(self.progress_view), name="pipelines_pipelinerun_progress"
+            ),
+            path("<path:object_id>/cancel/", wrap(self.cancel_view), name="pipelines_pipelinerun_cancel"),
+            path("<path:object_id>/retry/", wrap(self.retry_view), name="pipelines_pipelinerun_retry"),
+            path(
+                "<path:object_id>/rejected.csv",
+                wrap(self.rejected_csv_view),
+                name="pipelines_pipelinerun_rejected_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _run(self, request, object_id) -> PipelineRun:
+        run = _object_or_404(self, request, object_id)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        return run
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self._run(request, object_id)
+        can_run = request.user.has_perm(RUN_PERMISSION)
+        context = _page(
+            self,
+            request,
+            f"Run #{run.pk} of {run.pipeline.name}",
+            original=run,
+            run=run,
+            progress=_progress(run),
+            timings=_timings(run.timings or {}),
+            duration=_seconds(run.duration),
+            retried_as=list(PipelineRun.objects.filter(retry_of=run).values_list("pk", flat=True)),
+            config_html=yaml_highlight(run.config) if run.config else "",
+            can_cancel=can_run and not run.is_finished,
+            can_retry=can_run and run.status in (RunStatus.FAILED, RunStatus.CANCELLED),
+            **self._rejects_context(request, run),
+            **(extra_context or {}),
+        )
+        return TemplateResponse(request, "admin/pipelines/pipelinerun/run.html", context)
+
+    def _rejects_context(self, request, run: PipelineRun) -> dict:
+        if not request.user.has_perm("pipelines.view_rejectedrow") or not run.rows_rejected:
+            return {"rejects_page": None, "mask": PIIMask(active=False), "fields": [], "rejects": []}
+        mask = run_mask(run, request.user)
+        page = Paginator(run.rejected_rows.order_by("row_number", "pk"), REJECTS_PER_PAGE).get_page(
+            request.GET.get("rejects_page")
+        )
+        rows = [(r.row_number, r.raw, r.errors) for r in page.object_list]
+        fields = _field_names([raw for _, raw, _ in rows], _mapped_fields(mask))
+        return {
+            "rejects_page": page,
+            "mask": mask,
+            "fields": fields,
+            "rejects": reject_rows(rows, fields, mask),
+        }
+
+    def progress_view(self, request, object_id):
+        run = self._run(request, object_id)
+        return JsonResponse(
+            {
+                "status": run.status,
+                "status_display": run.get_status_display(),
+                "finished": run.is_finished,
+                "phase": run.phase,
+                "progress": run.progress,
+                "rows_extracted": run.rows_extracted,
+                "rows_loaded": run.rows_loaded,
+                "rows_rejected": run.rows_rejected,
+                "cancel_requested": run.cancel_requested,
+            }
+        )
+
+    def _require_run_permission(self, request) -> None:
+        if not request.user.has_perm(RUN_PERMISSION):
+            raise PermissionDenied
+
+    def cancel_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self._require_run_permission(request)
+        run = self._run(request, object_id)
+        try:
+            self.message_user(request, pipeline_run_cancel(run, user=request.user), messages.SUCCESS)
+        except CustodianError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        return redirect("admin:pipelines_pipelinerun_change", run.pk)
+
+    def retry_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self._require_run_permission(request)
+        run = self._run(request, object_id)
+        try:
+            retry = pipeline_run_retry(run, user=request.user)
+        except CustodianError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return redirect("admin:pipelines_pipelinerun_change", run.pk)
+        retry.refresh_from_db()
+        self.message_user(request, *_run_outcome(retry))
+        return redirect("admin:pipelines_pipelinerun_change", retry.pk)
+
+    def rejected_csv_view(self, request, object_id):
+        run = self._run(request, object_id)
+        if not request.user.has_perm("pipelines.view_rejectedrow"):
+            raise PermissionDenied
+        mask = run_mask(run, request.user)
+        fields = _reject_field_names(run, _mapped_fields(mask))
+        writer = csv.writer(CSVEcho())
+        rows = run.rejected_rows.order_by("row_number", "pk").values_list("row_number", "raw", "errors")
+
+        def lines():
+            yield writer.writerow(["row_number", "reasons", *fields])
+            for row_number, raw, errors in rows.iterator(chunk_size=2000):
+                shown = mask.raw(raw)
+                reasons = _reasons_text(mask.reasons(errors, raw), mask.feeds)
+                yield writer.writerow(
+                    [row_number, _csv_cell(reasons), *(_csv_cell(shown.get(f)) for f in fields)]
+                )
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        filename = f"{run.pipeline.name}-run-{run.pk}-rejected.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+def _reject_field_names(run: PipelineRun, known: list[str]) -> list[str]:
+    """Every raw field of a run's rejected rows: the mapped ones in mapping order, then the rest by name."""
+    rejects = run.rejected_rows.all()
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(RejectedRow._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT DISTINCT jsonb_object_keys(raw) FROM {table} WHERE run_id = %s", [run.pk])
+            return _field_names([[name for (name,) in cursor.fetchall()]], known)
+    return _field_names(rejects.values_list("raw", flat=True).iterator(chunk_size=2000), known)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(int(round(value)), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _progress(run: PipelineRun) -> dict:
+    fraction = run.progress
+    if fraction is None and run.status == RunStatus.SUCCEEDED:
+        fraction = 1.0
+    return {
+        "fraction": fraction,
+        "percent": None if fraction is None else round(100 * fraction, 1),
+        "active": not run.is_finished,
+    }
+
+
+def _timings(timings: dict) -> list[dict]:
+    total = sum(float(v or 0) for v in timings.values()) or 1.0
+    return [
+        {"phase": phase, "seconds": float(seconds or 0), "share": round(100 * float(seconds or 0) / total, 1)}
+        for phase, seconds in timings.items()
+    ]
+
+
+# Lineage on catalog pages ---------------------------------------------------------------------------------
+
+
+def _steps_text(steps) -> str:
+    if isinstance(steps, str):
+        return steps
+    try:
+        return steps_describe(steps_normalize(steps))
+    except ValueError:
+        return str(steps)
+
+
+def pipeline_lineage(columns, *, user=None) -> list[LineageRow]:
+    """Lineage rows for the given columns: the pipelines that load them, from their last successful run."""
+    edges = LineageEdge.objects.filter(column__in=columns).select_related("pipeline", "column", "last_run")
+    see_pipelines = user is None or user.has_perm("pipelines.view_pipeline")
+    see_runs = user is None or user.has_perm("pipelines.view_pipelinerun")
+    return [
+        LineageRow(
+            column=edge.column.name,
+            via=f"pipeline {edge.pipeline.name}",
+            via_url=reverse("admin:pipelines_pipeline_change", args=[edge.pipeline_id])
+            if see_pipelines
+            else "",
+            source=edge.source,
+            source_field=edge.source_field,
+            steps=_steps_text(edge.steps),
+            last_run=f"run #{edge.last_run_id}",
+            last_run_url=reverse("admin:pipelines_pipelinerun_change", args=[edge.last_run_id])
+            if see_runs
+            else "",
+            last_run_at=edge.last_run.finished_at,
+            column_position=edge.column.position,
+        )
+        for edge in edges
+    ]
+
+
+__all__ += ["run_mask", "pipeline_mask", "steps_yaml", "yaml_highlight"]
