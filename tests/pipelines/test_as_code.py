@@ -17,6 +17,7 @@ from pipelines.as_code import (
 )
 from pipelines.models import FieldMapping, Pipeline
 from tests.pipelines.conftest import customer_entity, make_pipeline
+from tests.readme import readme_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -420,10 +421,7 @@ def test_invalid_yaml_is_refused_with_where_it_breaks(text, expected):
 
 
 def readme_example() -> str:
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
-    assert len(blocks) == 1, "the README has one YAML example of a pipeline"
-    return blocks[0]
+    return readme_yaml("Pipelines")
 
 
 @pytest.mark.django_db

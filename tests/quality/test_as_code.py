@@ -26,12 +26,12 @@ from quality.models import QualityAlerting, QualitySchedule, Rule
 from quality.runner import check_run_execute
 from quality.services import check_run_request
 from tests.conftest import add_column
+from tests.readme import readme_yaml
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 # The README's "Data quality" section; its ```yaml block must apply to the `dq` fixture's store.
-QUALITY_DOC = ROOT / "docs" / "readme_quality.md"
 
 CUSTOMER_IMPLIED = [
     "country_references_country",
@@ -155,9 +155,7 @@ def allowed_custom_sql(user):
 
 
 def docs_example() -> dict:
-    blocks = re.findall(r"```yaml\n(.*?)```", QUALITY_DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
-    assert len(blocks) == 1, f"{QUALITY_DOC} should hold exactly one ```yaml block"
-    return quality_yaml_load(blocks[0])
+    return quality_yaml_load(readme_yaml("Data quality"))
 
 
 # Round trip ----------------------------------------------------------------------------------------------
