@@ -35,7 +35,8 @@ def mask_value(value, strategy: str, keep: int = 4):
     if strategy == "tokenize":
         return "tok_" + hmac.new(_secret("token"), text.encode(), hashlib.sha256).hexdigest()[:24]
     if strategy == "partial":
-        shown = text[-keep:] if keep else ""
+        # Never show more than half: "Ada" must not come back whole because it is short.
+        shown = text[-min(keep, len(text) // 2) :] if keep and len(text) > 1 else ""
         return "*" * (len(text) - len(shown)) + shown
     if strategy == "nullify":
         return None

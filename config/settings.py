@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "catalog",
     "pipelines",
     "quality",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -140,7 +141,14 @@ CUSTODIAN_RETRY_BASE_SECONDS = float(os.environ.get("CUSTODIAN_RETRY_BASE_SECOND
 CUSTODIAN_PEPPER = os.environ.get("CUSTODIAN_PEPPER", "")
 
 # Each app's scheduled work, run by one tick job on the RQ scheduler (catalog/scheduler.py).
-CUSTODIAN_SCHEDULED_TICKS = ["pipelines.services.schedule_tick", "quality.services.quality_schedule_tick"]
+CUSTODIAN_SCHEDULED_TICKS = [
+    "pipelines.services.schedule_tick",
+    "quality.services.quality_schedule_tick",
+    "compliance.retention.retention_schedule_tick",
+    "catalog.storage.storage_tick",
+]
+# When every retention policy is enforced (cron, UTC): daily at 02:00 by default.
+CUSTODIAN_RETENTION_CRON = os.environ.get("CUSTODIAN_RETENTION_CRON", "0 2 * * *")
 
 # The audit trail is append-only: no reverting from history pages, for anyone.
 SIMPLE_HISTORY_REVERT_DISABLED = True

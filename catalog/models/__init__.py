@@ -5,6 +5,7 @@ from catalog.models.compliance import AuditTrail, Regulation, RetentionPolicy
 from catalog.models.entities import Column, Entity
 from catalog.models.indexes import Index, IndexColumn
 from catalog.models.releases import SchemaApply, SchemaRelease
+from catalog.models.storage import StorageSample
 from catalog.models.stores import DataStore, Domain
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "AuditTrail",
     "SchemaRelease",
     "SchemaApply",
+    "StorageSample",
 ]

@@ -1,0 +1,385 @@
+"""Data subject requests (GDPR Art. 15 access, Art. 17 erasure, CCPA): record a request, find the subject's
+rows, export them, or erase them after a dry run and an explicit confirmation.
+
+Each request is a SubjectRequest record. Only one request per subject (data store and identifier, case
+ignored) runs at a time: each takes a PostgreSQL advisory lock on the data store for its transaction, and a
+second one is refused with "another request for this subject is running". An erasure runs in one
+transaction: if the database refuses any statement, nothing is erased. Permissions are the callers' to
+check (erasing needs compliance.erase_subject); personal data is masked for readers without
+catalog.view_pii, and always in what the record keeps.
+"""
+
+import logging
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from catalog.masking import may_see_pii
+from catalog.models import Column, DataStore, Entity, Regulation
+from catalog.schema.dialects import SchemaError
+from compliance.choices import RequestKind, RequestStatus, TableAction
+from compliance.exceptions import ComplianceError, ConfirmationMismatch, SubjectBusy
+from compliance.models import SubjectRequest
+from compliance.rows import rows_as_dicts
+from compliance.store import StoreSession, database_problem, store_session
+from compliance.subject_search import (
+    EntityFinding,
+    erasure_apply,
+    erasure_plan,
+    erasure_require_one_entity,
+    identifying_columns,
+    subject_search,
+)
+
+__all__ = [
+    "REPORT_ROWS_PER_ENTITY",
+    "EntityRows",
+    "SubjectFindings",
+    "subject_lock_key",
+    "subject_request_create",
+    "subject_request_find",
+    "subject_request_export",
+    "subject_request_erase",
+    "subject_access_document",
+    "erasure_confirmed",
+]
+
+logger = logging.getLogger(__name__)
+
+# The record keeps at most this many (masked) rows per entity; exports carry every row.
+REPORT_ROWS_PER_ENTITY = 100
+
+
+@dataclass
+class EntityRows:
+    """One entity's finding with its rows, as a particular reader may see them."""
+
+    finding: EntityFinding
+    rows: list[dict]
+
+    def as_dict(self) -> dict:
+        return {**self.finding.as_dict(), "rows": self.rows}
+
+
+@dataclass
+class SubjectFindings:
+    """What a find (or export) showed its reader; `masked` says whether personal data was masked."""
+
+    request: SubjectRequest
+    entities: list[EntityRows] = field(default_factory=list)
+    masked: bool = True
+
+
+class _Outcome(Exception):
+    """Internal: the request has been finished with a refusal or failure."""
+
+
+def subject_lock_key(*, datastore: DataStore, identifier: str) -> str:
+    """The advisory-lock name of a subject: one data store, the identifier without case or spaces."""
+    return f"custodian-subject:{datastore.pk}:{identifier.strip().lower()}"
+
+
+def subject_request_create(
+    *,
+    datastore: DataStore,
+    identifier: str,
+    kind: str = RequestKind.FIND,
+    user=None,
+    entity: Entity | None = None,
+    column: Column | None = None,
+    regulation: Regulation | None = None,
+    basis: str = "",
+) -> SubjectRequest:
+    """Record a received request; ValidationError when the entity, column or data store do not fit."""
+    request = SubjectRequest(
+        datastore=datastore,
+        identifier=identifier,
+        kind=kind,
+        entity=entity,
+        column=column,
+        regulation=regulation,
+        basis=basis,
+        requested_by=user if user is not None and user.is_authenticated else None,
+    )
+    request.full_clean()
+    request.save()
+    return request
+
+
+def _finish(request: SubjectRequest, status: str, **fields) -> SubjectRequest:
+    SubjectRequest.objects.filter(pk=request.pk).update(status=status, finished_at=timezone.now(), **fields)
+    request.refresh_from_db()
+    return request
+
+
+def _locked(request: SubjectRequest, work, *, commit: bool):
+    """work(session) in one transaction on the data store, holding the subject's lock; SubjectBusy when
+    another request holds it."""
+    purpose = f"subject request #{request.pk}"
+    with store_session(request.datastore, commit=commit, purpose=purpose) as session:
+        key = subject_lock_key(datastore=request.datastore, identifier=request.identifier)
+        if not session.advisory_lock(key):
+            raise SubjectBusy(
+                f"Another request for this subject in data store '{request.datastore.name}' is running; "
+                "try again when it has finished. Nothing was done."
+            )
+        return work(session)
+
+
+def _on_store(request: SubjectRequest, work, *, commit: bool, rolled_back: str):
+    """_locked(...) with the request marked running; refusals and failures are recorded on the request and
+    raise _Outcome."""
+    SubjectRequest.objects.filter(pk=request.pk).update(
+        status=RequestStatus.RUNNING, started_at=request.started_at or timezone.now()
+    )
+    try:
+        return _locked(request, work, commit=commit)
+    except ComplianceError as exc:
+        _finish(request, RequestStatus.REFUSED, error=exc.message, outcome=exc.message)
+    except SchemaError as exc:
+        _finish(request, RequestStatus.FAILED, error=exc.message, outcome=exc.message)
+    except Exception as exc:
+        logger.exception("Subject request #%s failed", request.pk)
+        outcome = f"The data store refused it: {database_problem(exc)}. {rolled_back}"
+        _finish(
+            request, RequestStatus.FAILED, outcome=outcome, error=f"{outcome}\n\n{traceback.format_exc()}"
+        )
+    raise _Outcome
+
+
+def _candidates(session: StoreSession, request: SubjectRequest):
+    candidates = identifying_columns(
+        session.graph, request.identifier, entity=request.entity, column=request.column
+    )
+    if not candidates and request.column_id:
+        raise ComplianceError(
+            f"'{request.identifier}' cannot be a value of {request.entity.name}.{request.column.name} "
+            f"({request.column.sql_type}); nothing was looked up."
+        )
+    return candidates
+
+
+def _no_rows(request: SubjectRequest, looked_in: list[str]) -> str:
+    where = ", ".join(looked_in) if looked_in else "no identifying column can hold it"
+    store = request.datastore.name
+    return f"No rows refer to '{request.identifier}' in data store '{store}' (looked in: {where})."
+
+
+def _find_work(request: SubjectRequest, *, limit: int | None):
+    """work(session) returning (columns looked in, [(finding, column names, rows)]), read-only."""
+
+    def work(session: StoreSession):
+        search = subject_search(session, _candidates(session, request), read_only=True)
+        found = []
+        for finding in search.findings:
+            names, rows = search.sets[finding.entity.pk].rows(limit=limit)
+            found.append((finding, names, rows))
+        return search.looked_in, found
+
+    return work
+
+
+def _find(request: SubjectRequest, *, limit: int | None):
+    return _on_store(
+        request, _find_work(request, limit=limit), commit=False, rolled_back="Nothing was changed."
+    )
+
+
+def _entity_rows(found, *, masked: bool, limit: int | None = None) -> list[EntityRows]:
+    result = []
+    for finding, names, rows in found:
+        shown = rows if limit is None else rows[:limit]
+        columns = list(finding.entity.columns.all())
+        result.append(EntityRows(finding, rows_as_dicts(names, shown, columns, masked=masked)))
+    return result
+
+
+def _report(
+    request: SubjectRequest, looked_in: list[str], entities: list[EntityRows], *, masked: bool
+) -> dict:
+    return {
+        "request": request.pk,
+        "kind": request.kind,
+        "datastore": request.datastore.name,
+        "identifier": request.identifier,
+        "regulation": request.regulation.code if request.regulation_id else "",
+        "basis": request.basis,
+        "generated_at": timezone.now().isoformat(),
+        "masked": masked,
+        "looked_in": looked_in,
+        "entities": [entity.as_dict() for entity in entities],
+    }
+
+
+def _found_outcome(request: SubjectRequest, found, looked_in: list[str]) -> str:
+    if not found:
+        return _no_rows(request, looked_in)
+    listed = ", ".join(f"{finding.entity.name} ({finding.count})" for finding, _n, _r in found)
+    total = sum(finding.count for finding, _n, _r in found)
+    return f"Found {total} row(s) referring to the subject in {len(found)} entities: {listed}."
+
+
+def subject_request_find(*, request: SubjectRequest, user=None, rows_per_entity: int = 20) -> SubjectFindings:
+    """Find the subject's rows: per entity the count, how it was reached and up to `rows_per_entity` rows
+    (masked unless `user` may see personal data). The record keeps the summary and masked rows."""
+    try:
+        looked_in, found = _find(request, limit=REPORT_ROWS_PER_ENTITY)
+    except _Outcome:
+        return SubjectFindings(request=request)
+    masked = not may_see_pii(user)
+    stored = _entity_rows(found, masked=True)
+    request = _finish(
+        request,
+        RequestStatus.COMPLETED,
+        outcome=_found_outcome(request, found, looked_in),
+        found=[finding.as_dict() for finding, _n, _r in found],
+        report=_report(request, looked_in, stored, masked=True),
+    )
+    return SubjectFindings(request, _entity_rows(found, masked=masked, limit=rows_per_entity), masked)
+
+
+def subject_request_export(*, request: SubjectRequest, user=None) -> tuple[SubjectRequest, dict | None]:
+    """The access export: every row found, per entity, as a JSON-ready document (masked unless `user` may
+    see personal data). None when the request was refused or failed; the record keeps masked rows."""
+    try:
+        looked_in, found = _find(request, limit=None)
+    except _Outcome:
+        return request, None
+    stored = _entity_rows(found, masked=True, limit=REPORT_ROWS_PER_ENTITY)
+    request = _finish(
+        request,
+        RequestStatus.COMPLETED,
+        outcome=_found_outcome(request, found, looked_in),
+        found=[finding.as_dict() for finding, _n, _r in found],
+        report=_report(request, looked_in, stored, masked=True),
+    )
+    masked = not may_see_pii(user)
+    return request, _report(request, looked_in, _entity_rows(found, masked=masked), masked=masked)
+
+
+def subject_access_document(*, request: SubjectRequest, user=None) -> dict:
+    """A completed access request's export read again now, every row, masked unless `user` may see
+    personal data (the download the subject receives). The record is not changed. ComplianceError when
+    another request holds the subject or the request is no completed access request; SchemaError when the
+    data store cannot be reached."""
+    if request.kind != RequestKind.ACCESS or request.status != RequestStatus.COMPLETED:
+        raise ComplianceError(f"Request #{request.pk} is no completed access request; nothing to export.")
+    looked_in, found = _locked(request, _find_work(request, limit=None), commit=False)
+    masked = not may_see_pii(user)
+    return _report(request, looked_in, _entity_rows(found, masked=masked), masked=masked)
+
+
+def erasure_confirmed(request: SubjectRequest, confirm: str | None) -> bool:
+    """The confirmation is the request's id or its identifier (case and spaces ignored)."""
+    given = (confirm or "").strip()
+    return bool(given) and (given == str(request.pk) or given.lower() == request.identifier.strip().lower())
+
+
+def _effects_summary(effects: list[dict], *, done: bool) -> str:
+    rows, tables = Counter(), {e["table"] for e in effects if e["action"] == TableAction.DELETE}
+    for effect in effects:
+        rows[effect["action"]] += effect["rows"]
+    parts = [
+        f"{'deleted' if done else 'would delete'} {rows[TableAction.DELETE]} row(s) "
+        f"in {len(tables)} table(s)",
+        f"{'anonymized' if done else 'anonymize'} {rows[TableAction.ANONYMIZE]} row(s)",
+        f"{'left' if done else 'leave'} {rows[TableAction.HOLD]} row(s) untouched (legal hold)",
+    ]
+    return ", ".join(parts)
+
+
+def _erasure_work(request: SubjectRequest, *, execute: bool):
+    def work(session: StoreSession):
+        search = subject_search(session, _candidates(session, request), read_only=not execute)
+        if not search.findings:
+            return search, [], []
+        erasure_require_one_entity(search, request.identifier)
+        planned, rules = erasure_plan(session, search, timezone.now())
+        done = erasure_apply(session, search, rules) if execute else []
+        return search, planned, done
+
+    return work
+
+
+def subject_request_erase(
+    *, request: SubjectRequest, user=None, confirm: str | None = None
+) -> SubjectRequest:
+    """Without `confirm`: the dry run (what would be deleted, anonymized or left per table), after which the
+    request awaits confirmation. With it: the erasure itself, in one transaction, re-planned on the data
+    as it is then. ConfirmationMismatch (nothing recorded) when the confirmation is wrong or no dry run
+    came first."""
+    if request.kind != RequestKind.ERASURE:
+        raise ConfirmationMismatch(
+            f"Request #{request.pk} is a {request.get_kind_display()} request, not an erasure."
+        )
+    execute = confirm is not None
+    if execute and request.status != RequestStatus.AWAITING_CONFIRMATION:
+        raise ConfirmationMismatch(
+            f"Request #{request.pk} is {request.get_status_display().lower()}: an erasure runs only after "
+            "its dry run, while it awaits confirmation."
+        )
+    if execute and not erasure_confirmed(request, confirm):
+        raise ConfirmationMismatch(
+            f"The confirmation '{confirm}' is neither the request's id ({request.pk}) nor its identifier; "
+            "nothing was erased."
+        )
+    if not execute and request.is_finished:
+        raise ConfirmationMismatch(f"Request #{request.pk} has finished; start a new request.")
+    rolled_back = (
+        "The transaction was rolled back: nothing was erased." if execute else "Nothing was changed."
+    )
+    try:
+        search, planned, done = _on_store(
+            request, _erasure_work(request, execute=execute), commit=execute, rolled_back=rolled_back
+        )
+    except _Outcome:
+        return request
+    planned, touched = [e.as_dict() for e in planned], [e.as_dict() for e in done]
+    return _erasure_record(request, search, planned, touched, executed=execute)
+
+
+def _erasure_record(
+    request: SubjectRequest, search, planned: list, touched: list, *, executed: bool
+) -> SubjectRequest:
+    """Record a dry run (awaiting confirmation), an erasure, or that nothing refers to the subject."""
+    found = [finding.as_dict() for finding in search.findings]
+    report = _erasure_report(request, found, planned, touched)
+    if not search.findings:
+        outcome = _no_rows(request, search.looked_in) + " Nothing to erase."
+        return _finish(request, RequestStatus.COMPLETED, outcome=outcome, found=found, report=report)
+    if not executed:
+        outcome = (
+            f"Dry run, nothing changed: {_effects_summary(planned, done=False)}. To erase, confirm with the "
+            f"request id ({request.pk}) or the identifier."
+        )
+        SubjectRequest.objects.filter(pk=request.pk).update(
+            status=RequestStatus.AWAITING_CONFIRMATION,
+            outcome=outcome,
+            found=found,
+            plan=planned,
+            report=report,
+        )
+        request.refresh_from_db()
+        return request
+    outcome = f"Erased: {_effects_summary(touched, done=True)}."
+    return _finish(
+        request, RequestStatus.COMPLETED, outcome=outcome, found=found, touched=touched, report=report
+    )
+
+
+def _erasure_report(request: SubjectRequest, found: list, planned: list, touched: list) -> dict:
+    """What an erasure found and did, in counts only: the erased data must not live on in its record."""
+    return {
+        "request": request.pk,
+        "kind": request.kind,
+        "datastore": request.datastore.name,
+        "identifier": request.identifier,
+        "regulation": request.regulation.code if request.regulation_id else "",
+        "basis": request.basis,
+        "generated_at": timezone.now().isoformat(),
+        "found": found,
+        "plan": planned,
+        "touched": touched,
+    }

@@ -1,0 +1,200 @@
+"""The compliance admin pages: what each role may open, and the flows a compliance officer uses."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.urls import reverse
+
+from catalog.models import Entity
+from catalog.services import catalog_object_save
+from compliance.choices import RequestStatus
+from compliance.models import RetentionExecution, SubjectRequest
+from compliance.retention import retention_enforce
+from tests.compliance.conftest import policy, table
+
+PAGES = {
+    # name: (url, roles that may open it)
+    "executions": (
+        reverse("admin:compliance_retentionexecution_changelist"),
+        {"steward", "officer", "platform"},
+    ),
+    "enforce": (reverse("admin:compliance_retentionexecution_enforce"), {"officer"}),
+    "requests": (reverse("admin:compliance_subjectrequest_changelist"), {"officer"}),
+    "new request": (reverse("admin:compliance_subjectrequest_add"), {"officer"}),
+    "pii overview": (reverse("admin:compliance_compliancereport_changelist"), {"steward", "officer"}),
+    "report": (reverse("admin:compliance_compliancereport_report"), {"steward", "officer"}),
+    "report csv": (reverse("admin:compliance_compliancereport_csv"), {"steward", "officer"}),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["steward", "officer", "platform"])
+def test_each_role_opens_the_pages_its_work_needs_and_no_other(role_client, role, shop):
+    client = role_client(role)
+    for name, (url, allowed) in PAGES.items():
+        status = client.get(url).status_code
+        assert status == (200 if role in allowed else 403), f"{role} on {name}: {status}"
+
+
+@pytest.mark.django_db
+def test_records_of_other_roles_are_read_only_and_requests_officer_only(role_client, shop, officer):
+    execution = retention_enforce(
+        policy=policy(shop.orders, officer, "bookkeeping", "ordered_at", 10), user=officer
+    )
+    page = reverse("admin:compliance_retentionexecution_change", args=[execution.pk])
+    response = role_client("platform").get(page)
+    assert response.status_code == 200 and b"Run this policy again" not in response.content
+    assert (
+        b"app.order_items" in response.content
+        and b"ON DELETE CASCADE from the expired rows" in response.content
+    )
+    record = SubjectRequest.objects.create(datastore=shop.store, identifier="x@example.com")
+    assert (
+        role_client("steward")
+        .get(reverse("admin:compliance_subjectrequest_change", args=[record.pk]))
+        .status_code
+        == 403
+    )
+
+
+@pytest.mark.django_db
+def test_an_officer_dry_runs_then_enforces_a_policy_from_the_admin(
+    role_client, shop, officer, django_capture_on_commit_callbacks
+):
+    bookkeeping = policy(shop.orders, officer, "bookkeeping", "ordered_at", 10)
+    client = role_client("officer")
+    url = reverse("admin:compliance_retentionexecution_enforce")
+
+    with django_capture_on_commit_callbacks(execute=True):  # the job runs once the request commits
+        response = client.post(url, {"policy": bookkeeping.pk, "dry_run": "on"})
+
+    dry = RetentionExecution.objects.get()
+    assert (dry.status, dry.dry_run, dry.trigger, dry.requested_by) == ("succeeded", True, "manual", officer)
+    assert response["Location"] == reverse("admin:compliance_retentionexecution_change", args=[dry.pk])
+    assert b"Sample of the expired rows" in client.get(response["Location"]).content
+    assert [o[0] for o in table(shop, "orders")] == [10, 11, 20, 21]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"policy": bookkeeping.pk})
+    assert [o[0] for o in table(shop, "orders")] == [11, 21]
+
+
+@pytest.mark.django_db
+def test_an_officer_runs_an_erasure_with_dry_run_and_confirmation(role_client, shop, officer):
+    client = role_client("officer")
+    customers_email = shop.customers.columns.get(name="email")
+    response = client.post(
+        reverse("admin:compliance_subjectrequest_add"),
+        {
+            "datastore": shop.store.pk,
+            "identifier": "bob@example.com",
+            "kind": "erasure",
+            "entity": shop.customers.pk,
+            "column": customers_email.pk,
+            "basis": "Art. 17(1)(b)",
+        },
+        follow=True,
+    )
+    record = SubjectRequest.objects.get()
+    assert record.status == RequestStatus.AWAITING_CONFIRMATION and record.requested_by == officer
+    assert (
+        b"Dry run: what the erasure would do" in response.content and b'id="erase-form"' in response.content
+    )
+
+    erase = reverse("admin:compliance_subjectrequest_erase", args=[record.pk])
+    response = client.post(erase, {"confirm": "someone else"}, follow=True)
+    assert "neither the request&#x27;s id" in response.content.decode()
+    assert [c[0] for c in table(shop, "customers")] == [1, 2, 3, 4]
+
+    response = client.post(erase, {"confirm": str(record.pk)}, follow=True)
+    record.refresh_from_db()
+    assert record.status == RequestStatus.COMPLETED
+    assert b"What the erasure did" in response.content
+    assert [c[0] for c in table(shop, "customers")] == [1, 3, 4]
+    report = client.get(reverse("admin:compliance_subjectrequest_report", args=[record.pk]))
+    assert report["Content-Disposition"] == f'attachment; filename="subject-request-{record.pk}-report.json"'
+    assert json.loads(report.content)["touched"] == record.touched
+
+
+@pytest.mark.django_db
+def test_access_export_download_is_clear_for_officers_only(role_client, shop, officer, superuser):
+    response = role_client("officer").post(
+        reverse("admin:compliance_subjectrequest_add"),
+        {"datastore": shop.store.pk, "identifier": "bob@example.com", "kind": "access"},
+        follow=True,
+    )
+    record = SubjectRequest.objects.get()
+    assert record.status == RequestStatus.COMPLETED
+    assert b"bob@example.com</td>" not in response.content  # the record's rows are masked
+    export = json.loads(
+        role_client("officer")
+        .get(reverse("admin:compliance_subjectrequest_export", args=[record.pk]))
+        .content
+    )
+    customers = next(e for e in export["entities"] if e["entity"] == "customers")
+    assert customers["rows"][0]["email"] == "bob@example.com" and export["masked"] is False
+
+
+@pytest.mark.django_db
+def test_the_pii_overview_shows_each_pii_column_and_highlights_gaps(role_client, shop, officer, steward):
+    policy(shop.customers, officer, "closed accounts", "closed_at", 2, action="anonymize", regulation="GDPR")
+    catalog_object_save(obj=Entity(datastore=shop.store, name="scratch"), user=steward)
+    response = role_client("steward").get(reverse("admin:compliance_compliancereport_changelist"))
+    overview = response.context["overview"]
+    rows = {f"{r.column.entity.name}.{r.column.name}": r for r in overview.columns}
+    assert sorted(rows) == [
+        "customers.birth_date",
+        "customers.email",
+        "customers.full_name",
+        "newsletter.email",
+        "orders.shipping_name",
+        "tickets.body",
+    ]
+    assert rows["customers.email"].gaps == [] and rows["customers.email"].regulations == ["GDPR"]
+    assert rows["orders.shipping_name"].gaps == ["no retention policy", "no masking: shown in clear"]
+    assert rows["tickets.body"].masking == "redact"  # the category's default
+    assert [e.name for e in overview.unowned] == ["scratch"]
+    assert b"Entities with no owner: scratch" in response.content
+
+
+@pytest.mark.django_db
+def test_the_compliance_report_lists_activity_as_html_and_csv(
+    role_client, shop, officer, django_assert_max_num_queries
+):
+    bookkeeping = policy(shop.orders, officer, "bookkeeping", "ordered_at", 10)
+    retention_enforce(policy=bookkeeping, user=officer)
+    client = role_client("officer")
+    response = client.get(reverse("admin:compliance_compliancereport_report"))
+    assert response.context["activity"].execution_counts == [("Succeeded", 1)]
+    assert b"bookkeeping" in response.content and b"Audit trail activity" in response.content
+
+    csv_response = client.get(reverse("admin:compliance_compliancereport_csv"))
+    rows = list(csv.reader(io.StringIO(b"".join(csv_response.streaming_content).decode())))
+    assert rows[0] == ["section", "data store", "entity", "item", "detail", "status", "count", "when"]
+    executions = [r for r in rows if r[0] == "retention execution"]
+    assert executions[0][:7] == [
+        "retention execution",
+        "shop",
+        "orders",
+        "bookkeeping",
+        "delete; command",
+        "succeeded",
+        "5",
+    ]
+    assert any(r[0] == "audit" and r[2] == "catalog.retentionpolicy" and r[3] == "created" for r in rows)
+
+
+@pytest.mark.django_db
+def test_list_pages_cost_a_constant_number_of_queries(
+    role_client, shop, officer, django_assert_max_num_queries
+):
+    bookkeeping = policy(shop.orders, officer, "bookkeeping", "ordered_at", 10)
+    for _ in range(5):
+        retention_enforce(policy=bookkeeping, dry_run=True, user=officer)
+        SubjectRequest.objects.create(datastore=shop.store, identifier="x@example.com", requested_by=officer)
+    client = role_client("officer")
+    for name in ("executions", "requests"):
+        with django_assert_max_num_queries(12):
+            assert client.get(PAGES[name][0]).status_code == 200
