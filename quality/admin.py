@@ -164,21 +164,21 @@ def entities_with_quality(queryset):
     )
 
 
-def _implied_refresh(entities) -> tuple[Counter, list[str]]:
+def _implied_refresh(entities, user=None) -> tuple[Counter, list[str]]:
     """Sync each entity's catalog-implied rules; totals of what changed, and the entities that could not."""
     totals: Counter = Counter()
     problems = []
     for entity in entities:
         try:
             with transaction.atomic():
-                totals.update(rules_implied_sync(entity))
+                totals.update(rules_implied_sync(entity, user=user))
         except ValidationError as exc:
             problems.append(f"{entity.name}: {'; '.join(exc.messages)}")
     return totals, problems
 
 
 def _implied_refresh_report(model_admin, request, entities, *, quiet: bool = False) -> None:
-    totals, problems = _implied_refresh(entities)
+    totals, problems = _implied_refresh(entities, request.user)
     for problem in problems:
         model_admin.message_user(
             request, f"The rules implied by the catalog could not be refreshed for {problem}", messages.ERROR
@@ -709,8 +709,9 @@ class RuleAdmin(CatalogModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         entity, store = self._filtered_scope(request)
-        if entity is not None and request.method == "GET" and self.has_view_permission(request):
-            # Implied rules appear beside the written ones before any check has run.
+        if entity is not None and request.method == "GET" and self.has_refresh_permission(request):
+            # Implied rules appear beside the written ones before any check has run; only for users who
+            # may change rules, so that reading a page never writes history in a reader's name.
             _implied_refresh_report(self, request, [entity], quiet=True)
         context = {
             "quality_entity": entity,
@@ -797,7 +798,8 @@ class RuleAdmin(CatalogModelAdmin):
     def entity_quality_view(self, request, entity_id):
         _require_quality_view(request)
         entity = get_object_or_404(Entity.objects.select_related("datastore"), pk=entity_id)
-        _implied_refresh_report(self, request, [entity], quiet=True)
+        if self.has_refresh_permission(request):
+            _implied_refresh_report(self, request, [entity], quiet=True)
         context = _page(
             self.admin_site,
             request,

@@ -255,7 +255,7 @@ def rules_implied(entity: Entity) -> list[ImpliedRule]:
     return implied
 
 
-def rules_implied_sync(entity: Entity) -> dict[str, int]:
+def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
     """Create, update and delete the entity's catalog-origin rules to match the catalog; counts of each.
 
     A steward's tuning of an implied rule (threshold, severity, enabled) survives; its definition does not.
@@ -285,7 +285,7 @@ def rules_implied_sync(entity: Entity) -> dict[str, int]:
                 params=spec.params,
                 description=spec.description,
             )
-            catalog_object_save(obj=rule, user=None)
+            catalog_object_save(obj=rule, user=user)
             counts["created"] += 1
         elif (rule.kind, rule.columns, rule.params, rule.name) != (
             spec.kind,
@@ -295,11 +295,11 @@ def rules_implied_sync(entity: Entity) -> dict[str, int]:
         ):
             rule.kind, rule.columns, rule.params, rule.name = spec.kind, spec.columns, spec.params, name
             rule.description = spec.description
-            catalog_object_save(obj=rule, user=None)
+            catalog_object_save(obj=rule, user=user)
             counts["updated"] += 1
     for key, rule in existing.items():
         if key not in wanted:
-            rule._history_user = None
+            rule._history_user = user
             rule.delete()
             counts["deleted"] += 1
     return counts

@@ -32,6 +32,18 @@ def pytest_collection_modifyitems(config, items):
             )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def redis_database_emptied():
+    """The test Redis database belongs to the suite: start it empty, so no job of an earlier run (job ids
+    follow run ids) is met again."""
+    import os
+
+    if os.environ.get("REDIS_URL"):
+        import redis
+
+        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -671,3 +671,15 @@ def test_the_entity_quality_page_query_count_does_not_grow_with_runs(
     with django_assert_max_num_queries(few):
         response = client.get(reverse("admin:quality_entity", args=[entity.pk]))
     assert len(response.context["chart"].lines[0].points.split()) == 20  # the last 20 runs
+
+
+def test_reading_a_quality_page_writes_nothing_for_a_reader(dq, role_client, steward):
+    from quality.models import Rule
+
+    client = role_client("officer")
+    assert client.get(f"/admin/quality/rule/entity/{dq.customer.pk}/").status_code == 200
+    assert not Rule.objects.exists()
+    client = role_client("steward")
+    client.get(f"/admin/quality/rule/entity/{dq.customer.pk}/")
+    created = Rule.objects.filter(entity=dq.customer).first()
+    assert created is not None and created.history.first().history_user == steward
