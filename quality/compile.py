@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 SAMPLE_ROWS = 10
+# A rule failing on at most this many rows has its examples found in one pass shared with other such rules.
+RARE_ROWS = 10 * SAMPLE_ROWS
 
 
 def _col(name: str) -> sql.Identifier:
@@ -80,19 +82,45 @@ def scan_compile(table: sql.Identifier, rules: list) -> ScanPlan:
     return ScanPlan(statement, aliases)
 
 
-def samples_compile(table: sql.Identifier, columns: list[str], rules: list) -> sql.Composed:
-    """Rows failing any of `rules`, with a flag per rule, for a cursor that stops once it has enough."""
-    flags = [
-        sql.SQL("({}) AS {}").format(failing_predicate(r), sql.Identifier(f"f{i}"))
+def samples_compile(
+    table: sql.Identifier, columns: list[str], rules: list, failing: list[int]
+) -> sql.Composed:
+    """Examples of the failing rows of `rules` (`failing`: each rule's count from the scan), as one statement.
+
+    A rule with many failing rows gets its own branch, `LIMIT` ten, which stops after a few thousand rows.
+    Rules with few (at most RARE_ROWS) share one branch returning all their failing rows: one pass that
+    evaluates only their conditions. Each row carries `custodian_rule`, the position of its rule (-1: the
+    shared branch, whose rows carry a flag per rule instead).
+    """
+    rare = [i for i, count in enumerate(failing) if count <= RARE_ROWS]
+    cols = sql.SQL(", ").join(_col(c) for c in columns)
+    flags = sql.SQL(", ").join(
+        (sql.SQL("({})").format(failing_predicate(r)) if i in rare else sql.SQL("false"))
+        + sql.SQL(" AS {}").format(sql.Identifier(f"f{i}"))
         for i, r in enumerate(rules)
-    ]
-    where = sql.SQL(" OR ").join(sql.SQL("({})").format(failing_predicate(r)) for r in rules)
-    return sql.SQL("SELECT {cols}, {flags} FROM {table} WHERE {where}").format(
-        cols=sql.SQL(", ").join(_col(c) for c in columns),
-        flags=sql.SQL(", ").join(flags),
-        table=table,
-        where=where,
     )
+    branches = [
+        sql.SQL(
+            "(SELECT {i} AS custodian_rule, {cols}, {flags} FROM {table} WHERE {where} LIMIT {n})"
+        ).format(
+            i=sql.Literal(i),
+            cols=cols,
+            flags=flags,
+            table=table,
+            where=failing_predicate(r),
+            n=sql.Literal(SAMPLE_ROWS),
+        )
+        for i, r in enumerate(rules)
+        if i not in rare
+    ]
+    if rare:
+        where = sql.SQL(" OR ").join(sql.SQL("({})").format(failing_predicate(rules[i])) for i in rare)
+        branches.append(
+            sql.SQL("(SELECT -1 AS custodian_rule, {cols}, {flags} FROM {table} WHERE {where})").format(
+                cols=cols, flags=flags, table=table, where=where
+            )
+        )
+    return sql.SQL(" UNION ALL ").join(branches)
 
 
 def _count_and_examples(cte: sql.Composable) -> sql.Composed:

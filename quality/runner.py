@@ -8,6 +8,7 @@ other rules still run. When the shared scan fails, its rules are run one by one 
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -114,16 +115,18 @@ def _json_safe(value):
     return str(value)
 
 
-def _masked(entity: Entity, sample: dict) -> dict:
-    """A sample row with every personal-data column masked (the catalog's strategy, else redacted)."""
+def _masking(entity: Entity) -> dict[str, str]:
+    """The strategy for each personal-data column of the entity: the catalog's, else redact."""
     strategies = {c.name: column_masking(c) for c in entity.columns.all() if c.is_pii}
-    masked = {}
-    for name, value in sample.items():
-        if name in strategies:
-            strategy = strategies[name] if strategies[name] != "none" else "redact"
-            value = mask_value(value, strategy)
-        masked[name] = _json_safe(value)
-    return masked
+    return {name: strategy if strategy != "none" else "redact" for name, strategy in strategies.items()}
+
+
+def _masked(strategies: dict[str, str], sample: dict) -> dict:
+    """A sample row with every personal-data column masked, per _masking."""
+    return {
+        name: _json_safe(mask_value(value, strategies[name]) if name in strategies else value)
+        for name, value in sample.items()
+    }
 
 
 def _key_columns(entity: Entity) -> list[str]:
@@ -168,12 +171,37 @@ def evaluate_entity(store: _Store, entity: Entity, tables: dict[str, set[str]]) 
             continue
         runnable.append(rule)
     scan_rules = [r for r in runnable if r.kind in SCAN_KINDS]
-    total = _evaluate_scan(store, entity, table, scan_rules, outcomes) if scan_rules or runnable else None
-    for rule in runnable:
-        if rule.kind in SCAN_KINDS:
-            continue
-        outcomes[rule.pk] = _evaluate_set_rule(store, entity, table, rule, total)
+    prepared = [_set_rule_prepare(entity, table, r) for r in runnable if r.kind not in SCAN_KINDS]
+    # The set-based statements run on a second connection while this one scans: the uniqueness aggregate
+    # is one process, so it overlaps the scan's parallel workers instead of waiting for them.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_set_rules_run, entity.datastore, prepared) if prepared else None
+        total = _evaluate_scan(store, entity, table, scan_rules, outcomes) if scan_rules or runnable else None
+        ran = pending.result() if pending else []
+    for (rule, statement, error), (row, seconds, exc) in zip(prepared, ran, strict=True):
+        finished = error or _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total)
+        outcomes[rule.pk] = finished
     return [outcomes[rule.pk] for rule in rules]
+
+
+def _set_rules_run(datastore, prepared) -> list[tuple]:
+    """(row, seconds, psycopg error) of each prepared set-rule statement, on a connection of its own."""
+    ran = []
+    with datastore_pg_connect(datastore, application_name="custodian-quality") as connection:
+        connection.autocommit = True
+        store = _Store(connection)
+        for rule, statement, error in prepared:
+            if error is not None:
+                ran.append((None, 0.0, None))
+                continue
+            timeout = None
+            if rule.kind == RuleKind.CUSTOM_SQL:
+                timeout = int(float(rule.params.get("timeout_seconds") or 30) * 1000)
+            try:
+                ran.append((*store.run(statement, timeout_ms=timeout), None))
+            except psycopg.Error as exc:
+                ran.append((None, 0.0, exc))
+    return ran
 
 
 def _evaluate_scan(store, entity, table, rules, outcomes) -> int | None:
@@ -266,7 +294,7 @@ def _judge_volume(outcome: Outcome, total: int) -> None:
 
 
 def _collect_samples(store, entity, table, outcomes: list[Outcome]) -> None:
-    """Up to ten failing rows per row rule, from one cursor that stops as soon as each rule has enough."""
+    """Up to ten failing rows per row rule, from one statement whose branches stop once they have enough."""
     failing = [
         o
         for o in outcomes
@@ -276,54 +304,49 @@ def _collect_samples(store, entity, table, outcomes: list[Outcome]) -> None:
     if not failing:
         return
     shown = list(dict.fromkeys(_key_columns(entity) + [c for o in failing for c in o.rule.columns]))
-    statement = samples_compile(table, shown, [o.rule for o in failing])
+    statement = samples_compile(table, shown, [o.rule for o in failing], [o.failing_rows for o in failing])
+    strategies = _masking(entity)
     try:
-        with store.connection.transaction(), store.connection.cursor(name="custodian_samples") as cursor:
-            cursor.execute(statement)
-            while any(len(o.samples) < SAMPLE_ROWS for o in failing):
-                rows = cursor.fetchmany(500)
-                if not rows:
-                    break
-                for row in rows:
-                    values = dict(zip(shown, row[: len(shown)], strict=True))
-                    for outcome, flag in zip(failing, row[len(shown) :], strict=True):
-                        if flag and len(outcome.samples) < SAMPLE_ROWS:
-                            outcome.samples.append(_masked(entity, values))
+        rows, _ = store.run(statement, fetch="all")
     except psycopg.Error as exc:  # examples are a courtesy; the counts stand
         logger.warning("Samples for %s failed: %s", entity.name, exc)
+        return
+    for row in rows:
+        values = dict(zip(shown, row[1 : 1 + len(shown)], strict=True))
+        flags = row[1 + len(shown) :]
+        for position, outcome in enumerate(failing):
+            mine = row[0] == position or (row[0] == -1 and flags[position])
+            if mine and len(outcome.samples) < SAMPLE_ROWS:
+                outcome.samples.append(_masked(strategies, values))
 
 
-def _evaluate_set_rule(store, entity, table, rule, total) -> Outcome:
+def _set_rule_prepare(entity, table, rule) -> tuple:
+    """(rule, statement, None), or (rule, None, an error Outcome) when the rule cannot be compiled."""
     if rule.kind == RuleKind.UNIQUE:
-        statement = unique_compile(table, rule)
-        timeout = None
-    elif rule.kind == RuleKind.REFERENTIAL:
+        return rule, unique_compile(table, rule), None
+    if rule.kind == RuleKind.REFERENTIAL:
         ref = Entity.objects.filter(datastore_id=entity.datastore_id, name=rule.params["ref_entity"]).first()
         if ref is None:
-            return Outcome(
-                rule,
-                ResultStatus.ERROR,
-                error=f"The referenced entity {rule.params['ref_entity']} no longer exists in the catalog.",
-            )
+            error = f"The referenced entity {rule.params['ref_entity']} no longer exists in the catalog."
+            return rule, None, Outcome(rule, ResultStatus.ERROR, error=error)
         ref_table = sql.Identifier(entity.datastore.schema_name or "public", ref.name)
         shown = list(dict.fromkeys(_key_columns(entity) + rule.columns))
-        statement = referential_compile(table, ref_table, rule, shown)
-        timeout = None
-    else:
-        statement = custom_compile(rule)
-        timeout = int(float(rule.params.get("timeout_seconds") or 30) * 1000)
+        return rule, referential_compile(table, ref_table, rule, shown), None
+    return rule, custom_compile(rule), None
+
+
+def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -> Outcome:
     text = store.text(statement)
-    try:
-        row, seconds = store.run(statement, timeout_ms=timeout)
-    except psycopg.Error as exc:
+    if exc is not None:
         return Outcome(rule, ResultStatus.ERROR, error=_problem(exc), sql=text, total_rows=total)
     groups, failing, examples = row
     outcome = Outcome(
         rule, total_rows=total, failing_rows=failing, duration_ms=round(seconds * 1000, 1), sql=text
     )
+    strategies = _masking(entity)
     outcome.samples = [
         _masked(
-            entity,
+            strategies,
             {
                 ("rows" if k == "custodian_n" else k): v
                 for k, v in e.items()
