@@ -61,8 +61,9 @@ def test_records_of_other_roles_are_read_only_and_requests_officer_only(role_cli
 
 @pytest.mark.django_db
 def test_an_officer_dry_runs_then_enforces_a_policy_from_the_admin(
-    role_client, shop, officer, django_capture_on_commit_callbacks
+    role_client, shop, officer, django_capture_on_commit_callbacks, settings
 ):
+    settings.CUSTODIAN_JOBS_SYNC = True  # in-process, also when the suite runs with Redis
     bookkeeping = policy(shop.orders, officer, "bookkeeping", "ordered_at", 10)
     client = role_client("officer")
     url = reverse("admin:compliance_retentionexecution_enforce")

@@ -286,7 +286,10 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.mark.django_db
-def test_the_daily_tick_queues_enforcement_once_per_slot(shop, officer, django_capture_on_commit_callbacks):
+def test_the_daily_tick_queues_enforcement_once_per_slot(
+    shop, officer, django_capture_on_commit_callbacks, settings
+):
+    settings.CUSTODIAN_JOBS_SYNC = True  # in-process, also when the suite runs with Redis
     bookkeeping = policy(shop.orders, officer, "bookkeeping", "ordered_at", 10)
     old_tickets = policy(shop.tickets, officer, "old tickets", "opened_at", 5, action="archive")
 
