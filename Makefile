@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/custodian
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint services venv bench clean
+.PHONY: run test lint services venv bench clean screenshots
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,7 @@ lint: $(STAMP)
 
 test: $(STAMP) services lint
 	bash .ci/graphviz.sh
+	bash .ci/chromium.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest
 
 bench: $(STAMP) services
@@ -65,6 +66,11 @@ bench: $(STAMP) services
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/schema_bench.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/quality_bench.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/dashboard_bench.py
+
+screenshots: $(STAMP) services
+	bash .ci/chromium.sh
+	bash .ci/graphviz.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
