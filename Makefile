@@ -64,6 +64,7 @@ test: $(STAMP) services lint
 bench: $(STAMP) services
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/import_bench.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/schema_bench.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/etl_bench.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/quality_bench.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/dashboard_bench.py
 

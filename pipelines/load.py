@@ -13,11 +13,14 @@ The pipeline's watermark and file position live in `custodian_pipeline_state` in
 written in the same transaction, so they advance exactly when the load commits.
 """
 
+import io
 import json
+from queue import Queue
 
 import polars as pl
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from pipelines.choices import LoadMode
 from pipelines.sources import PipelineDataError
@@ -45,6 +48,14 @@ def target_connect(datastore) -> psycopg.Connection:
         raise TransientSourceError(exc.message) from None
     except SchemaError as exc:
         raise PipelineDataError(exc.message) from None
+
+
+class _BoundedQueuedWriter(QueuedLibpqWriter):
+    """psycopg's queued COPY writer with a shorter queue: 256 chunks of 128 kB, at most 32 MB in flight."""
+
+    def __init__(self, cursor, *, chunks: int = 256):
+        super().__init__(cursor)
+        self._queue = Queue(maxsize=chunks)
 
 
 class TargetLoader:
@@ -75,6 +86,7 @@ class TargetLoader:
         self.copied = 0
         self.deleted = 0
         self.notes: list[str] = []
+        self._copy = None
 
     # -- set-up ------------------------------------------------------------------------------------------
 
@@ -126,22 +138,39 @@ class TargetLoader:
     # -- rows --------------------------------------------------------------------------------------------
 
     def write(self, frame: pl.DataFrame) -> None:
-        """COPY one batch (columns in self.columns order) into the target or the staging table."""
+        """Stream one batch (columns in self.columns order) into the run's COPY to the target or staging.
+
+        One COPY spans the run and a writer thread feeds it, so PostgreSQL stores batch n while the runner
+        transforms batch n + 1 (a COPY per batch waits for the server after every batch).
+        """
         if not frame.height:
             return
-        into = self.target if self.mode in (LoadMode.APPEND, LoadMode.REPLACE) else self.staging
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(into, self._cols())
-        payload = frame.select(self.columns).write_csv(include_header=False)
-        with self.connection.cursor() as cursor, cursor.copy(statement) as copy:
-            view = memoryview(payload.encode())
-            for start in range(0, len(view), 1 << 20):
-                copy.write(view[start : start + (1 << 20)])
+        if self._copy is None:
+            into = self.target if self.mode in (LoadMode.APPEND, LoadMode.REPLACE) else self.staging
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(into, self._cols())
+            self._cursor = self.connection.cursor()
+            self._copy_context = self._cursor.copy(statement, writer=_BoundedQueuedWriter(self._cursor))
+            self._copy = self._copy_context.__enter__()
+        payload = io.BytesIO()
+        frame.select(self.columns).write_csv(payload, include_header=False)
+        self._copy.write(payload.getbuffer())
         self.copied += frame.height
+
+    def copy_close(self, exc: BaseException | None = None) -> None:
+        """End the run's COPY: wait until the server has every row, or abort it after an error."""
+        if self._copy is None:
+            return
+        context, self._copy = self._copy_context, None
+        try:
+            context.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+        finally:
+            self._cursor.close()
 
     # -- finish ------------------------------------------------------------------------------------------
 
     def finish(self) -> tuple[int, int]:
         """Move staged rows into the target; (inserted, updated)."""
+        self.copy_close()
         if self.mode in (LoadMode.APPEND, LoadMode.REPLACE):
             return self.copied, 0
         if self.mode == LoadMode.UPSERT:

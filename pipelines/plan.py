@@ -68,7 +68,6 @@ class Plan:
     watermark_spec: ColumnSpec | None
     context: StepContext = field(default_factory=StepContext)
     expressions: list | None = None
-    watermark_expr: pl.Expr | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -184,26 +183,68 @@ def plan_lookups_load(plan: Plan, pipeline, connection) -> None:
                 plan.context.lookups[lookup_key(step)] = dict(cursor.fetchall())
 
 
-def _expressions(plan: Plan) -> list[tuple[str, pl.Expr, pl.Expr]]:
-    """(column, typed value, first failure reason or NULL) per mapping."""
+@dataclass
+class CompiledMapping:
+    """One mapping compiled into passes over a batch, so that no expression is evaluated twice.
+
+    Pass 1 over the source: `value` (after the steps) and `step_failed`. Pass 2: `typed` over the value
+    column. Pass 3: `column_failed` over the value and typed columns, and `loaded` (the typed value, or the
+    masked one). `reason`, the first failure's message over the source, runs only for rows that failed.
+    """
+
+    name: str
+    value: pl.Expr
+    step_failed: pl.Expr | None
+    typed: pl.Expr
+    column_failed: list[pl.Expr]
+    loaded: pl.Expr
+    reason: pl.Expr
+
+    @property
+    def value_column(self) -> str:
+        return f"custodian_value_{self.name}"
+
+    @property
+    def typed_column(self) -> str:
+        return f"custodian_typed_{self.name}"
+
+
+def _compile(plan: Plan) -> list[CompiledMapping]:
     if plan.expressions is not None:
         return plan.expressions
     result = []
     for m in plan.mappings:
         source = pl.col(m.source_field) if m.source_field else pl.lit(m.constant, pl.String)
-        value, checks = steps_compile(source, m.steps, plan.context)
+        value, step_checks = steps_compile(source, m.steps, plan.context)
         text = m.text_output
-        typed = value_convert(value, m.spec, source_is_text=text)
-        checks = checks + column_checks(value, typed, m.spec, text)
-        reason = _first_reason(checks)
-        if plan.incremental and m.source_field == plan.watermark_field and plan.watermark_expr is None:
-            plan.watermark_expr = typed  # the watermark as loaded: after the mapping's steps, before masking
-        if m.mask_step:
-            masked, _ = steps_compile(value, [m.mask_step], plan.context)
-            typed = value_convert(masked, m.spec, source_is_text=True)
-        result.append((m.spec.name, typed, reason))
+        reason = _first_reason(
+            step_checks + column_checks(value, value_convert(value, m.spec, text), m.spec, text)
+        )
+        value_column = pl.col(f"custodian_value_{m.spec.name}")
+        typed_column = pl.col(f"custodian_typed_{m.spec.name}")
+        loaded = typed_column
+        if m.mask_step:  # validated as read, stored masked
+            masked, _ = steps_compile(value_column, [m.mask_step], plan.context)
+            loaded = value_convert(masked, m.spec, source_is_text=True)
+        result.append(
+            CompiledMapping(
+                name=m.spec.name,
+                value=value,
+                step_failed=_any_failed(step_checks),
+                typed=value_convert(value_column, m.spec, source_is_text=text),
+                column_failed=[
+                    c.failed.fill_null(False) for c in column_checks(value_column, typed_column, m.spec, text)
+                ],
+                loaded=loaded,
+                reason=reason,
+            )
+        )
     plan.expressions = result
     return result
+
+
+def _any_failed(checks: list[Check]) -> pl.Expr | None:
+    return pl.any_horizontal([c.failed.fill_null(False) for c in checks]) if checks else None
 
 
 def _first_reason(checks: list[Check]) -> pl.Expr:
@@ -215,45 +256,48 @@ def _first_reason(checks: list[Check]) -> pl.Expr:
     return expression.otherwise(pl.lit(None, pl.String))
 
 
-def _watermark_value(plan: Plan) -> pl.Expr:
-    if plan.watermark_expr is not None:
-        return plan.watermark_expr
-    return value_convert(pl.col(plan.watermark_field), plan.watermark_spec, source_is_text=True)
+def _watermark(plan: Plan, compiled: list[CompiledMapping]) -> tuple[str, pl.Expr | None]:
+    """(column holding the typed watermark, expression to compute it when no mapping reads the field).
 
-
-def watermark_filter(frame: pl.DataFrame, plan: Plan, watermark: str | None) -> pl.DataFrame:
-    """Only rows whose watermark field is past the stored high-water mark."""
-    if not plan.incremental or watermark is None:
-        return frame
-    _expressions(plan)
-    bound = python_value(plan.watermark_spec, watermark)
-    return frame.filter(_watermark_value(plan) > pl.lit(bound))
+    The watermark is the mapped value after the mapping's steps and before masking."""
+    for m, c in zip(plan.mappings, compiled, strict=True):
+        if m.source_field == plan.watermark_field:
+            return c.typed_column, None
+    expression = value_convert(pl.col(plan.watermark_field), plan.watermark_spec, source_is_text=True)
+    return "custodian_wm", expression
 
 
 def plan_apply(
-    plan: Plan, batch: pl.DataFrame, first_row: int
+    plan: Plan, batch: pl.DataFrame, first_row: int, watermark: str | None = None
 ) -> tuple[pl.DataFrame, list[Rejected], str | None]:
-    """(rows to load in target column order, rejected rows, highest watermark loaded) for one batch."""
-    expressions = _expressions(plan)
+    """(rows to load in target column order, rejected rows, highest watermark loaded) for one batch.
+
+    With a `watermark`, rows at or before it are skipped, and so are rows without one; a row whose watermark
+    cannot be read is rejected with the reason (filtering before validation dropped it silently).
+    """
+    compiled = _compile(plan)
     numbered = batch.with_row_index(ROW, offset=first_row)
-    extra = []
-    if plan.incremental:
-        extra.append(_watermark_value(plan).alias("custodian_wm"))
-    computed = numbered.select(
+    wm_name, wm_expr = _watermark(plan, compiled) if plan.incremental else (None, None)
+    step_flags = {
+        f"custodian_step_{i}": c.step_failed for i, c in enumerate(compiled) if c.step_failed is not None
+    }
+    values = numbered.select(
         pl.col(ROW),
-        *[typed.alias(name) for name, typed, _ in expressions],
-        *[reason.alias(f"custodian_err_{i}") for i, (_, _, reason) in enumerate(expressions)],
-        *extra,
+        *[c.value.alias(c.value_column) for c in compiled],
+        *[flag.alias(name) for name, flag in step_flags.items()],
+        *([wm_expr.alias(wm_name)] if wm_expr is not None else []),
     )
-    error_columns = [f"custodian_err_{i}" for i in range(len(expressions))]
-    failed = (
-        pl.any_horizontal([pl.col(c).is_not_null() for c in error_columns])
-        if error_columns
-        else pl.lit(False)
+    typed = values.with_columns(*[c.typed.alias(c.typed_column) for c in compiled])
+    flags = [pl.col(name) for name in step_flags] + [flag for c in compiled for flag in c.column_failed]
+    typed = typed.with_columns(
+        (pl.any_horizontal(flags) if flags else pl.lit(False)).alias("custodian_failed"),
+        *[c.loaded.alias(c.name) for c in compiled],
     )
-    computed = computed.with_columns(failed.alias("custodian_failed"))
-    good = computed.filter(~pl.col("custodian_failed"))
-    bad = computed.filter(pl.col("custodian_failed"))
+    if plan.incremental and watermark is not None:
+        bound, wm = python_value(plan.watermark_spec, watermark), pl.col(wm_name)
+        typed = typed.filter((wm > pl.lit(bound)) | (wm.is_null() & pl.col("custodian_failed")))
+    good = typed.filter(~pl.col("custodian_failed"))
+    bad = typed.filter(pl.col("custodian_failed")).select(ROW)
     duplicates = None
     key = [k for k in plan.key if k in plan.columns]
     if key:
@@ -264,28 +308,30 @@ def plan_apply(
         duplicates = marked.filter(pl.col("custodian_dup"))
         good = marked.filter(~pl.col("custodian_dup")).drop("custodian_dup")
     rows = good.select(plan.columns)
-    rejects = _rejects(numbered, bad, expressions, error_columns)
+    rejects = _rejects(numbered, bad, compiled)
     if duplicates is not None and duplicates.height:
         rejects += _duplicates(numbered, duplicates, key)
         rejects.sort(key=lambda r: r.row_number)
     high = None
     if plan.incremental and good.height:
-        value = good["custodian_wm"].max()
+        value = good[wm_name].max()
         if value is not None:
             high = value.isoformat() if hasattr(value, "isoformat") else str(value)
     return rows, rejects, high
 
 
-def _rejects(numbered, bad, expressions, error_columns) -> list[Rejected]:
+def _rejects(numbered, bad, compiled) -> list[Rejected]:
     if not bad.height:
         return []
-    raw = numbered.filter(pl.col(ROW).is_in(bad[ROW].implode())).drop(ROW)
+    raw = numbered.filter(pl.col(ROW).is_in(bad[ROW].implode()))
+    reasons = raw.select(pl.col(ROW), *[c.reason.alias(f"custodian_err_{i}") for i, c in enumerate(compiled)])
+    raw = raw.drop(ROW)
     result = []
-    for raw_row, bad_row in zip(raw.iter_rows(named=True), bad.iter_rows(named=True), strict=True):
+    for raw_row, bad_row in zip(raw.iter_rows(named=True), reasons.iter_rows(named=True), strict=True):
         errors = {
-            expressions[i][0]: bad_row[column]
-            for i, column in enumerate(error_columns)
-            if bad_row[column] is not None
+            c.name: bad_row[f"custodian_err_{i}"]
+            for i, c in enumerate(compiled)
+            if bad_row[f"custodian_err_{i}"] is not None
         }
         result.append(Rejected(bad_row[ROW], raw_row, errors))
     return result
@@ -302,4 +348,4 @@ def _duplicates(numbered, duplicates, key) -> list[Rejected]:
     return result
 
 
-__all__ += ["watermark_filter", "SCD2_COLUMNS"]
+__all__ += ["SCD2_COLUMNS"]

@@ -9,6 +9,7 @@ an open transaction that PostgreSQL rolls back and a heartbeat that goes stale (
 import logging
 import threading
 import time
+from contextlib import contextmanager
 
 import psycopg
 from django.conf import settings
@@ -19,7 +20,7 @@ from pipelines.choices import ErrorKind, RunStatus
 from pipelines.config import source_fields_check
 from pipelines.load import TargetLoader, target_connect
 from pipelines.models import Pipeline, PipelineRun, RejectedRow
-from pipelines.plan import plan_apply, plan_build, plan_lookups_load, watermark_filter
+from pipelines.plan import plan_apply, plan_build, plan_lookups_load
 from pipelines.sources import PipelineDataError, TransientSourceError, source_open
 
 __all__ = ["pipeline_run_execute", "RunCancelled", "ThresholdExceeded", "HEARTBEAT_SECONDS"]
@@ -180,6 +181,16 @@ def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -
     run_succeeded(run, pipeline, outcome, _rounded(timings))
 
 
+@contextmanager
+def _copy_guard(loader):
+    """End the loader's open COPY when the run fails, so that the transaction can roll back."""
+    try:
+        yield
+    except BaseException as exc:
+        loader.copy_close(exc)
+        raise
+
+
 def _rounded(timings: dict) -> dict:
     return {name: round(seconds, 3) for name, seconds in timings.items()}
 
@@ -200,7 +211,7 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
             key=plan.key,
             audit_columns=target.has_audit_columns,
         )
-        with conn.transaction():
+        with conn.transaction(), _copy_guard(loader):
             _update(run, phase="preparing")
             loader.begin()
             watermark, file_position = loader.state_read(pipeline.name)
@@ -232,23 +243,20 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                         raise RunCancelled()
                     clock = time.monotonic()
                     frame = batch.frame
-                    if not reader.pushed_down_watermark:
-                        frame = watermark_filter(frame, plan, watermark)
-                    rows, rejects, high = plan_apply(plan, frame, batch.first_row)
+                    rows, rejects, high = plan_apply(
+                        plan, frame, batch.first_row, None if reader.pushed_down_watermark else watermark
+                    )
                     if high is not None and (watermark_to is None or _later(plan, high, watermark_to)):
                         watermark_to = high
                     timings["transform"] += time.monotonic() - clock
                     clock = time.monotonic()
                     loader.write(rows)
                     timings["load"] += time.monotonic() - clock
-                    extracted += frame.height
+                    extracted += rows.height + len(rejects)  # the rows past the watermark
                     rejected += len(rejects)
-                    pending += [
-                        RejectedRow(run_id=run.pk, row_number=r.row_number, raw=r.raw, errors=r.errors)
-                        for r in rejects
-                    ]
+                    pending += rejects
                     if len(pending) >= REJECT_BATCH:
-                        RejectedRow.objects.bulk_create(pending)
+                        _rejects_save(run, pending)
                         pending = []
                     fraction = (
                         (batch.bytes_read / reader.total_bytes)
@@ -268,7 +276,7 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                         progress(run)
                     clock = time.monotonic()
                 if pending:
-                    RejectedRow.objects.bulk_create(pending)
+                    _rejects_save(run, pending)
                 end_position = dict(reader.end_position)
             if heartbeat.cancelled.is_set():
                 raise RunCancelled()
@@ -305,6 +313,21 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
         "lineage": plan.lineage(reader.label),
         "source_label": reader.label,
     }
+
+
+def _rejects_save(run, rejects) -> None:
+    """Quarantine rejected rows: COPY on PostgreSQL (bulk_create escapes JSON into a text array, slowly)."""
+    if connection.vendor != "postgresql":
+        RejectedRow.objects.bulk_create(
+            RejectedRow(run_id=run.pk, row_number=r.row_number, raw=r.raw, errors=r.errors) for r in rejects
+        )
+        return
+    from psycopg.types.json import Jsonb
+
+    statement = f'COPY "{RejectedRow._meta.db_table}" (run_id, row_number, raw, errors) FROM STDIN'
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for r in rejects:
+            copy.write_row((run.pk, r.row_number, Jsonb(r.raw), Jsonb(r.errors)))
 
 
 def _later(plan, a: str, b: str) -> bool:
