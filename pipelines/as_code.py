@@ -9,7 +9,6 @@ a key left out means its default (no schedule, no owner, no run-after), and a ma
 A pipeline is found by its name, so renaming one in the file makes a new pipeline.
 """
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -21,6 +20,12 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from catalog.exceptions import CustodianError
+from catalog.yaml_files import FlowList as _Flow
+from catalog.yaml_files import FlowMap as _FlowMap
+from catalog.yaml_files import YamlDumper as _Dumper
+from catalog.yaml_files import described as _described
+from catalog.yaml_files import suggestion as _suggestion
+from catalog.yaml_files import yaml_mapping_load
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 
 __all__ = [
@@ -127,37 +132,6 @@ KEY_ORDER = [
 HEADER = "# Custodian pipeline. Apply with: python manage.py pipeline_apply FILE --user USERNAME\n"
 
 
-class _Flow(list):
-    """A list written on one line: [trim, lower]."""
-
-
-class _FlowMap(dict):
-    """A mapping written on one line: {op: parse_date, format: '%d/%m/%Y'}."""
-
-
-class _Dumper(yaml.SafeDumper):
-    def increase_indent(self, flow=False, indentless=False):
-        # Lists indented under their key read better than YAML's default flush-left dashes.
-        return super().increase_indent(flow, False)
-
-
-def _represent_str(dumper, value: str):
-    value = str.__str__(value)  # choices (SourceKind.CSV) are str subclasses: write their plain value
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_multi_representer(str, _represent_str)
-_Dumper.add_representer(
-    _Flow, lambda dumper, value: dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
-)
-_Dumper.add_representer(
-    _FlowMap,
-    lambda dumper, value: dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=True),
-)
-
-
 def _is_scalar(value) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
@@ -219,26 +193,12 @@ def pipeline_yaml_dump(pipeline) -> str:
 
 def pipeline_yaml_load(text: str) -> dict:
     """The pipeline dict of a YAML file; PipelineConfigError saying where the YAML is broken."""
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
-        problem = getattr(exc, "problem", None) or str(exc)
-        if "expected a single document" in str(exc):
-            problem = "a second document starts here; give one pipeline per file"
-        context = getattr(exc, "context", None)
-        detail = f"{problem} ({context})" if context else problem
-        raise PipelineConfigError([f"{where}: not valid YAML: {detail}"]) from None
-    if config is None:
-        raise PipelineConfigError(
-            ["file: it is empty; a pipeline file is a mapping (name: ..., target: ...)."]
-        )
-    if not isinstance(config, dict):
-        raise PipelineConfigError(
-            [f"file: it holds {_described(config)}; a pipeline file is a mapping (name: ..., target: ...)."]
-        )
-    return config
+    return yaml_mapping_load(
+        text,
+        error=PipelineConfigError,
+        shape="a pipeline file is a mapping (name: ..., target: ...)",
+        one_per_file="give one pipeline per file",
+    )
 
 
 # Reading a config -----------------------------------------------------------------------------------------
@@ -294,27 +254,6 @@ MAPPING_FIELD_LOCATIONS = {
     "position": "column",
     NON_FIELD_ERRORS: "column",
 }
-
-
-def _described(value) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"a boolean ({'true' if value else 'false'})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return f"text ({value[:40]!r})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__} ({value})"
-
-
-def _suggestion(word: str, known) -> str:
-    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 @dataclass

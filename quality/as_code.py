@@ -21,7 +21,6 @@ The export writes every entity with both keys, the schedules and the alerting, s
 data store; implied rules appear only when their tuning differs from the defaults.
 """
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -35,6 +34,12 @@ from django.db import transaction
 from catalog.exceptions import CustodianError
 from catalog.models import DataStore, Entity
 from catalog.services import catalog_object_save
+from catalog.yaml_files import FlowList as _Flow
+from catalog.yaml_files import FlowMap as _FlowMap
+from catalog.yaml_files import YamlDumper as _Dumper
+from catalog.yaml_files import described as _described
+from catalog.yaml_files import suggestion as _suggestion
+from catalog.yaml_files import yaml_mapping_load
 from quality.choices import KIND_DIMENSIONS, Dimension, RuleKind, RuleOrigin, Severity
 from quality.models import QualityAlerting, QualitySchedule, Rule
 from quality.rules import rules_implied_sync
@@ -235,37 +240,6 @@ HEADER = (
 )
 
 
-class _Flow(list):
-    """A list written on one line: [email, phone]."""
-
-
-class _FlowMap(dict):
-    """A mapping written on one line: {severity: warn, threshold_percent: 1}."""
-
-
-class _Dumper(yaml.SafeDumper):
-    def increase_indent(self, flow=False, indentless=False):
-        # Lists indented under their key read better than YAML's default flush-left dashes.
-        return super().increase_indent(flow, False)
-
-
-def _represent_str(dumper, value: str):
-    value = str.__str__(value)  # choices (RuleKind.PATTERN) are str subclasses: write their plain value
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_multi_representer(str, _represent_str)
-_Dumper.add_representer(
-    _Flow, lambda dumper, value: dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
-)
-_Dumper.add_representer(
-    _FlowMap,
-    lambda dumper, value: dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=True),
-)
-
-
 def _rule_for_yaml(item: dict) -> dict:
     shown = dict(item)
     for key in ("columns", "values", "ref_columns"):
@@ -306,53 +280,15 @@ def quality_yaml_dump(datastore: DataStore) -> str:
 
 def quality_yaml_load(text: str) -> dict:
     """The dict of a quality YAML file; QualityConfigError saying where the YAML is broken."""
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
-        problem = getattr(exc, "problem", None) or str(exc)
-        if "expected a single document" in str(exc):
-            problem = "a second document starts here; give one data store per file"
-        context = getattr(exc, "context", None)
-        detail = f"{problem} ({context})" if context else problem
-        raise QualityConfigError([f"{where}: not valid YAML: {detail}"]) from None
-    if config is None:
-        raise QualityConfigError(
-            ["file: it is empty; a quality file is a mapping (datastore: ..., entities: ...)."]
-        )
-    if not isinstance(config, dict):
-        raise QualityConfigError(
-            [
-                f"file: it holds {_described(config)}; a quality file is a mapping "
-                "(datastore: ..., entities: ...)."
-            ]
-        )
-    return config
+    return yaml_mapping_load(
+        text,
+        error=QualityConfigError,
+        shape="a quality file is a mapping (datastore: ..., entities: ...)",
+        one_per_file="give one data store per file",
+    )
 
 
 # Reading a config -----------------------------------------------------------------------------------------
-
-
-def _described(value) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"a boolean ({'true' if value else 'false'})"
-    if isinstance(value, int | float):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return f"text ({value[:40]!r})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__} ({value})"
-
-
-def _suggestion(word, known) -> str:
-    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 _REMOVE = object()  # `alerting: null`
