@@ -30,7 +30,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import YamlLexer
 
-from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
+from catalog.admin.base import CatalogModelAdmin, RunRecordAdmin, VersionedModelForm
 from catalog.admin.schema import highlight_css
 from catalog.choices import MaskingStrategy, PIICategory
 from catalog.exceptions import CustodianError
@@ -868,7 +868,7 @@ def _reasons_text(errors: dict, feeds: dict[str, list[str]]) -> str:
 
 
 @admin.register(PipelineRun)
-class PipelineRunAdmin(admin.ModelAdmin):
+class PipelineRunAdmin(RunRecordAdmin):
     """Runs are records: read by everyone who may see pipelines, retried or cancelled by platform admins."""
 
     list_display = [
@@ -902,22 +902,9 @@ class PipelineRunAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return RunChangeList
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="run", ordering="pk")
     def run_label(self, obj):
         return f"#{obj.pk}"
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj):
-        return format_html('<span class="run-badge run-{}">{}</span>', obj.status, obj.get_status_display())
 
     @admin.display(description="duration")
     def duration_display(self, obj):

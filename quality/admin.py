@@ -30,7 +30,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
+from catalog.admin.base import CatalogModelAdmin, RunRecordAdmin, VersionedModelForm
 from catalog.admin.schema import highlight_css, sql_highlight
 from catalog.models import Column, DataStore, Entity
 from quality.choices import KIND_DIMENSIONS, Dimension, ResultStatus, RuleKind, RuleOrigin, RunStatus
@@ -1024,7 +1024,7 @@ def _column_positions(entity_ids) -> dict[int, dict[str, int]]:
 
 
 @admin.register(CheckRun)
-class CheckRunAdmin(admin.ModelAdmin):
+class CheckRunAdmin(RunRecordAdmin):
     """Check runs are records: read by everyone who may see quality, never edited."""
 
     list_display = [
@@ -1055,22 +1055,9 @@ class CheckRunAdmin(admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="check", ordering="pk")
     def run_label(self, obj):
         return f"#{obj.pk}"
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj):
-        return format_html('<span class="run-badge run-{}">{}</span>', obj.status, obj.get_status_display())
 
     @admin.display(description="duration")
     def duration_display(self, obj):

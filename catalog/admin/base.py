@@ -1,15 +1,17 @@
 """What every catalog admin page shares: audited saves, read-only history, refusal of stale edits."""
 
 from django import forms
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed
+from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.forms import ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
 from catalog.imports import read_error_message, upload_problem
 
-__all__ = ["VersionedModelForm", "CatalogModelAdmin"]
+__all__ = ["VersionedModelForm", "CatalogModelAdmin", "RunRecordAdmin"]
 
 
 class VersionedModelForm(forms.ModelForm):
@@ -93,3 +95,24 @@ class CatalogModelAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         return super().get_export_queryset(request)
+
+
+class RunRecordAdmin(admin.ModelAdmin):
+    """Records of work that ran (pipeline runs, check runs, retention executions): nobody adds, changes or
+    deletes them from the admin; their list shows a coloured status."""
+
+    list_per_page = 50
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return format_html('<span class="run-badge run-{}">{}</span>', obj.status, obj.get_status_display())

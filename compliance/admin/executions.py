@@ -9,8 +9,8 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils.html import format_html
 
+from catalog.admin.base import RunRecordAdmin
 from catalog.models import RetentionPolicy
 from compliance.choices import ExecutionStatus, ExecutionTrigger
 from compliance.exceptions import RetentionBusy
@@ -56,7 +56,7 @@ def _seconds(value: float | None) -> str:
 
 
 @admin.register(RetentionExecution)
-class RetentionExecutionAdmin(admin.ModelAdmin):
+class RetentionExecutionAdmin(RunRecordAdmin):
     list_display = [
         "execution_label",
         "policy_name",
@@ -85,15 +85,6 @@ class RetentionExecutionAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return ExecutionChangeList
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="execution", ordering="pk")
     def execution_label(self, obj):
         return f"#{obj.pk}"
@@ -101,10 +92,6 @@ class RetentionExecutionAdmin(admin.ModelAdmin):
     @admin.display(description="table", ordering="entity_name")
     def table_label(self, obj):
         return f"{obj.datastore_name}.{obj.entity_name}"
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj):
-        return format_html('<span class="run-badge run-{}">{}</span>', obj.status, obj.get_status_display())
 
     @admin.display(description="rows changed")
     def rows_changed_display(self, obj):
