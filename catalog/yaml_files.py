@@ -5,7 +5,15 @@ import difflib
 
 import yaml
 
-__all__ = ["FlowList", "FlowMap", "YamlDumper", "yaml_mapping_load", "described", "suggestion"]
+__all__ = [
+    "FlowList",
+    "FlowMap",
+    "YamlDumper",
+    "yaml_mapping_load",
+    "described",
+    "suggestion",
+    "ProblemReader",
+]
 
 
 class FlowList(list):
@@ -84,3 +92,31 @@ def yaml_mapping_load(text: str, *, error, shape: str, one_per_file: str) -> dic
     if not isinstance(config, dict):
         raise error([f"file: it holds {described(config)}; {shape}."])
     return config
+
+
+class ProblemReader:
+    """Typed access to a config file's values that collects every problem with its location instead of
+    stopping at the first; subclasses set `self.problems` (a list) and read their own layout."""
+
+    problems: list[str]
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def text(self, section: dict, key: str, where: str, default: str = "", *, required=False) -> str:
+        value = section.get(key)
+        if value is None:
+            if required:
+                self.problem(where, "missing")
+            return default
+        if not isinstance(value, str):
+            self.problem(where, f"must be text, not {described(value)}")
+            return default
+        return value
+
+    def flag(self, section: dict, key: str, where: str, default: bool) -> bool:
+        value = section.get(key, default)
+        if not isinstance(value, bool):
+            self.problem(where, f"must be true or false, not {described(value)}")
+            return default
+        return value

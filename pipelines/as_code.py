@@ -22,10 +22,10 @@ from django.db import transaction
 from catalog.exceptions import CustodianError
 from catalog.yaml_files import FlowList as _Flow
 from catalog.yaml_files import FlowMap as _FlowMap
+from catalog.yaml_files import ProblemReader, yaml_mapping_load
 from catalog.yaml_files import YamlDumper as _Dumper
 from catalog.yaml_files import described as _described
 from catalog.yaml_files import suggestion as _suggestion
-from catalog.yaml_files import yaml_mapping_load
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 
 __all__ = [
@@ -268,7 +268,7 @@ class MappingSpec:
     steps: list = field(default_factory=list)
 
 
-class _Reader:
+class _Reader(ProblemReader):
     """Reads a config dict into model field values and mapping specs, collecting every problem."""
 
     def __init__(self, config: dict):
@@ -276,9 +276,6 @@ class _Reader:
         self.problems: list[str] = []
         self.fields: dict = {}
         self.mappings: list[MappingSpec] = []
-
-    def problem(self, where: str, message: str) -> None:
-        self.problems.append(f"{where}: {message}")
 
     def located(self, where: str) -> bool:
         return any(p.startswith(f"{where}:") or p.startswith(f"{where}.") for p in self.problems)
@@ -304,24 +301,6 @@ class _Reader:
                     where,
                     f"unknown key{_suggestion(key, allowed)}; known keys: {', '.join(sorted(allowed))}",
                 )
-
-    def text(self, section: dict, key: str, where: str, default: str = "", *, required=False) -> str:
-        value = section.get(key)
-        if value is None:
-            if required:
-                self.problem(where, "missing")
-            return default
-        if not isinstance(value, str):
-            self.problem(where, f"must be text, not {_described(value)}")
-            return default
-        return value
-
-    def flag(self, section: dict, key: str, where: str, default: bool) -> bool:
-        value = section.get(key, default)
-        if not isinstance(value, bool):
-            self.problem(where, f"must be true or false, not {_described(value)}")
-            return default
-        return value
 
     def whole_number(self, section: dict, key: str, where: str, default: int) -> int:
         value = section.get(key, default)

@@ -36,10 +36,10 @@ from catalog.models import DataStore, Entity
 from catalog.services import catalog_object_save
 from catalog.yaml_files import FlowList as _Flow
 from catalog.yaml_files import FlowMap as _FlowMap
+from catalog.yaml_files import ProblemReader, yaml_mapping_load
 from catalog.yaml_files import YamlDumper as _Dumper
 from catalog.yaml_files import described as _described
 from catalog.yaml_files import suggestion as _suggestion
-from catalog.yaml_files import yaml_mapping_load
 from quality.choices import KIND_DIMENSIONS, Dimension, RuleKind, RuleOrigin, Severity
 from quality.models import QualityAlerting, QualitySchedule, Rule
 from quality.rules import rules_implied_sync
@@ -333,7 +333,7 @@ class ScheduleSpec:
 
 
 @dataclass
-class _Reader:
+class _Reader(ProblemReader):
     """Reads a config dict into specs, collecting every problem with its location."""
 
     config: dict
@@ -342,9 +342,6 @@ class _Reader:
     entities: list[EntitySpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] | None = None
     alerting: object = None  # None: left out; _REMOVE; or a dict of model field values
-
-    def problem(self, where: str, message: str) -> None:
-        self.problems.append(f"{where}: {message}")
 
     # -- typed access ------------------------------------------------------------------------------------
 
@@ -361,24 +358,6 @@ class _Reader:
         if not isinstance(value, dict):
             self.problem(where, f"must be a mapping ({shape}), not {_described(value)}")
             return None
-        return value
-
-    def text(self, section: dict, key: str, where: str, default: str = "", *, required=False) -> str:
-        value = section.get(key)
-        if value is None:
-            if required:
-                self.problem(where, "missing")
-            return default
-        if not isinstance(value, str):
-            self.problem(where, f"must be text, not {_described(value)}")
-            return default
-        return value
-
-    def flag(self, section: dict, key: str, where: str, default: bool) -> bool:
-        value = section.get(key, default)
-        if not isinstance(value, bool):
-            self.problem(where, f"must be true or false, not {_described(value)}")
-            return default
         return value
 
     def number(self, section: dict, key: str, where: str, default, *, whole=False):
