@@ -131,14 +131,18 @@ def file_fingerprint(path: Path, offset: int) -> dict:
     }
 
 
-def _resume_offset(path: Path, position: dict | None) -> int:
-    """Where to resume an append-only file, or 0 when it was replaced, rewritten or truncated."""
+def _resume_offset(path: Path, position: dict | None) -> tuple[int, int]:
+    """(where to resume an append-only file, how many data records lie before it), or (0, 0) when the file
+    was replaced, rewritten or truncated. Record numbers of a resumed run go on from the earlier runs'."""
     if not position or position.get("path") != str(path):
-        return 0
+        return 0, 0
     offset = int(position.get("offset") or 0)
     if offset <= 0 or path.stat().st_size < offset:
-        return 0
-    return offset if file_fingerprint(path, offset) == position else 0
+        return 0, 0
+    fingerprint = file_fingerprint(path, offset)
+    if {name: position.get(name) for name in fingerprint} != fingerprint:
+        return 0, 0
+    return offset, int(position.get("records") or 0)
 
 
 def _decode_error(exc: Exception, encoding: str) -> PipelineDataError:
@@ -187,7 +191,7 @@ def _csv_reader(
         raise PipelineDataError("The file is empty (0 bytes).")
     names = _csv_header(path, pipeline)
     size = path.stat().st_size
-    offset = _resume_offset(path, position)
+    offset, records_before = _resume_offset(path, position)
     raw = path.open("rb")
     if offset:
         raw.seek(offset)
@@ -222,10 +226,11 @@ def _csv_reader(
     )
     if offset == size:
         raw.close()
-        return SourceReader(names, f"file:{path.name}", iter(()), size, file_fingerprint(path, size))
+        end = file_fingerprint(path, size) | {"records": records_before}
+        return SourceReader(names, f"file:{path.name}", iter(()), size, end)
 
     def batches() -> Iterator[Batch]:
-        row = 1
+        row = records_before + 1
         reader = None
         try:
             reader = pa_csv.open_csv(counting, read_options, parse_options, convert_options)
@@ -242,12 +247,12 @@ def _csv_reader(
             raise _decode_error(exc, pipeline.encoding) from None
         finally:
             counting.close()
-        reader_end = path.stat().st_size
+        reader_end = offset + counting.count  # not the size now: the file may have grown since
         with path.open("rb") as handle:
             handle.seek(max(0, reader_end - 1))
             ends_cleanly = handle.read(1) in (b"\n", b"\r")
         if ends_cleanly:
-            result.end_position.update(file_fingerprint(path, reader_end))
+            result.end_position.update(file_fingerprint(path, reader_end), records=row - 1)
 
     result = SourceReader(names, f"file:{path.name}", batches(), size)
     return result

@@ -184,6 +184,12 @@ def test_incremental_moves_only_new_or_changed_rows_and_resumes_an_appended_file
     assert state == [(third.watermark_to,)]
     assert PipelineState.objects.get(pipeline=pipeline).watermark == third.watermark_to
 
+    with source.open("a") as handle:  # record 6 of the file, read by the second resumed run
+        handle.write("6,not-an-email,Six,de,,,,2024-03-05 00:00:00\n")
+    fourth = run_once(pipeline, platform_admin)
+    assert fourth.rows_extracted == 1 and fourth.rows_rejected == 1, fourth.error
+    assert fourth.rejected_rows.get().row_number == 6  # numbered from the top of the file, not the resume
+
 
 def test_a_rewritten_file_is_read_again_from_the_top_and_filtered_by_the_watermark(
     shop, import_root, platform_admin
@@ -209,7 +215,9 @@ def test_the_watermark_does_not_advance_when_the_load_fails(shop, import_root, p
         handle.write("7,bad-email,Bad,de,,,,2024-04-01 00:00:00\n")
     failed = run_once(pipeline, platform_admin)
     assert failed.status == RunStatus.FAILED and failed.error_kind == ErrorKind.THRESHOLD
-    assert failed.rejected_rows.get().errors == {"email": "'bad-email' does not match the pattern @"}
+    rejected = failed.rejected_rows.get()
+    assert rejected.errors == {"email": "'bad-email' does not match the pattern @"}
+    assert rejected.row_number == 4  # the file's fourth record, though the run resumed after the third
     state = query(shop, f"SELECT watermark FROM app.{STATE_TABLE} WHERE pipeline = 'customers'")
     assert state == [(first.watermark_to,)]
     assert len(rows(shop)) == 3
