@@ -35,18 +35,17 @@ def query_check(query: str) -> str | None:
     return select_problem(query, what="The source query")
 
 
-def unique_keys(entity) -> list[set[str]]:
+def unique_keys(entity, columns=None) -> list[set[str]]:
     """Column sets the table enforces as unique: the primary key, unique columns, unique indexes."""
-    columns = list(entity.columns.all())
+    columns = list(entity.columns.all()) if columns is None else list(columns)
     keys = []
     primary = {c.name for c in columns if c.primary_key_position}
     if primary:
         keys.append(primary)
     keys += [{c.name} for c in columns if c.is_unique]
-    for index in entity.indexes.filter(is_unique=True, condition=""):
-        keys.append(
-            {ic.column.name for ic in index.index_columns.select_related("column") if not ic.included}
-        )
+    indexes = entity.indexes.filter(is_unique=True, condition="").prefetch_related("index_columns__column")
+    for index in indexes:
+        keys.append({ic.column.name for ic in index.index_columns.all() if not ic.included})
     return keys
 
 
@@ -56,7 +55,11 @@ def _schedule_error(schedule: str) -> str | None:
     return None
 
 
-def pipeline_config_errors(pipeline, *, check_source: bool = True) -> dict[str, str]:
+def pipeline_config_errors(
+    pipeline, *, check_source: bool = True, columns=None, mappings=None
+) -> dict[str, str]:
+    """Problems by field. `columns` (the target's) and `mappings` (with their columns) may be passed when the
+    caller has read them already: a run reads each once, whatever the number of columns."""
     errors: dict[str, str] = _Problems()
     kind = pipeline.source_kind
     if kind in FILE_KINDS:
@@ -122,7 +125,7 @@ def pipeline_config_errors(pipeline, *, check_source: bool = True) -> dict[str, 
             f"Pipelines load PostgreSQL tables (through COPY); '{target.datastore.name}' is "
             f"{target.datastore.get_engine_display()}."
         )
-    columns = {c.name: c for c in target.columns.all()}
+    columns = {c.name: c for c in (target.columns.all() if columns is None else columns)}
     key = list(pipeline.key_columns or [])
     if not isinstance(pipeline.key_columns, list) or not all(isinstance(k, str) for k in key):
         errors["key_columns"] = 'Key columns are a list of column names, e.g. ["customer_id"].'
@@ -135,7 +138,7 @@ def pipeline_config_errors(pipeline, *, check_source: bool = True) -> dict[str, 
         effective = set(key) or {c.name for c in columns.values() if c.primary_key_position}
         if not effective:
             errors["key_columns"] = f"Upsert needs key columns: {target.name} has no primary key; name them."
-        elif effective not in unique_keys(target):
+        elif effective not in unique_keys(target, columns.values()):
             errors["key_columns"] = (
                 f"Upsert on ({', '.join(sorted(effective))}) needs a primary key or unique constraint on "
                 "exactly "
@@ -154,15 +157,17 @@ def pipeline_config_errors(pipeline, *, check_source: bool = True) -> dict[str, 
         if not key:
             errors["key_columns"] = "SCD type 2 needs the business key columns (versions share them)."
     if pipeline.pk:
-        errors.update(_mapping_errors(pipeline, columns, key, mode))
+        if mappings is None:
+            mappings = pipeline.mappings.select_related("column")
+        errors.update(_mapping_errors(pipeline, list(mappings), columns, key, mode))
     return errors
 
 
-def _mapping_errors(pipeline, columns: dict, key: list[str], mode: str) -> dict[str, str]:
+def _mapping_errors(pipeline, mappings: list, columns: dict, key: list[str], mode: str) -> dict[str, str]:
     from pipelines.load import SCD2_COLUMNS
 
     errors = _Problems()
-    mapped = {m.column.name for m in pipeline.mappings.select_related("column")}
+    mapped = {m.column.name for m in mappings}
     if not mapped:
         return {"mappings": "Map at least one target column."}
     generated = set(SCD2_COLUMNS) if mode == LoadMode.SCD2 else set()
@@ -186,11 +191,11 @@ def _mapping_errors(pipeline, columns: dict, key: list[str], mode: str) -> dict[
         if unmapped_keys:
             errors["key_columns"] = f"Key columns must be mapped: {', '.join(unmapped_keys)}."
     if pipeline.extract_mode == ExtractMode.INCREMENTAL and pipeline.watermark_field:
-        if not pipeline.mappings.filter(source_field=pipeline.watermark_field).exists():
+        if not any(m.source_field == pipeline.watermark_field for m in mappings):
             errors["watermark_field"] = (
                 f"Map the watermark field '{pipeline.watermark_field}' to a column, so its type is known."
             )
-    for mapping in pipeline.mappings.select_related("column"):
+    for mapping in mappings:
         explicit = any(
             isinstance(step, dict) and step.get("op") in MASKING_STEPS for step in mapping.steps or []
         )

@@ -24,7 +24,15 @@ from pipelines.transforms import (
 )
 from pipelines.validate import ColumnSpec, column_checks, column_spec, python_value, value_convert
 
-__all__ = ["Plan", "MappingPlan", "Rejected", "plan_build", "plan_apply", "plan_lookups_load"]
+__all__ = [
+    "Plan",
+    "MappingPlan",
+    "Rejected",
+    "PipelineNotConfigured",
+    "plan_build",
+    "plan_apply",
+    "plan_lookups_load",
+]
 
 TYPED_STEPS = {"parse_date", "parse_datetime", "parse_time", "parse_number"}
 ROW = "custodian_row"
@@ -108,19 +116,35 @@ def _key_columns(pipeline, columns: dict) -> list[str]:
     return [c.name for c in primary]
 
 
-def plan_build(pipeline) -> Plan:
-    """The pipeline compiled against the catalog; PipelineDataError when it cannot run as configured."""
+class PipelineNotConfigured(PipelineDataError):
+    """The pipeline's configuration stops it from running; `errors` holds the problems by field."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("The pipeline is not runnable: " + errors_text(errors))
+
+
+def errors_text(errors: dict[str, str]) -> str:
+    return "; ".join(f"{field}: {problem}" for field, problem in errors.items())
+
+
+def plan_build(pipeline, *, check_source: bool = False) -> Plan:
+    """The pipeline compiled against the catalog; PipelineNotConfigured when it cannot run as configured.
+
+    Reads the target's columns and the mappings once, for the checks and the plan alike."""
     from pipelines.config import pipeline_config_errors
 
-    errors = pipeline_config_errors(pipeline, check_source=False)
+    column_list = list(pipeline.target.columns.all())
+    mapping_list = list(pipeline.mappings.select_related("column").order_by("position", "id"))
+    errors = pipeline_config_errors(
+        pipeline, check_source=check_source, columns=column_list, mappings=mapping_list
+    )
     if errors:
-        raise PipelineDataError(
-            "The pipeline is not runnable: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
-        )
-    columns = {c.name: c for c in pipeline.target.columns.all()}
+        raise PipelineNotConfigured(errors)
+    columns = {c.name: c for c in column_list}
     key = _key_columns(pipeline, columns)
     mappings = []
-    for mapping in pipeline.mappings.select_related("column").order_by("position", "id"):
+    for mapping in mapping_list:
         column = mapping.column
         steps = list(mapping.steps or [])
         masked = False

@@ -79,7 +79,9 @@ def _claim(run_id: int) -> PipelineRun | None:
     claimed = PipelineRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
         status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
     )
-    run = PipelineRun.objects.select_related("pipeline__target__datastore").get(pk=run_id)
+    run = PipelineRun.objects.select_related("pipeline__target__datastore", "pipeline__source_datastore").get(
+        pk=run_id
+    )
     if not claimed:
         if run.status == RunStatus.QUEUED and run.cancel_requested:
             _finish(run, RunStatus.CANCELLED, ErrorKind.CANCELLED, "Cancelled before it started.")
@@ -107,10 +109,8 @@ def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
         return None
     from pipelines.services import pipeline_to_config
 
-    pipeline = Pipeline.objects.select_related("target__datastore", "source_datastore").get(
-        pk=run.pipeline_id
-    )
-    _update(run, pipeline_version=pipeline.version, config=pipeline_to_config(pipeline))
+    pipeline = run.pipeline
+    _update(run, pipeline_version=pipeline.version, config=pipeline_to_config(pipeline), phase="preparing")
     heartbeat = Heartbeat(run.pk, getattr(settings, "CUSTODIAN_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
     heartbeat.start()
     try:
@@ -212,13 +212,11 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
             audit_columns=target.has_audit_columns,
         )
         with conn.transaction(), _copy_guard(loader):
-            _update(run, phase="preparing")
             loader.begin()
             watermark, file_position = loader.state_read(pipeline.name)
             plan_lookups_load(plan, pipeline, conn)
             if not plan.incremental:
                 watermark, file_position = None, {}
-            _update(run, watermark_from=watermark)
             watermark_to = watermark
             watermark_value = None
             if watermark is not None and plan.watermark_spec is not None:
@@ -233,7 +231,7 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                 file_position=file_position,
             ) as reader:
                 source_fields_check(reader.fields, plan.source_fields_needed())
-                _update(run, phase="loading")
+                _update(run, phase="loading", watermark_from=watermark)
                 extracted = rejected = 0
                 pending: list[RejectedRow] = []
                 clock = time.monotonic()
@@ -289,14 +287,13 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                     f"threshold of {threshold:g}%. Nothing was loaded; the rejected rows are on this run."
                 )
             clock = time.monotonic()
-            _update(run, phase="merging")
+            _update(run, phase="merging")  # and committing: the target's commit follows at once
             inserted, updated = loader.finish()
             loader.state_write(
                 pipeline.name, watermark=watermark_to, file_position=end_position, run_id=run.pk
             )
             timings["load"] += time.monotonic() - clock
             clock = time.monotonic()
-            _update(run, phase="committing")
         timings["commit"] += time.monotonic() - clock
         heartbeat.target = None
     elapsed = time.monotonic() - started

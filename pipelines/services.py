@@ -53,15 +53,15 @@ class PipelineNotRunnable(CustodianError):
 def pipeline_preflight(pipeline: Pipeline) -> None:
     """Refuse a run that cannot work: configuration errors (unmapped required columns, a watermark that is
     not mapped ...) and, for a file that is already there, mapped fields its header lacks."""
-    from pipelines.config import pipeline_config_errors, source_fields_check
-    from pipelines.plan import plan_build
+    from pipelines.config import source_fields_check
+    from pipelines.plan import PipelineNotConfigured, errors_text, plan_build
     from pipelines.sources import PipelineDataError, source_file_path, source_open
 
-    errors = pipeline_config_errors(pipeline)
-    if errors:
-        raise PipelineNotRunnable(
-            f"Pipeline '{pipeline.name}' cannot run: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
-        )
+    try:
+        plan = plan_build(pipeline, check_source=True)
+    except PipelineNotConfigured as exc:
+        problems = errors_text(exc.errors)
+        raise PipelineNotRunnable(f"Pipeline '{pipeline.name}' cannot run: {problems}") from None
     if not pipeline.is_file_source:
         return
     try:
@@ -69,7 +69,6 @@ def pipeline_preflight(pipeline: Pipeline) -> None:
     except PipelineDataError:
         return  # a missing file is the run's failure to report (it may arrive before a scheduled run)
     try:
-        plan = plan_build(pipeline)
         with source_open(pipeline, limit=1, batch_rows=1) as reader:
             source_fields_check(reader.fields, plan.source_fields_needed())
     except PipelineDataError as exc:
@@ -235,10 +234,9 @@ def run_succeeded(run: PipelineRun, pipeline: Pipeline, outcome: dict, timings: 
     """Record a committed load: counts, state mirror, lineage, quality, then start dependent pipelines."""
     from pipelines.runner import _finish
 
-    PipelineState.objects.update_or_create(
-        pipeline=pipeline,
-        defaults={"watermark": outcome["watermark_to"], "file_position": outcome["file_position"]},
-    )
+    state = {"watermark": outcome["watermark_to"], "file_position": outcome["file_position"]}
+    if not PipelineState.objects.filter(pipeline=pipeline).update(**state, updated_at=timezone.now()):
+        PipelineState.objects.update_or_create(pipeline=pipeline, defaults=state)
     _lineage_record(run, pipeline, outcome["lineage"])
     try:
         status, error, quality_notes = _quality_after_load(run, pipeline)
@@ -282,20 +280,39 @@ def run_succeeded(run: PipelineRun, pipeline: Pipeline, outcome: dict, timings: 
 
 
 def _lineage_record(run: PipelineRun, pipeline: Pipeline, lineage: list[dict]) -> None:
+    """Keep the pipeline's lineage edges in step with this run's; rows are written only where an edge is new
+    or changed, so a run's bookkeeping costs the same few statements however many columns it maps."""
     columns = {c.name: c for c in pipeline.target.columns.all()}
-    kept = []
+    existing = {(e.column_id, e.source_field): e for e in LineageEdge.objects.filter(pipeline=pipeline)}
+    kept, new, changed = [], [], []
     for item in lineage:
         column = columns.get(item["column"])
         if column is None:
             continue
-        edge, _ = LineageEdge.objects.update_or_create(
-            pipeline=pipeline,
-            column=column,
-            source_field=item["source_field"] or "",
-            defaults={"source": item["source"], "steps": item["steps"], "last_run": run},
-        )
+        key = (column.pk, item["source_field"] or "")
+        edge = existing.get(key)
+        if edge is None:
+            new.append(
+                LineageEdge(
+                    pipeline=pipeline,
+                    column=column,
+                    source_field=key[1],
+                    source=item["source"],
+                    steps=item["steps"],
+                    last_run=run,
+                )
+            )
+            continue
         kept.append(edge.pk)
+        if (edge.source, edge.steps) != (item["source"], item["steps"]):
+            edge.source, edge.steps = item["source"], item["steps"]
+            changed.append(edge)
+    if changed:
+        LineageEdge.objects.bulk_update(changed, ["source", "steps"])
+    LineageEdge.objects.filter(pk__in=kept).update(last_run=run, updated_at=timezone.now())
     LineageEdge.objects.filter(pipeline=pipeline).exclude(pk__in=kept).delete()
+    if new:
+        LineageEdge.objects.bulk_create(new)
 
 
 def runs_reap(*, pipeline: Pipeline | None = None, now=None) -> int:
