@@ -127,6 +127,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Jobs: with REDIS_URL, RQ workers do the work; without it, jobs run in-process when enqueued.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CUSTODIAN_JOBS_SYNC = not REDIS_URL
+# `manage.py rqworker` uses this worker class: it imports the job modules below before forking each job.
+RQ = {"WORKER_CLASS": "catalog.worker.PreloadingWorker"}
+CUSTODIAN_WORKER_PRELOAD = [
+    "pipelines.runner",
+    "quality.runner",
+    "compliance.enforcement",
+    "catalog.schema.apply",
+]
 RQ_QUEUES = {
     name: {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}
     for name in ("etl", "quality", "default")
