@@ -182,6 +182,16 @@ class IndexInline(admin.TabularInline):
             return []
         return ["condition"]
 
+    # A user who may only view the entity sees every field read-only; the column lists are form fields, not
+    # model attributes, so the admin looks them up here (it showed "None" without these).
+    @admin.display(description="Columns")
+    def key_columns(self, index):
+        return index_columns_spec(index)
+
+    @admin.display(description="Include")
+    def include_columns(self, index):
+        return index_columns_spec(index, included=True)
+
 
 class RetentionPolicyInline(admin.TabularInline):
     model = RetentionPolicy

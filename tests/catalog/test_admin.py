@@ -250,3 +250,21 @@ def test_hostile_entity_name_on_the_add_page_is_shown_in_place(client, steward, 
     assert response.status_code == 200
     assert "is not a valid SQL name" in response.content.decode()
     assert not Entity.objects.exists()
+
+
+def test_a_view_only_user_sees_the_index_columns(client, steward, platform_admin, customer):
+    from catalog.services import index_columns_set
+
+    index = catalog_object_save(obj=Index(entity=customer, name="customer_email_idx"), user=steward)
+    index_columns_set(
+        index=index,
+        key_columns=[("email", "asc"), ("created_at", "desc")],
+        included_columns=["id"],
+        user=steward,
+    )
+    client.force_login(platform_admin)  # may view entities, not change them
+    page = client.get(entity_url(customer))
+    assert page.status_code == 200 and "indexes-0-key_columns" not in page.content.decode()
+    row = page.content.decode().split("customer_email_idx", 1)[1].split("</tr>", 1)[0]
+    assert "email, created_at DESC" in row and ">id<" in row.replace(" ", "").replace("\n", "")
+    assert "None" not in row
