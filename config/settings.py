@@ -147,6 +147,9 @@ CUSTODIAN_HEARTBEAT_SECONDS = float(os.environ.get("CUSTODIAN_HEARTBEAT_SECONDS"
 CUSTODIAN_HEARTBEAT_STALE_SECONDS = float(os.environ.get("CUSTODIAN_HEARTBEAT_STALE_SECONDS", "60"))
 CUSTODIAN_RETRY_BASE_SECONDS = float(os.environ.get("CUSTODIAN_RETRY_BASE_SECONDS", "10"))
 CUSTODIAN_PEPPER = os.environ.get("CUSTODIAN_PEPPER", "")
+# Quarantined (rejected) rows hold raw source values, personal data included: the scheduler tick deletes
+# them this many days after their run finished. The run keeps its counts and reasons' summary.
+CUSTODIAN_QUARANTINE_DAYS = int(os.environ.get("CUSTODIAN_QUARANTINE_DAYS", "30"))
 
 # Each app's scheduled work, run by one tick job on the RQ scheduler (catalog/scheduler.py).
 CUSTODIAN_SCHEDULED_TICKS = [

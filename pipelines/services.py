@@ -17,7 +17,7 @@ from catalog.exceptions import CustodianError
 from catalog.jobs import job_enqueue
 from pipelines.as_code import pipeline_to_config
 from pipelines.choices import ErrorKind, RunStatus, RunTrigger
-from pipelines.models import ACTIVE, LineageEdge, Pipeline, PipelineRun, PipelineState
+from pipelines.models import ACTIVE, LineageEdge, Pipeline, PipelineRun, PipelineState, RejectedRow
 
 __all__ = [
     "PipelineBusy",
@@ -30,6 +30,8 @@ __all__ = [
     "pipeline_run_retry",
     "pipeline_dry_run",
     "runs_reap",
+    "quarantine_purge",
+    "quarantine_expired",
     "run_succeeded",
     "run_transient_failed",
     "schedule_tick",
@@ -395,11 +397,32 @@ def schedule_next(expression: str, after) -> timezone.datetime:
     return croniter(expression, after).get_next(timezone.datetime)
 
 
+def quarantine_expired(run: PipelineRun, *, now=None) -> bool:
+    """Whether the run's quarantined rows are past CUSTODIAN_QUARANTINE_DAYS (purged, or about to be)."""
+    if run.finished_at is None:
+        return False
+    now = now or timezone.now()
+    return run.finished_at < now - timedelta(days=settings.CUSTODIAN_QUARANTINE_DAYS)
+
+
+def quarantine_purge(*, now=None) -> int:
+    """Delete the quarantined rows of runs that finished more than CUSTODIAN_QUARANTINE_DAYS ago; how many.
+
+    They hold raw source values, personal data included, kept only so that someone can fix the source."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.CUSTODIAN_QUARANTINE_DAYS)
+    deleted, _ = RejectedRow.objects.filter(run__finished_at__lt=cutoff).delete()
+    if deleted:
+        logger.info("Purged %s quarantined rows of runs finished before %s", deleted, cutoff)
+    return deleted
+
+
 def schedule_tick(*, now=None) -> list[PipelineRun]:
-    """Queue the runs whose cron time has come and reap lost runs (the scheduler tick calls this each
-    minute); returns the runs queued."""
+    """Queue the runs whose cron time has come, reap lost runs and purge expired quarantine (the scheduler
+    tick calls this each minute); returns the runs queued."""
     now = now or timezone.now()
     runs_reap(now=now)
+    quarantine_purge(now=now)
     queued = []
     for pipeline in Pipeline.objects.filter(enabled=True).exclude(schedule=""):
         state, _ = PipelineState.objects.get_or_create(pipeline=pipeline)

@@ -359,3 +359,35 @@ def test_quality_after_load_fails_the_run_but_says_the_load_was_committed(shop, 
     assert query(shop, "SELECT count(*) FROM app.customer") == [(5,)]
     check = CheckRun.objects.get(pipeline_run_id=run.pk)
     assert check.rules_failed == 1
+
+
+@pytest.mark.django_db
+def test_quarantined_rows_are_purged_once_their_run_is_older_than_the_retention(
+    shop, import_root, platform_admin, settings
+):
+    from django.test.utils import CaptureQueriesContext
+
+    from pipelines.models import RejectedRow
+    from pipelines.services import quarantine_expired, quarantine_purge
+
+    settings.CUSTODIAN_QUARANTINE_DAYS = 30
+    (import_root / "customers.csv").write_text(CUSTOMER_CSV + "4,not-an-email,Bad,de,,,,2024-03-04\n")
+    first = make_pipeline(shop.customer, platform_admin, reject_threshold_percent=50)
+    second = make_pipeline(
+        shop.customer, platform_admin, name="again", load_mode="upsert", reject_threshold_percent=50
+    )
+    old = pipeline_run_execute(pipeline_run_request(first, enqueue=False).pk)
+    recent = pipeline_run_execute(pipeline_run_request(second, enqueue=False).pk)
+    assert (old.rejected_rows.count(), recent.rejected_rows.count()) == (1, 1)
+    now = recent.finished_at
+    PipelineRun.objects.filter(pk=old.pk).update(finished_at=now - timedelta(days=31))
+    old.refresh_from_db()
+    assert quarantine_expired(old, now=now) and not quarantine_expired(recent, now=now)
+
+    with CaptureQueriesContext(connection) as purge:
+        assert quarantine_purge(now=now) == 1
+    assert len(purge) == 1  # one DELETE, whatever the number of rows
+    assert list(RejectedRow.objects.values_list("run_id", flat=True)) == [recent.pk]
+    old.refresh_from_db()
+    assert old.rows_rejected == 1  # the run keeps its counts
+    assert schedule_tick(now=now + timedelta(days=30, minutes=1)) == [] and not RejectedRow.objects.exists()
