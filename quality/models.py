@@ -73,12 +73,22 @@ class Rule(VersionedModel):
     def __str__(self) -> str:
         return f"{self.entity.name}.{self.name}" if self.entity_id else self.name
 
-    def save(self, *args, **kwargs):
-        if not self.dimension:
-            from quality.choices import KIND_DIMENSIONS
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        rule = super().from_db(db, field_names, values)
+        rule._loaded_kind = rule.__dict__.get("kind")
+        return rule
 
+    def save(self, *args, **kwargs):
+        from quality.choices import KIND_DIMENSIONS
+
+        loaded_kind = getattr(self, "_loaded_kind", None)
+        derived_before = KIND_DIMENSIONS.get(loaded_kind, Dimension.VALIDITY) if loaded_kind else None
+        if not self.dimension or (loaded_kind != self.kind and self.dimension == derived_before):
+            # Blank, or derived from the kind this rule had: follow the new kind. One chosen on purpose stays.
             self.dimension = KIND_DIMENSIONS.get(self.kind, Dimension.VALIDITY)
         super().save(*args, **kwargs)
+        self._loaded_kind = self.kind
 
     def clean(self):
         super().clean()

@@ -222,3 +222,27 @@ def test_an_implied_rule_steps_aside_when_stewards_took_its_names(dq, steward):
     run = check(dq, dq.customer, steward)
     assert run.status == "succeeded"
     assert results(run)["email_pattern_catalog2"].failing_rows == BAD["bad_pattern"]
+
+
+def test_a_rules_dimension_follows_its_kind_unless_it_was_chosen(dq, steward):
+    from quality.choices import Dimension
+
+    derived = catalog_object_save(
+        obj=Rule(entity=dq.customer, name="score_set", kind="not_null", columns=["score"]), user=steward
+    )
+    chosen = catalog_object_save(
+        obj=Rule(
+            entity=dq.customer,
+            name="score_chosen",
+            kind="not_null",
+            columns=["score"],
+            dimension=Dimension.CONSISTENCY,
+        ),
+        user=steward,
+    )
+    assert (derived.dimension, chosen.dimension) == (Dimension.COMPLETENESS, Dimension.CONSISTENCY)
+    for rule in (Rule.objects.get(pk=derived.pk), Rule.objects.get(pk=chosen.pk)):
+        rule.kind, rule.params = "range", {"min": "0", "max": "100"}
+        catalog_object_save(obj=rule, user=steward)
+    assert Rule.objects.get(pk=derived.pk).dimension == Dimension.VALIDITY  # re-derived from the new kind
+    assert Rule.objects.get(pk=chosen.pk).dimension == Dimension.CONSISTENCY  # kept: chosen on purpose
