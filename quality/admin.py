@@ -1108,8 +1108,17 @@ def _result_groups(run: CheckRun, *, problems_only: bool) -> list[ResultGroup]:
         scores[entity_id].append((Dimension(dimension).label if dimension else "Overall", score))
     rank = {status: i for i, status in enumerate(STATUS_ORDER)}
     highlighted: dict[str, str] = {}  # the shared scan's SQL is on many results; highlighted once
+    # Rules checked by one statement share its time: say so rather than show it as each rule's own.
+    shared = dict(
+        run.results.exclude(sql="")
+        .values("sql")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("sql", "n")
+    )
     groups: dict[int | None, ResultGroup] = {}
     for result in sorted(results, key=lambda r: (rank.get(r.status, 9), r.rule_name)):
+        result.shared_by = shared.get(result.sql, 1) if result.sql else 1
         group = groups.get(result.entity_id)
         if group is None:
             name = result.entity.name if result.entity_id else "(entity deleted)"

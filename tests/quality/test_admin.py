@@ -460,8 +460,15 @@ def test_the_check_run_page_shows_every_result_with_samples_and_sql(role_client,
     assert "[redacted]" in html and "user4-at-example.com" not in html  # personal data stays masked
     assert 'class="ddl"' in html and "FILTER" in html and "failing" in html  # the SQL that ran, highlighted
     assert "6 of 100 rows fail (6.000%)" in html
+    scanned = [row[0] for row in group.rows if row[0].shared_by > 1]  # checked by the one FILTER scan
+    assert len(scanned) >= 2 and {r.shared_by for r in scanned} == {len(scanned)}
+    assert len({r.sql for r in scanned}) == 1 and "FILTER" in scanned[0].sql
+    assert html.count(f"one scan, {len(scanned)} rules") == len(scanned)
     problems = role_client("officer").get(PAGES["check run"](checked) + "?show=problems")
     assert len(problems.context["groups"][0].rows) == 6
+    assert all(  # counted over the whole run, not only the rows shown
+        row[0].shared_by == len(scanned) for row in problems.context["groups"][0].rows if row[0].shared_by > 1
+    )
 
 
 def test_the_entity_quality_page_draws_the_trend_after_two_runs(role_client, dq):
