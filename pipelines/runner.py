@@ -12,10 +12,10 @@ import time
 from contextlib import contextmanager
 
 import psycopg
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from catalog.heartbeat import Heartbeat as BaseHeartbeat
 from pipelines.choices import ErrorKind, RunStatus
 from pipelines.config import source_fields_check
 from pipelines.load import TargetLoader, target_connect
@@ -23,11 +23,10 @@ from pipelines.models import Pipeline, PipelineRun, RejectedRow
 from pipelines.plan import plan_apply, plan_build, plan_lookups_load
 from pipelines.sources import PipelineDataError, TransientSourceError, source_open
 
-__all__ = ["pipeline_run_execute", "RunCancelled", "ThresholdExceeded", "HEARTBEAT_SECONDS"]
+__all__ = ["pipeline_run_execute", "RunCancelled", "ThresholdExceeded"]
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 5
 REJECT_BATCH = 2000
 
 
@@ -39,32 +38,20 @@ class ThresholdExceeded(Exception):
     pass
 
 
-class Heartbeat(threading.Thread):
-    """Touches the run every few seconds; on a cancel request, cancels the target's running statement."""
+class Heartbeat(BaseHeartbeat):
+    """The run's heartbeat, which also passes on a cancel request by cancelling the target's statement."""
 
-    def __init__(self, run_id: int, interval: float):
-        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
-        self.run_id = run_id
-        self.interval = interval
-        self.stop = threading.Event()
+    def __init__(self, run_id: int, interval: float | None = None):
+        super().__init__(PipelineRun, run_id, interval)
         self.cancelled = threading.Event()
         self.target: psycopg.Connection | None = None
 
-    def run(self):
-        try:
-            while not self.stop.wait(self.interval):
-                try:
-                    PipelineRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
-                    if PipelineRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
-                        self.cancelled.set()
-                        if self.target is not None:
-                            self.target.cancel_safe(timeout=5)
-                except Exception:  # the main thread finds out about a lost database itself
-                    logger.exception("Heartbeat of run %s failed", self.run_id)
-        finally:
-            connection.close()
+    def beat(self) -> None:
+        super().beat()
+        if PipelineRun.objects.filter(pk=self.pk, cancel_requested=True).exists():
+            self.cancelled.set()
+            if self.target is not None:
+                self.target.cancel_safe(timeout=5)
 
 
 def _update(run: PipelineRun, **fields) -> None:
@@ -111,13 +98,8 @@ def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
 
     pipeline = run.pipeline
     _update(run, pipeline_version=pipeline.version, config=pipeline_to_config(pipeline), phase="preparing")
-    heartbeat = Heartbeat(run.pk, getattr(settings, "CUSTODIAN_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
-    heartbeat.start()
-    try:
+    with Heartbeat(run.pk) as heartbeat:
         _run(run, pipeline, heartbeat, progress)
-    finally:
-        heartbeat.stop.set()
-        heartbeat.join(timeout=10)
     return run
 
 

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.exceptions import CustodianError
+from catalog.heartbeat import heartbeat_lost, heartbeat_stale_before
 from catalog.jobs import job_enqueue
 from pipelines.as_code import pipeline_to_config
 from pipelines.choices import ErrorKind, RunStatus, RunTrigger
@@ -40,7 +41,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(seconds=60)
 QUEUED_LOST_AFTER = timedelta(hours=6)
 
 
@@ -320,9 +320,7 @@ def _lineage_record(run: PipelineRun, pipeline: Pipeline, lineage: list[dict]) -
 def runs_reap(*, pipeline: Pipeline | None = None, now=None) -> int:
     """Mark runs whose worker died (heartbeat stale) or that no worker took as failed; how many."""
     now = now or timezone.now()
-    stale = now - timedelta(
-        seconds=getattr(settings, "CUSTODIAN_HEARTBEAT_STALE_SECONDS", STALE_AFTER.seconds)
-    )
+    stale = heartbeat_stale_before(now)
     runs = PipelineRun.objects.filter(
         Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
         | Q(status=RunStatus.QUEUED, created_at__lt=now - QUEUED_LOST_AFTER)
@@ -332,10 +330,9 @@ def runs_reap(*, pipeline: Pipeline | None = None, now=None) -> int:
     count = 0
     for run in runs:
         if run.status == RunStatus.RUNNING:
-            seen = timezone.localtime(run.heartbeat_at).strftime("%Y-%m-%d %H:%M:%S")
             error = (
-                f"The worker stopped sending heartbeats at {seen} (killed or lost). PostgreSQL rolled back "
-                "its open transaction, so the target is as it was; retry the run."
+                f"{heartbeat_lost(run.heartbeat_at)} PostgreSQL rolled back its open transaction, so the "
+                "target is as it was; retry the run."
             )
             match = Q(status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at)
         else:

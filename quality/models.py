@@ -190,6 +190,7 @@ class CheckRun(RunRecord):
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     rules_total = models.PositiveIntegerField(default=0)
     rules_passed = models.PositiveIntegerField(default=0)

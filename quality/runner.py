@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 from psycopg import sql
 
+from catalog.heartbeat import Heartbeat
 from catalog.masking import column_masking, mask_value
 from catalog.models import Entity
 from catalog.schema.connections import datastore_pg_connect
@@ -364,7 +365,7 @@ def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -
 def _claim(check_run_id: int) -> CheckRun | None:
     now = timezone.now()
     claimed = CheckRun.objects.filter(pk=check_run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
     )
     return CheckRun.objects.select_related("datastore", "entity").get(pk=check_run_id) if claimed else None
 
@@ -378,6 +379,14 @@ def check_run_execute(check_run_id: int) -> CheckRun | None:
         return None
     entities = [run.entity] if run.entity_id else list(run.datastore.entities.order_by("name"))
     results: list[tuple[Entity, Outcome]] = []
+    with Heartbeat(CheckRun, run.pk):  # until recorded: alerts may wait on a webhook
+        error = _evaluate(run, entities, results)
+        check_run_record(run, results, error=error)
+    return run
+
+
+def _evaluate(run: CheckRun, entities: list[Entity], results: list) -> str:
+    """Evaluate every entity's rules into `results`; the run-level error, if any."""
     error = ""
     try:
         with datastore_pg_connect(run.datastore, application_name="custodian-quality") as connection:
@@ -399,8 +408,7 @@ def check_run_execute(check_run_id: int) -> CheckRun | None:
     except Exception as exc:  # a bug must not leave the run "running" forever: record it, keep the trace
         logger.exception("Check run %s failed", run.pk)
         error = f"Internal error ({type(exc).__name__}: {exc}); see the worker log."
-    check_run_record(run, results, error=error)
-    return run
+    return error
 
 
 __all__ += ["evaluate_entity"]

@@ -5,13 +5,16 @@ import json
 import logging
 import urllib.request
 from collections import defaultdict
+from datetime import timedelta
 from statistics import mean
 
 from croniter import croniter
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from catalog.heartbeat import heartbeat_lost, heartbeat_stale_before
 from catalog.jobs import job_enqueue
 from catalog.models import DataStore, Entity
 from quality.choices import CheckTrigger, ResultStatus, RunStatus, Severity
@@ -23,6 +26,7 @@ __all__ = [
     "check_after_load",
     "entity_scores",
     "quality_schedule_tick",
+    "check_runs_reap",
 ]
 
 logger = logging.getLogger(__name__)
@@ -239,9 +243,34 @@ def incident_notify(incident: Incident) -> None:
     )
 
 
-def quality_schedule_tick(*, now=None) -> list[CheckRun]:
-    """Queue the checks whose cron time has come; returns them."""
+QUEUED_LOST_AFTER = timedelta(hours=6)
+
+
+def check_runs_reap(*, now=None) -> int:
+    """Mark check runs whose worker died (heartbeat stale) or that no worker took as failed; how many."""
     now = now or timezone.now()
+    lost = CheckRun.objects.filter(
+        Q(status=RunStatus.RUNNING, heartbeat_at__lt=heartbeat_stale_before(now))
+        | Q(status=RunStatus.QUEUED, created_at__lt=now - QUEUED_LOST_AFTER)
+    )
+    count = 0
+    for run in lost.only("pk", "status", "heartbeat_at"):
+        if run.status == RunStatus.RUNNING:
+            error = f"{heartbeat_lost(run.heartbeat_at)} No results were recorded; run the checks again."
+        else:
+            error = (
+                "No worker took this check within 6 hours (is an rqworker for the quality queue running?)."
+            )
+        count += CheckRun.objects.filter(pk=run.pk, status=run.status).update(
+            status=RunStatus.FAILED, finished_at=now, error=error
+        )
+    return count
+
+
+def quality_schedule_tick(*, now=None) -> list[CheckRun]:
+    """Reap lost check runs, then queue the checks whose cron time has come; returns them."""
+    now = now or timezone.now()
+    check_runs_reap(now=now)
     queued = []
     for schedule in QualitySchedule.objects.filter(enabled=True).select_related("datastore", "entity"):
         following = croniter(schedule.cron, now).get_next(type(now))

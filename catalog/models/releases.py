@@ -83,6 +83,7 @@ class SchemaApply(RunRecord):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     statements_run = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.choices import RunStatus
+from catalog.heartbeat import Heartbeat, heartbeat_lost, heartbeat_stale_before
 from catalog.jobs import job_enqueue, schema_apply_job
 from catalog.models import DataStore, SchemaApply, SchemaRelease
 from catalog.schema.connections import datastore_connect
@@ -27,7 +28,7 @@ from catalog.schema.metadata import schema_model_build
 __all__ = ["schema_apply_enqueue", "schema_apply_run", "schema_apply_execute", "ApplyOutcome"]
 
 
-# The job timeout is an hour: a run still "running" after two is one whose worker died.
+# Runs recorded before applies had a heartbeat: the job timeout is an hour; "running" after two is lost.
 LOST_RUNNING_AFTER = timedelta(hours=2)
 LOST_QUEUED_AFTER = timedelta(hours=24)
 
@@ -175,30 +176,39 @@ def schema_apply_enqueue(*, datastore: DataStore, user, version: int | None = No
 
 
 def _fail_lost_runs(datastore: DataStore) -> None:
-    """Runs whose worker died (running past the job timeout) or that no worker took are marked failed."""
+    """Runs whose worker died (heartbeat stale) or that no worker took are marked failed."""
     now = timezone.now()
     lost = SchemaApply.objects.filter(datastore=datastore).filter(
-        Q(status=RunStatus.RUNNING, started_at__lt=now - LOST_RUNNING_AFTER)
+        Q(status=RunStatus.RUNNING, heartbeat_at__lt=heartbeat_stale_before(now))
+        # runs recorded before applies had a heartbeat: by age
+        | Q(status=RunStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=now - LOST_RUNNING_AFTER)
         | Q(status=RunStatus.QUEUED, created_at__lt=now - LOST_QUEUED_AFTER)
     )
     for run in lost:
-        run.status, run.finished_at = RunStatus.FAILED, now
-        run.error = (
-            "The worker running this apply stopped without reporting (or no worker took it); the "
-            "target's transaction was rolled back by the database. Check the target and apply again."
+        first = (
+            heartbeat_lost(run.heartbeat_at)
+            if run.status == RunStatus.RUNNING
+            else ("No worker took this apply within a day (is an rqworker for the default queue running?).")
         )
-        run.save()
+        SchemaApply.objects.filter(pk=run.pk, status=run.status).update(
+            status=RunStatus.FAILED,
+            finished_at=now,
+            error=f"{first} The target's transaction was rolled back by the database; check the target and "
+            "apply again.",
+        )
 
 
 def schema_apply_run(*, apply_id: int) -> SchemaApply:
     """Job body: run a recorded apply and record how it ended (the error with its traceback if it failed)."""
     run = SchemaApply.objects.select_related("datastore", "release", "requested_by").get(pk=apply_id)
     run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-    run.save(update_fields=["status", "started_at"])
+    run.heartbeat_at = run.started_at
+    run.save(update_fields=["status", "started_at", "heartbeat_at"])
     try:
-        outcome = schema_apply_execute(
-            datastore=run.datastore, target_version=run.release.version, user=run.requested_by
-        )
+        with Heartbeat(SchemaApply, run.pk):
+            outcome = schema_apply_execute(
+                datastore=run.datastore, target_version=run.release.version, user=run.requested_by
+            )
     except Exception as exc:  # every failure is recorded on the run; the target rolled back
         run.status = RunStatus.FAILED
         run.error = exc.message if isinstance(exc, SchemaError) else f"{exc}\n\n{traceback.format_exc()}"
