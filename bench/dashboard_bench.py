@@ -16,29 +16,21 @@ Usage: DATABASE_URL=postgres://... python bench/dashboard_bench.py [--runs N] [-
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.db.models import F, OuterRef, Subquery  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-from django.urls import reverse  # noqa: E402
-from django.utils import timezone  # noqa: E402
+import _common
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import F, OuterRef, Subquery
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
 
 ENTITIES = 200
 PIPELINES = 20
@@ -269,12 +261,8 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL server: the dashboard is measured where it runs.")
     settings.DEBUG = False
-    settings_db = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    with _common.throwaway_catalog():
         figures = run(args.runs, args.results, args.repeat, args.samples_per_day)
-    finally:
-        connection.creation.destroy_test_db(settings_db, verbosity=0)
     jobs = "in-process (no REDIS_URL)" if settings.CUSTODIAN_JOBS_SYNC else "RQ queues read from Redis"
     print(
         f"{figures['runs']} runs, {figures['results']} results, {figures['entities']} entities, "

@@ -33,23 +33,16 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-import polars as pl  # noqa: E402
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
-from psycopg import sql  # noqa: E402
+import _common
+import polars as pl
+import psycopg
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from psycopg import sql
 
 SCHEMA = "bench"
 TABLE = "orders"
@@ -233,29 +226,6 @@ def files_write(workdir: Path, first_id: int, count: int, dirty_fields: list[str
 # Catalog and target -----------------------------------------------------------------------------------
 
 
-def _server() -> tuple[str, str, str]:
-    db = connection.settings_dict
-    return db["HOST"] or "127.0.0.1", str(db["PORT"] or 5432), db["USER"] or "postgres"
-
-
-def _admin(statement: str) -> None:
-    host, port, user = _server()
-    with psycopg.connect(f"host={host} port={port} user={user} dbname=postgres", autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def scratch_url() -> tuple[str, str]:
-    """A new empty PostgreSQL database on the same server: (name, SQLAlchemy URL)."""
-    name = f"custodian_bench_{uuid.uuid4().hex[:8]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    host, port, user = _server()
-    return name, f"postgresql+psycopg://{user}@{host}:{port}/{name}"
-
-
-def drop_scratch(name: str) -> None:
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _target_dsn() -> str:
     return os.environ[URL_ENV].replace("postgresql+psycopg://", "postgresql://")
 
@@ -315,7 +285,7 @@ def catalog_build(user, *, batch_size: int | None):
 
 def checkpoint() -> None:
     """Flush dirty buffers first, so one load does not pay for writing out the previous one."""
-    _admin("CHECKPOINT")
+    _common.admin_execute("CHECKPOINT")
 
 
 def copy_load(path: Path) -> float:
@@ -381,7 +351,7 @@ def pipeline_child(pipeline_id: int, profile_path: str | None) -> dict:
 def _catalog_database_url() -> str:
     db = connection.settings_dict
     password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    host, port, user = _server()
+    host, port, user = _common.server()
     return f"postgres://{quote(user, safe='')}{password}@{host}:{port}/{db['NAME']}"
 
 
@@ -530,17 +500,16 @@ def incremental_load(pipeline, workdir: Path, rows: int, loaded: int, *, repeat:
 
 def run(rows: int, workdir: Path, *, batch_size: int | None, repeat: int, profile: bool) -> dict:
     user = get_user_model().objects.create_user("bench")
-    name, url = scratch_url()
-    os.environ[URL_ENV] = url
     settings.CUSTODIAN_IMPORT_ROOT = workdir
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        pipeline = catalog_build(user, batch_size=batch_size)
-        full = full_load(pipeline, workdir, rows, repeat=repeat, profile=profile)
-        loaded = full["run"]["rows_loaded"]
-        incremental = incremental_load(pipeline, workdir, rows, loaded, repeat=repeat, profile=profile)
+        with _common.scratch_database(sqlalchemy=True) as (_name, url):
+            os.environ[URL_ENV] = url
+            pipeline = catalog_build(user, batch_size=batch_size)
+            full = full_load(pipeline, workdir, rows, repeat=repeat, profile=profile)
+            loaded = full["run"]["rows_loaded"]
+            incremental = incremental_load(pipeline, workdir, rows, loaded, repeat=repeat, profile=profile)
     finally:
-        drop_scratch(name)
         for generated in (SOURCE_FILE, CLEAN_FILE):
             (workdir / generated).unlink(missing_ok=True)
     return {"rows": rows, "batch_size": pipeline.batch_size, "full": full, "incremental": incremental}
@@ -633,14 +602,10 @@ def main() -> None:
         print(json.dumps(pipeline_child(args.child_run, args.profile_to), default=str))
         return
     workdir = args.workdir.resolve()
-    settings_db = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    with _common.throwaway_catalog():
         figures = run(
             args.rows, workdir, batch_size=args.batch_size, repeat=max(1, args.repeat), profile=args.profile
         )
-    finally:
-        connection.creation.destroy_test_db(settings_db, verbosity=0)
     summary = report(figures, workdir, args.profile)
     for label in ("full", "incremental"):
         (workdir / f"profile-{label}.pstats").unlink(missing_ok=True)

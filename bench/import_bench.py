@@ -7,20 +7,11 @@ is a JSON object. Usage: DATABASE_URL=postgres://... python bench/import_bench.p
 
 import argparse
 import json
-import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
+import _common
+from django.contrib.auth import get_user_model
+from django.db import connection
 
 COLUMNS_PER_ENTITY = 20
 
@@ -183,12 +174,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--columns", type=int, default=5000)
     args = parser.parse_args()
-    settings_db = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with _common.throwaway_catalog():
         figures = run(args.columns)
-    finally:
-        connection.creation.destroy_test_db(settings_db, verbosity=0)
     print(
         f"engine: {connection.vendor}; {figures['columns']} columns imported in {figures['import_s']} s "
         f"({figures['rows_per_s']} rows/s, {figures['queries_per_row']} queries per row); "

@@ -26,22 +26,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-import uuid
 from datetime import datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-import psycopg  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
+import _common
+import psycopg
+from django.contrib.auth import get_user_model
 
 SCHEMA = "bench"
 TABLE = "orders"
@@ -153,29 +143,6 @@ SCAN_SQL = f"SELECT count(*) FROM {SCHEMA}.{TABLE}"
 
 
 # The data store -----------------------------------------------------------------------------------------
-
-
-def _server() -> tuple[str, str, str]:
-    db = connection.settings_dict
-    return db["HOST"] or "127.0.0.1", str(db["PORT"] or 5432), db["USER"] or "postgres"
-
-
-def _admin(statement: str) -> None:
-    host, port, user = _server()
-    with psycopg.connect(f"host={host} port={port} user={user} dbname=postgres", autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def scratch_url() -> tuple[str, str]:
-    """A new empty PostgreSQL database on the same server: (name, URL)."""
-    name = f"custodian_bench_{uuid.uuid4().hex[:8]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    host, port, user = _server()
-    return name, f"postgresql://{user}@{host}:{port}/{name}"
-
-
-def drop_scratch(name: str) -> None:
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def store_connect() -> psycopg.Connection:
@@ -334,15 +301,12 @@ def measure(store, entity, user, repeat: int) -> dict:
 
 def run_bench(rows: int, repeat: int) -> dict:
     user = get_user_model().objects.create_user("bench")
-    name, url = scratch_url()
-    os.environ[URL_ENV] = url
-    try:
+    with _common.scratch_database() as (_name, url):
+        os.environ[URL_ENV] = url
         load_s = data_load(rows)
         print(f"loaded {rows:,} + {REF_ROWS:,} rows and ran VACUUM ANALYZE in {load_s:.1f} s")
         store, entity = catalog_build(user)
         figures = measure(store, entity, user, repeat)
-    finally:
-        drop_scratch(name)
     problems = counts_compare(figures["run"], figures["expert"])
     if figures["total"] != figures["expert"]["total"]:
         problems.append(f"SELECT count(*) found {figures['total']}, the expert {figures['expert']['total']}")
@@ -360,12 +324,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; medians are reported")
     args = parser.parse_args()
-    settings_db = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    with _common.throwaway_catalog():
         figures = run_bench(args.rows, max(1, args.repeat))
-    finally:
-        connection.creation.destroy_test_db(settings_db, verbosity=0)
     suite_s, expert_s, scan_s = figures["suite_s"], figures["expert_s"], figures["scan_s"]
     print(
         f"{args.rows:,} rows, {len(RULES)} rules (median of {args.repeat}): suite {suite_s:.2f} s, "

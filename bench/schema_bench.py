@@ -9,21 +9,11 @@ The last line is a JSON object.
 import argparse
 import json
 import os
-import sys
 import time
-import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-import psycopg  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
+import _common
+from django.contrib.auth import get_user_model
+from django.db import connection
 
 COLUMNS = 20
 
@@ -103,29 +93,6 @@ def change_five_percent(store, user):
     return len(changed)
 
 
-def _server() -> tuple[str, str, str]:
-    db = connection.settings_dict
-    return db["HOST"] or "127.0.0.1", str(db["PORT"] or 5432), db["USER"] or "postgres"
-
-
-def _admin(statement: str) -> None:
-    host, port, user = _server()
-    with psycopg.connect(f"host={host} port={port} user={user} dbname=postgres", autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def scratch_url() -> tuple[str, str]:
-    """A new empty PostgreSQL database on the same server: (name, SQLAlchemy URL)."""
-    name = f"custodian_bench_{uuid.uuid4().hex[:8]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    host, port, user = _server()
-    return name, f"postgresql+psycopg://{user}@{host}:{port}/{name}"
-
-
-def drop_scratch(name: str) -> None:
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def timed(work):
     started = time.perf_counter()
     result = work()
@@ -159,8 +126,7 @@ def run(entities: int) -> dict:
         diff_cold_s, preview = timed(lambda: release_preview(datastore=store))
     diff_queries = counter.count
     diff_s, _preview = timed(lambda: release_preview(datastore=store))
-    name, url = scratch_url()
-    try:
+    with _common.scratch_database(sqlalchemy=True) as (_name, url):
         os.environ["CUSTODIAN_BENCH_URL"] = url
         started = time.perf_counter()
         schema_apply_execute(datastore=store, target_version=1, user=user)
@@ -175,8 +141,6 @@ def run(entities: int) -> dict:
             report = drift_compare(expected=expected, connection=target)
             introspect_s = time.perf_counter() - started
         assert not report.has_drift, (report.missing[:3], report.extra[:3], report.different[:3])
-    finally:
-        drop_scratch(name)
     return {
         "entities": entities,
         "columns": entities * COLUMNS,
@@ -198,12 +162,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=1000)
     args = parser.parse_args()
-    settings_db = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with _common.throwaway_catalog():
         figures = run(args.entities)
-    finally:
-        connection.creation.destroy_test_db(settings_db, verbosity=0)
     print(
         f"{figures['entities']} entities x {COLUMNS} columns: DDL {figures['ddl_s']} s "
         f"(first run in the process {figures['ddl_cold_s']} s) "
