@@ -21,29 +21,13 @@ venv: $(STAMP)
 # analytics), created when PostgreSQL is reachable; set DEMO_DATABASE_URL (or CUSTODIAN_SHOP_URL and
 # CUSTODIAN_WAREHOUSE_URL) to use another. Without PostgreSQL the server still starts.
 DEMO_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/custodian_demo
-define DEMO_DATABASE_CREATE
-import sys, psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-url = sys.argv[1]
-name = conninfo_to_dict(url)["dbname"]
-try:
-    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True, connect_timeout=3) as db:
-        if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"Created the demo database {name}.")
-except psycopg.Error as exc:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    print(f"No demo database ({reason}); the catalog works, the demo pipelines cannot run.")
-endef
-export DEMO_DATABASE_CREATE
 
 run: export CUSTODIAN_SHOP_URL ?= $(DEMO_DATABASE_URL)
 run: export CUSTODIAN_WAREHOUSE_URL ?= $(DEMO_DATABASE_URL)
 run: $(STAMP)
 	@bash .ci/services.sh || true
 	@bash .ci/graphviz.sh || echo "No Graphviz: ER and lineage diagrams will show an error; the rest works."
-	@$(PY) -c "$$DEMO_DATABASE_CREATE" "$(DEMO_DATABASE_URL)"
+	@$(PY) manage.py demo_database "$(DEMO_DATABASE_URL)"
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py demo_admin

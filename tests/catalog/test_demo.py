@@ -44,3 +44,28 @@ def test_demo_admin_prints_a_password_that_signs_in(db, client):
     assert client.login(username="admin", password=password)
     assert client.login(username="demo_officer", password=password)
     assert get_user_model().objects.get(username="admin").is_superuser
+
+
+def test_demo_database_is_created_once_and_an_unreachable_server_only_says_so():
+    import io
+    import uuid
+
+    import psycopg
+    import psycopg.sql
+    from django.core.management import call_command
+
+    name = f"custodian_demo_test_{uuid.uuid4().hex[:8]}"
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+    def run(target: str) -> str:
+        out = io.StringIO()
+        call_command("demo_database", target, stdout=out)
+        return out.getvalue()
+
+    try:
+        assert f"Created the demo database {name}." in run(url)
+        assert f"The demo database {name} is there." in run(url)
+    finally:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as server:
+            server.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg.sql.Identifier(name)))
+    assert "No demo database (" in run("postgresql://postgres@127.0.0.1:1/custodian_demo")
