@@ -145,7 +145,8 @@ class DataStoreAdmin(DiagramMixin, CodegenMixin, DataStoreSchemaMixin, SchemaDDL
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(entity_total=Count("entities"))
+        # An aggregate drops Meta.ordering (Django 3.1+): order again, so autocomplete pages are stable.
+        return super().get_queryset(request).annotate(entity_total=Count("entities")).order_by("name")
 
     @admin.display(description="connection")
     def connection(self, obj):
@@ -175,7 +176,8 @@ class DomainAdmin(DiagramMixin, CatalogModelAdmin):
     autocomplete_fields = ["owner"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(entity_total=Count("entities"))
+        # An aggregate drops Meta.ordering (Django 3.1+): order again, so autocomplete pages are stable.
+        return super().get_queryset(request).annotate(entity_total=Count("entities")).order_by("name")
 
     @admin.display(description="entities", ordering="entity_total")
     def entity_count(self, obj):

@@ -268,3 +268,26 @@ def test_a_view_only_user_sees_the_index_columns(client, steward, platform_admin
     row = page.content.decode().split("customer_email_idx", 1)[1].split("</tr>", 1)[0]
     assert "email, created_at DESC" in row and ">id<" in row.replace(" ", "").replace("\n", "")
     assert "None" not in row
+
+
+@pytest.mark.parametrize("model, field", [("entity", "datastore"), ("entity", "domain")])
+def test_autocomplete_of_stores_and_domains_lists_them_by_name_without_warning(client, steward, model, field):
+    import warnings
+
+    from django.core.paginator import UnorderedObjectListWarning
+
+    from catalog.models import DataStore, Domain
+
+    for name in ["zeta", "alpha", "mid"]:
+        if field == "datastore":
+            catalog_object_save(obj=DataStore(name=name, engine="postgresql", schema_name="s"), user=steward)
+        else:
+            catalog_object_save(obj=Domain(name=name), user=steward)
+    client.force_login(steward)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnorderedObjectListWarning)
+        response = client.get(
+            reverse("admin:autocomplete"), {"app_label": "catalog", "model_name": model, "field_name": field}
+        )
+    assert response.status_code == 200
+    assert [r["text"] for r in response.json()["results"]] == ["alpha", "mid", "zeta"]
