@@ -21,10 +21,11 @@ from django.db.models import OuterRef, Subquery
 from django.forms.models import construct_instance
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -36,7 +37,7 @@ from catalog.choices import MaskingStrategy, PIICategory
 from catalog.exceptions import CustodianError
 from catalog.lineage import LineageRow
 from catalog.models import Column
-from pipelines.choices import RunStatus
+from pipelines.choices import ErrorKind, RunStatus, RunTrigger
 from pipelines.config import pipeline_config_errors
 from pipelines.models import ACTIVE, FieldMapping, LineageEdge, Pipeline, PipelineRun, RejectedRow
 from pipelines.services import (
@@ -67,6 +68,22 @@ PII_PERMISSION = "catalog.view_pii"
 # Where the submitted mapping formset waits for the pipeline form's checks (see PipelineForm._post_clean).
 SUBMITTED_MAPPINGS = "_submitted_mapping_formset"
 MAPPINGS_LABEL = "Field mappings: "
+# List columns cut longer text (whole in a tooltip), so the lists fit a 1280 px window beside their filters:
+# names, targets and schedules of pipelines, their sources; pipelines and users on the (wider) list of runs.
+LIST_NAME_CHARS = 22
+LIST_SOURCE_CHARS = 26
+RUN_LIST_PIPELINE_CHARS = 20
+RUN_LIST_USER_CHARS = 12
+# Dependent runs a Run now message names (the rest are counted, up to DEPENDENTS_LOOKED_AT).
+DEPENDENTS_SHOWN = 5
+DEPENDENTS_LOOKED_AT = 50
+
+
+def _cut(text: str, limit: int) -> str:
+    """Text for a list column: cut to `limit` characters with an ellipsis, the whole text in its tooltip."""
+    if len(text) <= limit:
+        return text
+    return format_html('<span title="{}">{}…</span>', text, text[: limit - 1].rstrip())
 
 
 def _object_or_404(model_admin, request, object_id: str):
@@ -598,15 +615,10 @@ class PipelineAdmin(CatalogModelAdmin):
     form = PipelineForm
     change_form_template = "admin/pipelines/pipeline/change_form.html"
     inlines = [FieldMappingInline]
-    list_display = [
-        "name",
-        "target_display",
-        "source_display",
-        "load_mode",
-        "schedule_display",
-        "enabled",
-        "last_run",
-    ]
+    # Narrow enough for 1280 px beside the filters: long text is cut, whole in its tooltip; the load mode
+    # is a filter, and whether a pipeline is enabled shows in its schedule (the one thing it switches).
+    list_display = ["name_display", "target_display", "source_display", "schedule_display", "last_run"]
+    list_display_links = ["name_display"]
     list_filter = [
         "enabled",
         LastRunFilter,
@@ -676,9 +688,13 @@ class PipelineAdmin(CatalogModelAdmin):
             kwargs["queryset"] = get_user_model().objects.filter(is_active=True, is_staff=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    @admin.display(description="name", ordering="name")
+    def name_display(self, obj):
+        return _cut(obj.name, LIST_NAME_CHARS)
+
     @admin.display(description="target", ordering="target__name")
     def target_display(self, obj):
-        return f"{obj.target.datastore.name}.{obj.target.name}"
+        return _cut(f"{obj.target.datastore.name}.{obj.target.name}", LIST_NAME_CHARS)
 
     @admin.display(description="source")
     def source_display(self, obj):
@@ -688,16 +704,17 @@ class PipelineAdmin(CatalogModelAdmin):
             where = f"{obj.source_datastore.name if obj.source_datastore_id else '?'}:{obj.source_table}"
         else:
             query = " ".join(obj.source_query.split())
-            where = f"{obj.source_datastore.name if obj.source_datastore_id else '?'}: {query[:40]}"
-            where += "…" if len(query) > 40 else ""
+            where = f"{obj.source_datastore.name if obj.source_datastore_id else '?'}: {query}"
         kind = obj.source_kind.upper() if obj.is_file_source else obj.source_kind.removeprefix("sql_")
-        return f"{kind} {where}"
+        return _cut(f"{kind} {where}", LIST_SOURCE_CHARS)
 
     @admin.display(description="schedule", ordering="schedule")
     def schedule_display(self, obj):
-        if obj.schedule:
-            return obj.schedule
-        return f"after {obj.run_after}" if obj.run_after_id else "—"
+        plan = obj.schedule or (f"after {obj.run_after}" if obj.run_after_id else "")
+        if not obj.enabled:
+            idle = f"Disabled: {plan} is idle." if plan else "Disabled."
+            return format_html('<span class="quiet" title="{}">disabled</span>', idle)
+        return _cut(plan, LIST_NAME_CHARS) if plan else "—"
 
     @admin.display(description="last run", ordering="latest_run_at")
     def last_run(self, obj):
@@ -793,18 +810,20 @@ class PipelineAdmin(CatalogModelAdmin):
 
 
 def _run_outcome(run: PipelineRun) -> tuple[str, int]:
-    """The message text and level telling how a run stands, linked to its page."""
+    """The message text and level telling how a run stands, linked to its page, with the dependent runs it
+    started (without Redis they have run by now) or, while it waits, the pipelines it will start."""
     link = reverse("admin:pipelines_pipelinerun_change", args=[run.pk])
     name = run.pipeline.name
     if run.status == RunStatus.SUCCEEDED:
         return (
             format_html(
-                '<a href="{}">Run #{}</a> of {} succeeded: {} rows loaded, {} rejected.',
+                '<a href="{}">Run #{}</a> of {} succeeded: {} rows loaded, {} rejected.{}',
                 link,
                 run.pk,
                 name,
                 f"{run.rows_loaded:,}",
                 f"{run.rows_rejected:,}",
+                _dependents_started(run),
             ),
             messages.SUCCESS,
         )
@@ -822,14 +841,79 @@ def _run_outcome(run: PipelineRun) -> tuple[str, int]:
         )
     return (
         format_html(
-            '<a href="{}">Run #{}</a> of {} is {}; its page shows its progress.',
+            '<a href="{}">Run #{}</a> of {} is {}; its page shows its progress.{}',
             link,
             run.pk,
             name,
             run.get_status_display().lower(),
+            _dependents_waiting(run),
         ),
         messages.SUCCESS,
     )
+
+
+def _dependents_started(run: PipelineRun) -> str:
+    """The message's tail naming the dependent runs a succeeded run started, e.g. " It started 2 dependent
+    runs: #13 (orders, succeeded), #14 (invoices, failed)."; empty when it started none."""
+    runs = _dependent_runs(run)
+    if not runs:
+        return ""
+    shown = format_html_join(
+        ", ",
+        '<a href="{}">#{}</a> ({}, {})',
+        (
+            (
+                reverse("admin:pipelines_pipelinerun_change", args=[dependent.pk]),
+                dependent.pk,
+                dependent.pipeline.name,
+                dependent.get_status_display().lower(),
+            )
+            for dependent in runs[:DEPENDENTS_SHOWN]
+        ),
+    )
+    more = f" and {len(runs) - DEPENDENTS_SHOWN} more" if len(runs) > DEPENDENTS_SHOWN else ""
+    return format_html(" It started {} dependent run{}: {}{}.", len(runs), pluralize(len(runs)), shown, more)
+
+
+def _dependents_waiting(run: PipelineRun) -> str:
+    """The message's tail naming the pipelines a waiting run queues when it succeeds, e.g. " When it
+    succeeds, it queues its dependent pipelines orders, invoices."; empty when it has none."""
+    names = list(run.pipeline.followers.filter(enabled=True).values_list("name", flat=True))
+    if not names:
+        return ""
+    shown = ", ".join(names[:DEPENDENTS_SHOWN])
+    more = f" and {len(names) - DEPENDENTS_SHOWN} more" if len(names) > DEPENDENTS_SHOWN else ""
+    return format_html(
+        " When it succeeds, it queues its dependent pipeline{} {}{}.", pluralize(len(names)), shown, more
+    )
+
+
+def _dependent_runs(run: PipelineRun) -> list[PipelineRun]:
+    """The runs a succeeded run started through `run_after`, then those they started in turn, in order.
+
+    pipelines.services.run_succeeded queues each enabled follower as the run ends, so a follower's run is
+    its first dependency run queued after that (none when the follower was busy).
+    """
+    found, leaders, seen = [], [run], {run.pipeline_id}
+    while leaders and len(found) < DEPENDENTS_LOOKED_AT:
+        leader = leaders.pop(0)
+        if leader.status != RunStatus.SUCCEEDED or leader.finished_at is None:
+            continue
+        started = (
+            PipelineRun.objects.filter(
+                pipeline__run_after=leader.pipeline_id,
+                trigger=RunTrigger.DEPENDENCY,
+                created_at__gte=leader.finished_at,
+            )
+            .select_related("pipeline")
+            .order_by("created_at", "pk")[:DEPENDENTS_LOOKED_AT]
+        )
+        for dependent in started:
+            if dependent.pipeline_id not in seen:
+                seen.add(dependent.pipeline_id)
+                found.append(dependent)
+                leaders.append(dependent)
+    return found
 
 
 # Runs -----------------------------------------------------------------------------------------------------
@@ -871,17 +955,17 @@ def _reasons_text(errors: dict, feeds: dict[str, list[str]]) -> str:
 class PipelineRunAdmin(RunRecordAdmin):
     """Runs are records: read by everyone who may see pipelines, retried or cancelled by platform admins."""
 
+    # Narrow enough for 1280 px beside the filters. Rows per second is on the run's page, where it is said
+    # over which time it was measured (not the duration shown here).
     list_display = [
         "run_label",
-        "pipeline",
+        "pipeline_display",
         "status_badge",
-        "trigger",
-        "requested_by",
-        "started_at",
+        "trigger_display",
+        "started_display",
         "duration_display",
-        "rows_loaded",
-        "rows_rejected",
-        "rows_per_second",
+        "loaded_display",
+        "rejected_display",
     ]
     list_display_links = ["run_label"]
     list_filter = ["status", ("pipeline", admin.RelatedOnlyFieldListFilter), "trigger", "error_kind"]
@@ -906,9 +990,35 @@ class PipelineRunAdmin(RunRecordAdmin):
     def run_label(self, obj):
         return f"#{obj.pk}"
 
+    @admin.display(description="pipeline", ordering="pipeline__name")
+    def pipeline_display(self, obj):
+        return _cut(obj.pipeline.name, RUN_LIST_PIPELINE_CHARS)
+
+    @admin.display(description="trigger", ordering="trigger")
+    def trigger_display(self, obj):
+        label = "Run now" if obj.trigger == RunTrigger.MANUAL else obj.get_trigger_display()
+        if obj.requested_by_id:
+            user = _cut(obj.requested_by.get_username(), RUN_LIST_USER_CHARS)
+            return format_html('{} <span class="quiet">by {}</span>', label, user)
+        return label
+
+    @admin.display(description="started", ordering="started_at")
+    def started_display(self, obj):
+        if obj.started_at is None:
+            return "—"
+        return timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M")
+
     @admin.display(description="duration")
     def duration_display(self, obj):
         return _seconds(obj.duration)
+
+    @admin.display(description="loaded", ordering="rows_loaded")
+    def loaded_display(self, obj):
+        return obj.rows_loaded
+
+    @admin.display(description="rejected", ordering="rows_rejected")
+    def rejected_display(self, obj):
+        return obj.rows_rejected
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -942,6 +1052,7 @@ class PipelineRunAdmin(RunRecordAdmin):
             original=run,
             run=run,
             progress=_progress(run),
+            rate=_rate(run),
             timings=_timings(run.timings or {}),
             duration=_seconds(run.duration),
             retried_as=list(PipelineRun.objects.filter(retry_of=run).values_list("pk", flat=True)),
@@ -1067,6 +1178,20 @@ def _progress(run: PipelineRun) -> dict:
         "percent": None if fraction is None else round(100 * fraction, 1),
         "active": not run.is_finished,
     }
+
+
+def _rate(run: PipelineRun) -> dict:
+    """What the run page calls its rows per second. A committed load (succeeded, or failed by the quality
+    checks after it) measures it from opening the source to the commit, leaving out preparation, quality
+    checks and bookkeeping, so it is not the rows over the duration shown; a run that stopped earlier
+    measures it over its whole time (pipelines.runner). A run still going gets its figure when it succeeds."""
+    if not run.is_finished or run.status == RunStatus.SUCCEEDED or run.error_kind == ErrorKind.QUALITY:
+        return {
+            "label": "Rows/s while reading and loading",
+            "help": "Rows read per second from opening the source to the commit; the duration also counts "
+            "preparing, quality checks and recording the run.",
+        }
+    return {"label": "Rows/s over the run", "help": "Rows read per second over the run's duration."}
 
 
 def _timings(timings: dict) -> list[dict]:

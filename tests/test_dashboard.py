@@ -2,6 +2,7 @@
 of queries however much history there is, jobs show with and without Redis, and storage is sampled hourly
 from PostgreSQL data stores."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -269,8 +270,21 @@ def test_storage_shows_size_and_growth_over_a_week(role_client, customer):
     table = content.split('id="dash-storage-table"')[1].split("</table>")[0]
     assert "shop.customer" in table
     assert "3.0\xa0MB" in table
-    assert "+1.0\xa0MB (50.0%)" in table  # against the newest sample at least 7 days old
+    # Against the newest sample at least 7 days old; the share of growth is in the cell's tooltip.
+    assert re.search(r'title="\+50\.0% since [-\d: ]+"><span class="cu-grow">\+1\.0\xa0MB</span>', table)
     assert "5000" in table
+
+
+def test_storage_cuts_long_entity_names_keeping_them_whole_in_the_tooltip(role_client, customer):
+    entity = Entity.objects.create(datastore=customer.datastore, name="customer_lifetime_value_snapshots")
+    StorageSample.objects.create(entity=entity, bytes=1024, sampled_at=timezone.now())
+    content = role_client("platform").get(INDEX).content.decode()
+    table = content.split('id="dash-storage-table"')[1].split("</table>")[0]
+    link = reverse("admin:catalog_entity_change", args=[entity.pk])
+    assert (
+        f'<a href="{link}" title="shop.customer_lifetime_value_snapshots">shop.customer_lifetime_…</a>'
+        in table
+    )
 
 
 # Sampling -----------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from pipelines.choices import ErrorKind, RunStatus, RunTrigger
 from pipelines.models import FieldMapping, LineageEdge, Pipeline, PipelineRun, RejectedRow
@@ -333,6 +334,66 @@ def test_run_now_loads_the_rows_and_leads_to_the_run_page(
     assert 'data-active="0"' in page and "<script>" not in page  # a finished run does not poll
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_run_now_without_redis_names_the_dependent_runs_it_started(client, platform_admin, pipeline):
+    """Without Redis the run and the runs that follow it (run_after, in turn) happen in the request."""
+    follower = make_pipeline(
+        pipeline.target, platform_admin, name="customers-again", load_mode="upsert", run_after=pipeline
+    )
+    second = make_pipeline(
+        pipeline.target, platform_admin, name="customers-third", load_mode="upsert", run_after=follower
+    )
+    make_pipeline(pipeline.target, platform_admin, name="customers-off", run_after=pipeline, enabled=False)
+    client.force_login(platform_admin)
+    response = client.post(url("pipelines_pipeline_run", pipeline.pk))
+    run = PipelineRun.objects.get(pipeline=pipeline)
+    runs = [PipelineRun.objects.get(pipeline=p) for p in (follower, second)]
+    assert [r.status for r in (run, *runs)] == [RunStatus.SUCCEEDED] * 3
+    assert not PipelineRun.objects.filter(pipeline__name="customers-off").exists()
+    assert shown_messages(response) == [
+        f'<a href="{url("pipelines_pipelinerun_change", run.pk)}">Run #{run.pk}</a> of customers succeeded: '
+        "3 rows loaded, 0 rejected. It started 2 dependent runs: "
+        f'<a href="{url("pipelines_pipelinerun_change", runs[0].pk)}">#{runs[0].pk}</a> '
+        "(customers-again, succeeded), "
+        f'<a href="{url("pipelines_pipelinerun_change", runs[1].pk)}">#{runs[1].pk}</a> '
+        "(customers-third, succeeded)."
+    ]
+
+
+def test_run_now_with_redis_names_the_dependent_pipelines_it_queues_when_it_succeeds(
+    client, platform_admin, pipeline, settings
+):
+    settings.CUSTODIAN_JOBS_SYNC = False  # the job waits for a worker (never, here: the test rolls back)
+    make_pipeline(
+        pipeline.target, platform_admin, name="customers-again", load_mode="upsert", run_after=pipeline
+    )
+    make_pipeline(pipeline.target, platform_admin, name="customers-off", run_after=pipeline, enabled=False)
+    client.force_login(platform_admin)
+    response = client.post(url("pipelines_pipeline_run", pipeline.pk))
+    run = PipelineRun.objects.get()
+    assert run.status == RunStatus.QUEUED
+    assert shown_messages(response) == [
+        f'<a href="{url("pipelines_pipelinerun_change", run.pk)}">Run #{run.pk}</a> of customers is queued; '
+        "its page shows its progress. When it succeeds, it queues its dependent pipeline customers-again."
+    ]
+
+
+def test_run_page_says_over_which_time_its_rows_per_second_were_measured(
+    client, platform_admin, pipeline, import_root
+):
+    succeeded = finished_run(pipeline, platform_admin)
+    (import_root / "customers.csv").write_text(CUSTOMER_CSV + BAD_ROWS)  # 2 of 5 rows: over the threshold
+    failed = finished_run(pipeline, platform_admin)
+    assert failed.error_kind == ErrorKind.THRESHOLD
+    client.force_login(platform_admin)
+    page = client.get(url("pipelines_pipelinerun_change", succeeded.pk)).content.decode()
+    # Not the rows over the duration shown above it: the runner times the load from the source to the commit.
+    assert 'id="run-rows-per-second-label">Rows/s while reading and loading</dt>' in page
+    assert "Rows read per second from opening the source to the commit" in page
+    page = client.get(url("pipelines_pipelinerun_change", failed.pk)).content.decode()
+    assert 'id="run-rows-per-second-label">Rows/s over the run</dt>' in page
+
+
 def test_second_run_now_while_one_is_queued_says_busy(
     client, platform_admin, pipeline, django_capture_on_commit_callbacks
 ):
@@ -398,7 +459,7 @@ def test_a_succeeded_run_cannot_be_retried(client, platform_admin, pipeline):
 # Dry run ----------------------------------------------------------------------------------------------
 
 
-def test_dry_run_shows_transformed_rows_beside_the_rejects(client, officer, tolerant_pipeline, shop):
+def test_dry_run_shows_transformed_rows_and_the_rejects(client, officer, tolerant_pipeline, shop):
     client.force_login(officer)
     response = client.get(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk))
     assert response.status_code == 200
@@ -410,6 +471,19 @@ def test_dry_run_shows_transformed_rows_beside_the_rejects(client, officer, tole
     assert "&#x27;xx&#x27; is not one of: DE, FR, US" in body or "XX" in body
     assert 'id="dry-run-masked"' not in body
     assert query(shop, "SELECT count(*) FROM app.customer") == [(0,)]  # nothing was loaded
+
+
+def test_dry_run_cuts_long_values_keeping_them_whole_in_the_tooltip(client, officer, shop, import_root):
+    long_name = "Augusta Ada King, Countess of Lovelace, née Byron"
+    (import_root / "customers.csv").write_text(
+        CUSTOMER_CSV + f'4,ada@example.org,"{long_name}",gb,2024-01-05,91.5,yes,2024-03-01 10:00:00\n'
+    )
+    pipeline = make_pipeline(shop.customer, officer, reject_threshold_percent=50)
+    client.force_login(officer)
+    body = client.get(url("pipelines_pipeline_dry_run", pipeline.pk)).content.decode()
+    assert 'id="dry-run-counts">3 passed, <a href="#dry-run-rejects">1 rejected</a>.' in body
+    # In the rejected row's cells (the transformed rows have the same value cut the same way).
+    assert f'<span title="{html.escape(long_name)}">{html.escape(long_name[:39])}…</span>' in body
 
 
 def test_dry_run_masks_personal_data_for_users_without_view_pii(client, platform_admin, tolerant_pipeline):
@@ -526,6 +600,17 @@ def test_entity_and_column_pages_show_where_the_data_comes_from_after_a_run(
     assert "customers.csv" in row.source
 
 
+def test_lineage_cuts_a_long_source_keeping_it_whole_in_the_tooltip(client, steward, shop, import_root):
+    source = "customers_full_export_from_the_crm_2024_q4.csv"
+    (import_root / source).write_text(CUSTOMER_CSV)
+    pipeline = make_pipeline(shop.customer, steward, source_path=source)
+    assert finished_run(pipeline, steward).status == RunStatus.SUCCEEDED
+    client.force_login(steward)
+    body = client.get(url("catalog_entity_change", pipeline.target_id)).content.decode()
+    assert f'<td title="file:{source}">file:{source[:34]}…</td>' in body
+    assert '<td class="lineage-steps">trim → lower</td>' in body  # wraps (admin.css), never cut
+
+
 def test_lineage_costs_one_query_per_page_however_many_columns(
     client, steward, pipeline, platform_admin, django_assert_max_num_queries
 ):
@@ -580,3 +665,56 @@ def test_list_page_query_count_does_not_grow_with_pipelines_and_runs(
         response = client.get(url(page))
     assert response.status_code == 200
     assert "run-badge" in response.content.decode()
+
+
+def columns(page: str) -> list[str]:
+    """The list page's columns, as their header classes name them."""
+    return re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
+
+
+def test_pipeline_list_fits_beside_its_filters_cutting_long_text_into_tooltips(client, platform_admin, shop):
+    query_text = "SELECT customer_id, email, full_name FROM app.customer WHERE active ORDER BY customer_id"
+    leader = Pipeline.objects.create(
+        name="customers_nightly_full_reload_from_crm",
+        target=shop.customer,
+        source_kind="sql_query",
+        source_datastore=shop,
+        source_query=query_text,
+    )
+    Pipeline.objects.create(name="follows", target=shop.customer, source_path="f.csv", run_after=leader)
+    Pipeline.objects.create(
+        name="resting", target=shop.customer, source_path="r.csv", schedule="0 2 * * *", enabled=False
+    )
+    client.force_login(platform_admin)
+    page = client.get(url("pipelines_pipeline_changelist")).content.decode()
+    assert columns(page) == [
+        "name_display",
+        "target_display",
+        "source_display",
+        "schedule_display",
+        "last_run",
+    ]
+    assert '<span title="customers_nightly_full_reload_from_crm">customers_nightly_ful…</span>' in page
+    assert f'<span title="query shop: {query_text}">query shop: SELECT custom…</span>' in page
+    assert '<span title="after customers_nightly_full_reload_from_crm">after customers_night…</span>' in page
+    assert '<span class="quiet" title="Disabled: 0 2 * * * is idle.">disabled</span>' in page
+
+
+def test_run_list_fits_beside_its_filters_and_leaves_rows_per_second_to_the_run_page(
+    client, platform_admin, pipeline
+):
+    run = finished_run(pipeline, platform_admin)
+    client.force_login(platform_admin)
+    page = client.get(url("pipelines_pipelinerun_changelist")).content.decode()
+    assert columns(page) == [
+        "run_label",
+        "pipeline_display",
+        "status_badge",
+        "trigger_display",
+        "started_display",
+        "duration_display",
+        "loaded_display",
+        "rejected_display",
+    ]
+    assert 'Run now <span class="quiet">by platform</span>' in page
+    assert timezone.localtime(run.started_at).strftime("%Y-%m-%d %H:%M") in page

@@ -1,0 +1,172 @@
+"""The wide admin pages fit a 1280 px window: nothing scrolls sideways, neither the page nor a table's box,
+with the long names, queries and numbers a real catalog has."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.models import DataStore, Entity, StorageSample
+from catalog.roles import PLATFORM_ADMIN
+from pipelines.choices import LoadMode, RunStatus, RunTrigger, SourceKind
+from pipelines.models import Pipeline, PipelineRun
+from pipelines.runner import pipeline_run_execute
+from pipelines.services import pipeline_run_request
+from tests.conftest import make_user
+from tests.e2e.conftest import queues_clear
+from tests.pipelines.conftest import CUSTOMER_CSV, CUSTOMER_MAPPINGS, make_pipeline, shop  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+WINDOW = 1280
+SOURCE_FILE = "customers_full_export_from_the_crm_2024_q4.csv"
+LONG_NAME = "Augusta Ada King, Countess of Lovelace, née Byron"
+# A hash a masking step would load, and rows the validation rejects, with their long reasons.
+SOURCE_ROWS = (
+    f'4,ada.king@example.org,"{LONG_NAME}",de,2024-01-05,91.5,yes,2024-03-01 10:00:00\n'
+    "5,not-an-email-address-at-all-9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08,"
+    "Bad Row,xx,2024-13-01,150,maybe,2024-03-04 10:00:00\n"
+)
+# Steps long enough to wrap in the lineage table.
+LONG_STEPS = {
+    "email": [{"op": "regex_replace", "pattern": r"\+[^@]*@", "replacement": "@"}],
+    "full_name": [{"op": "regex_replace", "pattern": r"^(?i:mr|mrs|ms|dr)\.?\s+", "replacement": ""}],
+}
+MAPPINGS = [(column, field, steps + LONG_STEPS.get(column, [])) for column, field, steps in CUSTOMER_MAPPINGS]
+QUERY = (
+    "SELECT customer_id, email, full_name, country, signup_date FROM app.customer "
+    "WHERE active AND updated_at > now() - interval '1 day' ORDER BY customer_id"
+)
+
+# The boxes of tables (a list page's, and the ones made to scroll) that must not scroll sideways either.
+TABLE_BOXES = "#changelist .results, .table-scroll"
+
+
+def catalog_build(store: DataStore, user):
+    """Pipelines with long names, sources and schedules, one real run with rejects and lineage, a hundred
+    finished runs by a user with a long name, and storage samples of big entities with long names. The
+    pipelines that run after the real run are made after it, so that it queues none of them."""
+    main = make_pipeline(
+        store.customer,
+        user,
+        MAPPINGS,
+        name="customers_nightly_full_reload_from_crm",
+        source_path=SOURCE_FILE,
+        reject_threshold_percent=50,
+    )
+    run = pipeline_run_execute(pipeline_run_request(main, user=user, enqueue=False).pk)
+    assert run.status == RunStatus.SUCCEEDED and run.rows_rejected == 1, run.error
+    others = [
+        Pipeline.objects.create(
+            name="customers_from_the_shop_database_by_query",
+            target=store.customer,
+            source_kind=SourceKind.SQL_QUERY,
+            source_datastore=store,
+            source_query=QUERY,
+            schedule="*/15 6-22 * * 1-5",
+        ),
+        Pipeline.objects.create(
+            name="customer_history_after_the_nightly_reload",
+            target=store.customer,
+            source_path="exports/crm/customer_history_snapshot.jsonl",
+            source_kind=SourceKind.JSONL,
+            load_mode=LoadMode.SCD2,
+            run_after=main,
+        ),
+        Pipeline.objects.create(
+            name="customers_archive_resting_until_next_year",
+            target=store.customer,
+            source_path="archive.csv",
+            enabled=False,
+            run_after=main,
+        ),
+    ]
+    now = timezone.now()
+    PipelineRun.objects.bulk_create(
+        PipelineRun(
+            pipeline=others[i % 3],
+            pipeline_version=1,
+            status=[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED][i % 3],
+            trigger=[RunTrigger.MANUAL, RunTrigger.DEPENDENCY, RunTrigger.RETRY][i % 3],
+            requested_by=user if i % 3 != 1 else None,
+            started_at=now - timedelta(hours=i, minutes=30),
+            finished_at=now - timedelta(hours=i),
+            rows_loaded=12_345_678 + i,
+            rows_rejected=1_234_567,
+            rows_per_second=123_456.7,
+        )
+        for i in range(100)
+    )
+    warehouse = DataStore.objects.create(name="analytics_warehouse", engine="postgresql")
+    for i, name in enumerate(["customer_lifetime_value_snapshots", "order_line_items_by_fulfilment_centre"]):
+        entity = Entity.objects.create(datastore=warehouse, name=name)
+        StorageSample.objects.bulk_create(
+            [
+                StorageSample(entity=entity, bytes=900 * 1024**3, sampled_at=now - timedelta(days=8)),
+                StorageSample(
+                    entity=entity, bytes=(1000 + i) * 1024**3, rows_estimate=9_876_543_210, sampled_at=now
+                ),
+            ]
+        )
+    return main, run
+
+
+@pytest.fixture
+def queues_empty():
+    """Jobs go through Redis here (the dashboard shows its queues): none is left for a later test's worker."""
+    queues_clear()
+    yield
+    queues_clear()
+
+
+def overflow(page, path: str, boxes: str) -> dict:
+    """How `path` scrolls sideways at 1280 px: the page's width, and each of `boxes` wider than itself."""
+    response = page.goto(path)
+    assert response.ok, f"{path} answered {response.status}"
+    page.wait_for_load_state("networkidle")
+    return page.evaluate(
+        """(selector) => ({
+            page: document.documentElement.scrollWidth,
+            boxes: [...document.querySelectorAll(selector)]
+                .filter((box) => box.scrollWidth > box.clientWidth + 1)
+                .map((box) => `${box.closest("[id]").id}: ${box.scrollWidth} px in ${box.clientWidth} px`),
+        })""",
+        boxes,
+    )
+
+
+def test_pipeline_and_run_lists_dry_run_lineage_and_storage_fit_a_1280_px_window(
+    open_page,
+    shop,  # noqa: F811
+    import_root,
+    queues_empty,
+):
+    (import_root / SOURCE_FILE).write_text(CUSTOMER_CSV + SOURCE_ROWS)
+    operator = make_user("platform_operations_admin", PLATFORM_ADMIN)
+    main, run = catalog_build(shop, operator)
+    email = shop.customer.columns.get(name="email")
+    # name: (page, the boxes that must not scroll, whether the page itself must fit)
+    pages = {
+        "pipelines": (reverse("admin:pipelines_pipeline_changelist"), TABLE_BOXES, True),
+        "dry run": (reverse("admin:pipelines_pipeline_dry_run", args=[main.pk]), TABLE_BOXES, True),
+        "runs": (reverse("admin:pipelines_pipelinerun_changelist"), TABLE_BOXES, True),
+        "run": (reverse("admin:pipelines_pipelinerun_change", args=[run.pk]), TABLE_BOXES, True),
+        # The jobs card's table may scroll in its box: a running run's bar and phase need more than its card.
+        "dashboard": (reverse("admin:index"), "#dash-storage .table-scroll", True),
+        # The entity page's Columns inline can be wider than the window on its own; its lineage box must not.
+        "entity lineage": (
+            reverse("admin:catalog_entity_change", args=[shop.customer.pk]),
+            TABLE_BOXES,
+            False,
+        ),
+        "column lineage": (reverse("admin:catalog_column_change", args=[email.pk]), TABLE_BOXES, True),
+    }
+    page = open_page(operator)
+    assert page.viewport_size["width"] == WINDOW
+    too_wide = {}
+    for name, (path, boxes, whole_page) in pages.items():
+        found = overflow(page, path, boxes)
+        if (whole_page and found["page"] > WINDOW) or found["boxes"]:
+            too_wide[name] = found
+    assert too_wide == {}
