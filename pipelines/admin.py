@@ -8,9 +8,11 @@ download.
 import csv
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import yaml
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
@@ -46,6 +48,7 @@ from pipelines.services import (
     pipeline_run_cancel,
     pipeline_run_request,
     pipeline_run_retry,
+    quarantine_expired,
 )
 from pipelines.transforms import MASKING_STEPS, STEPS, mask_value, steps_describe, steps_normalize
 
@@ -1073,11 +1076,16 @@ class PipelineRunAdmin(RunRecordAdmin):
         )
         rows = [(r.row_number, r.raw, r.errors) for r in page.object_list]
         fields = _field_names([raw for _, raw, _ in rows], _mapped_fields(mask))
+        days = settings.CUSTODIAN_QUARANTINE_DAYS
         return {
             "rejects_page": page,
             "mask": mask,
             "fields": fields,
             "rejects": reject_rows(rows, fields, mask),
+            # Quarantined rows hold raw source values: kept a while, then purged (services.quarantine_purge).
+            "quarantine_days": days,
+            "quarantine_until": run.finished_at + timedelta(days=days) if run.finished_at else None,
+            "quarantine_purged": quarantine_expired(run) and not page.paginator.count,
         }
 
     def progress_view(self, request, object_id):

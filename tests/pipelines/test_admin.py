@@ -559,6 +559,31 @@ def test_run_page_pages_the_rejected_rows_and_masks_them(client, platform_admin,
     assert len(download(client, run)) == 60
 
 
+def test_run_page_says_how_long_rejected_rows_are_kept_and_when_they_were_purged(
+    client, platform_admin, shop, import_root, settings
+):
+    from datetime import timedelta
+
+    from pipelines.services import quarantine_purge
+
+    settings.CUSTODIAN_QUARANTINE_DAYS = 30
+    (import_root / "customers.csv").write_text(CUSTOMER_CSV + "4,no-at,Bad,DE,,,,2024-01-01 00:00:00\n")
+    run = finished_run(
+        make_pipeline(shop.customer, platform_admin, reject_threshold_percent=50), platform_admin
+    )
+    client.force_login(platform_admin)
+    page = url("pipelines_pipelinerun_change", run.pk)
+    body = client.get(page).content.decode()
+    kept_until = (run.finished_at + timedelta(days=30)).strftime("%Y-%m-%d")
+    assert f"Kept until {kept_until} (30 days after the run)" in body and 'id="run-rejects-download"' in body
+
+    PipelineRun.objects.filter(pk=run.pk).update(finished_at=run.finished_at - timedelta(days=31))
+    assert quarantine_purge() == 1
+    body = client.get(page).content.decode()
+    assert 'id="run-rejects-purged"' in body and "deleted 30 days after the run" in body
+    assert 'id="run-rejects-download"' not in body and "Rejected rows (1)" in body
+
+
 def test_csv_cells_that_would_run_as_formulas_are_neutralised(
     client, officer, shop, import_root, platform_admin
 ):
