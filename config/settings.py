@@ -152,6 +152,8 @@ CUSTODIAN_PEPPER = os.environ.get("CUSTODIAN_PEPPER", "")
 CUSTODIAN_QUARANTINE_DAYS = int(os.environ.get("CUSTODIAN_QUARANTINE_DAYS", "30"))
 
 # Each app's scheduled work, run by one tick job on the RQ scheduler (catalog/scheduler.py).
+# Tables the apps keep inside target databases for themselves: drift and introspection pass them by.
+CUSTODIAN_BOOKKEEPING_TABLES = ["custodian_pipeline_state"]
 CUSTODIAN_SCHEDULED_TICKS = [
     "pipelines.services.schedule_tick",
     "quality.services.quality_schedule_tick",

@@ -8,12 +8,27 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from django.conf import settings
 
 from catalog.schema.dialects import DialectProfile
 
-__all__ = ["HISTORY_TABLE", "HistoryRow", "history_table", "history_rows", "history_current_version"]
+__all__ = [
+    "HISTORY_TABLE",
+    "HistoryRow",
+    "history_table",
+    "history_rows",
+    "history_current_version",
+    "bookkeeping_tables",
+]
 
 HISTORY_TABLE = "custodian_schema_history"
+
+
+def bookkeeping_tables() -> set[str]:
+    """Tables Custodian keeps inside a target for itself, never catalog entities: drift and introspection
+    pass them by. The schema history, and those the apps name in settings.CUSTODIAN_BOOKKEEPING_TABLES
+    (pipelines keep their watermarks in one)."""
+    return {HISTORY_TABLE, *settings.CUSTODIAN_BOOKKEEPING_TABLES}
 
 
 def history_table(profile: DialectProfile, schema: str | None) -> sa.Table:

@@ -26,7 +26,7 @@ from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
 from catalog.schema.connections import datastore_connect
 from catalog.schema.dialects import PROFILES, DialectProfile, SchemaError, profile_for
-from catalog.schema.history_table import HISTORY_TABLE
+from catalog.schema.history_table import bookkeeping_tables
 from catalog.schema.metadata import AUDIT_COLUMNS
 from catalog.services import catalog_object_save, index_columns_set
 from catalog.sql_conditions import validate_condition
@@ -140,7 +140,7 @@ def _live_index(raw: dict, dialect: str) -> LiveIndex:
 def live_tables_read(
     connection: sa.Connection, *, schema: str | None, tables: list[str] | None = None
 ) -> dict[str, LiveTable]:
-    """Every table of `schema` (or only `tables`) by name, without Custodian's history table and without
+    """Every table of `schema` (or only `tables`) by name, without Custodian's own tables and without
     partitions of partitioned tables; one reflection query per kind of object, whatever the table count."""
     inspector = sa.inspect(connection)
     scope = {"schema": schema, "filter_names": sorted(set(tables)) if tables else None}
@@ -154,9 +154,10 @@ def live_tables_read(
     dialect = connection.dialect.name
     partitions, partition_keys = _PARTITION_READERS.get(dialect, _no_partitions)(connection, schema)
     result = {}
+    skipped = bookkeeping_tables()
     for key in sorted(columns, key=lambda k: k[1]):
         name = key[1]
-        if name == HISTORY_TABLE or name in partitions:
+        if name in skipped or name in partitions:
             continue
         result[name] = LiveTable(
             name=name,

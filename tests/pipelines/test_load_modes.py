@@ -278,3 +278,16 @@ def test_a_watermark_written_in_a_local_format_is_parsed_by_its_mapping_steps(
     second = run_once(pipeline, platform_admin)
     assert (second.rows_loaded, second.rows_inserted) == (1, 1)
     assert second.watermark_to.startswith("2024-01-05T10:00")
+
+
+def test_the_pipelines_state_table_is_not_drift(shop, import_root, platform_admin):
+    from django.conf import settings
+
+    from catalog.schema.drift import schema_drift
+
+    assert STATE_TABLE in settings.CUSTODIAN_BOOKKEEPING_TABLES
+    (import_root / "customers.csv").write_text(CUSTOMER_CSV)
+    assert run_once(incremental(shop, platform_admin), platform_admin).status == RunStatus.SUCCEEDED
+    assert query(shop, f"SELECT count(*) FROM app.{STATE_TABLE}") == [(1,)]  # the run wrote its watermark
+    report = schema_drift(datastore=shop)
+    assert not report.has_drift, (report.missing, report.extra, report.different)
