@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +39,41 @@ def test_rqworker_uses_the_preloading_worker_which_imports_the_job_modules_befor
     assert probe["class"] == "PreloadingWorker"
     assert not probe["before"]["pipelines.runner"]  # Django alone does not load the ETL engine
     assert all(probe["after"].values()), probe["after"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("with_scheduler", [True, False])
+def test_a_worker_started_with_the_scheduler_schedules_the_tick_on_a_fresh_installation(with_scheduler):
+    """Nothing else may have scheduled it yet (no scheduled pipeline saved): the tick must not wait."""
+    import django_rq
+    from django.db import connection
+
+    from catalog.scheduler import TICK_JOB_ID, TICK_QUEUE
+
+    ticks = django_rq.get_queue(TICK_QUEUE)
+
+    def forget_the_tick():
+        ticks.empty()
+        for job_id in ticks.scheduled_job_registry.get_job_ids():
+            ticks.scheduled_job_registry.remove(job_id, delete_job=True)
+
+    forget_the_tick()
+    command = [sys.executable, "manage.py", "rqworker", TICK_QUEUE, "--burst"]
+    env = os.environ | {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        "REDIS_URL": settings.RQ_QUEUES[TICK_QUEUE]["URL"],
+    }
+    try:
+        done = subprocess.run(
+            command + (["--with-scheduler"] if with_scheduler else []),
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        scheduled = TICK_JOB_ID in ticks.scheduled_job_registry.get_job_ids()
+        assert scheduled is with_scheduler  # only a worker that runs scheduled jobs asks for it
+    finally:
+        forget_the_tick()
