@@ -25,7 +25,13 @@ from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
 from catalog.schema.history_table import history_current_version, history_rows, history_table
 from catalog.schema.metadata import schema_model_build
 
-__all__ = ["schema_apply_enqueue", "schema_apply_run", "schema_apply_execute", "ApplyOutcome"]
+__all__ = [
+    "schema_apply_enqueue",
+    "schema_apply_run",
+    "schema_apply_recorded",
+    "schema_apply_execute",
+    "ApplyOutcome",
+]
 
 
 # Runs recorded before applies had a heartbeat: the job timeout is an hour; "running" after two is lost.
@@ -196,6 +202,13 @@ def _fail_lost_runs(datastore: DataStore) -> None:
             error=f"{first} The target's transaction was rolled back by the database; check the target and "
             "apply again.",
         )
+
+
+def schema_apply_recorded(*, datastore: DataStore, release: SchemaRelease, user) -> SchemaApply:
+    """Apply now, in this process, with a record like an admin's queued apply (the command line and the
+    demo), so that the data store's page and the dashboard know the version it is at."""
+    run = SchemaApply.objects.create(datastore=datastore, release=release, requested_by=user)
+    return schema_apply_run(apply_id=run.pk)
 
 
 def schema_apply_run(*, apply_id: int) -> SchemaApply:

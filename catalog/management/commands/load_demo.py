@@ -2,9 +2,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from catalog.choices import RunStatus
 from catalog.demo import DEMO_USERS, demo_load
 from catalog.models import DataStore
-from catalog.schema.apply import schema_apply_execute
+from catalog.schema.apply import schema_apply_recorded
 from catalog.schema.connections import datastore_connect
 from catalog.schema.dialects import SchemaError, profile_for
 from catalog.schema.history_table import history_current_version, history_rows
@@ -64,23 +65,29 @@ class Command(BaseCommand):
         newest = store.releases.order_by("-version").first()
         try:
             current = self._current_version(store)
-            if current:
-                # Never move a database the user may have taken elsewhere (up or down) on their own.
-                self.stdout.write(f"'{store.name}' is at release {current}.")
-                return
-            outcome = schema_apply_execute(datastore=store, target_version=newest.version, user=user)
         except SchemaError as exc:
-            self.stdout.write(
-                self.style.WARNING(
-                    f"Note: release {newest.version} of '{store.name}' was not applied ({exc.message}). The "
-                    f"catalog works without it; to run pipelines into '{store.name}', point "
-                    f"${store.url_env} at a PostgreSQL database and run "
-                    f"`python manage.py schema_apply --datastore {store.name}`."
-                )
-            )
+            self._not_applied(store, newest, exc.message)
+            return
+        if current:
+            # Never move a database the user may have taken elsewhere (up or down) on their own.
+            self.stdout.write(f"'{store.name}' is at release {current}.")
+            return
+        run = schema_apply_recorded(datastore=store, release=newest, user=user)
+        if run.status != RunStatus.SUCCEEDED:
+            self._not_applied(store, newest, run.error)
             return
         self.stdout.write(
-            f"Applied release {newest.version} of '{store.name}' ({len(outcome.statements)} statements)."
+            f"Applied release {newest.version} of '{store.name}' ({run.statements_run} statements)."
+        )
+
+    def _not_applied(self, store: DataStore, release, reason: str) -> None:
+        self.stdout.write(
+            self.style.WARNING(
+                f"Note: release {release.version} of '{store.name}' was not applied ({reason}). The "
+                f"catalog works without it; to run pipelines into '{store.name}', point "
+                f"${store.url_env} at a PostgreSQL database and run "
+                f"`python manage.py schema_apply --datastore {store.name}`."
+            )
         )
 
     def _current_version(self, store: DataStore) -> int | None:

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from catalog.choices import RunStatus
 from catalog.management.commands._schema import datastore_named, user_named
-from catalog.schema.apply import schema_apply_execute
+from catalog.schema.apply import schema_apply_execute, schema_apply_recorded
 from catalog.schema.dialects import SchemaError
 
 
@@ -33,21 +34,33 @@ class Command(BaseCommand):
             if newest is None:
                 raise CommandError(f"'{store.name}' has no release; run schema_release first.")
             version = newest.version
-        try:
-            outcome = schema_apply_execute(
-                datastore=store,
-                target_version=version,
-                user=user_named(options["user"]),
-                baseline=options["baseline"],
-            )
-        except SchemaError as exc:
-            raise CommandError(exc.message) from exc
-        if options["baseline"]:
-            self.stdout.write(self.style.SUCCESS(f"'{store.name}' recorded as at version {version}."))
+        user = user_named(options["user"])
+        if options["baseline"] or not version:
+            try:  # a baseline records a version without applying; version 0 has no release to record
+                outcome = schema_apply_execute(
+                    datastore=store, target_version=version, user=user, baseline=options["baseline"]
+                )
+            except SchemaError as exc:
+                raise CommandError(exc.message) from exc
+            if options["baseline"]:
+                self.stdout.write(self.style.SUCCESS(f"'{store.name}' recorded as at version {version}."))
+            else:
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"'{store.name}' is empty (was at version {outcome.from_version or 0}); "
+                        f"{len(outcome.statements)} statements ran."
+                    )
+                )
             return
+        release = store.releases.filter(version=version).first()
+        if release is None:
+            raise CommandError(f"'{store.name}' has no release {version}.")
+        run = schema_apply_recorded(datastore=store, release=release, user=user)
+        if run.status != RunStatus.SUCCEEDED:
+            raise CommandError(f"{run.error} (apply #{run.pk})")
         self.stdout.write(
             self.style.SUCCESS(
-                f"'{store.name}' is at version {version} (was {outcome.from_version or 0}); "
-                f"{len(outcome.statements)} statements ran."
+                f"'{store.name}' is at version {version} (was {run.from_version or 0}); "
+                f"{run.statements_run} statements ran (apply #{run.pk})."
             )
         )

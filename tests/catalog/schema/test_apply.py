@@ -134,6 +134,17 @@ def test_commands_release_apply_and_ddl(target_store, steward, capsys):
     build_v1(store, steward)
     call_command("schema_apply", "--datastore", "target", "--user", "steward")
     assert "is at version 1 (was 0)" in capsys.readouterr().out
+    # Recorded like an admin's apply, so the store's page and the dashboard know the version it is at.
+    from catalog.models import SchemaApply
+    from dashboard.selectors import schema_state
+
+    applied = SchemaApply.objects.get(datastore=store)
+    assert (applied.status, applied.release.version, applied.requested_by) == ("succeeded", 1, steward)
+    state = next(s for s in schema_state() if s.datastore == store)
+    assert (state.applied_version, state.pending) == (1, 0)
+    call_command("schema_apply", "--datastore", "target")  # without --user: recorded with nobody
+    assert "is at version 1 (was 1); 0 statements ran" in capsys.readouterr().out
+    assert SchemaApply.objects.filter(datastore=store, requested_by=None, status="succeeded").count() == 1
     call_command("schema_ddl", "--datastore", "target", "--dialect", "mysql", "--entity", "account")
     assert "CREATE TABLE `app`.`account`" in capsys.readouterr().out
     with pytest.raises(Exception, match="Nothing changed"):
