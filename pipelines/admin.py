@@ -33,7 +33,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import YamlLexer
 
-from catalog.admin.base import CatalogModelAdmin, RunRecordAdmin, VersionedModelForm
+from catalog.admin.base import CatalogModelAdmin, RunRecordAdmin, VersionedModelForm, duration_text
 from catalog.admin.schema import highlight_css
 from catalog.choices import MaskingStrategy, PIICategory
 from catalog.exceptions import CustodianError
@@ -1013,7 +1013,7 @@ class PipelineRunAdmin(RunRecordAdmin):
 
     @admin.display(description="duration")
     def duration_display(self, obj):
-        return _seconds(obj.duration)
+        return duration_text(obj.duration)
 
     @admin.display(description="loaded", ordering="rows_loaded")
     def loaded_display(self, obj):
@@ -1057,7 +1057,7 @@ class PipelineRunAdmin(RunRecordAdmin):
             progress=_progress(run),
             rate=_rate(run),
             timings=_timings(run.timings or {}),
-            duration=_seconds(run.duration),
+            duration=duration_text(run.duration),
             retried_as=list(PipelineRun.objects.filter(retry_of=run).values_list("pk", flat=True)),
             config_html=yaml_highlight(run.config) if run.config else "",
             can_cancel=can_run and not run.is_finished,
@@ -1166,15 +1166,6 @@ def _reject_field_names(run: PipelineRun, known: list[str]) -> list[str]:
             cursor.execute(f"SELECT DISTINCT jsonb_object_keys(raw) FROM {table} WHERE run_id = %s", [run.pk])
             return _field_names([[name for (name,) in cursor.fetchall()]], known)
     return _field_names(rejects.values_list("raw", flat=True).iterator(chunk_size=2000), known)
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, seconds = divmod(int(round(value)), 60)
-    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _progress(run: PipelineRun) -> dict:

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from catalog.admin.base import ReadOnlyAdmin
 from catalog.models import AuditTrail
 from catalog.selectors import HISTORY_TYPES, audit_event_rows, audit_events, audit_events_iter, audit_models
 
@@ -62,22 +63,13 @@ class Echo:
 
 
 @admin.register(AuditTrail)
-class AuditTrailAdmin(admin.ModelAdmin):
+class AuditTrailAdmin(ReadOnlyAdmin):
     """Not a model page: the changelist is the audit trail, read from every history table."""
 
     page_size = 50
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("catalog.view_audit_trail")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [

@@ -11,7 +11,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from catalog.imports import read_error_message, upload_problem
 
-__all__ = ["VersionedModelForm", "CatalogModelAdmin", "RunRecordAdmin"]
+__all__ = ["VersionedModelForm", "CatalogModelAdmin", "ReadOnlyAdmin", "RunRecordAdmin", "duration_text"]
 
 
 class VersionedModelForm(forms.ModelForm):
@@ -97,12 +97,9 @@ class CatalogModelAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
         return super().get_export_queryset(request)
 
 
-class RunRecordAdmin(admin.ModelAdmin):
-    """Records of work that ran (pipeline runs, check runs, retention executions): nobody adds, changes or
-    deletes them from the admin; their list shows a coloured status."""
-
-    list_per_page = 50
-    show_full_result_count = False
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Pages of records nobody adds, changes or deletes from the admin (runs, applies, incidents, the audit
+    trail, reports); who may view them is each admin's own business."""
 
     def has_add_permission(self, request):
         return False
@@ -112,6 +109,24 @@ class RunRecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def duration_text(seconds: float | None) -> str:
+    """A run's duration for people: '4.2 s', '3 min 05 s', '2 h 07 min'; '—' when unknown."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class RunRecordAdmin(ReadOnlyAdmin):
+    """Records of work that ran (pipeline runs, check runs, retention executions), read-only; their list
+    shows a coloured status."""
+
+    list_per_page = 50
+    show_full_result_count = False
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):

@@ -20,6 +20,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import SqlLexer
 
+from catalog.admin.base import ReadOnlyAdmin
 from catalog.choices import DatabaseEngine, LintSeverity, RunStatus
 from catalog.exceptions import CatalogError
 from catalog.models import DataStore, SchemaApply, SchemaRelease
@@ -462,7 +463,7 @@ class ApplyChangeList(ChangeList):
 
 
 @admin.register(SchemaApply)
-class SchemaApplyAdmin(admin.ModelAdmin):
+class SchemaApplyAdmin(ReadOnlyAdmin):
     """Runs of applies: records of what ran on a data store, read-only for everyone."""
 
     list_display = [
@@ -500,15 +501,6 @@ class SchemaApplyAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return ApplyChangeList
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="run", ordering="pk")
     def run(self, obj):

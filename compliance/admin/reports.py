@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from catalog.admin.base import ReadOnlyAdmin
 from catalog.models import DataStore
 from compliance.models import ComplianceReport
 from compliance.selectors import pii_overview, report_activity
@@ -61,18 +62,9 @@ def _cell(value) -> str:
 
 
 @admin.register(ComplianceReport)
-class ComplianceReportAdmin(admin.ModelAdmin):
+class ComplianceReportAdmin(ReadOnlyAdmin):
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm(REPORT_PERMISSION)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

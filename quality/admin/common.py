@@ -53,15 +53,6 @@ def _require_quality_view(request) -> None:
         raise PermissionDenied
 
 
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, seconds = divmod(int(round(value)), 60)
-    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
 def _run_duration(run: CheckRun) -> float | None:
     if run.started_at and run.finished_at:
         return (run.finished_at - run.started_at).total_seconds()

@@ -10,7 +10,7 @@ from django.db.models import Count
 from django.http import Http404
 from django.template.response import TemplateResponse
 
-from catalog.admin.base import RunRecordAdmin
+from catalog.admin.base import RunRecordAdmin, duration_text
 from catalog.admin.schema import sql_highlight
 from catalog.models import Entity
 from quality.admin.common import (
@@ -20,7 +20,6 @@ from quality.admin.common import (
     _page,
     _run_duration,
     _samples_table,
-    _seconds,
 )
 from quality.choices import Dimension, ResultStatus
 from quality.models import (
@@ -71,7 +70,7 @@ class CheckRunAdmin(RunRecordAdmin):
 
     @admin.display(description="duration")
     def duration_display(self, obj):
-        return _seconds(_run_duration(obj))
+        return duration_text(_run_duration(obj))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, unquote(object_id))
@@ -87,7 +86,7 @@ class CheckRunAdmin(RunRecordAdmin):
             opts=self.opts,
             original=run,
             run=run,
-            duration=_seconds(_run_duration(run)),
+            duration=duration_text(_run_duration(run)),
             groups=_result_groups(run, problems_only=problems_only),
             problems_only=problems_only,
             can_run=request.user.has_perm(RUN_PERMISSION),

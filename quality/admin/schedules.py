@@ -6,7 +6,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils.html import format_html
 
-from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
+from catalog.admin.base import CatalogModelAdmin, ReadOnlyAdmin, VersionedModelForm
 from quality.models import (
     Incident,
     QualityAlerting,
@@ -83,7 +83,7 @@ class IncidentStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(ReadOnlyAdmin):
     """Incidents are opened and closed by check runs; people read them here."""
 
     list_display = [
@@ -120,15 +120,6 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(first_run_id=F("first_result__check_run_id"))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="state", ordering="closed_at")
     def state(self, obj):
