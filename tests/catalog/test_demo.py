@@ -69,3 +69,15 @@ def test_demo_database_is_created_once_and_an_unreachable_server_only_says_so():
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as server:
             server.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {}").format(psycopg.sql.Identifier(name)))
     assert "No demo database (" in run("postgresql://postgres@127.0.0.1:1/custodian_demo")
+
+
+def test_the_demo_comes_with_the_quality_rules_its_catalog_implies(db):
+    from quality.models import Rule
+
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    implied = Rule.objects.filter(origin="catalog")
+    assert implied.filter(entity__name="fact_sales").count() == 12  # as its quality page would show
+    assert f"{implied.count()} implied quality rules" in out.getvalue()
+    call_command("load_demo", stdout=io.StringIO())
+    assert Rule.objects.filter(origin="catalog").count() == implied.count()
