@@ -5,7 +5,10 @@ import difflib
 
 import yaml
 
+from catalog.exceptions import CustodianError
+
 __all__ = [
+    "ConfigFileError",
     "FlowList",
     "FlowMap",
     "YamlDumper",
@@ -14,6 +17,22 @@ __all__ = [
     "suggestion",
     "ProblemReader",
 ]
+
+
+class ConfigFileError(CustodianError):
+    """A file that cannot be applied; `problems` lists each one as "location: what is wrong". Subclasses name
+    what the file configures in `what` ("pipeline", "quality")."""
+
+    what = "file"
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(dict.fromkeys(problems))
+        count = len(self.problems)
+        super().__init__(
+            f"The {self.what} configuration has {count} problem{'s' if count != 1 else ''}; nothing was "
+            "changed:\n" + "\n".join(f"  - {problem}" for problem in self.problems),
+            extra={"problems": self.problems},
+        )
 
 
 class FlowList(list):

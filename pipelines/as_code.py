@@ -19,10 +19,9 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from catalog.exceptions import CustodianError
+from catalog.yaml_files import ConfigFileError, ProblemReader, yaml_mapping_load
 from catalog.yaml_files import FlowList as _Flow
 from catalog.yaml_files import FlowMap as _FlowMap
-from catalog.yaml_files import ProblemReader, yaml_mapping_load
 from catalog.yaml_files import YamlDumper as _Dumper
 from catalog.yaml_files import described as _described
 from catalog.yaml_files import suggestion as _suggestion
@@ -37,17 +36,10 @@ __all__ = [
 ]
 
 
-class PipelineConfigError(CustodianError):
+class PipelineConfigError(ConfigFileError):
     """A pipeline file that cannot be applied; `problems` lists each one as "location: what is wrong"."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = list(dict.fromkeys(problems))
-        count = len(self.problems)
-        super().__init__(
-            f"The pipeline configuration has {count} problem{'s' if count != 1 else ''}; nothing was "
-            "changed:\n" + "\n".join(f"  - {problem}" for problem in self.problems),
-            extra={"problems": self.problems},
-        )
+    what = "pipeline"
 
 
 def pipeline_to_config(pipeline) -> dict:

@@ -31,12 +31,11 @@ import yaml
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
-from catalog.exceptions import CustodianError
 from catalog.models import DataStore, Entity
 from catalog.services import catalog_object_save
+from catalog.yaml_files import ConfigFileError, ProblemReader, yaml_mapping_load
 from catalog.yaml_files import FlowList as _Flow
 from catalog.yaml_files import FlowMap as _FlowMap
-from catalog.yaml_files import ProblemReader, yaml_mapping_load
 from catalog.yaml_files import YamlDumper as _Dumper
 from catalog.yaml_files import described as _described
 from catalog.yaml_files import suggestion as _suggestion
@@ -54,17 +53,10 @@ __all__ = [
 ]
 
 
-class QualityConfigError(CustodianError):
+class QualityConfigError(ConfigFileError):
     """A quality file that cannot be applied; `problems` lists each one as "location: what is wrong"."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = list(dict.fromkeys(problems))
-        count = len(self.problems)
-        super().__init__(
-            f"The quality configuration has {count} problem{'s' if count != 1 else ''}; nothing was "
-            "changed:\n" + "\n".join(f"  - {problem}" for problem in self.problems),
-            extra={"problems": self.problems},
-        )
+    what = "quality"
 
 
 class QualityApplied(NamedTuple):
