@@ -690,3 +690,14 @@ def test_reading_a_quality_page_writes_nothing_for_a_reader(dq, role_client, ste
     client.get(f"/admin/quality/rule/entity/{dq.customer.pk}/")
     created = Rule.objects.filter(entity=dq.customer).first()
     assert created is not None and created.history.first().history_user == steward
+
+
+def test_entity_and_store_quality_pages_list_their_recent_checks(role_client, checked):
+    client = role_client("officer")
+    run_link = reverse("admin:quality_checkrun_change", args=[checked.run.pk])
+    entity = client.get(PAGES["entity quality"](checked)).content.decode()
+    section = entity.split('id="quality-recent-checks"', 1)[1]
+    assert run_link in section and "<td>this entity</td>" in section
+    store = client.get(PAGES["store quality"](checked)).content.decode()
+    section = store.split('id="datastore-recent-checks"', 1)[1]
+    assert run_link in section and "<td>customer</td>" in section
