@@ -129,6 +129,22 @@ class QualitySchedule(VersionedModel):
 
         if self.cron and not croniter.is_valid(self.cron):
             raise ValidationError({"cron": _("Not a cron expression (minute hour day month weekday).")})
+        # Each run scans the data store: a schedule may not fire more often than the platform allows.
+        if self.cron:
+            from quality.limits import min_schedule_minutes
+            from quality.schedules import cron_shortest_gap_minutes
+
+            shortest, least = cron_shortest_gap_minutes(self.cron), min_schedule_minutes()
+            if shortest is not None and shortest < least:
+                raise ValidationError(
+                    {
+                        "cron": _(
+                            "This schedule runs every %(gap)s minute(s) at times; quality checks may run at "
+                            "most every %(least)s minutes (e.g. '*/%(least)s * * * *')."
+                        )
+                        % {"gap": f"{shortest:g}", "least": least}
+                    }
+                )
         if self.entity_id and self.datastore_id and self.entity.datastore_id != self.datastore_id:
             raise ValidationError({"entity": _("The entity belongs to another data store.")})
 

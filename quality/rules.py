@@ -6,11 +6,12 @@ with the catalog before every check: their definition follows the catalog, while
 (threshold, severity, enabled) is kept.
 """
 
-import re
 from dataclasses import dataclass, field
 
 from catalog.models import Entity
+from catalog.patterns import pattern_problem
 from catalog.sql_conditions import select_problem
+from quality.limits import max_timeout_seconds
 
 __all__ = ["rule_definition_errors", "ImpliedRule", "rules_implied", "rules_implied_sync"]
 
@@ -83,10 +84,10 @@ def _param_errors(rule, kind: str, params: dict) -> dict[str, str]:
         pattern = params.get("pattern")
         if not isinstance(pattern, str) or not pattern:
             return {"params": "A pattern rule needs a pattern (a regular expression)."}
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            return {"params": f"The pattern is not a regular expression: {exc}."}
+        # PostgreSQL runs the pattern, so PostgreSQL (the rule's data store when it answers) judges it.
+        reason = pattern_problem(pattern, datastore=rule.entity.datastore if rule.entity_id else None)
+        if reason:
+            return {"params": f"PostgreSQL rejects the pattern: {reason}."}
     if kind == "range":
         if params.get("min") in (None, "") and params.get("max") in (None, ""):
             return {"params": "A range rule needs min, max or both."}
@@ -114,12 +115,12 @@ def _param_errors(rule, kind: str, params: dict) -> dict[str, str]:
         isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in params["values"]
     ):
         return {"params": "Allowed values are single values (texts or numbers)."}
-    if (
-        kind == "custom_sql"
-        and "timeout_seconds" in params
-        and not (_is_number(params["timeout_seconds"]) and params["timeout_seconds"] > 0)
-    ):
-        return {"params": "timeout_seconds is a positive number of seconds."}
+    if kind == "custom_sql" and "timeout_seconds" in params:
+        timeout, most = params["timeout_seconds"], max_timeout_seconds()
+        if not (_is_number(timeout) and timeout > 0):
+            return {"params": "timeout_seconds is a positive number of seconds."}
+        if timeout > most:
+            return {"params": f"timeout_seconds is at most {most:g} seconds (the platform's limit)."}
     if kind == "referential":
         return _referential_errors(rule, params)
     if kind == "custom_sql":

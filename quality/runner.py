@@ -1,9 +1,11 @@
 """A check run: every enabled rule of an entity (or of every entity of a data store) evaluated where the
 data is, each result recorded with its counts, examples (masked) and SQL, then scores and incidents.
 
-Every statement runs in its own read-only transaction with a statement timeout, so one rule's failure (a
-regex PostgreSQL rejects, a dropped column, custom SQL that runs too long) is that rule's result and the
-other rules still run. When the shared scan fails, its rules are run one by one to find the culprit.
+Every statement runs in its own read-only transaction with a statement timeout (bounded by the platform's
+limits), so one rule's failure (a regex PostgreSQL rejects, a dropped column, custom SQL that runs too long)
+is that rule's result and the other rules still run. Patterns are checked by the data store before the shared
+scan, and a scan that fails otherwise has its culprits found by planning each rule alone (EXPLAIN reads no
+row); nothing that timed out is run again.
 """
 
 import logging
@@ -13,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
-from django.conf import settings
 from django.utils import timezone
 from psycopg import sql
 
 from catalog.heartbeat import Heartbeat
 from catalog.masking import column_masking, mask_value
 from catalog.models import Entity
+from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
 from catalog.schema.connections import datastore_pg_connect
 from catalog.schema.dialects import SchemaError
 from quality.choices import SCAN_KINDS, ResultStatus, RuleKind, RunStatus, Severity
@@ -31,6 +33,7 @@ from quality.compile import (
     scan_compile,
     unique_compile,
 )
+from quality.limits import rule_timeout_seconds, scan_timeout_seconds
 from quality.models import CheckRun, Rule, RuleResult
 from quality.rules import rules_implied_sync
 
@@ -66,7 +69,7 @@ class _Store:
 
     def __init__(self, connection: psycopg.Connection):
         self.connection = connection
-        self.timeout_ms = int(getattr(settings, "CUSTODIAN_QUALITY_TIMEOUT_SECONDS", 600) * 1000)
+        self.timeout_ms = int(scan_timeout_seconds() * 1000)
 
     def run(self, statement, *, timeout_ms: int | None = None, fetch: str = "one"):
         """(rows, seconds) of one statement in its own read-only transaction."""
@@ -80,13 +83,23 @@ class _Store:
             rows = cursor.fetchone() if fetch == "one" else cursor.fetchall()
         return rows, time.monotonic() - started
 
+    def patterns_rejected(self, patterns: list[str]) -> dict[str, str]:
+        """The patterns this data store's PostgreSQL rejects, with its reasons; reads no table."""
+        with self.connection.transaction(), self.connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
+            cursor.execute(
+                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(PATTERN_CHECK_TIMEOUT_MS))
+            )
+            return patterns_rejected(cursor, patterns)
+
     def text(self, statement) -> str:
         return statement.as_string(self.connection)
 
 
-def _problem(exc: Exception) -> str:
+def _problem(exc: Exception, *, timeout_s: float | None = None) -> str:
     if isinstance(exc, psycopg.errors.QueryCanceled):
-        return "Stopped by the statement timeout: the query ran too long."
+        limit = f" of {timeout_s:g} s" if timeout_s else ""
+        return f"Stopped by the statement timeout{limit}: the query ran too long, and is not re-run."
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return "Refused: the SQL tried to write, and rules only read."
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -197,7 +210,7 @@ def _set_rules_run(datastore, prepared) -> list[tuple]:
                 continue
             timeout = None
             if rule.kind == RuleKind.CUSTOM_SQL:
-                timeout = int(float(rule.params.get("timeout_seconds") or 30) * 1000)
+                timeout = int(rule_timeout_seconds(rule) * 1000)
             try:
                 ran.append((*store.run(statement, timeout_ms=timeout), None))
             except psycopg.Error as exc:
@@ -206,20 +219,73 @@ def _set_rules_run(datastore, prepared) -> list[tuple]:
 
 
 def _evaluate_scan(store, entity, table, rules, outcomes) -> int | None:
-    """The shared scan; on failure, each rule alone so one bad rule does not sink the others."""
+    """The shared scan, run once: rules that cannot run are set aside before it, never re-run after it.
+
+    Patterns PostgreSQL rejects are found first by one cheap statement that reads no table, so the other
+    rules keep the shared scan. A scan stopped by the timeout is not re-run rule by rule (that would hold the
+    data store as long again per rule): each of its rules is recorded as stopped by the timeout."""
+    rules = _patterns_checked(store, rules, outcomes)
+    if not rules:
+        return None
     plan = scan_compile(table, rules)
     try:
         row, seconds = store.run(plan.statement)
+    except psycopg.errors.QueryCanceled as exc:
+        _scan_failed(store, plan, rules, outcomes, _problem(exc, timeout_s=store.timeout_ms / 1000))
+        return None
     except psycopg.Error as exc:
-        if len(rules) == 1:
-            outcomes[rules[0].pk] = Outcome(
-                rules[0], ResultStatus.ERROR, error=_problem(exc), sql=store.text(plan.statement)
-            )
+        remaining = _planning_checked(store, table, rules, outcomes)
+        if len(remaining) == len(rules) or not remaining:
+            _scan_failed(store, plan, remaining, outcomes, _problem(exc))
             return None
-        total = None
-        for rule in rules:
-            total = _evaluate_scan(store, entity, table, [rule], outcomes) or total
-        return total
+        return _evaluate_scan(store, entity, table, remaining, outcomes)
+    return _scan_judge(store, entity, table, rules, outcomes, plan, row, seconds)
+
+
+def _patterns_checked(store, rules, outcomes) -> list:
+    """The rules whose patterns the data store accepts; the others get their error outcome."""
+    patterns = [r.params["pattern"] for r in rules if r.kind == RuleKind.PATTERN]
+    if not patterns:
+        return rules
+    try:
+        rejected = store.patterns_rejected(patterns)
+    except psycopg.Error as exc:  # the check itself failed: the scan says what is wrong
+        logger.warning("Patterns could not be checked first: %s", exc)
+        return rules
+    kept = []
+    for rule in rules:
+        reason = rejected.get(rule.params.get("pattern")) if rule.kind == RuleKind.PATTERN else None
+        if reason:
+            outcomes[rule.pk] = Outcome(
+                rule, ResultStatus.ERROR, error=f"PostgreSQL rejects the regular expression: {reason}"
+            )
+        else:
+            kept.append(rule)
+    return kept
+
+
+def _planning_checked(store, table, rules, outcomes) -> list:
+    """The rules PostgreSQL can plan alone (EXPLAIN: no row is read); the others get their error outcome."""
+    kept = []
+    for rule in rules:
+        alone = scan_compile(table, [rule]).statement
+        try:
+            store.run(sql.SQL("EXPLAIN {}").format(alone), fetch="all")
+        except psycopg.Error as exc:
+            outcomes[rule.pk] = Outcome(rule, ResultStatus.ERROR, error=_problem(exc), sql=store.text(alone))
+        else:
+            kept.append(rule)
+    return kept
+
+
+def _scan_failed(store, plan, rules, outcomes, problem: str) -> None:
+    text = store.text(plan.statement)
+    for rule in rules:
+        outcomes[rule.pk] = Outcome(rule, ResultStatus.ERROR, error=problem, sql=text)
+
+
+def _scan_judge(store, entity, table, rules, outcomes, plan, row, seconds) -> int:
+    """Each rule's outcome from the shared scan's row, then their failing samples; the table's row count."""
     total = row[0]
     names = ["total"] + [a for r in rules for a in [plan.aliases[r.pk]] if r.kind != RuleKind.VOLUME]
     values = dict(zip(names, row, strict=True))
@@ -339,7 +405,9 @@ def _set_rule_prepare(entity, table, rule) -> tuple:
 def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -> Outcome:
     text = store.text(statement)
     if exc is not None:
-        return Outcome(rule, ResultStatus.ERROR, error=_problem(exc), sql=text, total_rows=total)
+        limit = rule_timeout_seconds(rule) if rule.kind == RuleKind.CUSTOM_SQL else scan_timeout_seconds()
+        problem = _problem(exc, timeout_s=limit)
+        return Outcome(rule, ResultStatus.ERROR, error=problem, sql=text, total_rows=total)
     groups, failing, examples = row
     outcome = Outcome(
         rule, total_rows=total, failing_rows=failing, duration_ms=round(seconds * 1000, 1), sql=text

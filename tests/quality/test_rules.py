@@ -159,14 +159,12 @@ def test_freshness_and_volume(dq, steward):
 def test_broken_rules_report_why_and_the_others_still_run(dq, steward):
     bad_regex = catalog_object_save(
         obj=Rule(
-            entity=dq.customer,
-            name="bad_regex",
-            kind="pattern",
-            columns=["email"],
-            params={"pattern": "(?P<user>[^@]+)@"},
+            entity=dq.customer, name="bad_regex", kind="pattern", columns=["email"], params={"pattern": "@"}
         ),
         user=steward,
     )
+    # Saved before patterns were checked by PostgreSQL: only the run can say what is wrong with it.
+    Rule.objects.filter(pk=bad_regex.pk).update(params={"pattern": "(?P<user>[^@]+)@"})
     run_sql(store_url(dq), "CREATE SEQUENCE app.ids")
     writes = catalog_object_save(
         obj=Rule(
@@ -189,7 +187,11 @@ def test_broken_rules_report_why_and_the_others_still_run(dq, steward):
             entity=dq.customer,
             name="slow",
             kind="custom_sql",
-            params={"sql": "SELECT * FROM app.customer, pg_sleep(3)", "timeout_seconds": 0.5},
+            params={
+                "sql": "SELECT a.* FROM app.customer a, app.customer b, app.customer c, app.customer d "
+                "WHERE a.score + b.score + c.score + d.score = -1",
+                "timeout_seconds": 0.5,
+            },
         ),
         user=steward,
     )
