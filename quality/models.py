@@ -139,8 +139,8 @@ class QualitySchedule(VersionedModel):
                 raise ValidationError(
                     {
                         "cron": _(
-                            "This schedule runs every %(gap)s minute(s) at times; quality checks may run at "
-                            "most every %(least)s minutes (e.g. '*/%(least)s * * * *')."
+                            "This schedule fires as often as every %(gap)s min; quality checks may run at "
+                            "most every %(least)s min (e.g. '*/%(least)s * * * *')."
                         )
                         % {"gap": f"{shortest:g}", "least": least}
                     }

@@ -13,7 +13,13 @@ from catalog.patterns import pattern_problem
 from catalog.sql_conditions import select_problem
 from quality.limits import max_timeout_seconds
 
-__all__ = ["rule_definition_errors", "ImpliedRule", "rules_implied", "rules_implied_sync"]
+__all__ = [
+    "rule_definition_errors",
+    "ImpliedRule",
+    "rules_implied",
+    "rules_implied_pending",
+    "rules_implied_sync",
+]
 
 ONE_COLUMN = {"not_null", "pattern", "range", "allowed_values", "freshness"}
 ORDERABLE = {
@@ -256,18 +262,15 @@ def rules_implied(entity: Entity) -> list[ImpliedRule]:
     return implied
 
 
-def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
-    """Create, update and delete the entity's catalog-origin rules to match the catalog; counts of each.
-
-    A steward's tuning of an implied rule (threshold, severity, enabled) survives; its definition does not.
-    """
-    from catalog.services import catalog_object_save
+def _implied_plan(entity: Entity) -> list[tuple[str, object, ImpliedRule | None, str]]:
+    """What syncing would do, without doing it: (create|update|delete, stored rule or None, spec, name)."""
     from quality.models import Rule
 
     wanted = {rule.implied_key: rule for rule in rules_implied(entity)}
     existing = {rule.implied_key: rule for rule in Rule.objects.filter(entity=entity, origin="catalog")}
-    counts = {"created": 0, "updated": 0, "deleted": 0}
     taken = set(Rule.objects.filter(entity=entity).exclude(origin="catalog").values_list("name", flat=True))
+    # Deletions first, so a rule taking over a deleted one's name does not collide with it.
+    plan = [("deleted", rule, None, rule.name) for key, rule in existing.items() if key not in wanted]
     for key, spec in wanted.items():
         rule = existing.get(key)
         name = spec.name
@@ -276,31 +279,44 @@ def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
             name = f"{spec.name}_catalog" + (str(suffix) if suffix > 1 else "")
             suffix += 1
         if rule is None:
-            rule = Rule(
-                entity=entity,
-                origin="catalog",
-                implied_key=key,
-                name=name,
-                kind=spec.kind,
-                columns=spec.columns,
-                params=spec.params,
-                description=spec.description,
-            )
-            catalog_object_save(obj=rule, user=user)
-            counts["created"] += 1
+            plan.append(("created", None, spec, name))
         elif (rule.kind, rule.columns, rule.params, rule.name) != (
             spec.kind,
             spec.columns,
             spec.params,
             name,
         ):
-            rule.kind, rule.columns, rule.params, rule.name = spec.kind, spec.columns, spec.params, name
-            rule.description = spec.description
-            catalog_object_save(obj=rule, user=user)
-            counts["updated"] += 1
-    for key, rule in existing.items():
-        if key not in wanted:
+            plan.append(("updated", rule, spec, name))
+    return plan
+
+
+def rules_implied_pending(entity: Entity) -> dict[str, int]:
+    """How many implied rules a sync would create, update and delete; reads only (for pages shown on GET)."""
+    counts = {"created": 0, "updated": 0, "deleted": 0}
+    for action, *_ in _implied_plan(entity):
+        counts[action] += 1
+    return counts
+
+
+def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
+    """Create, update and delete the entity's catalog-origin rules to match the catalog; counts of each.
+
+    A steward's tuning of an implied rule (threshold, severity, enabled) survives; its definition does not.
+    Called before every check and by the explicit "Refresh implied rules" POST, never by a page view.
+    """
+    from catalog.services import catalog_object_save
+    from quality.models import Rule
+
+    counts = {"created": 0, "updated": 0, "deleted": 0}
+    for action, rule, spec, name in _implied_plan(entity):
+        counts[action] += 1
+        if action == "deleted":
             rule._history_user = user
             rule.delete()
-            counts["deleted"] += 1
+            continue
+        if rule is None:
+            rule = Rule(entity=entity, origin="catalog", implied_key=spec.implied_key)
+        rule.kind, rule.columns, rule.params, rule.name = spec.kind, spec.columns, spec.params, name
+        rule.description = spec.description
+        catalog_object_save(obj=rule, user=user)
     return counts

@@ -44,6 +44,7 @@ from quality.models import (
     Rule,
     RuleResult,
 )
+from quality.rules import rules_implied_pending
 from quality.services import check_run_request
 
 __all__ = ["RuleAdmin", "LatestStatusFilter"]
@@ -228,11 +229,10 @@ class RuleAdmin(CatalogModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         entity, store = self._filtered_scope(request)
-        if entity is not None and request.method == "GET" and self.has_refresh_permission(request):
-            # Implied rules appear beside the written ones before any check has run; only for users who
-            # may change rules, so that reading a page never writes history in a reader's name.
-            _implied_refresh_report(self, request, [entity], quiet=True)
+        # Reading a page writes nothing: implied rules are synced before each check and by the
+        # "Refresh implied rules" POST; the page only says how far they are out of step.
         context = {
+            "implied_pending": _pending_note(entity) if entity is not None else "",
             "quality_entity": entity,
             "quality_datastore": store,
             "can_run": request.user.has_perm(RUN_PERMISSION),
@@ -317,8 +317,6 @@ class RuleAdmin(CatalogModelAdmin):
     def entity_quality_view(self, request, entity_id):
         _require_quality_view(request)
         entity = get_object_or_404(Entity.objects.select_related("datastore"), pk=entity_id)
-        if self.has_refresh_permission(request):
-            _implied_refresh_report(self, request, [entity], quiet=True)
         context = _page(
             self.admin_site,
             request,
@@ -326,6 +324,8 @@ class RuleAdmin(CatalogModelAdmin):
             opts=self.opts,
             entity=entity,
             can_run=request.user.has_perm(RUN_PERMISSION),
+            can_refresh=self.has_refresh_permission(request),
+            implied_pending=_pending_note(entity),
             **_entity_quality(entity),
         )
         return TemplateResponse(request, "admin/quality/entity_quality.html", context)
@@ -421,6 +421,15 @@ def _run_outcome(run: CheckRun) -> tuple[str, int]:
         ),
         messages.INFO,
     )
+
+
+def _pending_note(entity: Entity) -> str:
+    """What refreshing the entity's implied rules would change, in words; '' when they are in step."""
+    pending = rules_implied_pending(entity)
+    if not any(pending.values()):
+        return ""
+    parts = [f"{count} to be {action}" for action, count in pending.items() if count]
+    return "The catalog has changed since its rules were last refreshed: " + ", ".join(parts) + "."
 
 
 def _entity_quality(entity: Entity) -> dict:

@@ -1,5 +1,7 @@
 """Every rule kind against real PostgreSQL data with known counts of good and bad rows."""
 
+import time
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -248,3 +250,95 @@ def test_a_rules_dimension_follows_its_kind_unless_it_was_chosen(dq, steward):
         catalog_object_save(obj=rule, user=steward)
     assert Rule.objects.get(pk=derived.pk).dimension == Dimension.VALIDITY  # re-derived from the new kind
     assert Rule.objects.get(pk=chosen.pk).dimension == Dimension.CONSISTENCY  # kept: chosen on purpose
+
+
+def test_patterns_are_judged_by_postgresql_which_runs_them(dq, steward):
+    """Issue 16 #16: the valid PostgreSQL `\\mn[0-9]+\\M` was refused, Python's `(?P<n>...)` accepted."""
+    word = catalog_object_save(
+        obj=Rule(
+            entity=dq.customer, name="word", kind="pattern", columns=["tier"], params={"pattern": r"\mgold\M"}
+        ),
+        user=steward,
+    )
+    with pytest.raises(ValidationError) as refused:
+        catalog_object_save(
+            obj=Rule(
+                entity=dq.customer,
+                name="python_only",
+                kind="pattern",
+                columns=["email"],
+                params={"pattern": "(?P<user>[^@]+)@"},
+            ),
+            user=steward,
+        )
+    assert refused.value.message_dict == {
+        "params": ["PostgreSQL rejects the pattern: invalid embedded option."]
+    }
+    found = results(check(dq, dq.customer, steward))
+    assert (found[word.name].status, found[word.name].failing_rows) == (ResultStatus.FAILED, BAD["bad_tier"])
+
+
+def test_a_pattern_the_store_rejects_leaves_the_other_rules_in_one_shared_scan(dq, steward):
+    """Issue 16 #17: one rejected regex made every rule of the scan run alone."""
+    bad = catalog_object_save(
+        obj=Rule(entity=dq.customer, name="bad", kind="pattern", columns=["email"], params={"pattern": "@"}),
+        user=steward,
+    )
+    Rule.objects.filter(pk=bad.pk).update(params={"pattern": "(?P<user>[^@]+)@"})
+    found = results(check(dq, dq.customer, steward))
+    assert found["bad"].error == "PostgreSQL rejects the regular expression: invalid embedded option"
+    scanned = [r for r in found.values() if "FILTER (WHERE" in r.sql]
+    assert {r.rule_name for r in scanned} == {
+        "customer_id_not_null",
+        "email_not_null",
+        "email_pattern",
+        "score_range",
+        "tier_allowed_values",
+    }
+    assert len({r.sql for r in scanned}) == 1 and "(?P<user>" not in scanned[0].sql
+    assert found["email_pattern"].failing_rows == BAD["bad_pattern"]
+
+
+def test_a_scan_stopped_by_the_timeout_is_recorded_once_and_not_rerun_rule_by_rule(dq, steward, settings):
+    """Issue 15 #15: a backtracking regex ran to the timeout in the scan, then again rule by rule."""
+    settings.CUSTODIAN_QUALITY_TIMEOUT_SECONDS = 0.5
+    # Reading the table takes 20 ms a row (2 s in all): every statement over it meets the timeout.
+    run_sql(
+        store_url(dq),
+        "ALTER TABLE app.customer RENAME TO customer_rows;"
+        "CREATE FUNCTION app.slowly(int) RETURNS int LANGUAGE sql AS 'SELECT pg_sleep(0.02); SELECT $1';"
+        "CREATE VIEW app.customer AS SELECT * FROM app.customer_rows WHERE app.slowly(customer_id) > 0",
+    )
+    started = time.monotonic()
+    found = results(check(dq, dq.customer, steward))
+    took = time.monotonic() - started
+    scan = {
+        name: r for name, r in found.items() if r.kind in ("not_null", "pattern", "range", "allowed_values")
+    }
+    assert len(scan) == 5 and all("statement timeout of 0.5 s" in r.error for r in scan.values())
+    assert all("not re-run" in r.error for r in scan.values())
+    # One statement, the shared scan, stopped for all of them: none was run again alone.
+    assert len({r.sql for r in scan.values()}) == 1 and "r4" in next(iter(scan.values())).sql
+    assert took < 4, took
+
+
+def test_a_steward_cannot_raise_a_timeout_beyond_the_platforms_limit(dq, steward, settings):
+    settings.CUSTODIAN_QUALITY_MAX_TIMEOUT_SECONDS = 60
+    settings.CUSTODIAN_QUALITY_TIMEOUT_SECONDS = 600
+    with pytest.raises(ValidationError) as refused:
+        catalog_object_save(
+            obj=Rule(
+                entity=dq.customer,
+                name="long",
+                kind="custom_sql",
+                params={"sql": "SELECT * FROM app.customer", "timeout_seconds": 3600},
+            ),
+            user=steward,
+        )
+    assert refused.value.message_dict == {
+        "params": ["timeout_seconds is at most 60 seconds (the platform's limit)."]
+    }
+    from quality.limits import rule_timeout_seconds, scan_timeout_seconds
+
+    stored = Rule(kind="custom_sql", params={"timeout_seconds": 3600})  # e.g. written before the limit
+    assert (rule_timeout_seconds(stored), scan_timeout_seconds()) == (60, 60)
