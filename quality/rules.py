@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 from catalog.models import Entity
 from catalog.patterns import pattern_problem
-from catalog.sql_conditions import select_problem
+from core.sql_gate import query_problem
 from quality.limits import max_timeout_seconds
 
 __all__ = [
     "rule_definition_errors",
+    "custom_sql_problem",
     "ImpliedRule",
     "rules_implied",
     "rules_implied_pending",
@@ -132,13 +133,20 @@ def _param_errors(rule, kind: str, params: dict) -> dict[str, str]:
     if kind == "custom_sql":
         sql_text = params.get("sql")
         problem = (
-            select_problem(sql_text, what="Custom SQL")
+            custom_sql_problem(rule, sql_text)
             if isinstance(sql_text, str) and sql_text.strip()
             else "Write the SQL: one SELECT returning the failing rows."
         )
         if problem:
             return {"params": problem}
     return {}
+
+
+def custom_sql_problem(rule, sql_text: str) -> str | None:
+    """Why the SQL gate refuses a custom rule's SQL (one read-only SELECT over the data store's own schema,
+    allow-listed functions), or None. Checked when the rule is saved and again before every run."""
+    schema = (rule.entity.datastore.schema_name or None) if rule.entity_id else None
+    return query_problem(sql_text, schema=schema, what="Custom SQL")
 
 
 def _is_number(value) -> bool:

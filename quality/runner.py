@@ -22,7 +22,7 @@ from catalog.heartbeat import Heartbeat
 from catalog.masking import column_masking, mask_value
 from catalog.models import Entity
 from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
-from catalog.schema.connections import datastore_pg_connect
+from catalog.schema.connections import datastore_guard, datastore_pg_connect
 from catalog.schema.dialects import SchemaError
 from quality.choices import SCAN_KINDS, ResultStatus, RuleKind, RunStatus, Severity
 from quality.compile import (
@@ -35,7 +35,7 @@ from quality.compile import (
 )
 from quality.limits import rule_timeout_seconds, scan_timeout_seconds
 from quality.models import CheckRun, Rule, RuleResult
-from quality.rules import rules_implied_sync
+from quality.rules import custom_sql_problem, rules_implied_sync
 
 __all__ = ["check_run_execute", "Outcome"]
 
@@ -71,14 +71,19 @@ class _Store:
         self.connection = connection
         self.timeout_ms = int(scan_timeout_seconds() * 1000)
 
-    def run(self, statement, *, timeout_ms: int | None = None, fetch: str = "one"):
-        """(rows, seconds) of one statement in its own read-only transaction."""
+    def run(self, statement, *, timeout_ms: int | None = None, fetch: str = "one", guard=None):
+        """(rows, seconds) of one statement in its own read-only transaction.
+
+        With `guard` (the data store), the statement holds user-written SQL: the transaction is guarded as
+        the SQL gate requires (read only, timeout, the store's read role, its schema as search path)."""
         started = time.monotonic()
+        timeout_ms = timeout_ms or self.timeout_ms
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(
-                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms or self.timeout_ms))
-            )
+            if guard is not None:
+                datastore_guard(cursor, guard, timeout_seconds=timeout_ms / 1000)
+            else:
+                cursor.execute("SET TRANSACTION READ ONLY")
+                cursor.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms)))
             cursor.execute(statement)
             rows = cursor.fetchone() if fetch == "one" else cursor.fetchall()
         return rows, time.monotonic() - started
@@ -208,11 +213,11 @@ def _set_rules_run(datastore, prepared) -> list[tuple]:
             if error is not None:
                 ran.append((None, 0.0, None))
                 continue
-            timeout = None
+            timeout, guard = None, None
             if rule.kind == RuleKind.CUSTOM_SQL:
-                timeout = int(rule_timeout_seconds(rule) * 1000)
+                timeout, guard = int(rule_timeout_seconds(rule) * 1000), datastore
             try:
-                ran.append((*store.run(statement, timeout_ms=timeout), None))
+                ran.append((*store.run(statement, timeout_ms=timeout, guard=guard), None))
             except psycopg.Error as exc:
                 ran.append((None, 0.0, exc))
     return ran
@@ -399,6 +404,10 @@ def _set_rule_prepare(entity, table, rule) -> tuple:
         ref_table = sql.Identifier(entity.datastore.schema_name or "public", ref.name)
         shown = list(dict.fromkeys(_key_columns(entity) + rule.columns))
         return rule, referential_compile(table, ref_table, rule, shown), None
+    # Checked again at every run: a rule saved before the gate (or written around it) must not run.
+    refused = custom_sql_problem(rule, rule.params.get("sql") or "")
+    if refused:
+        return rule, None, Outcome(rule, ResultStatus.ERROR, error=f"Not run: {refused}")
     return rule, custom_compile(rule), None
 
 
