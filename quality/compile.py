@@ -124,10 +124,13 @@ def samples_compile(
 
 
 def _count_and_examples(cte: sql.Composable) -> sql.Composed:
+    # The row alias must not be a name the rows have: json_agg(e) of a row with a column e aggregates the
+    # column, not the row.
     return sql.SQL(
         "WITH failing AS MATERIALIZED ({cte}) "
         "SELECT count(*), coalesce(sum(custodian_n), 0)::bigint, "
-        "(SELECT coalesce(json_agg(e), '[]'::json) FROM (SELECT * FROM failing LIMIT {limit}) e) FROM failing"
+        "(SELECT coalesce(json_agg(custodian_example), '[]'::json) "
+        "FROM (SELECT * FROM failing LIMIT {limit}) AS custodian_example) FROM failing"
     ).format(cte=cte, limit=sql.Literal(SAMPLE_ROWS))
 
 

@@ -244,8 +244,17 @@ class RuleResult(models.Model):
     measured = models.CharField(
         max_length=300, blank=True, help_text=_("e.g. newest value's age, row count.")
     )
-    samples = models.JSONField(default=list, blank=True)
-    samples_masked = models.BooleanField(default=True)
+    samples = models.JSONField(
+        default=list, blank=True, help_text=_("Failing rows as everyone sees them: personal data masked.")
+    )
+    samples_pii = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_("The same rows as users allowed to see personal data see them (when samples mask any)."),
+    )
+    samples_masked = models.BooleanField(
+        default=True, help_text=_("Whether samples hide values (personal or of unknown origin).")
+    )
     duration_ms = models.FloatField(default=0)
     sql = models.TextField(blank=True)
     error = models.TextField(blank=True)

@@ -19,7 +19,6 @@ from django.utils import timezone
 from psycopg import sql
 
 from catalog.heartbeat import Heartbeat
-from catalog.masking import column_masking, mask_value
 from catalog.models import Entity
 from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
 from catalog.schema.connections import datastore_guard, datastore_pg_connect
@@ -36,6 +35,7 @@ from quality.compile import (
 from quality.limits import rule_timeout_seconds, scan_timeout_seconds
 from quality.models import CheckRun, Rule, RuleResult
 from quality.rules import custom_sql_problem, rules_implied_sync
+from quality.samples import SampleMasking, custom_sql_sample_masking, entity_sample_masking
 
 __all__ = ["check_run_execute", "Outcome"]
 
@@ -52,7 +52,9 @@ class Outcome:
     total_rows: int | None = None
     failing_rows: int | None = None
     measured: str = ""
-    samples: list = field(default_factory=list)
+    samples: list = field(default_factory=list)  # as everyone may see them (masked by origin)
+    samples_pii: list = field(default_factory=list)  # as users with view_pii see them, when different
+    samples_masked: bool = False
     duration_ms: float = 0.0
     sql: str = ""
     error: str = ""
@@ -124,28 +126,6 @@ def _table_columns(store: _Store, schema: str) -> dict[str, set[str]]:
     for table, column in rows:
         tables.setdefault(table, set()).add(column)
     return tables
-
-
-def _json_safe(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _masking(entity: Entity) -> dict[str, str]:
-    """The strategy for each personal-data column of the entity: the catalog's, else redact."""
-    strategies = {c.name: column_masking(c) for c in entity.columns.all() if c.is_pii}
-    return {name: strategy if strategy != "none" else "redact" for name, strategy in strategies.items()}
-
-
-def _masked(strategies: dict[str, str], sample: dict) -> dict:
-    """A sample row with every personal-data column masked, per _masking."""
-    return {
-        name: _json_safe(mask_value(value, strategies[name]) if name in strategies else value)
-        for name, value in sample.items()
-    }
 
 
 def _key_columns(entity: Entity) -> list[str]:
@@ -377,19 +357,29 @@ def _collect_samples(store, entity, table, outcomes: list[Outcome]) -> None:
         return
     shown = list(dict.fromkeys(_key_columns(entity) + [c for o in failing for c in o.rule.columns]))
     statement = samples_compile(table, shown, [o.rule for o in failing], [o.failing_rows for o in failing])
-    strategies = _masking(entity)
     try:
         rows, _ = store.run(statement, fetch="all")
     except psycopg.Error as exc:  # examples are a courtesy; the counts stand
         logger.warning("Samples for %s failed: %s", entity.name, exc)
         return
+    found: dict[int, list[dict]] = {position: [] for position in range(len(failing))}
     for row in rows:
         values = dict(zip(shown, row[1 : 1 + len(shown)], strict=True))
         flags = row[1 + len(shown) :]
-        for position, outcome in enumerate(failing):
+        for position in found:
             mine = row[0] == position or (row[0] == -1 and flags[position])
-            if mine and len(outcome.samples) < SAMPLE_ROWS:
-                outcome.samples.append(_masked(strategies, values))
+            if mine and len(found[position]) < SAMPLE_ROWS:
+                found[position].append(values)
+    columns = list(entity.columns.all())
+    for position, outcome in enumerate(failing):
+        shaped = outcome.rule.columns if outcome.rule.kind == RuleKind.PATTERN else ()
+        _samples_set(outcome, found[position], entity_sample_masking(columns, shaped=shaped))
+
+
+def _samples_set(outcome: Outcome, rows: list[dict], masking: SampleMasking) -> None:
+    """The outcome's samples as everyone sees them and, when that hides something, as view_pii sees them."""
+    outcome.samples, for_pii, outcome.samples_masked = masking.apply(rows)
+    outcome.samples_pii = for_pii if outcome.samples_masked else []
 
 
 def _set_rule_prepare(entity, table, rule) -> tuple:
@@ -421,18 +411,19 @@ def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -
     outcome = Outcome(
         rule, total_rows=total, failing_rows=failing, duration_ms=round(seconds * 1000, 1), sql=text
     )
-    strategies = _masking(entity)
-    outcome.samples = [
-        _masked(
-            strategies,
-            {
-                ("rows" if k == "custodian_n" else k): v
-                for k, v in e.items()
-                if rule.kind == RuleKind.UNIQUE or k != "custodian_n"
-            },
-        )
+    rows = [
+        {
+            ("rows" if k == "custodian_n" else k): v
+            for k, v in e.items()
+            if rule.kind == RuleKind.UNIQUE or k != "custodian_n"
+        }
         for e in (examples or [])
     ]
+    if rule.kind == RuleKind.CUSTOM_SQL:
+        masking = custom_sql_sample_masking(rule.params["sql"], entity)
+    else:
+        masking = entity_sample_masking(list(entity.columns.all()), counts=("rows",))
+    _samples_set(outcome, rows, masking)
     _judge_rows(outcome)
     if rule.kind == RuleKind.UNIQUE and failing:
         outcome.measured = f"{groups:,} duplicated keys over {failing:,} rows"

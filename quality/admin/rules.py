@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from catalog.admin.base import CatalogModelAdmin
+from catalog.masking import may_see_pii
 from catalog.models import DataStore, Entity
 from quality.admin.common import (
     CATALOG_DEFINITION_FIELDS,
@@ -29,6 +30,7 @@ from quality.admin.common import (
     _implied_refresh_report,
     _page,
     _require_quality_view,
+    _samples_for,
     _samples_table,
     _status_badge,
     entities_with_quality,
@@ -172,7 +174,8 @@ class RuleAdmin(CatalogModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         recent = []
         if obj is not None:
-            recent = list(obj.results.defer("samples", "sql").order_by("-created_at", "-id")[:RECENT_RUNS])
+            results = obj.results.defer("samples", "samples_pii", "sql").order_by("-created_at", "-id")
+            recent = list(results[:RECENT_RUNS])
         context.update(
             recent_results=recent,
             is_catalog_rule=obj is not None and obj.origin == RuleOrigin.CATALOG,
@@ -326,7 +329,7 @@ class RuleAdmin(CatalogModelAdmin):
             can_run=request.user.has_perm(RUN_PERMISSION),
             can_refresh=self.has_refresh_permission(request),
             implied_pending=_pending_note(entity),
-            **_entity_quality(entity),
+            **_entity_quality(entity, sees_pii=may_see_pii(request.user)),
         )
         return TemplateResponse(request, "admin/quality/entity_quality.html", context)
 
@@ -432,7 +435,7 @@ def _pending_note(entity: Entity) -> str:
     return "The catalog has changed since its rules were last refreshed: " + ", ".join(parts) + "."
 
 
-def _entity_quality(entity: Entity) -> dict:
+def _entity_quality(entity: Entity, *, sees_pii: bool = False) -> dict:
     """The entity's quality page: rules with their latest result, scores, trend, samples, incidents."""
     rules = list(rules_with_latest_result(Rule.objects.filter(entity=entity)).order_by("name"))
     rank = {status: i for i, status in enumerate(STATUS_ORDER)}
@@ -481,7 +484,9 @@ def _entity_quality(entity: Entity) -> dict:
             (
                 result,
                 _samples_table(
-                    result.samples, checked=result.rule.columns if result.rule_id else [], positions=positions
+                    _samples_for(result, sees_pii),
+                    checked=result.rule.columns if result.rule_id else [],
+                    positions=positions,
                 ),
             )
             for result in failing

@@ -484,7 +484,9 @@ def test_the_check_run_page_shows_every_result_with_samples_and_sql(role_client,
     assert columns == [("tier", True), ("customer_id", False), ("email", False), ("score", False)]
     assert {r[0] for r in rows} == {"platinum"} and len(rows) == BAD["bad_tier"]
     assert html.count("platinum") >= BAD["bad_tier"]
-    assert "[redacted]" in html and "user4-at-example.com" not in html  # personal data stays masked
+    assert "user4-at-example.com" in html  # the officer may see personal data (catalog.view_pii)
+    steward_html = role_client("steward").get(PAGES["check run"](checked)).content.decode()
+    assert "[redacted]" in steward_html and "user4-at-example.com" not in steward_html  # others may not
     assert 'class="ddl"' in html and "FILTER" in html and "failing" in html  # the SQL that ran, highlighted
     assert "6 of 100 rows fail (6.000%)" in html
     scanned = [row[0] for row in group.rows if row[0].shared_by > 1]  # checked by the one FILTER scan
@@ -727,3 +729,13 @@ def test_entity_and_store_quality_pages_list_their_recent_checks(role_client, ch
     store = client.get(PAGES["store quality"](checked)).content.decode()
     section = store.split('id="datastore-recent-checks"', 1)[1]
     assert run_link in section and "<td>customer</td>" in section
+
+
+def test_a_pattern_rules_samples_show_the_value_to_view_pii_and_its_shape_to_others(role_client, checked):
+    """Issue 16 #19: masked pattern examples showed only [redacted]."""
+    steward_page = role_client("steward").get(PAGES["check run"](checked)).content.decode()
+    assert "aaaa9-aa-aaaaaaa.aaa (20)" in steward_page and "user4-at-example.com" not in steward_page
+    assert "dq-masked-note" in steward_page
+    for page in ("check run", "entity quality"):
+        officer_page = role_client("officer").get(PAGES[page](checked)).content.decode()  # holds view_pii
+        assert "user4-at-example.com" in officer_page and "aaaa9-aa-aaaaaaa.aaa" not in officer_page
