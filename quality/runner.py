@@ -427,6 +427,12 @@ def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -
     _judge_rows(outcome)
     if rule.kind == RuleKind.UNIQUE and failing:
         outcome.measured = f"{groups:,} duplicated keys over {failing:,} rows"
+    if rule.kind == RuleKind.REFERENTIAL and failing:
+        values = "distinct value" + ("s" if groups != 1 else "")
+        outcome.measured = (
+            f"{failing:,} of {total or 0:,} rows refer to no {rule.params['ref_entity']} "
+            f"({groups:,} {values} of {', '.join(rule.columns)}; {outcome.failing_percent or 0:.3f}%)"
+        )
     return outcome
 
 

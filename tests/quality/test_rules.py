@@ -77,6 +77,10 @@ def test_samples_hold_at_most_ten_failing_rows_with_personal_data_masked(dq, ste
     assert {row["email"] for row in found["email_unique"].samples} == {"[redacted]"}
     orphans = found["country_references_country"].samples
     assert {row["country"] for row in orphans} == {"XX"} and len(orphans) == 7
+    # Issue 16 #20: the rows and the distinct values they miss, both.
+    assert found["country_references_country"].measured == (
+        "7 of 100 rows refer to no country (1 distinct value of country; 7.000%)"
+    )
     duplicates = found["email_unique"].samples
     assert sorted(row["rows"] for row in duplicates) == [2, 2]
 
