@@ -77,7 +77,7 @@ def validate_regex(value: str) -> None:
     reason = pattern_problem(value)
     if reason:
         raise ValidationError(
-            _("'%(pattern)s' is not a valid PostgreSQL regular expression: %(reason)s."),
+            _("'%(pattern)s' is not a valid regular expression for PostgreSQL: %(reason)s."),
             params={"pattern": value, "reason": reason},
             code="invalid_regex",
         )

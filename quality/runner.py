@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery, TextField, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg import sql
 
@@ -23,7 +26,7 @@ from catalog.models import Entity
 from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
 from catalog.schema.connections import datastore_guard, datastore_pg_connect
 from catalog.schema.dialects import SchemaError
-from quality.choices import SCAN_KINDS, ResultStatus, RuleKind, RunStatus, Severity
+from quality.choices import SCAN_KINDS, CheckTrigger, ResultStatus, RuleKind, RunStatus, Severity
 from quality.compile import (
     SAMPLE_ROWS,
     custom_compile,
@@ -103,10 +106,14 @@ class _Store:
         return statement.as_string(self.connection)
 
 
+TIMED_OUT = "Stopped by the statement timeout"
+HELD_AFTER_TIMEOUT = "Not run automatically"
+
+
 def _problem(exc: Exception, *, timeout_s: float | None = None) -> str:
     if isinstance(exc, psycopg.errors.QueryCanceled):
         limit = f" of {timeout_s:g} s" if timeout_s else ""
-        return f"Stopped by the statement timeout{limit}: the query ran too long, and is not re-run."
+        return f"{TIMED_OUT}{limit}: the query ran too long, and is not re-run."
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return "Refused: the SQL tried to write, and rules only read."
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -137,16 +144,35 @@ def _key_columns(entity: Entity) -> list[str]:
     ]
 
 
-def evaluate_entity(store: _Store, entity: Entity, tables: dict[str, set[str]]) -> list[Outcome]:
-    """Every enabled rule of the entity, evaluated; one Outcome per rule."""
-    rules_implied_sync(entity)
-    rules = list(Rule.objects.filter(entity=entity, enabled=True).order_by("name"))
+def evaluate_entity(
+    store: _Store, entity: Entity, tables: dict[str, set[str]], *, automatic: bool = False
+) -> list[Outcome]:
+    """Every enabled rule of the entity, evaluated; one Outcome per rule.
+
+    `automatic` (a schedule or a load started the check): a rule whose last check was stopped by the
+    timeout is not run again until someone runs the check by hand, so a pattern that holds the data store's
+    CPU does not do so at every tick."""
+    try:
+        rules_implied_sync(entity)
+    except ValidationError as exc:  # the catalog states what no rule can check: the stored rules still run
+        logger.warning("Implied rules of %s not synced: %s", entity.name, "; ".join(exc.messages))
+    rules = list(_rules_with_last_error(entity))
     schema = entity.datastore.schema_name or "public"
     table = sql.Identifier(schema, entity.name)
     existing = tables.get(entity.name)
     outcomes: dict[int, Outcome] = {}
     runnable = []
     for rule in rules:
+        if automatic and rule.last_error.startswith((TIMED_OUT, HELD_AFTER_TIMEOUT)):
+            outcomes[rule.pk] = Outcome(
+                rule,
+                ResultStatus.ERROR,
+                error=(
+                    f"{HELD_AFTER_TIMEOUT}: it was stopped by the statement timeout in check "
+                    f"#{rule.last_run_id}. Run the check by hand, or change the rule, to try it again."
+                ),
+            )
+            continue
         if existing is None:
             outcomes[rule.pk] = Outcome(
                 rule,
@@ -181,6 +207,19 @@ def evaluate_entity(store: _Store, entity: Entity, tables: dict[str, set[str]]) 
         finished = error or _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total)
         outcomes[rule.pk] = finished
     return [outcomes[rule.pk] for rule in rules]
+
+
+def _rules_with_last_error(entity: Entity):
+    """The entity's enabled rules with `last_error` and `last_run_id` of their latest result."""
+    latest = RuleResult.objects.filter(rule=OuterRef("pk")).order_by("-created_at", "-id")
+    return (
+        Rule.objects.filter(entity=entity, enabled=True)
+        .annotate(
+            last_error=Coalesce(Subquery(latest.values("error")[:1]), Value(""), output_field=TextField()),
+            last_run_id=Subquery(latest.values("check_run_id")[:1]),
+        )
+        .order_by("name")
+    )
 
 
 def _set_rules_run(datastore, prepared) -> list[tuple]:
@@ -462,13 +501,15 @@ def check_run_execute(check_run_id: int) -> CheckRun | None:
 def _evaluate(run: CheckRun, entities: list[Entity], results: list) -> str:
     """Evaluate every entity's rules into `results`; the run-level error, if any."""
     error = ""
+    automatic = run.trigger in (CheckTrigger.SCHEDULE, CheckTrigger.PIPELINE)
     try:
         with datastore_pg_connect(run.datastore, application_name="custodian-quality") as connection:
             connection.autocommit = True
             store = _Store(connection)
             tables = _table_columns(store, run.datastore.schema_name or "public")
             for entity in entities:
-                results += [(entity, outcome) for outcome in evaluate_entity(store, entity, tables)]
+                outcomes = evaluate_entity(store, entity, tables, automatic=automatic)
+                results += [(entity, outcome) for outcome in outcomes]
     except SchemaError as exc:
         error = exc.message
         done = {outcome.rule.pk for _, outcome in results}

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from catalog.services import catalog_object_save
-from quality.choices import ResultStatus
+from quality.choices import CheckTrigger, ResultStatus
 from quality.models import Rule, RuleResult
 from quality.runner import check_run_execute
 from quality.services import check_run_request
@@ -335,6 +335,15 @@ def test_a_scan_stopped_by_the_timeout_is_recorded_once_and_not_rerun_rule_by_ru
     # One statement, the shared scan, stopped for all of them: none was run again alone.
     assert len({r.sql for r in scan.values()}) == 1 and "r4" in next(iter(scan.values())).sql
     assert took < 4, took
+    # A scheduled check does not run them again: only someone running the check by hand does.
+    scheduled = check_run_request(
+        datastore=dq, entity=dq.customer, trigger=CheckTrigger.SCHEDULE, enqueue=False
+    )
+    again = results(check_run_execute(scheduled.pk))
+    assert all(again[name].error.startswith("Not run automatically: it was stopped") for name in scan)
+    assert all(again[name].sql == "" for name in scan)
+    by_hand = results(check(dq, dq.customer, steward))
+    assert all("statement timeout of 0.5 s" in by_hand[name].error for name in scan)
 
 
 def test_a_steward_cannot_raise_a_timeout_beyond_the_platforms_limit(dq, steward, settings):
