@@ -420,3 +420,19 @@ def test_custom_sql_examples_are_masked_by_the_origin_of_each_output_column(
         assert "user4-at-example.com" in str(result.samples_pii).lower()
     else:
         assert result.samples_pii == []
+
+
+def test_a_rule_postgresql_cannot_plan_is_set_aside_and_the_others_keep_one_shared_scan(dq, steward):
+    """Issue 16 #17, beyond patterns: the culprit is found by planning each rule alone (EXPLAIN)."""
+    catalog_object_save(
+        obj=Rule(
+            entity=dq.customer, name="wordy_bound", kind="range", columns=["score"], params={"min": "ten"}
+        ),
+        user=steward,
+    )
+    found = results(check(dq, dq.customer, steward))
+    assert found["wordy_bound"].status == ResultStatus.ERROR
+    assert 'invalid input syntax for type integer: "ten"' in found["wordy_bound"].error
+    scanned = [r for r in found.values() if "FILTER (WHERE" in r.sql and r.status != ResultStatus.ERROR]
+    assert len(scanned) == 5 and len({r.sql for r in scanned}) == 1
+    assert found["score_range"].failing_rows == BAD["out_of_range"]

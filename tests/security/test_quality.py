@@ -145,3 +145,22 @@ def test_custom_sql_runs_as_the_stores_read_role_in_a_read_only_transaction(dq, 
     # The role may read only what it was granted: the database refuses the rest.
     assert found["other_table"].status == ResultStatus.ERROR
     assert "permission denied for table country" in found["other_table"].error
+
+
+def test_the_admin_form_shows_the_gates_refusal_on_the_parameters(role_client, dq):
+    response = role_client("steward").post(
+        "/admin/quality/rule/add/",
+        {
+            "entity": dq.customer.pk,
+            "name": "probe",
+            "kind": "custom_sql",
+            "columns": "",
+            "params": "sql: SELECT pg_read_file('/etc/hostname') AS leak",
+            "threshold_percent": "0",
+            "severity": "error",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "may not call pg_read_file()" in " ".join(response.context["adminform"].form.errors["params"])
+    assert not Rule.objects.exists()
