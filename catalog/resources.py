@@ -17,6 +17,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from catalog.models import Column, DataStore, Domain, Entity, Index, Regulation, RetentionPolicy
 from catalog.schema.snapshot import COLUMN_FIELDS
 from catalog.services import index_columns_parse, index_columns_set, index_columns_spec
+from core.exports import formula_unescaped, spreadsheet_cell
 
 __all__ = [
     "DataStoreResource",
@@ -77,6 +78,9 @@ def user_widget():
 class CatalogResource(resources.ModelResource):
     """Shared import behaviour: known headers only, all-or-nothing, history with the importing user."""
 
+    # Text fields whose values are numbers when they look like one (a column's minimum, say).
+    numeric_text: tuple[str, ...] = ()
+
     def __init__(self, user=None, html_diff: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.user = user
@@ -123,6 +127,21 @@ class CatalogResource(resources.ModelResource):
                 f"Unknown column{plural} in the file: {', '.join(map(str, unknown))}. "
                 f"Expected columns: {', '.join(sorted(known))}."
             )
+
+    def export_field(self, field, instance, **kwargs):
+        # Every format a spreadsheet opens gets text that cannot run as a formula; the number widgets
+        # know their values are numbers, so a negative number stays one.
+        value = super().export_field(field, instance, **kwargs)
+        if isinstance(value, str):
+            numeric = isinstance(field.widget, widgets.NumberWidget) or field.column_name in self.numeric_text
+            return spreadsheet_cell(value, numeric=numeric)
+        return value
+
+    def before_import_row(self, row, **kwargs):
+        # A file exported here and read back in imports the text as it was, without the export's escape.
+        for name, value in row.items():
+            if isinstance(value, str):
+                row[name] = formula_unescaped(value)
 
     def import_field(self, field, instance, row, is_m2m=False, **kwargs):
         try:
@@ -294,6 +313,8 @@ class ColumnResource(EntityRowsResource):
     then created in bulk with their history: first the columns whose foreign-key target already exists,
     then those pointing at columns of that first batch, and so on.
     """
+
+    numeric_text = ("min_value", "max_value", "default_value")
 
     references = fields.Field("references", "references")
     allowed_values = fields.Field("allowed_values", "allowed_values", widget=ValueListWidget())
