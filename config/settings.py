@@ -122,6 +122,14 @@ CUSTODIAN_IMPORT_ROOT = Path(os.environ.get("CUSTODIAN_IMPORT_ROOT", BASE_DIR / 
 # Uploads above this size are refused before they are parsed (catalog imports, source files).
 CUSTODIAN_MAX_IMPORT_BYTES = int(os.environ.get("CUSTODIAN_MAX_IMPORT_BYTES", str(20 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = CUSTODIAN_MAX_IMPORT_BYTES
+# An XLSX workbook is a zip: refused before parsing when it would unzip to more than this in all, or when a
+# part of it is compressed beyond this ratio (a decompression bomb). Both read from the zip's directory.
+CUSTODIAN_MAX_UNCOMPRESSED_BYTES = int(
+    os.environ.get("CUSTODIAN_MAX_UNCOMPRESSED_BYTES", str(200 * 1024 * 1024))
+)
+CUSTODIAN_MAX_COMPRESSION_RATIO = int(os.environ.get("CUSTODIAN_MAX_COMPRESSION_RATIO", "100"))
+# Catalog imports (CSV, XLSX, JSON) with more data rows than this are refused before they are parsed.
+CUSTODIAN_MAX_IMPORT_ROWS = int(os.environ.get("CUSTODIAN_MAX_IMPORT_ROWS", "100000"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Jobs: with REDIS_URL, RQ workers do the work; without it, jobs run in-process when enqueued.

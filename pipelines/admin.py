@@ -39,6 +39,7 @@ from catalog.exceptions import CustodianError
 from catalog.lineage import LineageRow
 from catalog.models import Column
 from core.exports import csv_download
+from core.uploads import upload_check
 from pipelines.choices import ErrorKind, RunStatus, RunTrigger
 from pipelines.config import pipeline_config_errors
 from pipelines.models import ACTIVE, FieldMapping, LineageEdge, Pipeline, PipelineRun, RejectedRow
@@ -489,6 +490,18 @@ class PipelineForm(VersionedModelForm):
             "source_query": forms.Textarea(attrs={"rows": 5, "cols": 80, "class": "pipeline-sql"}),
             "null_markers": forms.TextInput(attrs={"size": 30}),
         }
+
+    def clean_source_file(self):
+        # An upload is checked before it is stored or read: bytes, and a workbook's unzipped size.
+        upload = self.cleaned_data.get("source_file")
+        if upload and hasattr(upload, "content_type"):  # a new upload, not the file already stored
+            upload_check(
+                upload,
+                size=upload.size,
+                what="source uploads",
+                hint="Put a larger file under the import folder and give its path instead.",
+            )
+        return upload
 
     def _post_clean(self):
         # Pipeline.clean() checks the mappings stored in the database. The mappings submitted with this save

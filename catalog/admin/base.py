@@ -42,7 +42,7 @@ class VersionedModelForm(forms.ModelForm):
 
 
 class CatalogImportForm(ImportForm):
-    """The import form, refusing empty and oversized files before they are read."""
+    """The import form, refusing empty, oversized and zip-bomb files before they are read."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,7 +52,9 @@ class CatalogImportForm(ImportForm):
         upload = self.cleaned_data["import_file"]
         head = upload.read(4096)
         upload.seek(0)
-        problem = upload_problem(size=upload.size, is_blank=upload.size <= len(head) and not head.strip())
+        problem = upload_problem(
+            source=upload, size=upload.size, is_blank=upload.size <= len(head) and not head.strip()
+        )
         if problem:
             raise ValidationError(problem)
         return upload
