@@ -131,6 +131,11 @@ CUSTODIAN_MAX_COMPRESSION_RATIO = int(os.environ.get("CUSTODIAN_MAX_COMPRESSION_
 # Catalog imports (CSV, XLSX, JSON) with more data rows than this are refused before they are parsed.
 CUSTODIAN_MAX_IMPORT_ROWS = int(os.environ.get("CUSTODIAN_MAX_IMPORT_ROWS", "100000"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Webhooks may only reach public addresses; internal alert receivers are listed here by host name, IP
+# address or network (comma-separated in the environment), e.g. "alerts.corp.example, 10.20.0.0/16".
+CUSTODIAN_WEBHOOK_ALLOWED_HOSTS = [
+    host.strip() for host in os.environ.get("CUSTODIAN_WEBHOOK_ALLOWED_HOSTS", "").split(",") if host.strip()
+]
 
 # Jobs: with REDIS_URL, RQ workers do the work; without it, jobs run in-process when enqueued.
 REDIS_URL = os.environ.get("REDIS_URL", "")
