@@ -186,6 +186,9 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_FORMATS = [CSV, XLSX, JSON]
+# Off on purpose: it only strips a leading "=" and turns every cell, numbers too, into text. The catalog
+# resources escape formula-leading text themselves (core.exports) and keep numbers as numbers.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 LOGIN_URL = "admin:login"
 
