@@ -4,6 +4,7 @@ ratio and its rows, before anything parses it: catalog imports (service and admi
 (uploaded on the pipeline form, or read from the import folder)."""
 
 import io
+import json
 import time
 import zipfile
 
@@ -126,6 +127,13 @@ def test_catalog_imports_over_the_row_limit_are_refused(steward, datastore, sett
     if fits:
         catalog_import(resource_name="entities", content=fits, file_format=file_format, user=steward)
         assert Entity.objects.count() == 10
+
+
+def test_pretty_printed_json_is_limited_by_its_rows_not_its_lines(steward, datastore, settings):
+    settings.CUSTODIAN_MAX_IMPORT_ROWS = 3
+    content = json.dumps([{"datastore": "shop", "name": f"e{i}"} for i in range(3)], indent=4).encode()
+    result = catalog_import(resource_name="entities", content=content, file_format="json", user=steward)
+    assert result.totals["new"] == 3
 
 
 def test_the_admin_import_refuses_too_many_rows_on_the_file_field(client, steward, datastore, settings):
