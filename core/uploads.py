@@ -155,12 +155,13 @@ def upload_check(
     """Every check an uploaded file passes before it is parsed: its bytes; if it is a zip (XLSX), its
     unzipped size and compression ratio; with max_rows, its rows. ValidationError saying which failed."""
     upload_size_check(size=size, what=what, hint=hint)
-    if _is_zip(source):
-        if not isinstance(source, (str, Path)):
-            position = source.tell()
-        with _open_zip(source) as archive:
-            archive_check(archive)
-        if not isinstance(source, (str, Path)):
-            source.seek(position)
-    if max_rows is not None:
-        row_count_check(source, max_rows=max_rows, what=what, hint=hint)
+    position = None if isinstance(source, (str, Path)) else source.tell()
+    try:
+        if _is_zip(source):
+            with _open_zip(source) as archive:
+                archive_check(archive)
+        if max_rows is not None:
+            row_count_check(source, max_rows=max_rows, what=what, hint=hint)
+    finally:
+        if position is not None:
+            source.seek(position)  # the caller reads the file next, from where it was

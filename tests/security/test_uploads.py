@@ -150,6 +150,17 @@ def test_the_admin_import_refuses_too_many_rows_on_the_file_field(client, stewar
     ]
 
 
+def test_a_workbook_within_the_limits_previews_in_the_admin(client, steward, datastore):
+    client.force_login(steward)
+    content = workbook([["datastore", "name"], ["shop", "orders"], ["shop", "customers"]])
+    response = client.post(
+        reverse("admin:catalog_entity_import"),
+        {"import_file": SimpleUploadedFile("e.xlsx", content), "format": 1, "resource": 0},
+    )
+    assert "confirm_form" in response.context, response.context["form"].errors
+    assert response.context["result"].totals["new"] == 2
+
+
 def test_a_workbook_in_the_import_folder_is_refused_before_openpyxl_reads_it(import_root, bomb):
     (import_root / "bomb.xlsx").write_bytes(bomb)
     pipeline = Pipeline(name="bomb", source_kind="xlsx", source_path="bomb.xlsx")
