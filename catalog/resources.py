@@ -22,6 +22,7 @@ from catalog.services import index_columns_parse, index_columns_set, index_colum
 from core.exports import formula_unescaped, spreadsheet_cell
 
 __all__ = [
+    "FormulaSafeResource",
     "StrictBooleanWidget",
     "DataStoreResource",
     "DomainResource",
@@ -115,11 +116,32 @@ def user_widget():
     return NaturalKeyWidget(get_user_model(), "username")
 
 
-class CatalogResource(resources.ModelResource):
-    """Shared import behaviour: known headers only, all-or-nothing, history with the importing user."""
+class FormulaSafeResource(resources.ModelResource):
+    """A resource whose exports a spreadsheet opens run no formula (core.exports), in every format; what it
+    escaped it unescapes on import, so an export imports back as it was. Every admin export uses one."""
 
     # Text fields whose values are numbers when they look like one (a column's minimum, say).
     numeric_text: tuple[str, ...] = ()
+
+    def export_field(self, field, instance, **kwargs):
+        # Every format a spreadsheet opens gets text that cannot run as a formula; the number widgets
+        # know their values are numbers, so a negative number stays one.
+        value = super().export_field(field, instance, **kwargs)
+        if isinstance(value, str):
+            numeric = isinstance(field.widget, widgets.NumberWidget) or field.column_name in self.numeric_text
+            return spreadsheet_cell(value, numeric=numeric)
+        return value
+
+    def before_import_row(self, row, **kwargs):
+        # A file exported here and read back in imports the text as it was, without the export's escape.
+        for name, value in row.items():
+            if isinstance(value, str):
+                row[name] = formula_unescaped(value)
+
+
+class CatalogResource(FormulaSafeResource):
+    """Shared import behaviour: known headers only, all-or-nothing, history with the importing user."""
+
     # Fields that need a permission beyond importing: field -> permissions of which any one suffices. A row
     # that sets a new value without one is refused on that field; the value as it stands passes.
     field_permissions: dict[str, tuple[str, ...]] = {}
@@ -188,21 +210,6 @@ class CatalogResource(resources.ModelResource):
         if problems:
             raise ValidationError(" ".join(problems + [f"Expected columns: {', '.join(sorted(known))}."]))
         dataset.headers = headers
-
-    def export_field(self, field, instance, **kwargs):
-        # Every format a spreadsheet opens gets text that cannot run as a formula; the number widgets
-        # know their values are numbers, so a negative number stays one.
-        value = super().export_field(field, instance, **kwargs)
-        if isinstance(value, str):
-            numeric = isinstance(field.widget, widgets.NumberWidget) or field.column_name in self.numeric_text
-            return spreadsheet_cell(value, numeric=numeric)
-        return value
-
-    def before_import_row(self, row, **kwargs):
-        # A file exported here and read back in imports the text as it was, without the export's escape.
-        for name, value in row.items():
-            if isinstance(value, str):
-                row[name] = formula_unescaped(value)
 
     def import_field(self, field, instance, row, is_m2m=False, **kwargs):
         gated = field.attribute in self.field_permissions

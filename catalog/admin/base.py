@@ -7,9 +7,11 @@ from django.http import HttpResponseNotAllowed
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.forms import ImportForm
+from import_export.resources import modelresource_factory
 from simple_history.admin import SimpleHistoryAdmin
 
 from catalog.imports import read_error_message, upload_problem
+from catalog.resources import FormulaSafeResource
 
 __all__ = ["VersionedModelForm", "CatalogModelAdmin", "ReadOnlyAdmin", "RunRecordAdmin", "duration_text"]
 
@@ -83,6 +85,12 @@ class CatalogModelAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
 
     def has_change_history_permission(self, request, obj=None):
         return False
+
+    def get_resource_classes(self, request):
+        # A page without its own resource still exports formula-safe cells (regulations, quality rules).
+        if not self.resource_classes:
+            return [modelresource_factory(self.model, resource_class=FormulaSafeResource)]
+        return super().get_resource_classes(request)
 
     def get_import_resource_kwargs(self, request, **kwargs):
         kwargs = super().get_import_resource_kwargs(request, **kwargs)

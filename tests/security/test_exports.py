@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 
 from catalog.imports import FORMATS, catalog_import, result_error_lines
-from catalog.models import Column, Domain, Entity, RetentionPolicy
+from catalog.models import Column, Domain, Entity, Regulation, RetentionPolicy
 from catalog.resources import RESOURCES
 from catalog.services import catalog_object_save
 from compliance.models import RetentionExecution
@@ -125,6 +125,18 @@ def test_admin_export_of_entities_escapes_formulas(client, steward, hostile_cata
     rows = csv_rows(response)
     entity = dict(zip(rows[0], rows[1], strict=True))
     assert entity["description"] == "'-2+3+cmd|' /C calc'!A0"
+
+
+def test_a_page_without_its_own_resource_exports_escaped_cells_too(client, officer):
+    catalog_object_save(obj=Regulation(code="=1+cmd", name="@SUM(1)"), user=officer)
+    client.force_login(officer)
+    page = client.get(reverse("admin:catalog_regulation_export"))
+    form = page.context["form"]
+    data = {name: field.initial for name, field in form.fields.items() if field.initial is not None}
+    data.update({"format": "0", "resource": "0"})
+    rows = csv_rows(client.post(reverse("admin:catalog_regulation_export"), data))
+    regulation = next(dict(zip(rows[0], row, strict=True)) for row in rows[1:] if "'=1+cmd" in row)
+    assert (regulation["code"], regulation["name"]) == ("'=1+cmd", "'@SUM(1)")
 
 
 def test_audit_trail_export_escapes_formulas(client, officer, hostile_catalog):
