@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 
-from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
+from catalog.admin.base import CatalogModelAdmin, VersionedInlineMixin, VersionedModelForm
 from catalog.admin.codegen import CodegenMixin
 from catalog.admin.schema import SchemaDDLMixin
 from catalog.choices import PIICategory
@@ -15,6 +15,8 @@ from catalog.services import index_columns_parse, index_columns_set, index_colum
 
 __all__ = ["EntityAdmin", "ColumnAdmin", "IndexAdmin"]
 
+COLUMN_PII_PERMISSION = "catalog.change_column_pii"
+ENTITY_COMPLIANCE_PERMISSION = "catalog.change_entity_compliance"
 COLUMN_PII_FIELDS = ["pii_category", "masking_strategy"]
 ENTITY_COMPLIANCE_FIELDS = ["sensitivity", "legal_hold"]
 
@@ -34,13 +36,42 @@ class AllowedValuesField(forms.CharField):
             return value
         return [line.strip() for line in (value or "").splitlines() if line.strip()]
 
+    def has_changed(self, initial, data):
+        # Where the field is not shown (the entity's columns inline) it has no initial value: no list is no
+        # change, not a change from "" to [].
+        return self.to_python(initial or []) != self.to_python(data)
+
+
+class EntityForm(VersionedModelForm):
+    """An entity; its sensitivity and legal hold are the compliance officer's to change."""
+
+    guarded_fields = dict.fromkeys(ENTITY_COMPLIANCE_FIELDS, ENTITY_COMPLIANCE_PERMISSION)
+
+    class Meta:
+        model = Entity
+        fields = "__all__"
+
 
 class ColumnForm(VersionedModelForm):
+    """A column; its PII category and masking are the compliance officer's to change once it exists (who
+    adds a column classifies it), since unclassifying one would unmask its values."""
+
     allowed_values = AllowedValuesField(required=False, help_text="One value per line.")
+    guarded_fields = dict.fromkeys(COLUMN_PII_FIELDS, COLUMN_PII_PERMISSION)
 
     class Meta:
         model = Column
         fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("DELETE") and self.instance.pk:
+            blockers = self.instance.dependents_blocking_delete()
+            if blockers:
+                # Said here in the steward's words; the admin's own check would name database rows instead.
+                del cleaned["DELETE"]
+                raise forms.ValidationError(blockers, code="deleting_protected")
+        return cleaned
 
 
 class PartialEditMixin:
@@ -77,10 +108,10 @@ class LineageMixin:
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
-class ColumnInline(PartialEditMixin, admin.TabularInline):
+class ColumnInline(VersionedInlineMixin, PartialEditMixin, admin.TabularInline):
     model = Column
     form = ColumnForm
-    partial_permission = "catalog.change_column_pii"
+    partial_permission = COLUMN_PII_PERMISSION
     partial_fields = COLUMN_PII_FIELDS
     # Defaults, checks, ON DELETE and the description are on the column's own page, one click away.
     fields = [
@@ -169,7 +200,7 @@ class IndexInlineFormSet(forms.BaseInlineFormSet):
         return self._posted_column_names
 
 
-class IndexInline(admin.TabularInline):
+class IndexInline(VersionedInlineMixin, admin.TabularInline):
     model = Index
     form = IndexInlineForm
     formset = IndexInlineFormSet
@@ -193,7 +224,7 @@ class IndexInline(admin.TabularInline):
         return index_columns_spec(index, included=True)
 
 
-class RetentionPolicyInline(admin.TabularInline):
+class RetentionPolicyInline(VersionedInlineMixin, admin.TabularInline):
     model = RetentionPolicy
     fields = ["name", "anchor_column", "keep_for", "keep_unit", "action", "regulation", "legal_hold"]
     extra = 0
@@ -225,9 +256,10 @@ class HasPIIFilter(admin.SimpleListFilter):
 @admin.register(Entity)
 class EntityAdmin(LineageMixin, CodegenMixin, SchemaDDLMixin, PartialEditMixin, CatalogModelAdmin):
     resource_classes = [EntityResource]
+    form = EntityForm
     # The change page links to the entity's DDL.
     change_form_template = "admin/catalog/entity/change_form.html"
-    partial_permission = "catalog.change_entity_compliance"
+    partial_permission = ENTITY_COMPLIANCE_PERMISSION
     partial_fields = ENTITY_COMPLIANCE_FIELDS
     list_display = [
         "name",
@@ -303,18 +335,17 @@ class EntityAdmin(LineageMixin, CodegenMixin, SchemaDDLMixin, PartialEditMixin, 
         if formset.model is not Index:
             return
         for index_form in formset.forms:
-            if (
-                index_form in formset.deleted_forms
-                or not index_form.cleaned_data
-                or not index_form.instance.pk
-            ):
+            # Only rows the user could edit and did: a view-only or untouched row has nothing to save.
+            if index_form in formset.deleted_forms or not index_form.has_changed():
                 continue
-            index_columns_set(
-                index=index_form.instance,
-                key_columns=index_form.cleaned_data["key_columns"],
-                included_columns=index_form.cleaned_data["include_columns"],
-                user=request.user,
-            )
+            added = "key_columns" not in index_form.initial
+            if added or {"key_columns", "include_columns"}.intersection(index_form.changed_data):
+                index_columns_set(
+                    index=index_form.instance,
+                    key_columns=index_form.cleaned_data["key_columns"],
+                    included_columns=index_form.cleaned_data["include_columns"],
+                    user=request.user,
+                )
 
     @admin.action(permissions=["compliance"], description="Place selected entities on legal hold")
     def place_on_legal_hold(self, request, queryset):
@@ -345,7 +376,7 @@ class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
     resource_classes = [ColumnResource]
     form = ColumnForm
     change_form_template = "admin/catalog/column/change_form.html"
-    partial_permission = "catalog.change_column_pii"
+    partial_permission = COLUMN_PII_PERMISSION
     partial_fields = COLUMN_PII_FIELDS
     list_display = [
         "name",
@@ -402,7 +433,7 @@ class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
         column_delete(column=obj, user=request.user)
 
 
-class IndexColumnInline(admin.TabularInline):
+class IndexColumnInline(VersionedInlineMixin, admin.TabularInline):
     model = IndexColumn
     fields = ["position", "column", "order", "included"]
     extra = 0

@@ -227,21 +227,29 @@ class Column(VersionedModel):
         )
 
     def dependents_blocking_delete(self) -> list[str]:
-        """Why this column cannot be deleted on its own: foreign keys, indexes, policies using it."""
+        """Why this column cannot be deleted on its own (foreign keys, indexes, policies, partitioning using
+        it), one sentence each saying what to do first."""
+        column = {"col": self.name}
         reasons = [
-            _("foreign key %(col)s points at it") % {"col": ref}
+            _("Column '%(col)s' is referenced by foreign key %(ref)s; remove that foreign key first.")
+            % {**column, "ref": ref}
             for ref in self.referenced_by.exclude(pk=self.pk).select_related("entity")
         ]
         reasons += [
-            _("index %(idx)s uses it") % {"idx": usage.index.name}
+            _("Column '%(col)s' is used by index '%(idx)s'; remove it from the index first.")
+            % {**column, "idx": usage.index.name}
             for usage in self.index_usages.select_related("index")
         ]
         reasons += [
-            _("retention policy %(policy)s is anchored on it") % {"policy": policy.name}
+            _("Column '%(col)s' anchors retention policy '%(policy)s'; choose another anchor first.")
+            % {**column, "policy": policy.name}
             for policy in self.anchored_policies.all()
         ]
         if Entity.objects.filter(partition_column=self).exists():
-            reasons.append(_("the entity is partitioned on it"))
+            reasons.append(
+                _("Entity '%(entity)s' is partitioned on column '%(col)s'; partition it on another first.")
+                % {**column, "entity": self.entity.name}
+            )
         return [str(reason) for reason in reasons]
 
     def clean(self):

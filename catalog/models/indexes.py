@@ -1,6 +1,6 @@
 """Indexes of entities, with their ordered key and included columns."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -71,7 +71,12 @@ class IndexColumn(VersionedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.index_id}:{self.column_id}"
+        # Shown where a deletion is refused ("Index column customer_email_idx (email)"), so in names; a
+        # history row may outlive its index or column, and then the ids are all there is.
+        try:
+            return f"{self.index.name} ({self.column.name})"
+        except ObjectDoesNotExist:
+            return f"{self.index_id}:{self.column_id}"
 
     def clean(self):
         super().clean()

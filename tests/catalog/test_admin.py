@@ -1,13 +1,15 @@
 """The steward's admin pages: entity editing with inlines, optimistic locking, read-only history."""
 
+import html
+
 import pytest
 from django.urls import reverse
 
 from catalog.choices import DataType
-from catalog.models import Column, Entity, Index
+from catalog.models import Column, Entity, Index, IndexColumn
 from catalog.roles import DATA_STEWARD
-from catalog.services import catalog_object_save, index_columns_spec
-from tests.admin_forms import change_form_data
+from catalog.services import catalog_object_save, index_columns_set, index_columns_spec
+from tests.admin_forms import browser_form_data, change_form_data
 from tests.conftest import add_column, make_user
 
 
@@ -75,8 +77,66 @@ def test_deleting_a_referenced_column_in_the_inline_is_refused_with_its_reason(c
     data["columns-0-DELETE"] = "on"
     response = client.post(entity_url(customer), data)
     assert response.status_code == 200
-    assert "protected related objects: column orders.customer_id" in response.content.decode()
+    body = html.unescape(response.content.decode())
+    assert (
+        "Column 'id' is referenced by foreign key orders.customer_id; remove that foreign key first." in body
+    )
+    assert "protected related objects" not in body
     assert customer.columns.filter(name="id").exists()
+
+
+def test_deleting_an_indexed_column_in_the_inline_says_which_index_uses_it(client, steward, customer):
+    index = catalog_object_save(obj=Index(entity=customer, name="customer_email_idx"), user=steward)
+    index_columns_set(index=index, key_columns=[("email", "asc")], included_columns=[], user=steward)
+    client.force_login(steward)
+    data = browser_form_data(client.get(entity_url(customer)))
+    data["columns-1-DELETE"] = "on"
+    response = client.post(entity_url(customer), data)
+    assert response.status_code == 200
+    body = html.unescape(response.content.decode())
+    assert "Column 'email' is used by index 'customer_email_idx'; remove it from the index first." in body
+    assert "index column" not in body.lower()
+    assert customer.columns.filter(name="email").exists()
+
+
+def test_the_column_delete_page_names_the_index_that_protects_it(client, steward, customer):
+    index = catalog_object_save(obj=Index(entity=customer, name="customer_email_idx"), user=steward)
+    index_columns_set(index=index, key_columns=[("email", "asc")], included_columns=[], user=steward)
+    client.force_login(steward)
+    email = customer.columns.get(name="email")
+    page = client.get(reverse("admin:catalog_column_delete", args=[email.pk]))
+    assert "customer_email_idx (email)" in page.content.decode()
+
+
+def test_a_compliance_officer_ticks_legal_hold_on_an_entity_with_an_index(client, steward, officer, customer):
+    index = catalog_object_save(obj=Index(entity=customer, name="customer_email_idx"), user=steward)
+    index_columns_set(index=index, key_columns=[("email", "asc")], included_columns=["id"], user=steward)
+    client.force_login(officer)
+    data = browser_form_data(client.get(entity_url(customer)))
+    data["legal_hold"] = "on"
+    response = client.post(entity_url(customer), data)
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.legal_hold
+    assert Entity.history.filter(id=customer.pk, legal_hold=True, history_user=officer).exists()
+    assert index_columns_spec(index) == "email" and index_columns_spec(index, included=True) == "id"
+
+
+def test_saving_an_entity_writes_history_only_for_what_changed(client, steward, customer):
+    index = catalog_object_save(obj=Index(entity=customer, name="customer_email_idx"), user=steward)
+    index_columns_set(index=index, key_columns=[("email", "asc")], included_columns=["id"], user=steward)
+    counts = [Column.history.count(), Index.history.count(), IndexColumn.history.count()]
+    client.force_login(steward)
+    data = browser_form_data(client.get(entity_url(customer)))
+    data["description"] = "Only the description changes"
+    data["columns-1-length"] = "250"
+    assert client.post(entity_url(customer), data).status_code == 302
+    assert [Column.history.count(), Index.history.count(), IndexColumn.history.count()] == [
+        counts[0] + 1,
+        counts[1],
+        counts[2],
+    ]
+    assert Column.history.filter(name="email", length=250, history_user=steward).exists()
 
 
 def test_second_steward_saving_a_stale_entity_is_refused_naming_the_first(client, customer, steward):

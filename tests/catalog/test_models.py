@@ -172,7 +172,9 @@ def test_referenced_column_cannot_be_deleted_and_nothing_is_deleted(customer, st
     orders = catalog_object_save(obj=Entity(datastore=customer.datastore, name="orders"), user=steward)
     pk = customer.columns.get(name="id")
     add_column(orders, "customer_id", DataType.BIGINT, steward, references=pk)
-    with pytest.raises(ValidationError, match="foreign key orders.customer_id points at it"):
+    with pytest.raises(
+        ValidationError, match="referenced by foreign key orders.customer_id; remove that foreign key first"
+    ):
         column_delete(column=pk, user=steward)
     with pytest.raises(RestrictedError), transaction.atomic():
         pk.delete()
@@ -182,7 +184,10 @@ def test_referenced_column_cannot_be_deleted_and_nothing_is_deleted(customer, st
 def test_column_used_by_an_index_cannot_be_deleted(customer, steward):
     index = catalog_object_save(obj=Index(entity=customer, name="customer_created_idx"), user=steward)
     index_columns_set(index=index, key_columns=[("created_at", "desc")], included_columns=[], user=steward)
-    with pytest.raises(ValidationError, match="index customer_created_idx uses it"):
+    with pytest.raises(
+        ValidationError,
+        match="Column 'created_at' is used by index 'customer_created_idx'; remove it from the index first",
+    ):
         column_delete(column=customer.columns.get(name="created_at"), user=steward)
 
 
