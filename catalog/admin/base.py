@@ -13,6 +13,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.forms import ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
+from catalog.admin.owners import OwnerPickerMixin
 from catalog.imports import read_error_message, upload_problem
 
 __all__ = [
@@ -161,8 +162,8 @@ class CatalogImportForm(ImportForm):
         return upload
 
 
-class CatalogModelAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
-    """Base admin: import/export, history with field-level changes, optimistic locking."""
+class CatalogModelAdmin(OwnerPickerMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
+    """Base admin: import/export, history with field-level changes, optimistic locking, the owner picker."""
 
     form = VersionedModelForm
     import_form_class = CatalogImportForm

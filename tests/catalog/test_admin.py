@@ -3,6 +3,7 @@
 import html
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from catalog.choices import DataType
@@ -351,3 +352,47 @@ def test_autocomplete_of_stores_and_domains_lists_them_by_name_without_warning(c
         )
     assert response.status_code == 200
     assert [r["text"] for r in response.json()["results"]] == ["alpha", "mid", "zeta"]
+
+
+def owner_autocomplete(client, model="entity", **params):
+    return client.get(reverse(f"admin:catalog_{model}_owner_autocomplete"), params)
+
+
+@pytest.mark.parametrize("model", ["entity", "domain"])
+def test_a_steward_picks_an_owner_among_staff_users_by_name(client, steward, model):
+    make_user("ada", first_name="Ada", last_name="Lovelace", email="ada@example.com")
+    make_user("adam_gone", is_active=False)
+    get_user_model().objects.create_user(username="adalbert_outsider", password="x", is_staff=False)
+    client.force_login(steward)
+    response = owner_autocomplete(client, model, term="ada", app_label="catalog", model_name=model)
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [
+            {"id": str(get_user_model().objects.get(username="ada").pk), "text": "ada (Ada Lovelace)"}
+        ],
+        "pagination": {"more": False},
+    }
+    assert "example.com" not in response.content.decode()
+
+
+@pytest.mark.parametrize("role", ["officer", "platform"])
+def test_users_who_may_not_set_an_entitys_owner_get_no_user_list(role_client, role):
+    assert owner_autocomplete(role_client(role), term="s").status_code == 403
+
+
+def test_the_owner_picker_on_the_entity_page_asks_the_owner_autocomplete(client, steward, customer):
+    client.force_login(steward)
+    page = client.get(entity_url(customer)).content.decode()
+    assert f'data-ajax--url="{reverse("admin:catalog_entity_owner_autocomplete")}"' in page
+
+
+def test_a_steward_sets_an_entitys_owner_but_only_to_a_staff_user(client, steward, customer):
+    ada = make_user("ada")
+    outsider = get_user_model().objects.create_user(username="outsider", password="x", is_staff=False)
+    client.force_login(steward)
+    data = browser_form_data(client.get(entity_url(customer)))
+    response = client.post(entity_url(customer), {**data, "owner": str(outsider.pk)})
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert client.post(entity_url(customer), {**data, "owner": str(ada.pk)}).status_code == 302
+    customer.refresh_from_db()
+    assert customer.owner == ada
