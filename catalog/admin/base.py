@@ -25,6 +25,7 @@ __all__ = [
     "ReadOnlyAdmin",
     "RunRecordAdmin",
     "duration_text",
+    "text_preview",
 ]
 
 
@@ -225,6 +226,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def text_preview(text: str, limit: int = 80) -> str:
+    """The start of a long text for a list page, whole when short; the full text is on the object's page
+    (and in the cell's tooltip)."""
+    if len(text) <= limit:
+        return text or "—"
+    return format_html('<span title="{}">{}…</span>', text[:2000], text[: limit - 1].rstrip())
 
 
 def duration_text(seconds: float | None) -> str:

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 
-from catalog.admin.base import CatalogModelAdmin, VersionedInlineMixin, VersionedModelForm
+from catalog.admin.base import CatalogModelAdmin, VersionedInlineMixin, VersionedModelForm, text_preview
 from catalog.admin.codegen import CodegenMixin
 from catalog.admin.schema import SchemaDDLMixin
 from catalog.choices import PIICategory
@@ -448,7 +448,7 @@ class IndexColumnInline(VersionedInlineMixin, admin.TabularInline):
 @admin.register(Index)
 class IndexAdmin(CatalogModelAdmin):
     resource_classes = [IndexResource]
-    list_display = ["name", "entity", "key", "is_unique", "method", "condition"]
+    list_display = ["name", "entity", "key", "is_unique", "method", "short_condition"]
     list_filter = ["entity__datastore", "method", "is_unique"]
     list_select_related = ["entity__datastore"]
     search_fields = ["name", "entity__name"]
@@ -466,3 +466,7 @@ class IndexAdmin(CatalogModelAdmin):
     @admin.display(description="columns")
     def key(self, obj):
         return index_columns_spec(obj)
+
+    @admin.display(description="condition", ordering="condition")
+    def short_condition(self, obj):
+        return text_preview(obj.condition)

@@ -16,7 +16,7 @@ from catalog.choices import (
 )
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_type, parse_literal
 from catalog.models.base import VersionedModel
-from catalog.validators import validate_identifier, validate_regex
+from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit, validate_identifier, validate_regex
 
 __all__ = ["Entity", "Column"]
 
@@ -36,7 +36,12 @@ class Entity(VersionedModel):
     )
     name = models.CharField(max_length=63, validators=[validate_identifier], help_text=_("Table name."))
     kind = models.CharField(max_length=20, choices=EntityKind.choices, default=EntityKind.TABLE)
-    description = models.TextField(blank=True, help_text=_("Becomes the table comment."))
+    description = models.TextField(
+        blank=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[text_limit(DESCRIPTION_MAX_LENGTH)],
+        help_text=_("Becomes the table comment."),
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -138,7 +143,12 @@ class Column(VersionedModel):
         help_text=_("Regular expression values match."),
     )
     allowed_values = models.JSONField(default=list, blank=True, help_text=_("Only these values are allowed."))
-    description = models.TextField(blank=True, help_text=_("Becomes the column comment."))
+    description = models.TextField(
+        blank=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[text_limit(DESCRIPTION_MAX_LENGTH)],
+        help_text=_("Becomes the column comment."),
+    )
     pii_category = models.CharField(
         _("PII category"), max_length=30, choices=PIICategory.choices, default=PIICategory.NONE
     )

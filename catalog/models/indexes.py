@@ -7,7 +7,12 @@ from django.utils.translation import gettext_lazy as _
 from catalog.choices import IndexMethod, SortOrder
 from catalog.models.base import VersionedModel
 from catalog.sql_conditions import validate_condition
-from catalog.validators import validate_identifier
+from catalog.validators import (
+    CONDITION_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    text_limit,
+    validate_identifier,
+)
 
 __all__ = ["Index", "IndexColumn"]
 
@@ -21,9 +26,13 @@ class Index(VersionedModel):
     method = models.CharField(max_length=10, choices=IndexMethod.choices, default=IndexMethod.BTREE)
     condition = models.TextField(
         blank=True,
+        max_length=CONDITION_MAX_LENGTH,
+        validators=[text_limit(CONDITION_MAX_LENGTH)],
         help_text=_("Partial index: a WHERE condition on this entity's columns, e.g. deleted_at IS NULL."),
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
 
     class Meta:
         ordering = ["entity_id", "name"]

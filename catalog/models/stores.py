@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.choices import DatabaseEngine
 from catalog.models.base import VersionedModel
-from catalog.validators import validate_env_var_name, validate_identifier
+from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit, validate_env_var_name, validate_identifier
 
 __all__ = ["DataStore", "Domain"]
 
@@ -44,7 +44,9 @@ class DataStore(VersionedModel):
         validators=[validate_env_var_name],
         help_text=_("Name of the environment variable that holds the connection URL, read at use time."),
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -80,7 +82,9 @@ class Domain(VersionedModel):
     """A business area (Sales, Finance) that groups entities and has an accountable owner."""
 
     name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -396,3 +396,33 @@ def test_a_steward_sets_an_entitys_owner_but_only_to_a_staff_user(client, stewar
     assert client.post(entity_url(customer), {**data, "owner": str(ada.pk)}).status_code == 302
     customer.refresh_from_db()
     assert customer.owner == ada
+
+
+def test_a_three_megabyte_description_is_refused_on_the_field_quickly(client, steward, customer):
+    import time
+
+    client.force_login(steward)
+    page = client.get(entity_url(customer))
+    assert 'maxlength="10000"' in page.content.decode()
+    data = browser_form_data(page)
+    data["description"] = "lorem ipsum " * 250_000
+    started = time.monotonic()
+    response = client.post(entity_url(customer), data)
+    assert time.monotonic() - started < 3
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["description"] == ["Ensure this value has at most 10000 characters (it has 2999999)."]
+    customer.refresh_from_db()
+    assert customer.description == ""
+
+
+def test_a_long_domain_description_is_cut_short_in_the_list_and_whole_on_its_page(client, steward):
+    from catalog.models import Domain
+
+    domain = catalog_object_save(obj=Domain(name="sales", description="Sales. " + "x" * 5000), user=steward)
+    client.force_login(steward)
+    listing = client.get(reverse("admin:catalog_domain_changelist")).content.decode()
+    assert "Sales. xxx" in listing
+    assert ("x" * 2001) not in listing
+    page = client.get(reverse("admin:catalog_domain_change", args=[domain.pk])).content.decode()
+    assert "x" * 5000 in page

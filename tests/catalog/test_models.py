@@ -267,3 +267,29 @@ def test_pii_flags(customer):
 def test_position_defaults_to_last(customer, steward):
     column = add_column(customer, "late", DataType.TEXT, steward)
     assert column.position == 4
+
+
+def test_a_description_over_ten_thousand_characters_is_refused_on_the_field(customer):
+    customer.description = "x" * 10_001
+    with pytest.raises(ValidationError) as refused:
+        customer.full_clean()
+    assert refused.value.message_dict["description"] == [
+        "At most 10000 characters, please; this text has 10001."
+    ]
+    customer.description = "x" * 10_000
+    customer.full_clean()
+
+
+def test_keep_for_zero_is_refused_on_the_field_in_words(customer):
+    from catalog.models import RetentionPolicy
+
+    policy = RetentionPolicy(
+        entity=customer,
+        name="p",
+        anchor_column=customer.columns.get(name="created_at"),
+        keep_for=0,
+        keep_unit="days",
+    )
+    with pytest.raises(ValidationError) as refused:
+        policy.full_clean()
+    assert refused.value.message_dict == {"keep_for": ["Keep for must be at least 1 day."]}
