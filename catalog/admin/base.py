@@ -6,7 +6,8 @@ from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from import_export.admin import ImportExportModelAdmin
@@ -26,6 +27,7 @@ __all__ = [
     "RunRecordAdmin",
     "duration_text",
     "text_preview",
+    "breakable",
 ]
 
 
@@ -226,6 +228,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def breakable(name) -> str:
+    """A SQL name (or dotted names) that a narrow table cell may wrap after its underscores and dots, and
+    nowhere else: customer_<wbr>contact_<wbr>points."""
+    text = escape(str(name)) if name is not None else "—"
+    return mark_safe(text.replace("_", "_<wbr>").replace(".", ".<wbr>"))
 
 
 def text_preview(text: str, limit: int = 80) -> str:

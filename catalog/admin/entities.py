@@ -4,7 +4,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 
-from catalog.admin.base import CatalogModelAdmin, VersionedInlineMixin, VersionedModelForm, text_preview
+from catalog.admin.base import (
+    CatalogModelAdmin,
+    VersionedInlineMixin,
+    VersionedModelForm,
+    breakable,
+    text_preview,
+)
 from catalog.admin.codegen import CodegenMixin
 from catalog.admin.schema import SchemaDDLMixin
 from catalog.choices import PIICategory
@@ -262,11 +268,11 @@ class EntityAdmin(LineageMixin, CodegenMixin, SchemaDDLMixin, PartialEditMixin, 
     partial_permission = ENTITY_COMPLIANCE_PERMISSION
     partial_fields = ENTITY_COMPLIANCE_FIELDS
     list_display = [
-        "name",
-        "datastore",
+        "entity_name",
+        "store_name",
         "domain",
         "kind",
-        "owner",
+        "owner_name",
         "column_count",
         "pii_count",
         "retention",
@@ -310,6 +316,19 @@ class EntityAdmin(LineageMixin, CodegenMixin, SchemaDDLMixin, PartialEditMixin, 
             entity_id = request.resolver_match.kwargs.get("object_id")
             kwargs["queryset"] = Column.objects.filter(entity_id=entity_id).select_related("entity")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # Names may wrap at underscores, so the list fits a 1280 px window beside its filters.
+    @admin.display(description="name", ordering="name")
+    def entity_name(self, obj):
+        return breakable(obj.name)
+
+    @admin.display(description="data store", ordering="datastore__name")
+    def store_name(self, obj):
+        return breakable(obj.datastore.name)
+
+    @admin.display(description="owner", ordering="owner__username")
+    def owner_name(self, obj):
+        return breakable(obj.owner.get_username()) if obj.owner_id else "—"
 
     @admin.display(description="columns", ordering="column_total")
     def column_count(self, obj):
@@ -378,17 +397,15 @@ class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
     change_form_template = "admin/catalog/column/change_form.html"
     partial_permission = COLUMN_PII_PERMISSION
     partial_fields = COLUMN_PII_FIELDS
+    # Keys in one column and the data store left to the filter, so masking and references fit at 1280 px.
     list_display = [
-        "name",
-        "entity",
-        "datastore",
+        "column_name",
+        "entity_name",
         "sql_type",
-        "nullable",
-        "primary_key_position",
-        "is_unique",
+        "keys",
         "pii_category",
         "masking_strategy",
-        "references",
+        "reference",
     ]
     list_filter = [
         "entity__datastore",
@@ -416,6 +433,26 @@ class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
     @admin.display(description="type", ordering="data_type")
     def sql_type(self, obj):
         return obj.sql_type
+
+    @admin.display(description="name", ordering="name")
+    def column_name(self, obj):
+        return breakable(obj.name)
+
+    @admin.display(description="entity", ordering="entity__name")
+    def entity_name(self, obj):
+        return breakable(obj.entity.qualified_name)
+
+    @admin.display(description="keys", ordering="primary_key_position")
+    def keys(self, obj):
+        """'PK 1', 'unique', 'NOT NULL', or '—' for a nullable column that is no key."""
+        roles = [f"PK {obj.primary_key_position}"] if obj.primary_key_position is not None else []
+        roles += ["unique"] if obj.is_unique else []
+        roles += ["NOT NULL"] if not obj.nullable and obj.primary_key_position is None else []
+        return ", ".join(roles) or "—"
+
+    @admin.display(description="references", ordering="references__entity__name")
+    def reference(self, obj):
+        return breakable(obj.references) if obj.references_id else "—"
 
     def get_search_results(self, request, queryset, search_term):
         # The autocomplete for foreign keys offers key columns only: a FK must point at one.
