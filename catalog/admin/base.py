@@ -131,16 +131,10 @@ def with_version_field(fieldsets: list) -> list:
 
 
 class VersionedInlineMixin:
-    """An inline of versioned objects: each row sends back the version it was loaded at, and guarded fields
-    follow the user's permissions (see VersionedModelForm)."""
+    """An inline of versioned objects: each row carries the version it was loaded at (CatalogModelAdmin puts
+    it on the page), and guarded fields follow the user's permissions (see VersionedModelForm)."""
 
     form = VersionedModelForm
-
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None and self.has_change_permission(request, obj):
-            return with_version_field(fieldsets)
-        return fieldsets
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -177,12 +171,15 @@ class CatalogModelAdmin(OwnerPickerMixin, ImportExportModelAdmin, SimpleHistoryA
         return form_for_user(super().get_form(request, obj, change, **kwargs), request)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        # The version goes back with the page whatever the admin's fieldsets (some admins build their own),
-        # so a save from a stale page is always checked.
+        # The version goes back with the page and each inline row whatever the admin's fieldsets (some
+        # admins and inlines build their own), so a save from a stale page is always checked.
         adminform = context.get("adminform")
         if obj is not None and adminform is not None and "seen_version" in adminform.form.fields:
             if self.has_change_permission(request, obj):
                 adminform.fieldsets = with_version_field(list(adminform.fieldsets))
+        for inline in context.get("inline_admin_formsets", []):
+            if "seen_version" in inline.formset.form.base_fields and inline.has_change_permission:
+                inline.fieldsets = with_version_field(list(inline.fieldsets))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):

@@ -286,3 +286,15 @@ def test_unticking_nullable_on_a_set_null_foreign_key_is_refused_with_a_message(
     assert "SET NULL needs a nullable column." in response.content.decode()
     customer_id.refresh_from_db()
     assert customer_id.nullable
+
+
+def test_the_pipeline_page_and_its_mapping_rows_carry_their_versions(
+    client, customer, steward, platform_admin
+):
+    from tests.pipelines.conftest import make_pipeline
+
+    pipeline = make_pipeline(customer, steward, [("id", "id", []), ("email", "email", [])])
+    url = reverse("admin:pipelines_pipeline_change", args=[pipeline.pk])
+    data = opened_by(client, platform_admin, url)
+    assert data["seen_version"] == str(pipeline.version)
+    assert data["mappings-0-seen_version"] == str(pipeline.mappings.get(position=0).version)
