@@ -14,6 +14,7 @@ from catalog.admin.base import (
 from catalog.admin.codegen import CodegenMixin
 from catalog.admin.schema import SchemaDDLMixin
 from catalog.choices import PIICategory
+from catalog.guarded_fields import guarded_fields as permission_guarded_fields
 from catalog.lineage import column_lineage, entity_lineage
 from catalog.models import Column, Entity, Index, IndexColumn, RetentionPolicy
 from catalog.resources import ColumnResource, EntityResource, IndexResource
@@ -51,7 +52,7 @@ class AllowedValuesField(forms.CharField):
 class EntityForm(VersionedModelForm):
     """An entity; its sensitivity and legal hold are the compliance officer's to change."""
 
-    guarded_fields = dict.fromkeys(ENTITY_COMPLIANCE_FIELDS, ENTITY_COMPLIANCE_PERMISSION)
+    guarded_fields = permission_guarded_fields(Entity)
 
     class Meta:
         model = Entity
@@ -63,7 +64,7 @@ class ColumnForm(VersionedModelForm):
     adds a column classifies it), since unclassifying one would unmask its values."""
 
     allowed_values = AllowedValuesField(required=False, help_text="One value per line.")
-    guarded_fields = dict.fromkeys(COLUMN_PII_FIELDS, COLUMN_PII_PERMISSION)
+    guarded_fields = permission_guarded_fields(Column)
 
     class Meta:
         model = Column
