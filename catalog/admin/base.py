@@ -1,10 +1,10 @@
 """What every catalog admin page shares: audited saves, read-only history, refusal of stale edits."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.http import HttpResponseNotAllowed
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.utils.functional import cached_property
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
@@ -15,6 +15,7 @@ from import_export.forms import ImportForm
 from simple_history.admin import SimpleHistoryAdmin
 
 from catalog.admin.owners import OwnerPickerMixin
+from catalog.exceptions import ConcurrentEditError
 from catalog.imports import read_error_message, upload_problem
 
 __all__ = [
@@ -181,6 +182,15 @@ class CatalogModelAdmin(OwnerPickerMixin, ImportExportModelAdmin, SimpleHistoryA
             if "seen_version" in inline.formset.form.base_fields and inline.has_change_permission:
                 inline.fieldsets = with_version_field(list(inline.fieldsets))
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The form's check and the save are apart by a moment: an edit saved in between makes the save's
+        # compare-and-set fail. The whole save is rolled back, and the editor is told who came first.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ConcurrentEditError as refused:
+            self.message_user(request, refused.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         # An unchanged main object is not saved: no empty history row, no version bump that would make

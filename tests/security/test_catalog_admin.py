@@ -298,3 +298,30 @@ def test_the_pipeline_page_and_its_mapping_rows_carry_their_versions(
     data = opened_by(client, platform_admin, url)
     assert data["seen_version"] == str(pipeline.version)
     assert data["mappings-0-seen_version"] == str(pipeline.mappings.get(position=0).version)
+
+
+def test_an_edit_saved_between_the_check_and_the_save_rolls_the_whole_save_back(client, customer, steward):
+    from django.db.models import F
+    from django.db.models.signals import post_save
+
+    data = opened_by(client, steward, change_url("entity", customer))
+    data.update({"description": "Written by the steward", "columns-1-length": "45"})
+
+    def another_editor_saves_the_column(sender, instance, **kwargs):
+        # Another request saves the email column after this one checked it, before it saves it.
+        Column.objects.filter(entity=instance, name="email").update(version=F("version") + 1, length=300)
+
+    post_save.connect(another_editor_saves_the_column, sender=Entity)
+    try:
+        response = client.post(change_url("entity", customer), data, follow=True)
+    finally:
+        post_save.disconnect(another_editor_saves_the_column, sender=Entity)
+    assert response.redirect_chain == [(change_url("entity", customer), 302)]
+    assert (
+        "was changed by" in response.content.decode()
+        and "nothing was overwritten" in response.content.decode()
+    )
+    # Nothing of the refused save is kept (the other editor's stand-in ran inside this request's
+    # transaction here, so it is rolled back with it).
+    assert Entity.objects.get().description == ""
+    assert email_column(customer).length != 45
