@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.utils.functional import cached_property
 from django.utils.html import escape, format_html
@@ -76,14 +76,20 @@ class VersionedModelForm(forms.ModelForm):
                 name for name in error.error_dict if name != NON_FIELD_ERRORS and name not in self.fields
             ]
             for name in absent:
-                label = capfirst(self.instance._meta.get_field(name).verbose_name)
-                messages = [f"{label}: {message}" for message in ValidationError(error.error_dict[name])]
-                super().add_error(None, ValidationError(messages))
+                label = capfirst(self._field_label(name))
+                told = [f"{label}: {message}" for message in ValidationError(error.error_dict[name])]
+                super().add_error(None, ValidationError(told))
             remaining = {k: v for k, v in error.error_dict.items() if k not in absent}
             if not remaining:
                 return
             error = ValidationError(remaining)
         super().add_error(field, error)
+
+    def _field_label(self, name: str) -> str:
+        try:
+            return str(self.instance._meta.get_field(name).verbose_name)
+        except FieldDoesNotExist:
+            return name.replace("_", " ")
 
     def clean(self):
         cleaned = super().clean()
