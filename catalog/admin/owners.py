@@ -5,7 +5,7 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import JsonResponse
+from django.http import HttpResponseNotAllowed, JsonResponse
 from django.urls import path, reverse
 
 from catalog.owners import owner_candidates, owner_label
@@ -65,6 +65,8 @@ class OwnerPickerMixin:
         return OWNER_FIELD not in self.get_readonly_fields(request)
 
     def owner_autocomplete_view(self, request):
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
         if not self.may_pick_owner(request):
             raise PermissionDenied
         page = Paginator(owner_candidates(term=request.GET.get("term", "")), PAGE_SIZE).get_page(

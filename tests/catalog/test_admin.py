@@ -380,6 +380,16 @@ def test_users_who_may_not_set_an_entitys_owner_get_no_user_list(role_client, ro
     assert owner_autocomplete(role_client(role), term="s").status_code == 403
 
 
+@pytest.mark.parametrize("role, status", [("platform", 200), ("steward", 403), ("officer", 403)])
+def test_the_data_store_owner_picker_is_for_who_may_change_data_stores(role_client, role, status):
+    assert owner_autocomplete(role_client(role), "datastore", term="s").status_code == status
+
+
+def test_the_owner_picker_answers_reads_only(client, steward):
+    client.force_login(steward)
+    assert client.post(reverse("admin:catalog_entity_owner_autocomplete")).status_code == 405
+
+
 def test_the_owner_picker_on_the_entity_page_asks_the_owner_autocomplete(client, steward, customer):
     client.force_login(steward)
     page = client.get(entity_url(customer)).content.decode()
