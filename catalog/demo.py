@@ -357,7 +357,22 @@ RETENTION = [
         "CCPA",
         "Accounts unused for three years are deleted.",
     ),
+    (
+        "shop",
+        "addresses",
+        "old addresses",
+        "created_at",
+        5,
+        "years",
+        "delete",
+        "GDPR",
+        "Art. 5(1)(e) storage limitation: addresses are deleted five years after they were entered.",
+    ),
 ]
+# Policies the demo puts on legal hold, with why
+LEGAL_HOLDS = {
+    "old addresses": "On hold for the 2025 tax audit: no address is deleted until the auditors sign off.",
+}
 
 
 def _ensure(model, lookup: dict, values: dict, user):
@@ -447,6 +462,8 @@ def _load_retention(stores: dict, officer) -> None:
                 "action": action,
                 "regulation": Regulation.objects.get(code=regulation),
                 "legal_basis": basis,
+                "legal_hold": name in LEGAL_HOLDS,
+                "description": LEGAL_HOLDS.get(name, ""),
             },
             officer,
         )
