@@ -139,23 +139,32 @@ def test_a_customer_is_found_across_the_shop_exported_and_erased(demo, tmp_path)
     assert {p["iban"] for p in payments} == {None, "DE89370400440532013000"}  # the officer sees clear data
 
     erase = [*subject, "--action", "erase", "--entity", "customers", "--column", "email"]
-    run(*erase, "--dry-run")
+    before = {"addresses": rows(demo, "addresses")}
+    dry_run = run(*erase, "--dry-run")
+    assert (
+        "The identifier was found in customers.email, users.email; the erasure covers each of them" in dry_run
+    )
+    assert (
+        "Left as they are, in clear: the rows of shop.addresses (retention policy 'old addresses'" in dry_run
+    )
     request = SubjectRequest.objects.get(kind="erasure")
     done = run(*erase, "--confirm", str(request.pk))
 
     request.refresh_from_db()
     assert request.status == "completed", request.outcome
-    # The law keeps orders (bookkeeping, ten years) and the recent payment (card data, 13 months), and with
-    # them the customer and address they refer to: all anonymized. The rest goes.
+    # The law keeps orders (bookkeeping, ten years), the recent payment (card data, 13 months) and the
+    # account (inactive accounts), and with them the customer they refer to: all anonymized. Addresses are
+    # on legal hold and stay as they are. The rest goes.
     assert sorted((e["table"], e["action"], e["rows"]) for e in request.touched) == [
-        ("shop.addresses", "anonymize", 1),
+        ("shop.addresses", "hold", 1),
         ("shop.customers", "anonymize", 1),
         ("shop.order_items", "delete", 3),
         ("shop.orders", "anonymize", 2),
         ("shop.payments", "anonymize", 1),
         ("shop.payments", "delete", 1),
+        ("shop.users", "anonymize", 1),
     ]
-    assert "Erased: deleted 4 row(s) in 2 table(s), anonymized 5 row(s), left 0 row(s) untouched" in done
+    assert "Erased: deleted 4 row(s) in 2 table(s), anonymized 5 row(s), left 1 row(s) untouched" in done
     ada = rows(demo, "customers", "id, first_name, last_name, email, phone, birth_date, segment")[0]
     assert ada == (
         1,
@@ -166,23 +175,18 @@ def test_a_customer_is_found_across_the_shop_exported_and_erased(demo, tmp_path)
         None,
         "retail",
     )
-    assert rows(demo, "addresses", "id, street, postal_code, city, country_code")[0] == (
-        1,
-        mask_value("12 St James Square", "hash"),
-        "**** 4JH",
-        mask_value("London", "hash"),
-        "GB",
-    )
+    assert rows(demo, "addresses") == before["addresses"]  # legal hold
     assert rows(demo, "payments", "order_id, card_last4, iban") == [
         (2, None, mask_value("DE89370400440532013000", "tokenize")),
         (3, "1881", None),
     ]
     assert [i[:2] for i in rows(demo, "order_items")] == [(3, 1)]
     assert [o[:2] for o in rows(demo, "orders")] == [(1, 1), (2, 1), (3, 2)]
+    # The account found through its own e-mail column is the subject's too (issue 16 #11)
     assert rows(demo, "users", "id, email") == [
-        (1, "ada@example.com"),
+        (1, mask_value("ada@example.com", "hash") + "@anonymized.invalid"),
         (2, "gone@example.com"),
-    ]  # its own request
+    ]
 
 
 @pytest.fixture
