@@ -42,6 +42,7 @@ from compliance.store import ROW_FATE, RowSet, StoreSession
 __all__ = [
     "EntityFinding",
     "SubjectSearch",
+    "identifier_fits",
     "identifying_columns",
     "erasure_columns",
     "subject_search",
@@ -109,6 +110,11 @@ def _identifier_value(column: Column, text: str):
     except (InvalidOperation, ValueError):
         return None
     return None
+
+
+def identifier_fits(column: Column, identifier: str) -> bool:
+    """Whether the identifier can be a value of the column (its type and length)."""
+    return _identifier_value(column, identifier.strip()) is not None
 
 
 def _is_identifying(graph: CatalogGraph, column: Column) -> bool:

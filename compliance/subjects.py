@@ -21,7 +21,7 @@ from catalog.masking import may_see_pii
 from catalog.models import Column, DataStore, Entity, Regulation
 from catalog.schema.dialects import SchemaError
 from compliance.choices import RequestKind, RequestStatus, TableAction
-from compliance.exceptions import ComplianceError, ConfirmationMismatch, SubjectBusy
+from compliance.exceptions import ComplianceError, ConfirmationMismatch, SubjectAmbiguous, SubjectBusy
 from compliance.models import SubjectRequest
 from compliance.rows import rows_as_dicts
 from compliance.store import StoreSession, database_problem, store_session
@@ -46,6 +46,7 @@ __all__ = [
     "subject_request_erase",
     "subject_access_document",
     "erasure_confirmed",
+    "erasure_ambiguous_matches",
 ]
 
 logger = logging.getLogger(__name__)
@@ -271,6 +272,26 @@ def subject_access_document(*, request: SubjectRequest, user=None) -> dict:
     looked_in, found = _locked(request, _find_work(request, limit=None), commit=False)
     masked = not may_see_pii(user)
     return _report(request, looked_in, _entity_rows(found, masked=masked), masked=masked)
+
+
+def erasure_ambiguous_matches(
+    *, datastore: DataStore, identifier: str, entity: Entity | None = None, column: Column | None = None
+) -> list[str]:
+    """The matches ("customers.id") that would make an erasure of `identifier` ambiguous, read-only and
+    before anything is recorded, so a form can ask for the entity and column at once. Empty when it would
+    not be ambiguous, or when the data store cannot be asked now (the request itself then says why)."""
+    request = SubjectRequest(
+        datastore=datastore, identifier=identifier, kind=RequestKind.ERASURE, entity=entity, column=column
+    )
+    try:
+        with store_session(datastore, commit=False, purpose="erasure check") as session:
+            search = subject_search(session, _candidates(session, request), read_only=True, expand=False)
+            erasure_require_one_subject(session.graph, search, identifier, entity=entity)
+    except SubjectAmbiguous:
+        return [f"{f.entity.name}.{'/'.join(f.matched_on)}" for f in search.matched_entities]
+    except Exception:  # unreachable store, refused SQL: the request records the reason when it runs
+        logger.info("Erasure check of %r in %s not made", identifier, datastore, exc_info=True)
+    return []
 
 
 def erasure_confirmed(request: SubjectRequest, confirm: str | None) -> bool:
