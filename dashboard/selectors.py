@@ -6,7 +6,7 @@ Each function is one dashboard section's reading; the docstring says how many qu
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.apps import apps
 from django.conf import settings
@@ -35,7 +35,16 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from catalog.choices import PIICategory, RunStatus
-from catalog.models import Column, DataStore, Entity, RetentionPolicy, SchemaApply, StorageSample
+from catalog.models import (
+    Column,
+    DataStore,
+    Entity,
+    Index,
+    RetentionPolicy,
+    SchemaApply,
+    SchemaRelease,
+    StorageSample,
+)
 from pipelines.models import ACTIVE, PipelineRun
 from quality.choices import ResultStatus
 from quality.models import EntityScore, Rule, RuleResult
@@ -468,6 +477,7 @@ class StoreSchema:
     applied_at: datetime | None
     last_apply_status: str | None
     last_apply_id: int | None
+    unreleased: int = 0  # catalog objects (entities, columns, indexes) changed since the newest release
 
     @property
     def pending(self) -> int:
@@ -475,11 +485,33 @@ class StoreSchema:
         return max(0, (self.latest_version or 0) - (self.applied_version or 0))
 
 
+# (model, the path from its history rows to their data store) of what a release snapshots
+RELEASED_MODELS = [(Entity, "datastore"), (Column, "entity__datastore"), (Index, "entity__datastore")]
+BEFORE_ANY_RELEASE = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _changed_since_release(model, store_path: str) -> Coalesce:
+    """How many objects of `model` in the outer data store have history newer than its newest release
+    (every object that has history when there is no release yet), as one correlated subquery."""
+    newest = SchemaRelease.objects.filter(datastore=OuterRef(OuterRef("pk"))).order_by("-version")
+    since = Coalesce(Subquery(newest.values("created_at")[:1]), Value(BEFORE_ANY_RELEASE))
+    changed = (
+        model.history.model.objects.filter(**{store_path: OuterRef("pk")}, history_date__gt=since)
+        .order_by()
+        .values(store_path)
+        .annotate(objects=Count("id", distinct=True))
+        .values("objects")[:1]
+    )
+    return Coalesce(Subquery(changed, output_field=IntegerField()), 0)
+
+
 def schema_state() -> list[StoreSchema]:
-    """Every data store with its newest release, applied version and last apply (one query)."""
+    """Every data store with its newest release, applied version, last apply and the catalog objects
+    changed since its newest release (one query, whatever the number of stores and objects)."""
     applies = SchemaApply.objects.filter(datastore=OuterRef("pk"))
     succeeded = applies.filter(status=RunStatus.SUCCEEDED).order_by("-finished_at", "-pk")
     last = applies.order_by("-created_at", "-pk")
+    changed = [_changed_since_release(model, path) for model, path in RELEASED_MODELS]
     stores = DataStore.objects.annotate(
         latest_version=Max("releases__version"),
         latest_at=Max("releases__created_at"),
@@ -487,6 +519,7 @@ def schema_state() -> list[StoreSchema]:
         applied_at=Subquery(succeeded.values("finished_at")[:1]),
         last_apply_status=Subquery(last.values("status")[:1]),
         last_apply_id=Subquery(last.values("pk")[:1]),
+        unreleased=changed[0] + changed[1] + changed[2],
     ).order_by("name")
     return [
         StoreSchema(
@@ -500,6 +533,7 @@ def schema_state() -> list[StoreSchema]:
                     "applied_at",
                     "last_apply_status",
                     "last_apply_id",
+                    "unreleased",
                 )
             },
         )
