@@ -83,7 +83,9 @@ def test_the_demo_comes_with_the_quality_rules_its_catalog_implies(db):
     assert Rule.objects.filter(origin="catalog").count() == implied.count()
 
 
-def test_running_the_demo_again_keeps_a_stewards_edits_writes_no_history_and_keeps_sessions(db, client):
+def test_running_make_run_again_changes_nothing_that_is_already_there(db, client):
+    """load_demo and demo_admin, as `make run` starts them again: a steward's edits stay, no history row is
+    written and a signed-in session still works."""
     from catalog.models import Domain, Index
     from catalog.services import catalog_object_save
     from pipelines.models import Pipeline
