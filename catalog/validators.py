@@ -3,9 +3,13 @@
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 __all__ = [
+    "DESCRIPTION_MAX_LENGTH",
+    "CONDITION_MAX_LENGTH",
+    "text_limit",
     "IDENTIFIER_MAX_BYTES",
     "POSTGRESQL_RESERVED_WORDS",
     "validate_identifier",
@@ -81,3 +85,17 @@ def validate_regex(value: str) -> None:
             params={"pattern": value, "reason": reason},
             code="invalid_regex",
         )
+
+
+# Free text is for people to read: a description longer than this is a document, and would make every page
+# that shows it (and the audit trail) slow for everyone.
+DESCRIPTION_MAX_LENGTH = 10_000
+CONDITION_MAX_LENGTH = 2_000
+
+
+def text_limit(limit: int) -> MaxLengthValidator:
+    """A length limit for a free-text field that says the limit, checked by the model (so the admin, imports
+    and the API all get it; a TextField's max_length alone is only enforced by forms)."""
+    return MaxLengthValidator(
+        limit, message=_("At most %(limit_value)s characters, please; this text has %(show_value)s.")
+    )

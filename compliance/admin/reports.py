@@ -34,7 +34,7 @@ class ReportForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("start") and cleaned.get("end") and cleaned["start"] > cleaned["end"]:
-            raise forms.ValidationError("'From' is after 'To'.")
+            self.add_error("end", "'To' is before 'From'; choose a day on or after it.")
         return cleaned
 
 
