@@ -75,15 +75,16 @@ def validate_env_var_name(value: str) -> None:
 
 
 def validate_regex(value: str) -> None:
-    """A regular expression that compiles (PostgreSQL's dialect is close enough to Python's for this)."""
-    try:
-        re.compile(value)
-    except re.error as exc:
+    """A regular expression PostgreSQL accepts: PostgreSQL runs it, so it is asked (catalog.patterns)."""
+    from catalog.patterns import pattern_problem
+
+    reason = pattern_problem(value)
+    if reason:
         raise ValidationError(
-            _("'%(pattern)s' is not a valid regular expression: %(reason)s."),
-            params={"pattern": value, "reason": exc},
+            _("'%(pattern)s' is not a valid regular expression for PostgreSQL: %(reason)s."),
+            params={"pattern": value, "reason": reason},
             code="invalid_regex",
-        ) from exc
+        )
 
 
 # Free text is for people to read: a description longer than this is a document, and would make every page

@@ -64,6 +64,8 @@ def test_63_byte_name_is_accepted(datastore):
         ({"data_type": DataType.BOOLEAN, "min_value": "1"}, "min_value", "numbers, dates and times"),
         ({"data_type": DataType.INTEGER, "pattern": "^a"}, "pattern", "text columns only"),
         ({"data_type": DataType.TEXT, "pattern": "(unclosed"}, "pattern", "not a valid regular expression"),
+        # Issue 16 #16: PostgreSQL runs the pattern (CHECK, quality), so PostgreSQL judges it, not Python.
+        ({"data_type": DataType.TEXT, "pattern": "(?P<n>[a-z]+)"}, "pattern", "PostgreSQL: invalid embedded"),
         (
             {"data_type": DataType.VARCHAR, "length": 2, "allowed_values": ["abc"]},
             "allowed_values",
@@ -88,7 +90,7 @@ def test_valid_column_with_checks_passes(customer):
         allowed_values=["new", "paid"],
         default_value="new",
         min_length=1,
-        pattern="^[a-z]+$",
+        pattern=r"^\m[a-z]+\M$",  # PostgreSQL's word boundaries, which Python's re refused
     ).full_clean()
     Column(
         entity=customer,
