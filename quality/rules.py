@@ -181,6 +181,29 @@ class ImpliedRule:
     description: str = ""
 
 
+def _unique_keys_implied(entity: Entity, primary: list[str]) -> list[ImpliedRule]:
+    """A uniqueness rule per unique index or UNIQUE constraint of two or more columns that covers every row
+    (a partial index is unique only where its condition holds; one-column keys are the columns' own rule)."""
+    implied = []
+    for index in entity.indexes.filter(is_unique=True, condition="").prefetch_related(
+        "index_columns__column"
+    ):
+        keys = [u for u in index.index_columns.all() if not u.included]
+        names = [u.column.name for u in sorted(keys, key=lambda u: u.position)]
+        if len(names) < 2 or names == primary:
+            continue
+        implied.append(
+            ImpliedRule(
+                f"unique:index:{index.name}",
+                f"{index.name}_unique"[:150],
+                "unique",
+                names,
+                description=f"({', '.join(names)}) is unique in the catalog ({index.name}).",
+            )
+        )
+    return implied
+
+
 def rules_implied(entity: Entity) -> list[ImpliedRule]:
     """The rules the catalog states for an entity's columns and keys."""
     columns = list(entity.columns.select_related("references__entity").order_by("position", "id"))
@@ -199,6 +222,7 @@ def rules_implied(entity: Entity) -> list[ImpliedRule]:
                 description="The primary key identifies one row.",
             )
         )
+    implied += _unique_keys_implied(entity, primary)
     for column in columns:
         name = column.name
         if not column.nullable or column.primary_key_position:

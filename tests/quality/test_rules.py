@@ -436,3 +436,43 @@ def test_a_rule_postgresql_cannot_plan_is_set_aside_and_the_others_keep_one_shar
     scanned = [r for r in found.values() if "FILTER (WHERE" in r.sql and r.status != ResultStatus.ERROR]
     assert len(scanned) == 5 and len({r.sql for r in scanned}) == 1
     assert found["score_range"].failing_rows == BAD["out_of_range"]
+
+
+def test_a_multi_column_unique_key_implies_a_uniqueness_rule(dq, steward):
+    """Issue 16 #13: a UNIQUE constraint (or unique index) of several columns is a key the data must keep."""
+    from catalog.models import Column, Index, IndexColumn
+
+    key = catalog_object_save(
+        obj=Index(entity=dq.customer, name="customer_country_tier_key", is_unique=True, is_constraint=True),
+        user=steward,
+    )
+    for position, name in enumerate(["country", "tier"], 1):
+        catalog_object_save(
+            obj=IndexColumn(
+                index=key, column=Column.objects.get(entity=dq.customer, name=name), position=position
+            ),
+            user=steward,
+        )
+    partial = catalog_object_save(
+        obj=Index(entity=dq.customer, name="customer_score_tier_live", is_unique=True, condition="score > 0"),
+        user=steward,
+    )
+    for position, name in enumerate(["score", "tier"], 1):
+        catalog_object_save(
+            obj=IndexColumn(
+                index=partial, column=Column.objects.get(entity=dq.customer, name=name), position=position
+            ),
+            user=steward,
+        )
+    run_sql(
+        store_url(dq),
+        "INSERT INTO app.customer (customer_id, email, country, tier) VALUES "
+        "(9001, 'k1@x.org', 'DE', 'gold'), (9002, 'k2@x.org', 'DE', 'gold')",
+    )
+
+    found = results(check(dq, dq.customer, steward))
+
+    rule = found["customer_country_tier_key_unique"]
+    assert Rule.objects.get(entity=dq.customer, name=rule.rule_name).columns == ["country", "tier"]
+    assert rule.status == ResultStatus.FAILED and rule.failing_rows >= 2
+    assert "customer_score_tier_live_unique" not in found  # unique only where its condition holds
