@@ -244,3 +244,10 @@ def test_a_report_range_that_ends_before_it_starts_is_said_on_the_to_field(role_
         reverse("admin:compliance_compliancereport_report"), {"start": "2026-03-02", "end": "2026-03-01"}
     )
     assert response.context["form"].errors == {"end": ["'To' is before 'From'; choose a day on or after it."]}
+
+
+@pytest.mark.parametrize("suffix", ["1/change/", "1/delete/", "1/history/", "add/"])
+def test_the_compliance_report_has_no_object_pages(role_client, suffix):
+    """The report is no table: its stock object pages answered 500 (relation does not exist)."""
+    response = role_client("officer").get(f"/admin/compliance/compliancereport/{suffix}")
+    assert response.status_code == 404
