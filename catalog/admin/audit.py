@@ -14,7 +14,13 @@ from django.utils import timezone
 
 from catalog.admin.base import ReadOnlyAdmin
 from catalog.models import AuditTrail
-from catalog.selectors import HISTORY_TYPES, audit_event_rows, audit_events, audit_events_iter, audit_models
+from catalog.selectors import (
+    HISTORY_TYPES,
+    audit_event_rows,
+    audit_events,
+    audit_events_iter,
+    audit_model_choices,
+)
 
 __all__ = ["AuditTrailAdmin", "AuditFilterForm"]
 
@@ -33,11 +39,7 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = sorted(
-            (label, str(m.instance_type._meta.verbose_name).capitalize())
-            for label, m in audit_models().items()
-        )
-        self.fields["model"].choices = [("", "any model")] + [(label, name) for label, name in choices]
+        self.fields["model"].choices = [("", "any model")] + audit_model_choices()
 
     def clean(self):
         cleaned = super().clean()
