@@ -104,11 +104,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Django's model backend behind the sign-in lock-out (catalog/signin_throttle.py): after this many failures
 # for one user name (or from one address) within the cool-off, sign-in is refused until the cool-off ends.
+# The address limit is higher: an office behind one NAT address would otherwise be locked out together.
 AUTHENTICATION_BACKENDS = ["catalog.signin_throttle.ThrottledModelBackend"]
 CUSTODIAN_SIGNIN_FAILURE_LIMIT = int(os.environ.get("CUSTODIAN_SIGNIN_FAILURE_LIMIT", "5"))
-CUSTODIAN_SIGNIN_IP_FAILURE_LIMIT = int(
-    os.environ.get("CUSTODIAN_SIGNIN_IP_FAILURE_LIMIT", str(CUSTODIAN_SIGNIN_FAILURE_LIMIT))
-)
+CUSTODIAN_SIGNIN_IP_FAILURE_LIMIT = int(os.environ.get("CUSTODIAN_SIGNIN_IP_FAILURE_LIMIT", "20"))
 CUSTODIAN_SIGNIN_COOLOFF_MINUTES = float(os.environ.get("CUSTODIAN_SIGNIN_COOLOFF_MINUTES", "15"))
 # Behind this many trusted reverse proxies, a client's address is read from X-Forwarded-For.
 CUSTODIAN_PROXY_COUNT = int(os.environ.get("CUSTODIAN_PROXY_COUNT", "0"))

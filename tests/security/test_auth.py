@@ -264,3 +264,77 @@ def _m2m_history(model, field_name):
         for m in history_model._meta.apps.get_models()
         if getattr(m, "instance_type", None) is model._meta.get_field(field_name).remote_field.through
     )
+
+
+# --- #14: brute force on /admin/login/ is locked out --------------------------------------------------
+
+LOCKED_MESSAGE = "Too many failed sign-ins for this account"
+
+
+def _sign_in(client, username, password, address="127.0.0.1"):
+    return client.post(
+        reverse("admin:login"), {"username": username, "password": password}, REMOTE_ADDR=address
+    )
+
+
+def _signed_in_as(client):
+    from django.contrib.auth import get_user
+
+    user = get_user(client)
+    return user.get_username() if user.is_authenticated else None
+
+
+def test_six_wrong_passwords_then_the_right_one_is_refused_with_a_clear_message(client, steward, officer):
+    for attempt in range(6):
+        assert _sign_in(client, "steward", f"guess-{attempt}").status_code == 200
+    response = _sign_in(client, "steward", "pw-steward")
+    assert response.status_code == 200 and _signed_in_as(client) is None
+    assert LOCKED_MESSAGE in response.content.decode()
+    # Another way in (no request at all) is refused as well: the lock is in the authentication backend.
+    assert client.login(username="steward", password="pw-steward") is False
+    events = _trail(client, officer, user="steward").context["events"]
+    kinds = [e.history_type for e in events if e.model_label == "catalog.signinevent"]
+    assert kinds.count("sign_in_failed") == 5 and kinds.count("locked_out") == 1
+    assert kinds.count("sign_in_refused") == 3 and "signed_in" not in kinds
+
+
+def test_after_the_cool_off_the_right_password_works(client, steward, settings):
+    import time
+
+    for attempt in range(5):
+        _sign_in(client, "steward", f"guess-{attempt}")
+    assert LOCKED_MESSAGE in _sign_in(client, "steward", "pw-steward").content.decode()
+    settings.CUSTODIAN_SIGNIN_COOLOFF_MINUTES = 0.5 / 60
+    time.sleep(0.6)
+    assert _sign_in(client, "steward", "pw-steward").status_code == 302
+    assert _signed_in_as(client) == "steward"
+
+
+def test_a_successful_sign_in_clears_the_failures_of_its_user_name(client, steward):
+    for attempt in range(4):
+        _sign_in(client, "steward", f"guess-{attempt}")
+    assert _sign_in(client, "steward", "pw-steward").status_code == 302
+    client.logout()
+    for attempt in range(4):
+        _sign_in(client, "steward", f"again-{attempt}")
+    assert _sign_in(client, "steward", "pw-steward").status_code == 302
+
+
+def test_one_address_trying_many_user_names_is_locked_out(client, steward, settings):
+    settings.CUSTODIAN_SIGNIN_IP_FAILURE_LIMIT = 5
+    for name in ("alice", "bob", "carol", "dave", "erin"):
+        _sign_in(client, name, "guess", address="203.0.113.7")
+    response = _sign_in(client, "steward", "pw-steward", address="203.0.113.7")
+    assert "Too many failed sign-ins from this address" in response.content.decode()
+    assert _signed_in_as(client) is None
+    assert _sign_in(client, "steward", "pw-steward", address="198.51.100.2").status_code == 302
+
+
+def test_the_failure_limit_and_cool_off_are_settings(client, steward, settings):
+    settings.CUSTODIAN_SIGNIN_FAILURE_LIMIT = 2
+    _sign_in(client, "steward", "one")
+    assert _sign_in(client, "steward", "pw-steward").status_code == 302
+    client.logout()
+    _sign_in(client, "steward", "one")
+    _sign_in(client, "steward", "two")
+    assert LOCKED_MESSAGE in _sign_in(client, "steward", "pw-steward").content.decode()
