@@ -338,3 +338,82 @@ def test_the_failure_limit_and_cool_off_are_settings(client, steward, settings):
     _sign_in(client, "steward", "one")
     _sign_in(client, "steward", "two")
     assert LOCKED_MESSAGE in _sign_in(client, "steward", "pw-steward").content.decode()
+
+
+# --- #10: no public secret key, and a masking pepper of its own ---------------------------------------
+
+PUBLIC_DEVELOPMENT_KEY = "custodian-development-key-not-for-production-use-0123456789abcdef"
+
+
+def _settings_in_subprocess(tmp_path, *names, **env):
+    """The named settings as a fresh process started with `env` (and no secrets of ours) computes them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent.parent
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "CUSTODIAN_PEPPER", "CUSTODIAN_ENV", "DEBUG", "CUSTODIAN_SECRETS_DIR"}
+    }
+    environment.update({"DJANGO_SETTINGS_MODULE": "config.settings", "CUSTODIAN_SECRETS_DIR": str(tmp_path)})
+    environment.update(env)
+    code = "from django.conf import settings; " + "; ".join(f"print(settings.{name})" for name in names)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=environment, capture_output=True, text=True, timeout=60
+    )
+    return result
+
+
+def test_development_generates_a_private_secret_key_and_pepper_once_and_reuses_them(tmp_path):
+    first = _settings_in_subprocess(tmp_path, "SECRET_KEY", "CUSTODIAN_PEPPER")
+    assert first.returncode == 0, first.stderr
+    secret_key, pepper = first.stdout.split()
+    assert secret_key != PUBLIC_DEVELOPMENT_KEY and len(secret_key) >= 50
+    assert pepper != secret_key and len(pepper) >= 50
+    for name, value in ((".secret_key", secret_key), (".custodian_pepper", pepper)):
+        path = tmp_path / name
+        assert path.read_text().strip() == value
+        assert path.stat().st_mode & 0o777 == 0o600
+    again = _settings_in_subprocess(tmp_path, "SECRET_KEY", "CUSTODIAN_PEPPER")
+    assert again.stdout.split() == [secret_key, pepper]
+
+
+def test_the_generated_secret_files_are_ignored_by_git():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent.parent
+    for name in (".secret_key", ".custodian_pepper"):
+        assert subprocess.run(["git", "check-ignore", "-q", name], cwd=root).returncode == 0, name
+
+
+def test_production_refuses_to_start_without_a_pepper_of_its_own(tmp_path):
+    result = _settings_in_subprocess(
+        tmp_path,
+        "CUSTODIAN_PEPPER",
+        CUSTODIAN_ENV="production",
+        SECRET_KEY="x" * 50,
+        ALLOWED_HOSTS="custodian.example.org",
+    )
+    assert result.returncode != 0
+    assert "CUSTODIAN_PEPPER must be set when CUSTODIAN_ENV=production" in result.stderr
+    assert not (tmp_path / ".custodian_pepper").exists()
+
+
+def test_masked_values_depend_on_the_pepper_not_on_the_secret_key(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from catalog.masking import mask_value
+
+    settings.CUSTODIAN_PEPPER = "pepper-one"
+    hashed = mask_value("ada@example.com", "hash")
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+    assert mask_value("ada@example.com", "hash") == hashed
+    settings.CUSTODIAN_PEPPER = "pepper-two"
+    assert mask_value("ada@example.com", "hash") != hashed
+    settings.CUSTODIAN_PEPPER = ""
+    with pytest.raises(ImproperlyConfigured, match="CUSTODIAN_PEPPER"):
+        mask_value("ada@example.com", "tokenize")
