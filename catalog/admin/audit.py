@@ -13,6 +13,7 @@ from django.urls import path
 from django.utils import timezone
 
 from catalog.admin.base import ReadOnlyAdmin
+from catalog.admin.date_range import RangeDateField
 from catalog.models import AuditTrail
 from catalog.selectors import (
     HISTORY_TYPES,
@@ -29,8 +30,8 @@ class AuditFilterForm(forms.Form):
     model = forms.ChoiceField(required=False)
     object_id = forms.IntegerField(required=False, min_value=1, label="Object id")
     user = forms.CharField(required=False, label="User name")
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    date_from = RangeDateField(required=False, label="From")
+    date_to = RangeDateField(required=False, label="To")
     change_type = forms.ChoiceField(
         required=False,
         choices=[("", "any change")] + [(k, v) for k, v in HISTORY_TYPES.items()],

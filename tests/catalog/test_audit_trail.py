@@ -182,3 +182,21 @@ def test_audit_trail_works_on_the_embedded_sqlite_default(tmp_path):
     assert result.returncode == 0, result.stderr
     total, page = map(int, result.stdout.split()[-2:])
     assert total > 100 and page == 50
+
+
+@pytest.mark.parametrize("field", ["date_from", "date_to"])
+@pytest.mark.parametrize("value", ["9999-12-31", "0001-01-01"])
+def test_a_date_out_of_range_is_refused_on_its_field_not_with_a_server_error(client, officer, field, value):
+    client.force_login(officer)
+    response = client.get(TRAIL, {field: value})
+    assert response.status_code == 200
+    assert response.context["form"].errors[field] == ["Enter a date between 1900-01-01 and 9998-12-31."]
+    assert "Enter a date between 1900-01-01 and 9998-12-31." in response.content.decode()
+    assert client.get(EXPORT, {field: value}).status_code == 403
+
+
+def test_the_widest_date_range_allowed_works(client, officer, edited):
+    client.force_login(officer)
+    response = client.get(TRAIL, {"date_from": "1900-01-01", "date_to": "9998-12-31"})
+    assert response.status_code == 200 and response.context["form"].is_valid()
+    assert len(events_of(response)) > 0
