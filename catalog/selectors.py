@@ -23,6 +23,7 @@ __all__ = [
     "audit_event_rows",
     "audit_events",
     "audit_events_iter",
+    "audit_event",
 ]
 
 # Bookkeeping fields that say nothing a reader of the trail needs.
@@ -161,6 +162,15 @@ TRAIL_COLUMNS = (
 )
 
 
+def _as_trail_rows(rows: QuerySet, label: str) -> QuerySet:
+    """A history model's rows shaped as trail rows."""
+    return rows.annotate(
+        model_label=Value(label, output_field=CharField()),
+        object_pk=F("id"),
+        object_name=_object_name(rows.model),
+    ).values(*TRAIL_COLUMNS)
+
+
 def audit_event_rows(
     *,
     model: str | None = None,
@@ -184,13 +194,7 @@ def audit_event_rows(
             rows = rows.filter(history_user__username=username)
         if change_type:
             rows = rows.filter(history_type=change_type)
-        parts.append(
-            rows.annotate(
-                model_label=Value(label, output_field=CharField()),
-                object_pk=F("id"),
-                object_name=_object_name(history_model),
-            ).values(*TRAIL_COLUMNS)
-        )
+        parts.append(_as_trail_rows(rows, label))
     if (not model or model == SIGN_IN_LABEL) and (not change_type or change_type not in CHANGE_TYPES):
         filters = {"object_id": object_id, "username": username, "change_type": change_type}
         parts.append(_sign_in_rows(date_from=date_from, date_to=date_to, **filters))
@@ -363,6 +367,19 @@ def _membership_change(record, change) -> FieldChange:
     if before - after:
         parts.append("removed " + ", ".join(sorted(name(pk) for pk in before - after)))
     return FieldChange(change.field, None, "; ".join(parts), summary=True)
+
+
+def audit_event(*, model_label: str, history_id: int) -> AuditEvent | None:
+    """One change of the trail with its values whole (the list cuts long ones), or None."""
+    if model_label == SIGN_IN_LABEL:
+        row = _sign_in_rows(object_id=None, username=None, date_from=None, date_to=None, change_type=None)
+        rows = list(row.filter(id=history_id))
+    else:
+        history_model = audit_models().get(model_label)
+        if history_model is None:
+            return None
+        rows = list(_as_trail_rows(history_model.objects.filter(history_id=history_id), model_label))
+    return audit_events(rows)[0] if rows else None
 
 
 def audit_events_iter(rows: QuerySet, chunk_size: int = 1000) -> Iterator[AuditEvent]:

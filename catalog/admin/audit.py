@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -17,6 +17,7 @@ from catalog.admin.date_range import RangeDateField
 from catalog.models import AuditTrail
 from catalog.selectors import (
     HISTORY_TYPES,
+    audit_event,
     audit_event_rows,
     audit_events,
     audit_events_iter,
@@ -78,7 +79,27 @@ class AuditTrailAdmin(ReadOnlyAdmin):
         return [
             path("", self.admin_site.admin_view(self.changelist_view), name="catalog_audittrail_changelist"),
             path("export/", self.admin_site.admin_view(self.export_view), name="catalog_audittrail_export"),
+            path(
+                "<str:model_label>/<int:history_id>/",
+                self.admin_site.admin_view(self.event_view),
+                name="catalog_audittrail_event",
+            ),
         ]
+
+    def event_view(self, request, model_label: str, history_id: int):
+        """One change with its values whole: the list cuts values longer than TRAIL_VALUE_LIMIT."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        event = audit_event(model_label=model_label, history_id=history_id)
+        if event is None:
+            raise Http404("No such change on the audit trail.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{event.change_type.capitalize()}: {event.model_name} {event.object_repr}",
+            "opts": self.model._meta,
+            "event": event,
+        }
+        return TemplateResponse(request, "admin/catalog/audit_event.html", context)
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
