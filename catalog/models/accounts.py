@@ -7,10 +7,11 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 from simple_history import register
+from simple_history.models import HistoricalRecords
 
 from catalog.choices import SignInKind
 
-__all__ = ["PasswordChangeRecord", "SignInEvent"]
+__all__ = ["PasswordChangeRecord", "MembershipHistoricalRecords", "SignInEvent"]
 
 
 class PasswordChangeRecord(models.Model):
@@ -22,6 +23,29 @@ class PasswordChangeRecord(models.Model):
         abstract = True
 
 
+class MembershipHistoricalRecords(HistoricalRecords):
+    """History of a model with many-to-many fields that writes a row only when a membership changed, and
+    on the right object when it changed from the other side (`group.user_set.add(user)` is the user's)."""
+
+    def m2m_changed(self, instance, action, attr, pk_set, reverse, **kwargs):
+        model = kwargs.get("model")
+        if action == "pre_clear" and reverse:
+            # The members a clear from the other side is about to remove, to record each of them after.
+            field = model._meta.get_field(attr)
+            instance._history_cleared_pks = set(
+                model._default_manager.filter(**{field.name: instance}).values_list("pk", flat=True)
+            )
+            return
+        if action in ("post_add", "post_remove") and not pk_set:
+            return  # adding a group the user is already in, or removing one they are not in
+        if not reverse:
+            return super().m2m_changed(instance, action, attr, pk_set, reverse, **kwargs)
+        if action == "post_clear":
+            pk_set = getattr(instance, "_history_cleared_pks", set())
+        for changed in model._default_manager.filter(pk__in=pk_set or ()):
+            super().m2m_changed(changed, action, attr, pk_set, False, **kwargs)
+
+
 # The hash and the last sign-in time are not history: the first is a secret, the second changes on every
 # sign-in (the sign-in events below say when). Memberships and permissions are tracked with their names.
 register(
@@ -30,8 +54,9 @@ register(
     m2m_fields=["groups", "user_permissions"],
     excluded_fields=["password", "last_login"],
     bases=[PasswordChangeRecord],
+    records_class=MembershipHistoricalRecords,
 )
-register(Group, app="catalog", m2m_fields=["permissions"])
+register(Group, app="catalog", m2m_fields=["permissions"], records_class=MembershipHistoricalRecords)
 
 
 class SignInEvent(models.Model):

@@ -417,3 +417,28 @@ def test_masked_values_depend_on_the_pepper_not_on_the_secret_key(settings):
     settings.CUSTODIAN_PEPPER = ""
     with pytest.raises(ImproperlyConfigured, match="CUSTODIAN_PEPPER"):
         mask_value("ada@example.com", "tokenize")
+
+
+def test_a_membership_added_from_the_group_side_is_on_the_users_history(steward):
+    from django.contrib.auth.models import Group
+
+    from catalog.roles import PLATFORM_ADMIN
+    from catalog.selectors import audit_event_rows, audit_events
+
+    Group.objects.get(name=PLATFORM_ADMIN).user_set.add(steward)
+    events = audit_events(list(audit_event_rows(model="auth.user", object_id=steward.pk, change_type="~")))
+    assert ("groups", f"added {PLATFORM_ADMIN}") in [(c.field, c.new) for e in events for c in e.changes]
+    Group.objects.get(name=PLATFORM_ADMIN).user_set.clear()
+    events = audit_events(list(audit_event_rows(model="auth.user", object_id=steward.pk, change_type="~")))
+    assert ("groups", f"removed {PLATFORM_ADMIN}") in [(c.field, c.new) for e in events for c in e.changes]
+
+
+def test_adding_a_group_a_user_already_has_writes_no_history(steward):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from catalog.roles import DATA_STEWARD
+
+    before = get_user_model().history.count()
+    steward.groups.add(Group.objects.get(name=DATA_STEWARD))
+    assert get_user_model().history.count() == before
