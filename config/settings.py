@@ -37,20 +37,25 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 def development_secret(filename: str) -> str:
-    """A random secret kept in a file readable by its owner only: made on the first start, then reused."""
+    """A random secret kept in a file readable by its owner only: made on the first start, then reused.
+    Written whole to a temporary file and linked into place, so a process starting at the same moment
+    reads either no file or the finished one."""
     path = Path(os.environ.get("CUSTODIAN_SECRETS_DIR", BASE_DIR)) / filename
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        value = path.read_text().strip()
-        if not value:
-            raise ImproperlyConfigured(
-                f"{path} is empty; delete it to have a new secret generated."
-            ) from None
-        return value
-    with os.fdopen(descriptor, "w") as secret_file:
-        secret_file.write(secrets.token_urlsafe(50) + "\n")
-    return path.read_text().strip()
+    if not path.exists():
+        temporary = path.with_name(f"{filename}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as secret_file:
+            secret_file.write(secrets.token_urlsafe(50) + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            temporary.unlink()
+    value = path.read_text().strip()
+    if not value:
+        raise ImproperlyConfigured(f"{path} is empty; delete it to have a new secret generated.")
+    return value
 
 
 def required_secret(name: str, filename: str, purpose: str) -> str:

@@ -442,3 +442,9 @@ def test_adding_a_group_a_user_already_has_writes_no_history(steward):
     before = get_user_model().history.count()
     steward.groups.add(Group.objects.get(name=DATA_STEWARD))
     assert get_user_model().history.count() == before
+
+
+def test_an_emptied_secret_file_is_a_clear_error_not_an_empty_key(tmp_path):
+    (tmp_path / ".secret_key").write_text("")
+    result = _settings_in_subprocess(tmp_path, "SECRET_KEY")
+    assert result.returncode != 0 and ".secret_key is empty; delete it" in result.stderr
