@@ -15,7 +15,7 @@ class CatalogConfig(AppConfig):
         from django.db.models.signals import pre_save
         from simple_history.signals import pre_create_historical_record
 
-        from catalog import account_history, signin_events
+        from catalog import account_history, signin_events, signin_throttle
         from catalog.history import history_protect
 
         # Infrastructure, not domain logic: keep every history table append-only after each migrate.
@@ -26,7 +26,7 @@ class CatalogConfig(AppConfig):
         user_logged_in.connect(account_history.last_login_update_quietly, dispatch_uid="update_last_login")
         user_logged_in.connect(signin_events.on_user_logged_in, dispatch_uid="catalog.signed_in")
         user_logged_out.connect(signin_events.on_user_logged_out, dispatch_uid="catalog.signed_out")
-        user_login_failed.connect(signin_events.on_user_login_failed, dispatch_uid="catalog.sign_in_failed")
+        user_login_failed.connect(signin_throttle.on_user_login_failed, dispatch_uid="catalog.sign_in_failed")
         pre_save.connect(account_history.password_change_note, sender=user_model, dispatch_uid="catalog.pw")
         pre_create_historical_record.connect(
             account_history.password_change_mark,

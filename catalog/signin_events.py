@@ -1,11 +1,11 @@
 """Sign-in events for the audit trail: who signed in, failed to, signed out or was locked out, from where.
 
-Written from Django's `user_logged_in`, `user_login_failed` and `user_logged_out` signals (infrastructure,
-like the history middleware), so every way of signing in is recorded, not only the admin's page.
+Written from Django's `user_logged_in` and `user_logged_out` signals here and `user_login_failed` in
+catalog/signin_throttle.py (infrastructure, like the history middleware), so every way of signing in is
+recorded, not only the admin's page.
 """
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 
 from catalog.choices import SignInKind
 from catalog.models import SignInEvent
@@ -14,7 +14,6 @@ __all__ = [
     "client_ip_address",
     "signin_event_record",
     "on_user_logged_in",
-    "on_user_login_failed",
     "on_user_logged_out",
 ]
 
@@ -51,18 +50,3 @@ def on_user_logged_out(sender, request, user, **kwargs) -> None:
     if user is None:
         return
     signin_event_record(kind=SignInKind.SIGNED_OUT, username=user.get_username(), request=request, user=user)
-
-
-def on_user_login_failed(sender, credentials, request=None, **kwargs) -> None:
-    """A failed sign-in (the password is never read: Django has already blanked it). A refusal because the
-    account or address is locked out was recorded as such by the throttle and is not a new failure."""
-    from catalog.signin_throttle import signin_lock, signin_lock_started
-
-    username = credentials.get(get_user_model().USERNAME_FIELD) or credentials.get("username") or ""
-    ip_address = client_ip_address(request)
-    if signin_lock(username=username, ip_address=ip_address) is not None:
-        return
-    user = get_user_model()._default_manager.filter(**{get_user_model().USERNAME_FIELD: username}).first()
-    signin_event_record(kind=SignInKind.FAILED, username=username, request=request, user=user)
-    if signin_lock_started(username=username, ip_address=ip_address):
-        signin_event_record(kind=SignInKind.LOCKED_OUT, username=username, request=request, user=user)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from catalog.choices import SignInKind
 from catalog.models import SignInEvent
+from catalog.signin_events import client_ip_address, signin_event_record
 
 __all__ = [
     "SignInLock",
@@ -27,6 +28,7 @@ __all__ = [
     "signin_lock",
     "signin_lock_started",
     "signin_refuse_if_locked",
+    "on_user_login_failed",
     "ThrottledModelBackend",
     "ThrottledAdminAuthenticationForm",
 ]
@@ -111,14 +113,34 @@ def signin_lock_started(*, username: str | None, ip_address: str | None) -> bool
 
 def signin_refuse_if_locked(*, request, username: str | None) -> None:
     """Refuse (and record the refusal) when the user name or the request's address is locked out."""
-    from catalog.signin_events import client_ip_address, signin_event_record
-
     lock = signin_lock(username=username, ip_address=client_ip_address(request))
     if lock is None:
         return
-    user = get_user_model()._default_manager.filter(**{get_user_model().USERNAME_FIELD: username}).first()
-    signin_event_record(kind=SignInKind.REFUSED, username=username or "", request=request, user=user)
+    signin_event_record(
+        kind=SignInKind.REFUSED, username=username or "", request=request, user=_user(username)
+    )
     raise SignInLockedOut(lock)
+
+
+def _user(username: str | None):
+    if not username:
+        return None
+    user_model = get_user_model()
+    return user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).first()
+
+
+def on_user_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    """user_login_failed: record the failure (the password is never read: Django has already blanked it),
+    and the lock-out when this failure reaches a limit. A refusal because of a lock-out is not a new
+    failure: `signin_refuse_if_locked` recorded it as a refusal."""
+    username = credentials.get(get_user_model().USERNAME_FIELD) or credentials.get("username") or ""
+    ip_address = client_ip_address(request)
+    if signin_lock(username=username, ip_address=ip_address) is not None:
+        return
+    user = _user(username)
+    signin_event_record(kind=SignInKind.FAILED, username=username, request=request, user=user)
+    if signin_lock_started(username=username, ip_address=ip_address):
+        signin_event_record(kind=SignInKind.LOCKED_OUT, username=username, request=request, user=user)
 
 
 class ThrottledModelBackend(ModelBackend):
