@@ -448,3 +448,31 @@ def test_an_emptied_secret_file_is_a_clear_error_not_an_empty_key(tmp_path):
     (tmp_path / ".secret_key").write_text("")
     result = _settings_in_subprocess(tmp_path, "SECRET_KEY")
     assert result.returncode != 0 and ".secret_key is empty; delete it" in result.stderr
+
+
+def test_a_forged_forwarded_for_header_does_not_dodge_the_address_lock(client, steward, settings):
+    settings.CUSTODIAN_SIGNIN_IP_FAILURE_LIMIT = 3
+    for attempt, forged in enumerate(("10.0.0.1", "10.0.0.2", "10.0.0.3")):
+        client.post(
+            reverse("admin:login"),
+            {"username": f"user{attempt}", "password": "guess"},
+            REMOTE_ADDR="203.0.113.7",
+            HTTP_X_FORWARDED_FOR=forged,
+        )
+    response = client.post(
+        reverse("admin:login"),
+        {"username": "steward", "password": "pw-steward"},
+        REMOTE_ADDR="203.0.113.7",
+        HTTP_X_FORWARDED_FOR="10.0.0.4",
+    )
+    assert "from this address" in response.content.decode()
+
+
+def test_behind_a_trusted_proxy_the_address_is_the_one_the_proxy_saw(rf, settings):
+    from catalog.signin_events import client_ip_address
+
+    settings.CUSTODIAN_PROXY_COUNT = 1
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+    assert client_ip_address(request) == "203.0.113.9"
+    settings.CUSTODIAN_PROXY_COUNT = 0
+    assert client_ip_address(request) == "10.0.0.1"
