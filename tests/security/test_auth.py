@@ -38,7 +38,8 @@ def test_the_probe_covers_every_action_the_steward_and_officer_used():
 @pytest.mark.parametrize("url", RQ_URLS)
 @pytest.mark.parametrize("method", ["get", "post"])
 @pytest.mark.parametrize("role", ["steward", "officer", "platform_admin"])
-def test_every_rq_dashboard_url_is_refused_to_every_role(client, request, role, method, url):
+def test_every_rq_dashboard_url_is_refused_to_every_role(client, db, request, role, method, url):
+    # `db` named here: pytest-django orders tests by the fixtures they name, not those fetched later.
     client.force_login(request.getfixturevalue(role))
     response = getattr(client, method)(url)
     assert response.status_code == 403, (role, method, url)
