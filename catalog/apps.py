@@ -20,6 +20,9 @@ class CatalogConfig(AppConfig):
 
         # Infrastructure, not domain logic: keep every history table append-only after each migrate.
         post_migrate.connect(history_protect, dispatch_uid="catalog.history_protect")
+        post_migrate.connect(
+            account_history.account_history_sync, dispatch_uid="catalog.account_history_sync"
+        )
         # Accounts on the audit trail: sign-in events, and password changes noted without the hash.
         user_model = get_user_model()
         user_logged_in.disconnect(dispatch_uid="update_last_login")

@@ -11,7 +11,10 @@ from simple_history.models import HistoricalRecords
 
 from catalog.choices import SignInKind
 
-__all__ = ["PasswordChangeRecord", "MembershipHistoricalRecords", "SignInEvent"]
+__all__ = ["PasswordChangeRecord", "MembershipHistoricalRecords", "HISTORY_RECORDS", "SignInEvent"]
+
+# {model: its MembershipHistoricalRecords}, to write a history row outside a save (account_history_sync).
+HISTORY_RECORDS = {}
 
 
 class PasswordChangeRecord(models.Model):
@@ -26,6 +29,10 @@ class PasswordChangeRecord(models.Model):
 class MembershipHistoricalRecords(HistoricalRecords):
     """History of a model with many-to-many fields that writes a row only when a membership changed, and
     on the right object when it changed from the other side (`group.user_set.add(user)` is the user's)."""
+
+    def finalize(self, sender, **kwargs):
+        super().finalize(sender, **kwargs)
+        HISTORY_RECORDS[sender] = self
 
     def m2m_changed(self, instance, action, attr, pk_set, reverse, **kwargs):
         model = kwargs.get("model")

@@ -477,3 +477,36 @@ def test_behind_a_trusted_proxy_the_address_is_the_one_the_proxy_saw(rf, setting
     assert client_ip_address(request) == "203.0.113.9"
     settings.CUSTODIAN_PROXY_COUNT = 0
     assert client_ip_address(request) == "10.0.0.1"
+
+
+def test_accounts_that_existed_before_auditing_have_a_first_history_row_to_compare_with(db):
+    """Groups are made by data migrations (catalog.roles.role_grant), before any history is written."""
+    from django.contrib.auth.models import Group
+
+    from catalog.roles import DATA_STEWARD
+
+    group = Group.objects.get(name=DATA_STEWARD)
+    baseline = Group.history.filter(id=group.pk).order_by("-history_id").first()
+    assert baseline.history_change_reason == "accounts audited from here"
+    assert set(baseline.permissions.values_list("permission_id", flat=True)) == set(
+        group.permissions.values_list("pk", flat=True)
+    )
+
+
+def test_a_permission_granted_outside_custodian_is_recorded_at_the_next_migrate(db, steward):
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from catalog.account_history import account_history_sync
+
+    through = get_user_model()._meta.get_field("user_permissions").remote_field.through
+    grant = Permission.objects.get(codename="write_custom_sql")
+    through.objects.create(user=steward, permission=grant)  # as a data migration would: no signal
+    account_history_sync(sender=apps.get_app_config("catalog"))
+    latest = get_user_model().history.filter(id=steward.pk).order_by("-history_id").first()
+    assert latest.history_change_reason.startswith("changed outside Custodian")
+    assert list(latest.user_permissions.values_list("permission_id", flat=True)) == [grant.pk]
+    before = get_user_model().history.count()
+    account_history_sync(sender=apps.get_app_config("catalog"))
+    assert get_user_model().history.count() == before
