@@ -2,8 +2,9 @@
 
 On PostgreSQL every history table (including the tables simple-history keeps for many-to-many fields, such
 as a user's groups) and every model declaring `append_only = True` (sign-in events) gets a trigger that
-refuses DELETE and UPDATE. The one update allowed is the one Django makes when a user account is deleted:
-history_user_id set to NULL, nothing else changed. The function reads rows as JSON so it works on tables
+refuses DELETE and UPDATE. The updates allowed change nothing: one that writes a row as it is (as loading
+a serialized database does), and the one Django makes when a user account is deleted: history_user_id set
+to NULL, nothing else changed. The function reads rows as JSON so it works on tables
 with or without a history_user_id column.
 """
 
@@ -16,6 +17,9 @@ __all__ = ["history_models", "append_only_models", "history_protect"]
 PROTECT_FUNCTION = """
 CREATE OR REPLACE FUNCTION custodian_history_append_only() RETURNS trigger AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND to_jsonb(NEW) = to_jsonb(OLD) THEN
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'UPDATE'
        AND to_jsonb(NEW) ? 'history_user_id'
        AND to_jsonb(NEW) -> 'history_user_id' = 'null'::jsonb
