@@ -213,6 +213,7 @@ def test_sign_ins_failures_and_sign_outs_are_on_the_trail_and_in_the_export(clie
         ("sign-in failed", "steward", address),
     ]
     assert seen[0][:2] == ("signed in", "officer")
+    assert "#None" not in _trail(client, officer, model="catalog.signinevent").content.decode()
     failed = _trail(client, officer, user="steward", change_type="sign_in_failed").context["events"]
     assert len(failed) == 1
     export = b"".join(
