@@ -25,6 +25,7 @@ def superuser_only(view):
             raise PermissionDenied("Only superusers may open the job queues.")
         return view(request, *args, **kwargs)
 
+    guarded.superuser_only = True
     return guarded
 
 

@@ -29,6 +29,28 @@ def _rq_urls(patterns=None, namespace="django_rq"):
 RQ_URLS = _rq_urls()
 
 
+def _rq_patterns(patterns):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _rq_patterns(pattern.url_patterns)
+        else:
+            yield pattern
+
+
+def test_every_view_mounted_under_django_rq_is_guarded():
+    mounted = next(p for p in get_resolver().url_patterns if getattr(p, "namespace", None) == "django_rq")
+    patterns = list(_rq_patterns(mounted.url_patterns))
+    assert len(patterns) >= 25
+    unguarded = [str(p.pattern) for p in patterns if not getattr(p.callback, "superuser_only", False)]
+    assert unguarded == []
+
+
+def test_the_stats_token_url_is_refused_to_staff(client, steward):
+    # Reversing its name gives the plain stats.json URL, so the list above does not hold this form.
+    client.force_login(steward)
+    assert client.get("/django-rq/stats.json/probe/").status_code == 403
+
+
 def test_the_probe_covers_every_action_the_steward_and_officer_used():
     joined = " ".join(RQ_URLS)
     for action in ("/empty/", "/delete/", "/requeue/", "/stop/", "/actions/", "/workers/"):
