@@ -17,6 +17,7 @@ __all__ = [
     "TYPE_FAMILIES",
     "RunStatus",
     "LintSeverity",
+    "SignInKind",
 ]
 
 
@@ -149,3 +150,13 @@ class LintSeverity(models.TextChoices):
     INFO = "info", "Info"
     WARNING = "warning", "Warning"
     ERROR = "error", "Error"
+
+
+class SignInKind(models.TextChoices):
+    """What happened at the sign-in page (the audit trail's change types for sign-in events)."""
+
+    SIGNED_IN = "signed_in", "signed in"
+    FAILED = "sign_in_failed", "sign-in failed"
+    SIGNED_OUT = "signed_out", "signed out"
+    LOCKED_OUT = "locked_out", "locked out"
+    REFUSED = "sign_in_refused", "sign-in refused (locked out)"

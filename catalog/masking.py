@@ -5,6 +5,7 @@ import hashlib
 import hmac
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 __all__ = [
     "CATEGORY_MASKING",
@@ -22,7 +23,10 @@ CATEGORY_MASKING = {"credential": "hash", "financial": "partial", "health": "red
 
 
 def _secret(purpose: str) -> bytes:
-    pepper = getattr(settings, "CUSTODIAN_PEPPER", "") or settings.SECRET_KEY
+    # Never SECRET_KEY: settings generate a pepper of its own in development and require one in production.
+    pepper = getattr(settings, "CUSTODIAN_PEPPER", "")
+    if not pepper:
+        raise ImproperlyConfigured("CUSTODIAN_PEPPER is empty: masking by hash or token needs a pepper.")
     return hashlib.sha256(f"{purpose}:{pepper}".encode()).digest()
 
 

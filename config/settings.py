@@ -5,9 +5,13 @@ CUSTODIAN_ENV     development (default) or production; production turns on the s
 DATABASE_URL      the catalog's own database (default: a SQLite file, the embedded default).
 REDIS_URL         RQ's Redis; unset, jobs run synchronously in-process.
 SECRET_KEY, DEBUG, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS, CUSTODIAN_IMPORT_ROOT.
+SECRET_KEY and CUSTODIAN_PEPPER are required in production. In development, each left unset is generated
+once into a git-ignored file (.secret_key, .custodian_pepper, mode 0600) in CUSTODIAN_SECRETS_DIR (default:
+next to manage.py) and reused on later starts, so no public key signs sessions or keys masking.
 """
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -32,17 +36,50 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def development_secret(filename: str) -> str:
+    """A random secret kept in a file readable by its owner only: made on the first start, then reused.
+    Written whole to a temporary file and linked into place, so a process starting at the same moment
+    reads either no file or the finished one."""
+    path = Path(os.environ.get("CUSTODIAN_SECRETS_DIR", BASE_DIR)) / filename
+    if not path.exists():
+        temporary = path.with_name(f"{filename}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as secret_file:
+            secret_file.write(secrets.token_urlsafe(50) + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            temporary.unlink()
+    value = path.read_text().strip()
+    if not value:
+        raise ImproperlyConfigured(f"{path} is empty; delete it to have a new secret generated.")
+    return value
+
+
+def required_secret(name: str, filename: str, purpose: str) -> str:
+    """The secret from the environment; in production its absence stops the start with a clear message."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(f"{name} must be set when CUSTODIAN_ENV=production ({purpose}).")
+    return development_secret(filename)
+
+
 CUSTODIAN_ENV = os.environ.get("CUSTODIAN_ENV", "development")
 if CUSTODIAN_ENV not in {"development", "production"}:
     raise ImproperlyConfigured(f"CUSTODIAN_ENV={CUSTODIAN_ENV!r}; use development or production.")
 PRODUCTION = CUSTODIAN_ENV == "production"
 
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY must be set when CUSTODIAN_ENV=production.")
-    SECRET_KEY = "custodian-development-key-not-for-production-use-0123456789abcdef"
+SECRET_KEY = required_secret("SECRET_KEY", ".secret_key", "it signs sessions and tokens")
+# The pepper keys hash and token masking of personal data. It never falls back to SECRET_KEY: rotating that
+# key must not change masked values, and whoever knows one secret must not be able to recompute the other.
+CUSTODIAN_PEPPER = required_secret(
+    "CUSTODIAN_PEPPER", ".custodian_pepper", "it keys the hashing and tokenizing of personal data"
+)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -102,6 +139,16 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's model backend behind the sign-in lock-out (catalog/signin_throttle.py): after this many failures
+# for one user name (or from one address) within the cool-off, sign-in is refused until the cool-off ends.
+# The address limit is higher: an office behind one NAT address would otherwise be locked out together.
+AUTHENTICATION_BACKENDS = ["catalog.signin_throttle.ThrottledModelBackend"]
+CUSTODIAN_SIGNIN_FAILURE_LIMIT = int(os.environ.get("CUSTODIAN_SIGNIN_FAILURE_LIMIT", "5"))
+CUSTODIAN_SIGNIN_IP_FAILURE_LIMIT = int(os.environ.get("CUSTODIAN_SIGNIN_IP_FAILURE_LIMIT", "20"))
+CUSTODIAN_SIGNIN_COOLOFF_MINUTES = float(os.environ.get("CUSTODIAN_SIGNIN_COOLOFF_MINUTES", "15"))
+# Behind this many trusted reverse proxies, a client's address is read from X-Forwarded-For.
+CUSTODIAN_PROXY_COUNT = int(os.environ.get("CUSTODIAN_PROXY_COUNT", "0"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -154,12 +201,10 @@ RQ_QUEUES = {
 }
 
 # Pipeline runs: a heartbeat every few seconds; a run silent for longer than the stale limit lost its worker.
-# Retries after transient errors wait base × 3^(attempt-1) seconds. The pepper keys hash and token masking
-# (default: derived from SECRET_KEY; set it separately so rotating SECRET_KEY keeps masked values stable).
+# Retries after transient errors wait base × 3^(attempt-1) seconds.
 CUSTODIAN_HEARTBEAT_SECONDS = float(os.environ.get("CUSTODIAN_HEARTBEAT_SECONDS", "5"))
 CUSTODIAN_HEARTBEAT_STALE_SECONDS = float(os.environ.get("CUSTODIAN_HEARTBEAT_STALE_SECONDS", "60"))
 CUSTODIAN_RETRY_BASE_SECONDS = float(os.environ.get("CUSTODIAN_RETRY_BASE_SECONDS", "10"))
-CUSTODIAN_PEPPER = os.environ.get("CUSTODIAN_PEPPER", "")
 # Quarantined (rejected) rows hold raw source values, personal data included: the scheduler tick deletes
 # them this many days after their run finished. The run keeps its counts and reasons' summary.
 CUSTODIAN_QUARANTINE_DAYS = int(os.environ.get("CUSTODIAN_QUARANTINE_DAYS", "30"))

@@ -1,9 +1,11 @@
 """Custodian URL configuration: everything a person uses lives in the admin."""
 
+import django_rq.urls
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config.superuser_urls import superuser_only_patterns
 from dashboard.views import dashboard_index
 
 urlpatterns = [
@@ -11,5 +13,6 @@ urlpatterns = [
     # The admin's index with the dashboard above the app list; first, so it answers /admin/ itself.
     path("admin/", admin.site.admin_view(dashboard_index), name="dashboard"),
     path("admin/", admin.site.urls),
-    path("django-rq/", include("django_rq.urls")),
+    # The job queues can empty, delete, requeue and stop any job: superusers only, on every view.
+    path("django-rq/", include((superuser_only_patterns(django_rq.urls.urlpatterns), "django_rq"))),
 ]

@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args, **env):
-    environment = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "CUSTODIAN_ENV"}}
+    unset = {"DEBUG", "SECRET_KEY", "CUSTODIAN_ENV", "CUSTODIAN_PEPPER"}
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -29,6 +30,7 @@ def test_production_settings_pass_check_deploy_with_no_warnings():
         "WARNING",
         CUSTODIAN_ENV="production",
         SECRET_KEY="x" * 20 + "production-secret-key-with-enough-entropy-0123456789",
+        CUSTODIAN_PEPPER="production-pepper-of-its-own-0123456789",
         ALLOWED_HOSTS="custodian.example.org",
     )
     assert result.returncode == 0, result.stderr + result.stdout

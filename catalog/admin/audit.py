@@ -5,13 +5,22 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
 from catalog.admin.base import ReadOnlyAdmin
+from catalog.admin.date_range import RangeDateField
 from catalog.models import AuditTrail
-from catalog.selectors import HISTORY_TYPES, audit_event_rows, audit_events, audit_events_iter, audit_models
+from catalog.selectors import (
+    HISTORY_TYPES,
+    audit_event,
+    audit_event_rows,
+    audit_events,
+    audit_events_iter,
+    audit_model_choices,
+)
 from core.exports import csv_download
 
 __all__ = ["AuditTrailAdmin", "AuditFilterForm"]
@@ -21,8 +30,8 @@ class AuditFilterForm(forms.Form):
     model = forms.ChoiceField(required=False)
     object_id = forms.IntegerField(required=False, min_value=1, label="Object id")
     user = forms.CharField(required=False, label="User name")
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    date_from = RangeDateField(required=False, label="From")
+    date_to = RangeDateField(required=False, label="To")
     change_type = forms.ChoiceField(
         required=False,
         choices=[("", "any change")] + [(k, v) for k, v in HISTORY_TYPES.items()],
@@ -31,11 +40,7 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = sorted(
-            (label, str(m.instance_type._meta.verbose_name).capitalize())
-            for label, m in audit_models().items()
-        )
-        self.fields["model"].choices = [("", "any model")] + [(label, name) for label, name in choices]
+        self.fields["model"].choices = [("", "any model")] + audit_model_choices()
 
     def clean(self):
         cleaned = super().clean()
@@ -68,7 +73,27 @@ class AuditTrailAdmin(ReadOnlyAdmin):
         return [
             path("", self.admin_site.admin_view(self.changelist_view), name="catalog_audittrail_changelist"),
             path("export/", self.admin_site.admin_view(self.export_view), name="catalog_audittrail_export"),
+            path(
+                "<str:model_label>/<int:history_id>/",
+                self.admin_site.admin_view(self.event_view),
+                name="catalog_audittrail_event",
+            ),
         ]
+
+    def event_view(self, request, model_label: str, history_id: int):
+        """One change with its values whole: the list cuts values longer than TRAIL_VALUE_LIMIT."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        event = audit_event(model_label=model_label, history_id=history_id)
+        if event is None:
+            raise Http404("No such change on the audit trail.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{event.change_type.capitalize()}: {event.model_name} {event.object_repr}",
+            "opts": self.model._meta,
+            "event": event,
+        }
+        return TemplateResponse(request, "admin/catalog/audit_event.html", context)
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):

@@ -1,5 +1,6 @@
 """Catalog models, split by domain; import them from here."""
 
+from catalog.models.accounts import SignInEvent
 from catalog.models.base import VersionedModel
 from catalog.models.compliance import AuditTrail, Regulation, RetentionPolicy
 from catalog.models.entities import Column, Entity
@@ -22,4 +23,5 @@ __all__ = [
     "SchemaRelease",
     "SchemaApply",
     "StorageSample",
+    "SignInEvent",
 ]

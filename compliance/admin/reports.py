@@ -13,6 +13,7 @@ from django.urls import path
 from django.utils import timezone
 
 from catalog.admin.base import ReadOnlyAdmin
+from catalog.admin.date_range import RangeDateField
 from catalog.models import DataStore
 from compliance.models import ComplianceReport
 from compliance.selectors import pii_overview, report_activity
@@ -28,8 +29,8 @@ class ReportForm(forms.Form):
     datastore = forms.ModelChoiceField(
         queryset=DataStore.objects.order_by("name"), required=False, empty_label="every data store"
     )
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="From")
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    start = RangeDateField(label="From")
+    end = RangeDateField(label="To")
 
     def clean(self):
         cleaned = super().clean()

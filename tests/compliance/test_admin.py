@@ -251,3 +251,23 @@ def test_the_compliance_report_has_no_object_pages(role_client, suffix):
     """The report is no table: its stock object pages answered 500 (relation does not exist)."""
     response = role_client("officer").get(f"/admin/compliance/compliancereport/{suffix}")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("field", ["start", "end"])
+@pytest.mark.parametrize("value", ["9999-12-31", "0001-01-01"])
+def test_a_report_date_out_of_range_is_refused_on_its_field_not_with_a_server_error(
+    client, officer, field, value
+):
+    client.force_login(officer)
+    query = {"start": "2026-01-01", "end": "2026-01-31", field: value}
+    response = client.get(reverse("admin:compliance_compliancereport_report"), query)
+    assert response.status_code == 200
+    assert response.context["form"].errors[field] == ["Enter a date between 1900-01-01 and 9998-12-31."]
+    assert client.get(reverse("admin:compliance_compliancereport_csv"), query).status_code == 403
+
+
+def test_the_report_accepts_the_last_day_allowed(client, officer):
+    client.force_login(officer)
+    query = {"start": "1900-01-01", "end": "9998-12-31"}
+    response = client.get(reverse("admin:compliance_compliancereport_report"), query)
+    assert response.status_code == 200 and response.context["activity"] is not None
