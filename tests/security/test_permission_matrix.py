@@ -141,7 +141,7 @@ URLS: dict[str, Row] = {
     "admin:jsi18n": read_only(STAFF),
     "admin:view_on_site": page(NOBODY),  # no model has a public page
     "admin:app_list": page(STAFF),
-    "admin/(?PLATFORM<url>.*)$": page(NOBODY),
+    "admin/(?P<url>.*)$": page(NOBODY),
     # Users and groups: superusers only
     **model_rows("auth.group", view={SUPERUSER}, add={SUPERUSER}, change={SUPERUSER}, delete={SUPERUSER}),
     **model_rows("auth.user", view={SUPERUSER}, add={SUPERUSER}, change={SUPERUSER}, delete={SUPERUSER}),
