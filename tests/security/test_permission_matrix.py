@@ -18,6 +18,14 @@ from dataclasses import dataclass, field
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
+from django.http import (
+    HttpResponse,
+    HttpResponseForbidden,
+    HttpResponseNotAllowed,
+    HttpResponseNotFound,
+    HttpResponseRedirect,
+    HttpResponseServerError,
+)
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -613,3 +621,37 @@ def test_each_role_gets_only_the_autocomplete_the_matrix_gives_it(world, db, key
         if writes:
             wrong.append(f"autocomplete {key} as {role}: wrote to Custodian's database: {writes[0]}")
     assert not wrong, "\n".join(wrong)
+
+
+# The reading of a cell can itself go wrong: these keep it strict ------------------------------------------
+
+CELLS = [(key, role, method) for key in URLS for role in matrix.ROLES for method in ("GET", "POST")]
+
+
+def test_no_cell_accepts_a_server_error_and_no_outsider_gets_through():
+    loose = []
+    for key, role, method in CELLS:
+        row = URLS[key]
+        expected = expected_outcomes(row, role, method)
+        allowed = row.get if method == "GET" else row.post
+        if matrix.ERROR in expected or (OK in expected and role not in allowed):
+            loose.append(f"{method} {key} as {role}: {sorted(expected)}")
+    assert not loose, "\n".join(loose)
+
+
+@pytest.mark.parametrize(
+    "response, outcome",
+    [
+        (HttpResponseRedirect("/admin/login/?next=/admin/catalog/entity/"), LOGIN),
+        (HttpResponseRedirect("/admin/catalog/entity/1/change/"), OK),
+        (HttpResponse(status=200), OK),
+        (HttpResponse(status=400), OK),
+        (HttpResponse(status=401), DENIED),
+        (HttpResponseForbidden(), DENIED),
+        (HttpResponseNotFound(), HIDDEN),
+        (HttpResponseNotAllowed(["POST"]), METHOD),
+        (HttpResponseServerError(), matrix.ERROR),
+    ],
+)
+def test_an_answer_is_read_as_the_user_meets_it(response, outcome):
+    assert matrix.outcome_of(response) == outcome
