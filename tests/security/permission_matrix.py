@@ -187,30 +187,21 @@ class StoreListener:
 STORE_URL_ENV = "CUSTODIAN_MATRIX_STORE_URL"
 
 
-def world_build(users: dict) -> SimpleNamespace:
-    """One object of each kind the admin pages open, built once for the module: a data store (pointing at
-    the listener), a domain, an entity with columns, an index and a retention policy, a published release and
-    an apply, a pipeline with a mapping, a run with a rejected row, a rule, a check run, a schedule, alerting,
-    an incident, a retention execution and an access request."""
+def _catalog_world(steward, officer, platform) -> dict:
     from catalog.choices import DataType, PIICategory
     from catalog.models import DataStore, Domain, Entity, Index, Regulation, RetentionPolicy, SchemaApply
     from catalog.schema.releases import release_publish
-    from catalog.services import catalog_object_save, index_columns_set
-    from compliance.choices import RequestKind, RequestStatus
-    from compliance.models import RetentionExecution, SubjectRequest
-    from pipelines.models import FieldMapping, Pipeline, PipelineRun, RejectedRow
-    from quality.models import CheckRun, Incident, QualityAlerting, QualitySchedule, Rule
+    from catalog.services import catalog_object_save as save
+    from catalog.services import index_columns_set
     from tests.conftest import add_column
 
-    steward, officer, platform = users["steward"], users["officer"], users["platform"]
-    save = catalog_object_save
     store = save(
         obj=DataStore(name="shop", engine="postgresql", schema_name="public", url_env=STORE_URL_ENV),
         user=platform,
     )
     domain = save(obj=Domain(name="Sales", owner=steward), user=steward)
     entity = save(obj=Entity(datastore=store, domain=domain, name="customer", owner=steward), user=steward)
-    key = add_column(entity, "id", DataType.BIGINT, steward, primary_key_position=1, nullable=False)
+    add_column(entity, "id", DataType.BIGINT, steward, primary_key_position=1, nullable=False)
     email = add_column(
         entity,
         "email",
@@ -226,83 +217,110 @@ def world_build(users: dict) -> SimpleNamespace:
     index_columns_set(index=index, key_columns=[("created_at", "asc")], included_columns=[], user=steward)
     # The data migration wrote the regulations without history: one save gives the history pages a row.
     regulation = save(obj=Regulation.objects.get(code="GDPR"), user=officer)
-    policy = save(
-        obj=RetentionPolicy(
-            entity=entity, name="closed accounts", anchor_column=created, keep_for=5, regulation=regulation
-        ),
-        user=officer,
+    policy = RetentionPolicy(
+        entity=entity, name="closed accounts", anchor_column=created, keep_for=5, regulation=regulation
     )
     release = release_publish(datastore=store, user=steward, message="First cut")
-    apply_run = SchemaApply.objects.create(datastore=store, release=release, requested_by=platform)
-    pipeline = save(
-        obj=Pipeline(
-            name="customers_from_sql",
-            target=entity,
-            source_kind="sql_query",
-            source_datastore=store,
-            source_query="SELECT 1 AS id, 'ada@example.com' AS email",
+    return {
+        "catalog.datastore": store,
+        "catalog.domain": domain,
+        "catalog.entity": entity,
+        "catalog.column": email,
+        "catalog.index": index,
+        "catalog.regulation": regulation,
+        "catalog.retentionpolicy": save(obj=policy, user=officer),
+        "catalog.schemarelease": release,
+        "catalog.schemaapply": SchemaApply.objects.create(
+            datastore=store, release=release, requested_by=platform
         ),
-        user=platform,
+    }
+
+
+def _pipelines_world(objects: dict, platform) -> dict:
+    from catalog.services import catalog_object_save as save
+    from pipelines.models import FieldMapping, Pipeline, PipelineRun, RejectedRow
+
+    pipeline = Pipeline(
+        name="customers_from_sql",
+        target=objects["catalog.entity"],
+        source_kind="sql_query",
+        source_datastore=objects["catalog.datastore"],
+        source_query="SELECT 1 AS id, 'ada@example.com' AS email",
     )
+    pipeline = save(obj=pipeline, user=platform)
+    key = objects["catalog.entity"].columns.get(name="id")
     save(obj=FieldMapping(pipeline=pipeline, column=key, source_field="id"), user=platform)
     run = PipelineRun.objects.create(
         pipeline=pipeline, pipeline_version=pipeline.version, status="failed", requested_by=platform
     )
     RejectedRow.objects.create(run=run, row_number=1, raw={"id": "x"}, errors={"id": "not a number"})
+    return {"pipelines.pipeline": pipeline, "pipelines.pipelinerun": run}
+
+
+def _quality_world(objects: dict, steward) -> dict:
+    from catalog.services import catalog_object_save as save
+    from quality.models import CheckRun, Incident, QualityAlerting, QualitySchedule, Rule
+
+    store, entity = objects["catalog.datastore"], objects["catalog.entity"]
     rule = save(
         obj=Rule(entity=entity, name="email_not_null", kind="not_null", columns=["email"]), user=steward
     )
-    check_run = CheckRun.objects.create(datastore=store, entity=entity, requested_by=steward)
-    schedule = save(obj=QualitySchedule(datastore=store, cron="0 * * * *"), user=steward)
-    alerting = save(obj=QualityAlerting(datastore=store), user=steward)
-    incident = Incident.objects.create(
-        datastore=store, entity=entity, kind="rule", rule=rule, summary="failing"
-    )
+    return {
+        "quality.rule": rule,
+        "quality.checkrun": CheckRun.objects.create(datastore=store, entity=entity, requested_by=steward),
+        "quality.qualityschedule": save(obj=QualitySchedule(datastore=store, cron="0 * * * *"), user=steward),
+        "quality.qualityalerting": save(obj=QualityAlerting(datastore=store), user=steward),
+        "quality.incident": Incident.objects.create(
+            datastore=store, entity=entity, kind="rule", rule=rule, summary="failing"
+        ),
+    }
+
+
+def _compliance_world(objects: dict, officer) -> dict:
+    from compliance.choices import RequestKind, RequestStatus
+    from compliance.models import RetentionExecution, SubjectRequest
+
+    policy, entity = objects["catalog.retentionpolicy"], objects["catalog.entity"]
     execution = RetentionExecution.objects.create(
         policy=policy,
         policy_version=policy.version,
         policy_name=policy.name,
-        datastore_name=store.name,
+        datastore_name=entity.datastore.name,
         entity_name=entity.name,
         action=policy.action,
         dry_run=True,
     )
+    # A completed access request: its export reads the store again on download.
     subject_request = SubjectRequest.objects.create(
-        datastore=store,
+        datastore=entity.datastore,
         identifier="ada@example.com",
         kind=RequestKind.ACCESS,
         status=RequestStatus.COMPLETED,
         entity=entity,
-        column=email,
+        column=objects["catalog.column"],
         requested_by=officer,
     )
-    return SimpleNamespace(
-        users=users,
-        objects={
-            "catalog.datastore": store,
-            "catalog.domain": domain,
-            "catalog.entity": entity,
-            "catalog.column": email,
-            "catalog.index": index,
-            "catalog.regulation": regulation,
-            "catalog.retentionpolicy": policy,
-            "catalog.schemarelease": release,
-            "catalog.schemaapply": apply_run,
-            "pipelines.pipeline": pipeline,
-            "pipelines.pipelinerun": run,
-            "quality.rule": rule,
-            "quality.checkrun": check_run,
-            "quality.qualityschedule": schedule,
-            "quality.qualityalerting": alerting,
-            "quality.incident": incident,
-            "compliance.retentionexecution": execution,
-            "compliance.subjectrequest": subject_request,
-            "compliance.compliancereport": SimpleNamespace(pk=1),
-            "auth.group": Group.objects.get(name="Data steward"),
-            "auth.user": steward,
-            "django_rq.dashboard": SimpleNamespace(pk=1),
-        },
-    )
+    return {"compliance.retentionexecution": execution, "compliance.subjectrequest": subject_request}
+
+
+def world_build(users: dict) -> SimpleNamespace:
+    """One object of each kind the admin pages open, built once for the module, keyed by model label: a
+    data store (pointing at the listener), a domain, an entity with columns, an index and a retention policy,
+    a published release and an apply, a pipeline with a mapping, a run with a rejected row, a rule, a check
+    run, a schedule, alerting, an incident, a retention execution and an access request."""
+    steward, officer, platform = users["steward"], users["officer"], users["platform"]
+    objects = _catalog_world(steward, officer, platform)
+    objects |= _pipelines_world(objects, platform)
+    objects |= _quality_world(objects, steward)
+    objects |= _compliance_world(objects, officer)
+    objects |= {
+        "auth.group": Group.objects.get(name="Data steward"),
+        "auth.user": steward,
+        # Admin pages of models without a table (the compliance report, django-rq's dashboard).
+        "compliance.compliancereport": SimpleNamespace(pk=1),
+        "django_rq.dashboard": SimpleNamespace(pk=1),
+    }
+    return SimpleNamespace(users=users, objects=objects)
 
 
 RQ_JOB_ID = "permission-matrix-job"

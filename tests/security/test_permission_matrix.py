@@ -14,6 +14,7 @@ A URL, action or autocomplete field without a row fails `test_every_*_has_a_row`
 """
 
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 
 import pytest
 from django.conf import settings
@@ -439,6 +440,7 @@ def world(django_db_setup, django_db_blocker):
             built = matrix.world_build(users)
             built.listener = listener
             built.sessions = {role: _session_key(user) for role, user in users.items()}
+            built.clients = {role: Client(raise_request_exception=False) for role in matrix.ROLES}
             yield built
             transaction.set_rollback(True)
     listener.close()
@@ -455,9 +457,10 @@ def _session_key(user) -> str:
 
 
 def _client(world, role: str) -> Client:
-    # A fresh client per request, signed in by its session key: a logout or a message cookie of one cell
-    # does not reach the next.
-    client = Client(raise_request_exception=False)
+    # One client per role, its cookies reset before each request: a logout or a message cookie of one cell
+    # does not reach the next, and the middleware chain is built once.
+    client = world.clients[role]
+    client.cookies = SimpleCookie()
     if role != ANON:
         client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[role]
     return client
