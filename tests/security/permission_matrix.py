@@ -399,17 +399,23 @@ def url_for(target: Target, world) -> str:
 
 
 def rq_objects_ensure() -> None:
-    """A job and a worker the django-rq pages can show, in the test's Redis database: the job saved, not
-    enqueued (no worker may pick it up), the worker registered, not running. Made again before each request,
-    since a superuser's POST may delete them."""
+    """A job and a worker the django-rq pages can show, in the test's Redis database: the job failed (so it
+    may be requeued), not enqueued (no worker may pick it up), the worker registered, not running. Made
+    again before each request, since a superuser's POST may delete or requeue them."""
     import django_rq
-    from rq.job import Job
+    from rq.job import Job, JobStatus
+    from rq.registry import FailedJobRegistry
     from rq.worker import Worker
 
-    connection = django_rq.get_connection("etl")
-    Job.create("builtins.len", args=([],), id=RQ_JOB_ID, connection=connection).save()
+    queue = django_rq.get_queue("etl")
+    connection = queue.connection
+    queue.remove(RQ_JOB_ID)
+    job = Job.create("builtins.len", args=([],), id=RQ_JOB_ID, connection=connection, origin=queue.name)
+    job.set_status(JobStatus.FAILED, pipeline=None)
+    job.save()
+    FailedJobRegistry(queue=queue).add(job, ttl=3600, exc_string="permission matrix")
     if not connection.exists(RQ_WORKER_KEY):
-        Worker(["etl"], name=RQ_WORKER_NAME, connection=connection).register_birth()
+        Worker([queue], name=RQ_WORKER_NAME, connection=connection).register_birth()
 
 
 def _login_url() -> str:
