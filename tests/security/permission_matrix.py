@@ -99,7 +99,7 @@ def _walk(resolver, prefix: str = "", namespace: str | None = None):
 def served_urls() -> list[Target]:
     """Every URL pattern the project serves, found by walking the root resolver (the admin's model URLs,
     custom admin views, django-rq, the dashboard). A name used by several patterns gets one key per
-    pattern: `name(param,...)`."""
+    pattern: `name(param,...)`. The admin's app index is one target per app: `admin:app_list[label]`."""
     prefixes = _model_admin_prefixes()
     walked = list(_walk(get_resolver()))
     name_counts: dict[str, int] = {}
@@ -113,6 +113,12 @@ def served_urls() -> list[Target]:
         if name and name_counts[name] > 1:
             key = f"{name}({','.join(params)})"
         model_admin = next((ma for p, ma in prefixes.items() if route.startswith(p)), None)
+        if name == "admin:app_list":
+            targets += [
+                Target(f"{key}[{label}]", route, name, params, positional, overrides={"app_label": label})
+                for label in sorted({model._meta.app_label for model in admin.site._registry})
+            ]
+            continue
         targets.append(Target(key, route, name, params, positional, model_admin))
     return targets
 

@@ -149,7 +149,13 @@ URLS: dict[str, Row] = {
     "admin:autocomplete": Row(NOBODY, NOBODY, post_405=True),  # without a source: refused (rows below)
     "admin:jsi18n": read_only(STAFF),
     "admin:view_on_site": page(NOBODY),  # no model has a public page
-    "admin:app_list": page(STAFF),
+    # An app's index shows the models the user may see; with none, the admin answers 404.
+    "admin:app_list[auth]": page({SUPERUSER}),
+    "admin:app_list[catalog]": page(STAFF),
+    "admin:app_list[compliance]": page(STAFF),
+    "admin:app_list[django_rq]": page({SUPERUSER}),
+    "admin:app_list[pipelines]": page(STAFF),
+    "admin:app_list[quality]": page(STAFF),
     "admin/(?P<url>.*)$": page(NOBODY),
     # Users and groups: superusers only
     **model_rows("auth.group", view={SUPERUSER}, add={SUPERUSER}, change={SUPERUSER}, delete={SUPERUSER}),
