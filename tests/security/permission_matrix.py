@@ -34,6 +34,7 @@ __all__ = [
     "world_build",
     "url_for",
     "rq_objects_ensure",
+    "rq_objects_remove",
     "outcome_of",
     "action_outcome_of",
     "writes_in",
@@ -422,6 +423,20 @@ def rq_objects_ensure() -> None:
     FailedJobRegistry(queue=queue).add(job, ttl=3600, exc_string="permission matrix")
     if not connection.exists(RQ_WORKER_KEY):
         Worker([queue], name=RQ_WORKER_NAME, connection=connection).register_birth()
+
+
+def rq_objects_remove() -> None:
+    """Leave the test Redis database as the matrix found it: no job, no registered worker of its own."""
+    import django_rq
+    from rq.registry import FailedJobRegistry
+
+    queue = django_rq.get_queue("etl")
+    FailedJobRegistry(queue=queue).remove(RQ_JOB_ID, delete_job=True)
+    queue.remove(RQ_JOB_ID)
+    connection = queue.connection
+    connection.delete(RQ_WORKER_KEY)
+    connection.srem("rq:workers", RQ_WORKER_KEY)
+    connection.srem(f"rq:workers:{queue.name}", RQ_WORKER_KEY)
 
 
 def _login_url() -> str:

@@ -449,6 +449,7 @@ def world(django_db_setup, django_db_blocker):
             built.clients = {role: Client(raise_request_exception=False) for role in matrix.ROLES}
             yield built
             transaction.set_rollback(True)
+    matrix.rq_objects_remove()
     listener.close()
     if previous is None:
         os.environ.pop(matrix.STORE_URL_ENV, None)
