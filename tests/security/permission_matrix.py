@@ -431,10 +431,10 @@ def rq_objects_remove() -> None:
     from rq.registry import FailedJobRegistry
 
     queue = django_rq.get_queue("etl")
-    FailedJobRegistry(queue=queue).remove(RQ_JOB_ID, delete_job=True)
+    FailedJobRegistry(queue=queue).remove(RQ_JOB_ID)
     queue.remove(RQ_JOB_ID)
     connection = queue.connection
-    connection.delete(RQ_WORKER_KEY)
+    connection.delete(f"rq:job:{RQ_JOB_ID}", RQ_WORKER_KEY)
     connection.srem("rq:workers", RQ_WORKER_KEY)
     connection.srem(f"rq:workers:{queue.name}", RQ_WORKER_KEY)
 
