@@ -366,6 +366,9 @@ def _param_value(target: Target, param: str, world) -> str:
         "url": "no-such-page/",
         "content_type_id": ContentType.objects.get_for_model(objects["catalog.entity"]).pk,
         "id": world.users["steward"].pk,
+        # One change on the audit trail: the entity's newest history row.
+        "model_label": "catalog.entity",
+        "history_id": objects["catalog.entity"].history.order_by("-history_id")[0].history_id,
     }
     if param in target.overrides:
         return str(target.overrides[param])

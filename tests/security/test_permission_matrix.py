@@ -388,15 +388,17 @@ ACTIONS: dict[str, frozenset] = {
 }
 
 # Autocomplete sources (GET /admin/autocomplete/?app_label=..&model_name=..&field_name=..): whoever may see
-# the objects offered; an owner (a user) is offered to whoever may edit the object that has the owner.
+# the objects offered. Users are the user admin's: Django's own autocomplete of an owner lists any user, so
+# it is the superuser's; owners are picked through each admin's own owner picker (issue 16 #3), whose URL
+# has its row in URLS.
 AUTOCOMPLETE: dict[str, frozenset] = {
     "catalog.column.entity": STAFF,
     "catalog.column.references": STAFF,
-    "catalog.datastore.owner": frozenset(PLATFORM_EDITS),
-    "catalog.domain.owner": frozenset(STEWARD_EDITS),
+    "catalog.datastore.owner": frozenset({SUPERUSER}),
+    "catalog.domain.owner": frozenset({SUPERUSER}),
     "catalog.entity.datastore": STAFF,
     "catalog.entity.domain": STAFF,
-    "catalog.entity.owner": frozenset(STEWARD_EDITS),
+    "catalog.entity.owner": frozenset({SUPERUSER}),
     "catalog.index.entity": STAFF,
     "catalog.retentionpolicy.anchor_column": STAFF,
     "catalog.retentionpolicy.entity": STAFF,
