@@ -189,6 +189,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CUSTODIAN_JOBS_SYNC = not REDIS_URL
 # `manage.py rqworker` uses this worker class: it imports the job modules below before forking each job.
 RQ = {"WORKER_CLASS": "catalog.worker.PreloadingWorker"}
+# django-rq would also mount its dashboard inside the admin (/admin/django_rq/dashboard/), guarded only by
+# is_staff: the one mount is /django-rq/, for superusers (config/urls.py).
+RQ_SHOW_ADMIN_LINK = False
 CUSTODIAN_WORKER_PRELOAD = [
     "pipelines.runner",
     "quality.runner",
