@@ -117,12 +117,15 @@ def test_readers_get_no_buttons_and_403_for_run_cancel_retry_and_edits(
 ):
     client = role_client(role)
     page = client.get(url("pipelines_pipeline_change", pipeline.pk)).content.decode()
-    assert "Dry run" in page
+    assert 'id="pipeline-dry-run"' not in page
     assert 'id="pipeline-run"' not in page
     assert 'name="_save"' not in page  # a read-only page
 
     assert client.post(url("pipelines_pipeline_run", pipeline.pk)).status_code == 403
     assert not PipelineRun.objects.exists()
+    dry_run_page = client.get(url("pipelines_pipeline_dry_run", pipeline.pk)).content.decode()
+    assert 'id="dry-run-not-allowed"' in dry_run_page and 'id="dry-run-start"' not in dry_run_page
+    assert client.post(url("pipelines_pipeline_dry_run", pipeline.pk)).status_code == 403
 
     queued = pipeline_run_request(pipeline, user=platform_admin, enqueue=False)
     run_page = client.get(url("pipelines_pipelinerun_change", queued.pk)).content.decode()
@@ -459,9 +462,35 @@ def test_a_succeeded_run_cannot_be_retried(client, platform_admin, pipeline):
 # Dry run ----------------------------------------------------------------------------------------------
 
 
-def test_dry_run_shows_transformed_rows_and_the_rejects(client, officer, tolerant_pipeline, shop):
-    client.force_login(officer)
-    response = client.get(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk))
+@pytest.fixture
+def pii_operator(db):
+    """A platform admin who may also see personal data unmasked."""
+    from django.contrib.auth.models import Permission
+
+    from catalog.roles import PLATFORM_ADMIN
+    from tests.conftest import make_user
+
+    user = make_user("pii_operator", PLATFORM_ADMIN)
+    user.user_permissions.add(Permission.objects.get(codename="view_pii", content_type__app_label="catalog"))
+    return user
+
+
+def test_dry_run_page_starts_nothing_until_its_button_is_pressed(client, platform_admin, pipeline, shop):
+    client.force_login(platform_admin)
+    page = client.get(url("pipelines_pipeline_change", pipeline.pk)).content.decode()
+    assert 'id="pipeline-dry-run"' in page
+    response = client.get(url("pipelines_pipeline_dry_run", pipeline.pk))
+    body = response.content.decode()
+    assert 'id="dry-run-start"' in body and 'name="csrfmiddlewaretoken"' in body
+    assert "rows" not in response.context and 'id="dry-run-counts"' not in body
+    assert client.put(url("pipelines_pipeline_dry_run", pipeline.pk)).status_code == 405
+    ran = client.post(url("pipelines_pipeline_dry_run", pipeline.pk))
+    assert ran.status_code == 200 and len(ran.context["rows"]) == 3
+
+
+def test_dry_run_shows_transformed_rows_and_the_rejects(client, pii_operator, tolerant_pipeline, shop):
+    client.force_login(pii_operator)
+    response = client.post(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk))
     assert response.status_code == 200
     assert len(response.context["rows"]) == 3
     assert [r["row_number"] for r in response.context["rejects"]] == [4, 5]
@@ -473,14 +502,14 @@ def test_dry_run_shows_transformed_rows_and_the_rejects(client, officer, toleran
     assert query(shop, "SELECT count(*) FROM app.customer") == [(0,)]  # nothing was loaded
 
 
-def test_dry_run_cuts_long_values_keeping_them_whole_in_the_tooltip(client, officer, shop, import_root):
+def test_dry_run_cuts_long_values_keeping_them_whole_in_the_tooltip(client, pii_operator, shop, import_root):
     long_name = "Augusta Ada King, Countess of Lovelace, née Byron"
     (import_root / "customers.csv").write_text(
         CUSTOMER_CSV + f'4,ada@example.org,"{long_name}",gb,2024-01-05,91.5,yes,2024-03-01 10:00:00\n'
     )
-    pipeline = make_pipeline(shop.customer, officer, reject_threshold_percent=50)
-    client.force_login(officer)
-    body = client.get(url("pipelines_pipeline_dry_run", pipeline.pk)).content.decode()
+    pipeline = make_pipeline(shop.customer, pii_operator, reject_threshold_percent=50)
+    client.force_login(pii_operator)
+    body = client.post(url("pipelines_pipeline_dry_run", pipeline.pk)).content.decode()
     assert 'id="dry-run-counts">3 passed, <a href="#dry-run-rejects">1 rejected</a>.' in body
     # In the rejected row's cells (the transformed rows have the same value cut the same way).
     assert f'<span title="{html.escape(long_name)}">{html.escape(long_name[:39])}…</span>' in body
@@ -488,7 +517,7 @@ def test_dry_run_cuts_long_values_keeping_them_whole_in_the_tooltip(client, offi
 
 def test_dry_run_masks_personal_data_for_users_without_view_pii(client, platform_admin, tolerant_pipeline):
     client.force_login(platform_admin)
-    body = client.get(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk)).content.decode()
+    body = client.post(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk)).content.decode()
     assert 'id="dry-run-masked"' in body
     assert "not-an-email" not in body and "ada@example.com" not in body
     assert "&#x27;[redacted]&#x27; does not match the pattern @" in body
@@ -498,7 +527,7 @@ def test_dry_run_masks_personal_data_for_users_without_view_pii(client, platform
 def test_dry_run_shows_why_it_could_not_read_the_source(client, platform_admin, pipeline, import_root):
     (import_root / "customers.csv").write_text("id;mail\n1;x\n")
     client.force_login(platform_admin)
-    response = client.get(url("pipelines_pipeline_dry_run", pipeline.pk))
+    response = client.post(url("pipelines_pipeline_dry_run", pipeline.pk))
     assert response.status_code == 200
     body = response.content.decode()
     assert 'id="dry-run-error"' in body and "The source has no field" in body
