@@ -40,7 +40,7 @@ from catalog.exceptions import CustodianError
 from catalog.lineage import LineageRow
 from catalog.masking import load_masking, may_see_pii
 from catalog.models import Column
-from pipelines.choices import ErrorKind, RunStatus, RunTrigger
+from pipelines.choices import RunStatus, RunTrigger
 from pipelines.config import pipeline_config_errors
 from pipelines.models import ACTIVE, FieldMapping, LineageEdge, Pipeline, PipelineRun, RejectedRow
 from pipelines.services import (
@@ -1120,7 +1120,6 @@ class PipelineRunAdmin(RunRecordAdmin):
             original=run,
             run=run,
             progress=_progress(run),
-            rate=_rate(run),
             timings=_timings(run.timings or {}),
             duration=duration_text(run.duration),
             retried_as=list(PipelineRun.objects.filter(retry_of=run).values_list("pk", flat=True)),
@@ -1243,20 +1242,6 @@ def _progress(run: PipelineRun) -> dict:
         "percent": None if fraction is None else round(100 * fraction, 1),
         "active": not run.is_finished,
     }
-
-
-def _rate(run: PipelineRun) -> dict:
-    """What the run page calls its rows per second. A committed load (succeeded, or failed by the quality
-    checks after it) measures it from opening the source to the commit, leaving out preparation, quality
-    checks and bookkeeping, so it is not the rows over the duration shown; a run that stopped earlier
-    measures it over its whole time (pipelines.runner). A run still going gets its figure when it succeeds."""
-    if not run.is_finished or run.status == RunStatus.SUCCEEDED or run.error_kind == ErrorKind.QUALITY:
-        return {
-            "label": "Rows/s while reading and loading",
-            "help": "Rows read per second from opening the source to the commit; the duration also counts "
-            "preparing, quality checks and recording the run.",
-        }
-    return {"label": "Rows/s over the run", "help": "Rows read per second over the run's duration."}
 
 
 def _timings(timings: dict) -> list[dict]:

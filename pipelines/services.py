@@ -260,7 +260,6 @@ def run_succeeded(run: PipelineRun, pipeline: Pipeline, outcome: dict, timings: 
         rows_updated=outcome["updated"],
         rows_rejected=outcome["rejected"],
         watermark_to=outcome["watermark_to"],
-        rows_per_second=outcome["rows_per_second"],
         warnings=outcome["notes"]
         + (
             [f"{outcome['rejected']:,} rows were rejected (within the threshold); see the quarantine."]
@@ -339,7 +338,15 @@ def runs_reap(*, pipeline: Pipeline | None = None, now=None) -> int:
             error = "No worker took this run within 6 hours (is an rqworker for the etl queue running?)."
             match = Q(status=RunStatus.QUEUED)
         count += PipelineRun.objects.filter(match, pk=run.pk).update(
-            status=RunStatus.FAILED, error_kind=ErrorKind.LOST, error=error, finished_at=now, phase=""
+            status=RunStatus.FAILED,
+            error_kind=ErrorKind.LOST,
+            error=error,
+            finished_at=now,
+            phase="",
+            # Its transaction rolled back: whatever it had copied is not in the target.
+            rows_loaded=0,
+            rows_inserted=0,
+            rows_updated=0,
         )
     return count
 
