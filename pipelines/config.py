@@ -134,6 +134,13 @@ def pipeline_config_errors(
     if unknown:
         errors["key_columns"] = f"{target.name} has no column {', '.join(unknown)}."
     mode = pipeline.load_mode
+    # The key is what upsert merges on and what SCD2 versions share; append and replace need none, since
+    # every primary key and unique constraint of the target is checked whatever the key (pipelines.plan).
+    if key and mode in (LoadMode.APPEND, LoadMode.REPLACE):
+        errors["key_columns"] = (
+            f"Key columns apply to upsert and SCD type 2 loads only; {mode} already rejects rows that repeat "
+            f"the primary key or a unique constraint of {target.name}. Clear them."
+        )
     if mode == LoadMode.UPSERT and not unknown:
         effective = set(key) or {c.name for c in columns.values() if c.primary_key_position}
         if not effective:
