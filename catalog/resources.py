@@ -184,7 +184,16 @@ class DataStoreResource(CatalogResource):
     class Meta(CatalogResource.Meta):
         model = DataStore
         import_id_fields = ["name"]
-        fields = ["name", "engine", "schema_name", "connection_alias", "url_env", "description", "owner"]
+        fields = [
+            "name",
+            "engine",
+            "schema_name",
+            "connection_alias",
+            "url_env",
+            "read_role",
+            "description",
+            "owner",
+        ]
 
 
 class DomainResource(CatalogResource):

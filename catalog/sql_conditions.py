@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from sqlglot import exp
 
+from core.sql_gate import query_problem
+
 __all__ = ["validate_condition", "ALLOWED_NODES", "select_problem"]
 
 ALLOWED_NODES = (
@@ -88,21 +90,5 @@ def validate_condition(text: str, *, column_names: set[str], dialect: str = "pos
 
 
 def select_problem(query: str, *, what: str = "The query") -> str | None:
-    """Why free SQL that should only read is refused (not exactly one SELECT, or it writes), or None.
-
-    Used for pipeline source queries and custom quality rules; they also run in read-only transactions,
-    so this is the first of two guards, the one that can explain itself.
-    """
-    try:
-        statements = [s for s in sqlglot.parse(query, read="postgres") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        return f"{what} does not parse: {str(exc).splitlines()[0]}"
-    if len(statements) != 1:
-        return f"{what} must be exactly one SELECT statement."
-    statement = statements[0]
-    if not isinstance(statement, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
-        return f"{what} must be a SELECT statement."
-    writes = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Into)
-    if any(statement.find(kind) for kind in writes):
-        return f"{what} must only read (no INTO, INSERT, UPDATE, DELETE or DDL)."
-    return None
+    """Why free SQL that should only read is refused, or None: the SQL gate's verdict (core/sql_gate.py)."""
+    return query_problem(query, what=what)

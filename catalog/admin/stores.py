@@ -138,8 +138,12 @@ class DataStoreAdmin(DiagramMixin, CodegenMixin, DataStoreSchemaMixin, SchemaDDL
         (
             "Connection",
             {
-                "fields": ["connection_alias", "url_env"],
-                "description": "Where Custodian finds the connection. No password is stored here.",
+                "fields": ["connection_alias", "url_env", "read_role"],
+                "description": (
+                    "Where Custodian finds the connection. No password is stored here. Never Custodian's "
+                    "own database. User-written SQL runs read-only, with a timeout, and as the read-only "
+                    "role when one is named."
+                ),
             },
         ),
     ]

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from catalog.choices import DatabaseEngine
 from catalog.models.base import VersionedModel
 from catalog.validators import validate_env_var_name, validate_identifier
+from core.databases import own_database_problem
 
 __all__ = ["DataStore", "Domain"]
 
@@ -44,6 +45,17 @@ class DataStore(VersionedModel):
         validators=[validate_env_var_name],
         help_text=_("Name of the environment variable that holds the connection URL, read at use time."),
     )
+    read_role = models.CharField(
+        _("read-only role"),
+        max_length=63,
+        blank=True,
+        validators=[validate_identifier],
+        help_text=_(
+            "A PostgreSQL role Custodian switches to (SET ROLE) before running user-written SQL: custom "
+            "quality rules and SQL sources. Grant it only USAGE on the schema and SELECT on its tables, and "
+            "make the connecting user a member of it."
+        ),
+    )
     description = models.TextField(blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -71,6 +83,18 @@ class DataStore(VersionedModel):
                     % {"alias": self.connection_alias, "known": ", ".join(sorted(settings.DATABASES))}
                 }
             )
+        # A data store is somebody else's database: never Custodian's own, whose sessions, users and
+        # history a query over it would expose
+        if self.connection_alias or self.url_env:
+            problem = own_database_problem(
+                store_name=self.name, connection_alias=self.connection_alias, url_env=self.url_env
+            )
+            if problem:
+                field = "connection_alias" if self.connection_alias else "url_env"
+                raise ValidationError({field: problem})
+        # A read-only role is a PostgreSQL feature
+        if self.read_role and self.engine != DatabaseEngine.POSTGRESQL:
+            raise ValidationError({"read_role": _("Only PostgreSQL data stores can switch to a role.")})
         # SQLite has no schemas
         if self.schema_name and self.engine in ENGINES_WITHOUT_SCHEMAS:
             raise ValidationError({"schema_name": _("SQLite has no schemas; leave this empty.")})

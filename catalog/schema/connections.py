@@ -1,69 +1,50 @@
 """Connections to the data stores Custodian manages: from a Django DATABASES alias or a URL in an
 environment variable, read at use time. No password is ever stored in the catalog."""
 
-import os
 from contextlib import contextmanager
 
 import sqlalchemy as sa
-from django.conf import settings
 
 from catalog.models import DataStore
 from catalog.schema.dialects import SchemaError
+from core.databases import alias_url, environment_url, own_database_problem_for_url
+from core.sql_gate import guard_transaction
 
 __all__ = [
     "datastore_url",
     "datastore_engine",
     "datastore_connect",
     "datastore_pg_connect",
+    "datastore_guard",
     "StoreUnreachable",
 ]
 
-DRIVERS = {
-    "postgresql": "postgresql+psycopg",
-    "sqlite": "sqlite",
-    "mysql": "mysql+pymysql",
-    "sqlserver": "mssql+pyodbc",
-}
-
-
-def _url_from_alias(alias: str) -> sa.URL:
-    if alias not in settings.DATABASES:
-        raise SchemaError(f"DATABASES has no alias '{alias}'.")
-    db = settings.DATABASES[alias]
-    engine = db["ENGINE"].rsplit(".", 1)[-1]
-    if engine == "sqlite3":
-        return sa.URL.create("sqlite", database=str(db["NAME"]))
-    return sa.URL.create(
-        DRIVERS.get(engine, engine),
-        username=db.get("USER") or None,
-        password=db.get("PASSWORD") or None,
-        host=db.get("HOST") or None,
-        port=int(db["PORT"]) if db.get("PORT") else None,
-        database=db.get("NAME"),
-    )
-
 
 def datastore_url(datastore: DataStore) -> sa.URL:
-    """Where the data store is, from its alias or environment variable; SchemaError saying what is missing."""
+    """Where the data store is, from its alias or environment variable; SchemaError saying what is missing,
+    or that it resolves to Custodian's own database (refused: see core/databases.py)."""
     if datastore.connection_alias:
-        return _url_from_alias(datastore.connection_alias)
-    if not datastore.url_env:
+        url = alias_url(datastore.connection_alias)
+        if url is None:
+            raise SchemaError(f"DATABASES has no alias '{datastore.connection_alias}'.")
+    elif not datastore.url_env:
         raise SchemaError(
             f"Data store '{datastore.name}' has no connection: set a DATABASES alias or the name "
             "of an environment variable holding its URL."
         )
-    raw = os.environ.get(datastore.url_env)
-    if not raw:
-        raise SchemaError(
-            f"Data store '{datastore.name}' reads its URL from ${datastore.url_env}, which is not "
-            "set in this process's environment."
-        )
-    try:
-        url = sa.make_url(raw)
-    except sa.exc.ArgumentError as exc:
-        raise SchemaError(f"${datastore.url_env} is not a database URL: {exc}") from None
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
+    else:
+        try:
+            url = environment_url(datastore.url_env)
+        except sa.exc.ArgumentError as exc:
+            raise SchemaError(f"${datastore.url_env} is not a database URL: {exc}") from None
+        if url is None:
+            raise SchemaError(
+                f"Data store '{datastore.name}' reads its URL from ${datastore.url_env}, which is not "
+                "set in this process's environment."
+            )
+    problem = own_database_problem_for_url(url, store_name=datastore.name)
+    if problem:
+        raise SchemaError(problem)
     return url
 
 
@@ -125,3 +106,14 @@ def datastore_pg_connect(datastore: DataStore, *, application_name: str = "custo
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreUnreachable(f"Cannot reach data store '{datastore.name}': {reason}") from None
+
+
+def datastore_guard(cursor, datastore: DataStore, *, timeout_seconds: float) -> None:
+    """The first statements of a transaction that runs user-written SQL on the data store: read only, a
+    statement timeout, the store's read-only role and its schema as the only search path (core.sql_gate)."""
+    guard_transaction(
+        cursor,
+        timeout_ms=max(1, int(timeout_seconds * 1000)),
+        role=datastore.read_role or None,
+        schema=datastore.schema_name or None,
+    )

@@ -435,7 +435,8 @@ def test_without_the_permission_a_custom_rule_can_be_tuned_or_deleted_but_not_re
 def test_custom_sql_that_writes_is_refused_where_it_is_written(dq_catalog, superuser):
     sql = "WITH d AS (DELETE FROM app.customer RETURNING *) SELECT * FROM d"
     assert problems_of(with_custom_sql(sql=sql), superuser) == [
-        "entities.customer.rules[6].sql: Custom SQL must only read (no INTO, INSERT, UPDATE, DELETE or DDL)."
+        "entities.customer.rules[6].sql: Custom SQL must only read (no INSERT, UPDATE, DELETE, MERGE or DDL, "
+        "not even inside WITH)."
     ]
 
 
