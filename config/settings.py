@@ -150,6 +150,10 @@ CUSTODIAN_PEPPER = os.environ.get("CUSTODIAN_PEPPER", "")
 # Quarantined (rejected) rows hold raw source values, personal data included: the scheduler tick deletes
 # them this many days after their run finished. The run keeps its counts and reasons' summary.
 CUSTODIAN_QUARANTINE_DAYS = int(os.environ.get("CUSTODIAN_QUARANTINE_DAYS", "30"))
+# SQL pipeline sources run read only with a statement timeout: a run's statement (each batch fetched) stops
+# after CUSTODIAN_SOURCE_TIMEOUT_SECONDS, a dry run's (started from a page) after the shorter one.
+CUSTODIAN_SOURCE_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_SOURCE_TIMEOUT_SECONDS", "3600"))
+CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS", "30"))
 
 # Each app's scheduled work, run by one tick job on the RQ scheduler (catalog/scheduler.py).
 # Tables the apps keep inside target databases for themselves: drift and introspection pass them by.

@@ -10,11 +10,11 @@ from croniter import croniter
 
 from catalog.masking import load_masking, masking_conflict
 from catalog.schema.metadata import AUDIT_COLUMNS
-from catalog.sql_conditions import select_problem
+from core.sql_gate import SqlRefused, query_check
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 from pipelines.transforms import MASKING_STEPS
 
-__all__ = ["pipeline_config_errors", "source_fields_check", "query_check", "unique_keys"]
+__all__ = ["pipeline_config_errors", "source_fields_check", "source_sql_check", "unique_keys"]
 
 
 class _Problems(dict):
@@ -30,9 +30,26 @@ class _Problems(dict):
             self[key] = value
 
 
-def query_check(query: str) -> str | None:
-    """Why a source query is refused (not one read-only SELECT), or None."""
-    return select_problem(query, what="The source query")
+def source_sql_check(pipeline) -> None:
+    """SqlRefused unless the SQL gate (core.sql_gate) lets the source's SQL through: the query, or a
+    SELECT * of the table. A source reads only ordinary tables of its data store's schema and calls only
+    allow-listed functions (no system catalogs, files, large objects or other sessions). Checked when the
+    pipeline is saved and again right before the SQL runs (pipelines.sources)."""
+    from sqlglot import exp
+
+    store = pipeline.source_datastore
+    dialect = "sqlite" if store.engine == "sqlite" else "postgres"
+    schema = (store.schema_name or None) if dialect == "postgres" else None
+    if pipeline.source_kind == SourceKind.SQL_QUERY:
+        query_check(pipeline.source_query, schema=schema, dialect=dialect, what="The source query")
+        return
+    parts = pipeline.source_table.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise SqlRefused(f"'{pipeline.source_table}' is not a table name (table or schema.table).")
+    table = exp.table_(parts[-1], db=parts[0] if len(parts) == 2 else schema, quoted=True)
+    query_check(
+        exp.select("*").from_(table).sql(dialect), schema=schema, dialect=dialect, what="The source table"
+    )
 
 
 def unique_keys(entity, columns=None) -> list[set[str]]:
@@ -91,12 +108,13 @@ def pipeline_config_errors(
             errors["source_datastore"] = "SQL sources can be PostgreSQL or SQLite data stores."
         if kind == SourceKind.SQL_TABLE and not pipeline.source_table:
             errors["source_table"] = "Name the source table (table or schema.table)."
-        if kind == SourceKind.SQL_QUERY:
-            problem = (
-                query_check(pipeline.source_query) if pipeline.source_query.strip() else "Write the query."
-            )
-            if problem:
-                errors["source_query"] = problem
+        elif kind == SourceKind.SQL_QUERY and not pipeline.source_query.strip():
+            errors["source_query"] = "Write the query."
+        elif pipeline.source_datastore_id and "source_datastore" not in errors:
+            try:
+                source_sql_check(pipeline)
+            except SqlRefused as refusal:
+                errors["source_query" if kind == SourceKind.SQL_QUERY else "source_table"] = refusal.message
         if pipeline.source_path or pipeline.source_file:
             errors["source_path"] = "SQL sources read no file; clear the path and upload."
 

@@ -367,7 +367,10 @@ class DryRun:
 
 
 def pipeline_dry_run(pipeline: Pipeline, *, limit: int = 100) -> DryRun:
-    """Read up to `limit` rows, transform and validate them; DryRun.error says why it could not."""
+    """Read up to `limit` rows, transform and validate them; DryRun.error says why it could not.
+
+    It reads the source (a SQL source runs under the SQL gate, with CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS):
+    callers let only users who may run the pipeline start it."""
     from pipelines.config import source_fields_check
     from pipelines.load import target_connect
     from pipelines.plan import plan_apply, plan_build, plan_lookups_load
@@ -380,7 +383,12 @@ def pipeline_dry_run(pipeline: Pipeline, *, limit: int = 100) -> DryRun:
         if any(step["op"] == "lookup" for m in plan.mappings for step in m.steps):
             with target_connect(pipeline.target.datastore) as connection:
                 plan_lookups_load(plan, pipeline, connection)
-        with source_open(pipeline, limit=limit, batch_rows=limit) as reader:
+        with source_open(
+            pipeline,
+            limit=limit,
+            batch_rows=limit,
+            timeout_seconds=settings.CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS,
+        ) as reader:
             result.fields, result.source = reader.fields, reader.label
             source_fields_check(reader.fields, plan.source_fields_needed())
             for batch in reader.batches:

@@ -21,7 +21,7 @@ from pipelines.runner import pipeline_run_execute
 from pipelines.services import pipeline_run_request
 from tests.catalog.schema.conftest import scratch_database, target_store  # noqa: F401
 from tests.conftest import add_column
-from tests.pipelines.conftest import CUSTOMER_CSV, import_root, make_pipeline, shop  # noqa: F401
+from tests.pipelines.conftest import customer_entity, import_root, make_pipeline  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -171,11 +171,208 @@ def test_a_field_whose_column_left_the_catalog_is_masked_on_the_run_page(
 
 
 @pytest.mark.parametrize("role", ["steward", "officer"])
-def test_a_reader_cannot_start_a_dry_run_by_get_or_post(role_client, role, shop, import_root, platform_admin):  # noqa: F811
-    (import_root / "customers.csv").write_text(CUSTOMER_CSV)
-    pipeline = make_pipeline(shop.customer, platform_admin)
+def test_a_reader_cannot_start_a_dry_run_by_get_or_post(role_client, role, contacts_pipeline):
     client = role_client(role)
-    page = client.get(url("pipelines_pipeline_dry_run", pipeline.pk))
+    page = client.get(url("pipelines_pipeline_dry_run", contacts_pipeline.pk))
     assert page.status_code == 200 and "rows" not in page.context
-    assert "ada@example.com" not in page.content.decode()
-    assert client.post(url("pipelines_pipeline_dry_run", pipeline.pk)).status_code == 403
+    assert 'id="dry-run-not-allowed"' in page.content.decode()
+    assert client.post(url("pipelines_pipeline_dry_run", contacts_pipeline.pk)).status_code == 403
+
+
+# Issue 15 #1 and #3 (pipelines part): SQL sources go through the SQL gate and run guarded -----------------
+
+SOURCE_MAPPINGS = [("customer_id", "id", []), ("email", "email", []), ("full_name", "name", [])]
+PROBES = {
+    "SELECT usename AS id, passwd AS email, usename AS name FROM pg_shadow": "may not read system catalogs",
+    "SELECT 1 AS id, pg_read_file('/etc/hostname') AS email, 'x' AS name": "may not call pg_read_file()",
+    "SELECT lo_import('/etc/passwd') AS id, 'a@b' AS email, 'x' AS name": "may not call lo_import()",
+    "SELECT pg_terminate_backend(pid) AS id, 'a@b' AS email, 'x' AS name FROM people": (
+        "may not call pg_terminate_backend()"
+    ),
+    "SELECT 1 AS id, session_key AS email, session_data AS name FROM public.django_session": (
+        "may only read tables of the data store's schema 'app'"
+    ),
+}
+
+
+@pytest.fixture
+def sink(target_store, steward):  # noqa: F811
+    """The target: an applied PostgreSQL store `shop` (schema app) with the customer entity."""
+    store = target_store("shop")
+    store.customer = customer_entity(store, steward)
+    release_publish(datastore=store, user=steward, message="customers")
+    schema_apply_execute(datastore=store, target_version=1, user=steward)
+    return store
+
+
+@pytest.fixture
+def people(target_store):  # noqa: F811
+    """A PostgreSQL source data store (schema app) with a table of 300 people."""
+    from tests.catalog.schema.conftest import run_sql
+
+    store = target_store("source")
+    run_sql(
+        store_url(store),
+        "CREATE SCHEMA app; CREATE TABLE app.people (id integer PRIMARY KEY, email text, name text); "
+        "INSERT INTO app.people SELECT i, 'p' || i || '@example.com', 'Person ' || i "
+        "FROM generate_series(1, 300) AS i",
+    )
+    return store
+
+
+def store_url(store) -> str:
+    import os
+
+    return os.environ[store.url_env].replace("postgresql+psycopg://", "postgresql://")
+
+
+def sql_pipeline(sink, people, user, query: str, *, stored_unchecked: bool = False):
+    """A pipeline reading `query` from the people store; `stored_unchecked` saves it as a pipeline saved
+    before the gate existed would be (the gate must then refuse it when it runs)."""
+    from pipelines.models import Pipeline
+
+    safe = "SELECT id, email, name FROM people"
+    pipeline = make_pipeline(
+        sink.customer,
+        user,
+        SOURCE_MAPPINGS,
+        source_kind="sql_query",
+        source_path="",
+        source_datastore=people,
+        source_query=safe if stored_unchecked else query,
+    )
+    if stored_unchecked:
+        Pipeline.objects.filter(pk=pipeline.pk).update(source_query=query)
+        pipeline.refresh_from_db()
+    return pipeline
+
+
+@pytest.mark.parametrize("query", sorted(PROBES))
+def test_a_source_query_probe_is_refused_on_the_query_field_when_saved(query, sink, people, platform_admin):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        sql_pipeline(sink, people, platform_admin, query)
+    (message,) = refused.value.message_dict["source_query"]
+    assert message.startswith("The source query") and PROBES[query] in message
+
+
+@pytest.mark.parametrize("query", sorted(PROBES))
+def test_a_source_query_probe_saved_before_the_gate_is_refused_by_the_run_and_the_dry_run(
+    query,
+    client,
+    sink,
+    people,
+    platform_admin,
+):
+    pipeline = sql_pipeline(sink, people, platform_admin, query, stored_unchecked=True)
+    client.force_login(platform_admin)
+    dry_run = client.post(url("pipelines_pipeline_dry_run", pipeline.pk))
+    assert PROBES[query] in dry_run.context["error"] and not dry_run.context["rows"]
+
+    run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False, trigger="schedule").pk)
+    assert run.status == RunStatus.FAILED and PROBES[query] in run.error, run.error
+    assert run.error_kind == "data"
+
+
+@pytest.mark.parametrize("table", ["pg_shadow", "pg_catalog.pg_authid", "public.django_session"])
+def test_a_source_table_outside_the_stores_own_tables_is_refused(table, sink, people, platform_admin):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        make_pipeline(
+            sink.customer,
+            platform_admin,
+            SOURCE_MAPPINGS,
+            source_kind="sql_table",
+            source_path="",
+            source_datastore=people,
+            source_table=table,
+        )
+    (message,) = refused.value.message_dict["source_table"]
+    assert message.startswith("The source table may")
+
+
+def test_a_source_store_that_turns_out_to_be_custodians_own_database_reads_nothing(
+    client,
+    sink,
+    people,
+    platform_admin,
+    monkeypatch,
+):
+    from django.db import connection
+
+    pipeline = sql_pipeline(sink, people, platform_admin, "SELECT id, email, name FROM people")
+    own = connection.settings_dict
+    monkeypatch.setenv(
+        people.url_env, f"postgresql://{own['USER'] or 'postgres'}@{own['HOST']}:{own['PORT']}/{own['NAME']}"
+    )
+    client.force_login(platform_admin)
+    dry_run = client.post(url("pipelines_pipeline_dry_run", pipeline.pk))
+    assert "points at Custodian's own database" in dry_run.context["error"]
+    run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
+    assert run.status == RunStatus.FAILED and run.error_kind == "data"
+    assert "points at Custodian's own database" in run.error
+
+
+# A query the gate lets through that takes far longer than the limit: a sort over a triple cross join.
+SLOW_QUERY = (
+    "SELECT a.id, a.email, b.name FROM people a, people b, people c ORDER BY a.email, b.name, c.id DESC"
+)
+
+
+def test_a_dry_run_source_query_is_stopped_after_the_dry_run_timeout(
+    client,
+    sink,
+    people,
+    platform_admin,
+    settings,
+):
+    settings.CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS = 1
+    pipeline = sql_pipeline(sink, people, platform_admin, SLOW_QUERY)
+    client.force_login(platform_admin)
+    dry_run = client.post(url("pipelines_pipeline_dry_run", pipeline.pk))
+    assert "ran longer than its limit of 1 s and was stopped" in dry_run.context["error"]
+
+
+def test_a_run_source_query_is_stopped_after_the_source_timeout_and_not_retried(
+    sink,
+    people,
+    platform_admin,
+    settings,
+):
+    from pipelines.models import PipelineRun
+
+    settings.CUSTODIAN_SOURCE_TIMEOUT_SECONDS = 1
+    pipeline = sql_pipeline(sink, people, platform_admin, SLOW_QUERY)
+    run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
+    assert run.status == RunStatus.FAILED and run.error_kind == "data"
+    assert "ran longer than its limit of 1 s and was stopped" in run.error
+    assert PipelineRun.objects.count() == 1  # a timeout is not a lost connection: no retry
+    assert run.duration < 30
+
+
+def test_a_source_runs_as_the_stores_read_only_role(sink, people, platform_admin):
+    import uuid
+
+    import psycopg
+
+    from catalog.services import catalog_object_save as save
+    from tests.catalog.schema.conftest import run_sql
+
+    role = f"custodian_reader_{uuid.uuid4().hex[:8]}"
+    run_sql(store_url(people), f'CREATE ROLE "{role}" NOLOGIN; GRANT USAGE ON SCHEMA app TO "{role}"')
+    try:
+        people.read_role = role
+        save(obj=people, user=platform_admin)
+        pipeline = sql_pipeline(sink, people, platform_admin, "SELECT id, email, name FROM people")
+        run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
+        assert run.status == RunStatus.FAILED and "permission denied for table people" in run.error
+
+        run_sql(store_url(people), f'GRANT SELECT ON app.people TO "{role}"')
+        run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
+        assert run.status == RunStatus.SUCCEEDED and run.rows_loaded == 300, run.error
+    finally:
+        with psycopg.connect(store_url(people), autocommit=True) as connection:
+            connection.execute(f'DROP OWNED BY "{role}"')
+            connection.execute(f'DROP ROLE "{role}"')
