@@ -142,8 +142,9 @@ def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -
         run_transient_failed(run, message, timings=_rounded(timings))
         return
     except psycopg.Error as exc:
-        detail = getattr(getattr(exc, "diag", None), "message_detail", None)
-        message = str(exc).strip().splitlines()[0] + (f" ({detail})" if detail else "")
+        # Only the server's first line, which names the constraint or column: its detail quotes the row's
+        # values ("Key (email)=(...)", "Failing row contains (...)"), shown to everyone who may read runs.
+        message = str(exc).strip().splitlines()[0]
         _finish(
             run,
             RunStatus.FAILED,

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import time as clock
 import zipfile
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 HEAD_BYTES = 65536
+ARROW_RECORD_QUOTE = re.compile(r"(columns, got \d+): .*", re.S)
 BLOCK_BYTES = 1 << 20
 
 
@@ -299,12 +301,16 @@ def _csv_error(
         if number is None and path is not None:
             number = _malformed_record(path, pipeline, bad.expected_columns)
         where = f"record {number}" if number else f"a record after row {row - 1}"
+        # Not the record's text: its values may be personal data, and the run's page is read by users who
+        # may not see that; the record number finds it in the file.
         return PipelineDataError(
-            f"Malformed CSV at {where}: expected {bad.expected_columns} fields, found {bad.actual_columns}: "
-            f"{bad.text[:200]!r}. Nothing was loaded."
+            f"Malformed CSV at {where}: expected {bad.expected_columns} fields, found {bad.actual_columns}. "
+            "Nothing was loaded."
         )
     if "UTF8" in text or "decode" in text.lower():
         return _decode_error(exc, encoding)
+    # PyArrow ends "Expected 8 columns, got 3: <the record>": the record is left out, as above.
+    text = ARROW_RECORD_QUOTE.sub(r"\1", text)
     return PipelineDataError(f"Malformed CSV after row {row - 1}: {text[:300]}. Nothing was loaded.")
 
 

@@ -376,3 +376,16 @@ def test_a_source_runs_as_the_stores_read_only_role(sink, people, platform_admin
         with psycopg.connect(store_url(people), autocommit=True) as connection:
             connection.execute(f'DROP OWNED BY "{role}"')
             connection.execute(f'DROP ROLE "{role}"')
+
+
+def test_a_load_the_database_refused_names_the_constraint_not_the_rows_values(
+    contacts_pipeline, contacts, platform_admin
+):
+    from tests.catalog.schema.conftest import run_sql
+
+    # A constraint the catalog does not know refuses Ada's row; PostgreSQL's detail quotes the whole row
+    # ("Failing row contains (1, ada@example.com, Lovelace, ...)").
+    run_sql(store_url(contacts.datastore), "ALTER TABLE app.contact ADD CHECK (email <> 'ada@example.com')")
+    run = pipeline_run_execute(pipeline_run_request(contacts_pipeline, enqueue=False).pk)
+    assert run.status == RunStatus.FAILED and "violates check constraint" in run.error, run.error
+    assert shown_in_clear(run.error) == [] and "Failing row" not in run.error
