@@ -53,17 +53,22 @@ def source_sql_check(pipeline) -> None:
 
 
 def unique_keys(entity, columns=None) -> list[set[str]]:
-    """Column sets the table enforces as unique: the primary key, unique columns, unique indexes."""
+    """Column sets the table enforces as unique: the primary key, unique columns, unique indexes (without
+    a condition). One query for the indexes, however many there are."""
+    from catalog.models import IndexColumn
+
     columns = list(entity.columns.all()) if columns is None else list(columns)
     keys = []
     primary = {c.name for c in columns if c.primary_key_position}
     if primary:
         keys.append(primary)
     keys += [{c.name} for c in columns if c.is_unique]
-    indexes = entity.indexes.filter(is_unique=True, condition="").prefetch_related("index_columns__column")
-    for index in indexes:
-        keys.append({ic.column.name for ic in index.index_columns.all() if not ic.included})
-    return keys
+    indexed: dict[int, set[str]] = {}
+    for index_id, name in IndexColumn.objects.filter(
+        index__entity=entity, index__is_unique=True, index__condition="", included=False
+    ).values_list("index_id", "column__name"):
+        indexed.setdefault(index_id, set()).add(name)
+    return keys + list(indexed.values())
 
 
 def _schedule_error(schedule: str) -> str | None:
@@ -73,10 +78,11 @@ def _schedule_error(schedule: str) -> str | None:
 
 
 def pipeline_config_errors(
-    pipeline, *, check_source: bool = True, columns=None, mappings=None
+    pipeline, *, check_source: bool = True, columns=None, mappings=None, keys=None
 ) -> dict[str, str]:
-    """Problems by field. `columns` (the target's) and `mappings` (with their columns) may be passed when the
-    caller has read them already: a run reads each once, whatever the number of columns."""
+    """Problems by field. `columns` (the target's), `mappings` (with their columns) and `keys` (the target's
+    unique_keys) may be passed when the caller has read them already: a run reads each once, whatever the
+    number of columns."""
     errors: dict[str, str] = _Problems()
     kind = pipeline.source_kind
     if kind in FILE_KINDS:
@@ -163,7 +169,7 @@ def pipeline_config_errors(
         effective = set(key) or {c.name for c in columns.values() if c.primary_key_position}
         if not effective:
             errors["key_columns"] = f"Upsert needs key columns: {target.name} has no primary key; name them."
-        elif effective not in unique_keys(target, columns.values()):
+        elif effective not in (unique_keys(target, columns.values()) if keys is None else keys):
             errors["key_columns"] = (
                 f"Upsert on ({', '.join(sorted(effective))}) needs a primary key or unique constraint on "
                 "exactly "

@@ -110,19 +110,14 @@ class Plan:
         ]
 
 
-def _unique_keys(pipeline, key: list[str], columns: list, mapped: set[str]) -> list[list[str]]:
+def _unique_keys(key: list[str], keys: list[set[str]], columns: list, mapped: set[str]) -> list[list[str]]:
     """The column sets the batch is checked against, the load's key first, each once, all mapped.
 
     A row that repeats one of them would make the database refuse the whole load (append, replace) or
     leave it to chance which row wins (upsert); rejected instead, it goes to quarantine with its reason."""
-    from pipelines.config import unique_keys
-
     ordered = {c.name: c.position for c in columns}
     found: list[list[str]] = []
-    for candidate in [
-        key,
-        *(sorted(k, key=lambda n: (ordered.get(n, 0), n)) for k in unique_keys(pipeline.target, columns)),
-    ]:
+    for candidate in [key, *(sorted(k, key=lambda n: (ordered.get(n, 0), n)) for k in keys)]:
         if candidate and set(candidate) <= mapped and all(set(candidate) != set(f) for f in found):
             found.append(list(candidate))
     return found
@@ -153,12 +148,13 @@ def plan_build(pipeline, *, check_source: bool = False) -> Plan:
     """The pipeline compiled against the catalog; PipelineNotConfigured when it cannot run as configured.
 
     Reads the target's columns and the mappings once, for the checks and the plan alike."""
-    from pipelines.config import pipeline_config_errors
+    from pipelines.config import pipeline_config_errors, unique_keys
 
     column_list = list(pipeline.target.columns.all())
     mapping_list = list(pipeline.mappings.select_related("column").order_by("position", "id"))
+    keys = unique_keys(pipeline.target, column_list)
     errors = pipeline_config_errors(
-        pipeline, check_source=check_source, columns=column_list, mappings=mapping_list
+        pipeline, check_source=check_source, columns=column_list, mappings=mapping_list, keys=keys
     )
     if errors:
         raise PipelineNotConfigured(errors)
@@ -191,7 +187,7 @@ def plan_build(pipeline, *, check_source: bool = False) -> Plan:
         incremental=pipeline.extract_mode == ExtractMode.INCREMENTAL,
         watermark_field=pipeline.watermark_field,
         watermark_spec=watermark_spec,
-        unique_keys=_unique_keys(pipeline, key, column_list, {m.spec.name for m in mappings}),
+        unique_keys=_unique_keys(key, keys, column_list, {m.spec.name for m in mappings}),
     )
 
 
