@@ -611,7 +611,7 @@ def _timeout_message(store, timeout_seconds: float) -> str:
     return (
         f"The source SQL on data store '{store.name}' ran longer than its limit of {timeout_seconds:g} s "
         "and was stopped; nothing was loaded. Make the query cheaper (filter, index) or ask for a longer "
-        "CUSTODIAN_SOURCE_TIMEOUT_SECONDS."
+        "limit (CUSTODIAN_SOURCE_TIMEOUT_SECONDS for runs, CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS for dry runs)."
     )
 
 
