@@ -389,3 +389,14 @@ def test_a_load_the_database_refused_names_the_constraint_not_the_rows_values(
     run = pipeline_run_execute(pipeline_run_request(contacts_pipeline, enqueue=False).pk)
     assert run.status == RunStatus.FAILED and "violates check constraint" in run.error, run.error
     assert shown_in_clear(run.error) == [] and "Failing row" not in run.error
+
+
+def test_a_dry_run_post_without_the_csrf_token_is_refused(contacts_pipeline, platform_admin):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(platform_admin)
+    page = browser.get(url("pipelines_pipeline_dry_run", contacts_pipeline.pk))
+    assert 'name="csrfmiddlewaretoken"' in page.content.decode()
+    forged = browser.post(url("pipelines_pipeline_dry_run", contacts_pipeline.pk))
+    assert forged.status_code == 403 and "rows" not in (forged.context or {})
