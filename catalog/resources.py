@@ -481,6 +481,7 @@ class IndexResource(EntityRowsResource):
             "entity",
             "name",
             "is_unique",
+            "is_constraint",
             "method",
             "condition",
             "description",

@@ -112,7 +112,7 @@ class IndexInlineForm(VersionedModelForm):
 
     class Meta:
         model = Index
-        fields = ["name", "is_unique", "method", "condition", "description"]
+        fields = ["name", "is_unique", "is_constraint", "method", "condition", "description"]
         widgets = {
             "condition": forms.TextInput(attrs={"size": 30}),
             "description": forms.TextInput(attrs={"size": 20}),
@@ -173,7 +173,16 @@ class IndexInline(admin.TabularInline):
     model = Index
     form = IndexInlineForm
     formset = IndexInlineFormSet
-    fields = ["name", "key_columns", "include_columns", "is_unique", "method", "condition", "description"]
+    fields = [
+        "name",
+        "key_columns",
+        "include_columns",
+        "is_unique",
+        "is_constraint",
+        "method",
+        "condition",
+        "description",
+    ]
     extra = 0
     show_change_link = True
 

@@ -18,6 +18,14 @@ class Index(VersionedModel):
     entity = models.ForeignKey("catalog.Entity", on_delete=models.CASCADE, related_name="indexes")
     name = models.CharField(max_length=63, validators=[validate_identifier])
     is_unique = models.BooleanField(_("unique"), default=False)
+    is_constraint = models.BooleanField(
+        _("as a UNIQUE constraint"),
+        default=False,
+        help_text=_(
+            "Create it as a named UNIQUE constraint of the table rather than a unique index, as the "
+            "database had it. The two enforce the same rule; foreign keys and ON CONFLICT can name either."
+        ),
+    )
     method = models.CharField(max_length=10, choices=IndexMethod.choices, default=IndexMethod.BTREE)
     condition = models.TextField(
         blank=True,
@@ -41,6 +49,18 @@ class Index(VersionedModel):
             if clash.exclude(pk=self.pk).exists():
                 raise ValidationError(
                     {"name": _("Another index in this data store is named '%(name)s'.") % {"name": self.name}}
+                )
+        # A UNIQUE constraint is a plain unique B-tree key: no condition and no method of its own
+        if self.is_constraint:
+            if not self.is_unique:
+                raise ValidationError({"is_constraint": _("Only a unique index can be a UNIQUE constraint.")})
+            if self.condition:
+                raise ValidationError(
+                    {
+                        "is_constraint": _(
+                            "A UNIQUE constraint covers every row; remove the condition or untick this."
+                        )
+                    }
                 )
         # Hash indexes cannot enforce uniqueness in PostgreSQL
         if self.is_unique and self.method not in (IndexMethod.BTREE,):

@@ -64,6 +64,7 @@ class LiveIndex:
     condition: str | None = None
     include: tuple = ()
     backs_constraint: bool = False  # the index of a PRIMARY KEY or UNIQUE constraint
+    is_constraint: bool = False  # a multi-column UNIQUE constraint, read as the index the catalog keeps
     unsupported: tuple = ()  # what neither the catalog nor a release can say (operator classes, ...)
 
 
@@ -588,6 +589,7 @@ class _IndexSpec:
     condition: str
     key_columns: list
     included_columns: list
+    is_constraint: bool = False
 
 
 ON_DELETE_CHOICES = {
@@ -1028,11 +1030,18 @@ class _CatalogWriter:
             )
         descending = live.descending or frozenset()
         keys = [(name, SortOrder.DESC if name in descending else SortOrder.ASC) for name in live.columns]
-        return _IndexSpec(live.name, live.unique, live.method, condition, keys, list(live.include))
+        return _IndexSpec(
+            live.name, live.unique, live.method, condition, keys, list(live.include), live.is_constraint
+        )
 
     def _update_index(self, table: str, spec: _IndexSpec) -> None:
         index = self.indexes[(table, spec.name)]
-        desired = {"is_unique": spec.is_unique, "method": spec.method, "condition": spec.condition}
+        desired = {
+            "is_unique": spec.is_unique,
+            "is_constraint": spec.is_constraint,
+            "method": spec.method,
+            "condition": spec.condition,
+        }
         if _assign(index, desired, self.profile):
             try:
                 self.save(index, kind="indexes")
@@ -1052,7 +1061,7 @@ class _CatalogWriter:
         """A new index and its columns, validated; [] (reported) when the catalog refuses it."""
         index = Index(
             entity=self.entities[table], name=spec.name, is_unique=spec.is_unique, method=spec.method,
-            condition=spec.condition,
+            condition=spec.condition, is_constraint=spec.is_constraint,
         )  # fmt: skip
         index.pending_column_names = names
         try:
@@ -1097,7 +1106,7 @@ class _CatalogWriter:
 
 
 def _unique_constraint_index(constraint: dict, dialect: str) -> LiveIndex:
-    """A multi-column UNIQUE constraint as the unique index the catalog keeps it as."""
+    """A multi-column UNIQUE constraint as the catalog keeps it: a unique index marked as a constraint."""
     options = constraint.get("dialect_options") or {}
     unsupported = ("NULLS NOT DISTINCT",) if options.get(f"{dialect}_nulls_not_distinct") else ()
     return LiveIndex(
@@ -1106,6 +1115,7 @@ def _unique_constraint_index(constraint: dict, dialect: str) -> LiveIndex:
         unique=True,
         include=tuple(options.get(f"{dialect}_include") or ()),
         unsupported=unsupported,
+        is_constraint=True,
     )
 
 

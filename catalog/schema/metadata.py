@@ -286,6 +286,11 @@ def _indexes(model: SchemaModel, entity_id: str, entity: dict, table: sa.Table) 
         if not index["columns"]:
             model.note(entity_id, f"index {index['name']} has no columns and is left out.")
             continue
+        if index.get("is_constraint"):
+            # Kept as the database had it: a table constraint, compared and migrated with the other keys.
+            columns = [table.c[names[cid]] for cid, _order in index["columns"]]
+            table.append_constraint(sa.UniqueConstraint(*columns, name=q(index["name"])))
+            continue
         keys = [
             table.c[names[cid]].desc() if order == "desc" else table.c[names[cid]]
             for cid, order in index["columns"]

@@ -56,6 +56,8 @@ def _index(index: Index) -> dict:
         "description": index.description,
         "columns": [[str(u.column_id), u.order] for u in usages if not u.included],
         "include": [str(u.column_id) for u in usages if u.included],
+        # Only when set, so releases published before constraints existed read as unchanged.
+        **({"is_constraint": True} if index.is_constraint else {}),
     }
 
 

@@ -571,3 +571,34 @@ def test_index_conditions_lose_the_casts_postgresql_adds(written, kept):
 def test_index_conditions_keep_the_casts_that_change_meaning(written, kept):
     names = {"price", "placed_on"}
     assert catalog_condition(written, column_names=names, text_columns={"status"}) == kept
+
+
+FLIGHTS_DDL = """
+CREATE SCHEMA app;
+CREATE TABLE app.flights (
+    year integer NOT NULL, month integer NOT NULL, flight integer NOT NULL, carrier text,
+    CONSTRAINT flights_key UNIQUE (year, month, flight)
+);
+"""
+
+
+def test_a_unique_constraint_stays_a_constraint_and_the_database_baselines(target_store, steward):
+    """Issue 16 #13: introspect, release, then `schema_apply --baseline` on the database it read."""
+    from catalog.schema.apply import schema_apply_execute
+    from catalog.schema.releases import release_publish
+
+    store = target_store("nyc", schema="app")
+    run_sql(os.environ[store.url_env], FLIGHTS_DDL)
+    schema_introspect(datastore=store, user=steward)
+
+    key = Index.objects.get(entity__datastore=store, name="flights_key")
+    assert key.is_unique and key.is_constraint
+    ddl = ddl_render(schema_ddl(snapshot_build(store), POSTGRESQL))
+    assert 'CONSTRAINT "flights_key" UNIQUE ("year", "month", "flight")' in ddl
+    assert "CREATE UNIQUE INDEX" not in ddl
+
+    release_publish(datastore=store, user=steward, message="as found")
+    # Refused before the fix: "index flights_key is missing from the database; unique constraint ... is not
+    # in the release". A baseline raises SchemaError on any drift.
+    outcome = schema_apply_execute(datastore=store, target_version=1, user=steward, baseline=True)
+    assert outcome.statements == []
