@@ -291,6 +291,29 @@ def test_saving_a_pipeline_checks_the_mappings_submitted_with_it(client, platfor
     assert pipeline.mappings.filter(column__name="email").exists()
 
 
+def test_a_source_query_the_sql_gate_refuses_is_shown_on_the_query_field(
+    client, platform_admin, pipeline, shop
+):
+    client.force_login(platform_admin)
+    data = edit_data(client, pipeline)
+    data.update(
+        source_kind="sql_query",
+        source_path="",
+        source_datastore=shop.pk,
+        source_query="SELECT customer_id AS id, pg_read_file('/etc/hostname') AS email FROM customer",
+    )
+    response = client.post(url("pipelines_pipeline_change", pipeline.pk), data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["source_query"] == [
+        "The source query may not call pg_read_file(): only functions that "
+        "compute on values (text, numbers, dates, aggregates, window functions) "
+        "are allowed."
+    ]
+    pipeline.refresh_from_db()
+    assert pipeline.source_kind == "csv" and pipeline.source_query == ""
+
+
 def test_second_admin_saving_a_stale_pipeline_is_refused(client, platform_admin, pipeline):
     from catalog.roles import PLATFORM_ADMIN
     from tests.conftest import make_user
