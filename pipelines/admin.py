@@ -119,8 +119,10 @@ VALUE_IN_REASON = [
     re.compile(r"^'(?P<value>.*)'(?= (?:is not|does not match))", re.S),
     re.compile(r"^(?P<value>.+?)(?= (?:is below the minimum|is above the maximum|has more than))", re.S),
     re.compile(r"= '(?P<value>.*)'$", re.S),
-    re.compile(r"^duplicate key \((?P<value>.*)\)(?= of an earlier row)", re.S),
 ]
+# A repeated key quotes every column of the key (pipelines.plan): each value is masked as its own column.
+DUPLICATE_REASON = re.compile(r"^duplicate key \((?P<pairs>.*)\)(?P<rest> of an earlier row.*)$", re.S)
+UNKNOWN_PAIR = re.compile(r", [A-Za-z_][A-Za-z0-9_$]*=")
 
 
 def _strategy(column: Column) -> str:
@@ -221,12 +223,38 @@ class PIIMask:
         """Reasons quote the rejected value: for personal-data columns that value is masked too."""
         if not self.active:
             return errors
-        return {
-            column: reason
-            if column in self.clear_columns
-            else self._reason(reason, self.columns.get(column, MaskingStrategy.REDACT), raw)
-            for column, reason in errors.items()
-        }
+        shown = {}
+        for column, reason in errors.items():
+            duplicate = self._duplicate_reason(str(reason))
+            if duplicate is not None:
+                shown[column] = duplicate
+            elif column in self.clear_columns:
+                shown[column] = reason
+            else:
+                shown[column] = self._reason(reason, self.columns.get(column, MaskingStrategy.REDACT), raw)
+        return shown
+
+    def _duplicate_reason(self, text: str) -> str | None:
+        """ "duplicate key (city=London, email=ada@...) of ..." with each value shown as its column allows;
+        None for another reason."""
+        match = DUPLICATE_REASON.match(text)
+        if match is None or not self.feeds:
+            return None
+        names = sorted(self.feeds, key=len, reverse=True)  # the longest name first: "email_2" before "email"
+        starts = list(re.finditer(r"(?:^|, )(" + "|".join(map(re.escape, names)) + r")=", match["pairs"]))
+        if not starts or starts[0].start() != 0:  # columns unknown to this mask: nothing is shown
+            return f"duplicate key ({mask_value(match['pairs'], MaskingStrategy.REDACT)}){match['rest']}"
+        pairs = []
+        for i, start in enumerate(starts):
+            name = start.group(1)
+            end = starts[i + 1].start() if i + 1 < len(starts) else len(match["pairs"])
+            value = match["pairs"][start.end() : end]
+            if name not in self.clear_columns:
+                value = mask_value(value, self.columns.get(name, MaskingStrategy.REDACT))
+            elif UNKNOWN_PAIR.search(value):  # it may hold a column this mask does not know: show nothing
+                return f"duplicate key ({mask_value(value, MaskingStrategy.REDACT)}){match['rest']}"
+            pairs.append(f"{name}={value}")
+        return f"duplicate key ({', '.join(pairs)}){match['rest']}"
 
     def _reason(self, reason, strategy: str, raw: dict):
         text = str(reason)

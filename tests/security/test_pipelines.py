@@ -400,3 +400,18 @@ def test_a_dry_run_post_without_the_csrf_token_is_refused(contacts_pipeline, pla
     assert 'name="csrfmiddlewaretoken"' in page.content.decode()
     forged = browser.post(url("pipelines_pipeline_dry_run", contacts_pipeline.pk))
     assert forged.status_code == 403 and "rows" not in (forged.context or {})
+
+
+def test_a_repeated_key_reason_masks_each_personal_value_it_quotes(contacts, platform_admin, officer):
+    from pipelines.admin import PIIMask
+
+    columns = list(contacts.columns.all())
+    feeds = {column.name: [column.name] for column in columns}
+    reason = "duplicate key (city=London, email=ada@example.com) of an earlier row in this batch"
+    masked = PIIMask.build(platform_admin, feeds, columns).reasons({"city": reason}, {})
+    hashed = mask_value("ada@example.com", "hash")
+    assert masked == {"city": f"duplicate key (city=London, email={hashed}) of an earlier row in this batch"}
+    # A key of columns the mask does not know: nothing of it is shown.
+    unknown = PIIMask.build(platform_admin, {"city": ["city"]}, columns).reasons({"city": reason}, {})
+    assert unknown == {"city": "duplicate key ([redacted]) of an earlier row in this batch"}
+    assert PIIMask.build(officer, feeds, columns).reasons({"city": reason}, {}) == {"city": reason}
