@@ -145,6 +145,13 @@ def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -
         # Only the server's first line, which names the constraint or column: its detail quotes the row's
         # values ("Key (email)=(...)", "Failing row contains (...)"), shown to everyone who may read runs.
         message = str(exc).strip().splitlines()[0]
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            # Rows repeating a key within a batch are quarantined (pipelines.plan); this one repeats a row
+            # of an earlier batch or one already in the table.
+            message += (
+                ": a row repeats the key of a row already in the table or of a row in an earlier batch of "
+                "this run"
+            )
         _finish(
             run,
             RunStatus.FAILED,

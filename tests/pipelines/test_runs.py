@@ -116,6 +116,9 @@ class TestRunRecords:
         pipeline = make_pipeline(shop.customer, platform_admin)
         run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
         assert run.status == RunStatus.FAILED and "The target database refused the load" in run.error
+        assert (
+            "a row repeats the key of a row already in the table or of a row in an earlier batch" in run.error
+        )
         assert (run.rows_extracted, run.rows_loaded, run.rows_rejected) == (3, 0, 0)
         assert (run.rows_inserted, run.rows_updated) == (0, 0)
         assert run.rows_per_second == round(3 / run.duration, 1)
