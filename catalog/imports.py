@@ -1,17 +1,21 @@
 """Catalog import from CSV, XLSX and JSON files: read the file, check it, import all rows or none."""
 
+import io
 import json
 import zipfile
+from typing import BinaryIO
 
 import tablib
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from import_export.formats.base_formats import CSV, JSON, XLSX
 from import_export.results import Result
 
 from catalog.exceptions import CatalogError
 from catalog.gc_pause import gc_paused
 from catalog.resources import RESOURCES
+from core.uploads import upload_check
 
 __all__ = [
     "FORMATS",
@@ -39,14 +43,19 @@ def read_error_message(exc: Exception, file_format: str) -> str:
     return f"The file could not be read as {file_format.upper()}: {exc}."
 
 
-def upload_problem(*, size: int, is_blank: bool) -> str | None:
-    """Why a file must be refused before it is parsed, if it must."""
-    limit = settings.CUSTODIAN_MAX_IMPORT_BYTES
-    if size > limit:
-        return (
-            f"The file has {size / 1e6:.1f} MB; catalog imports are limited to {limit / 1e6:.1f} MB. "
-            "Split it by data store or entity."
+def upload_problem(*, source: BinaryIO, size: int, is_blank: bool) -> str | None:
+    """Why a file must be refused before it is parsed, if it must: too many bytes, a workbook that unzips
+    too far (a zip bomb), too many rows, or nothing in it."""
+    try:
+        upload_check(
+            source,
+            size=size,
+            what="catalog imports",
+            max_rows=settings.CUSTODIAN_MAX_IMPORT_ROWS,
+            hint="Split it by data store or entity.",
         )
+    except ValidationError as exc:
+        return exc.messages[0]
     if is_blank:
         return "The file is empty."
     return None
@@ -56,7 +65,7 @@ def dataset_read(*, content: bytes, file_format: str) -> tablib.Dataset:
     """The rows of a catalog file; CatalogError saying why when it is empty, too large or unreadable."""
     if file_format not in FORMATS:
         raise CatalogError(f"'{file_format}' is not a supported format; use one of {', '.join(FORMATS)}.")
-    problem = upload_problem(size=len(content), is_blank=not content.strip())
+    problem = upload_problem(source=io.BytesIO(content), size=len(content), is_blank=not content.strip())
     if problem:
         raise CatalogError(problem)
     reader = FORMATS[file_format]()
@@ -68,6 +77,11 @@ def dataset_read(*, content: bytes, file_format: str) -> tablib.Dataset:
         raise CatalogError(read_error_message(exc, file_format)) from exc
     if not dataset.headers or len(dataset) == 0:
         raise CatalogError("The file has no rows below its header.")
+    if len(dataset) > settings.CUSTODIAN_MAX_IMPORT_ROWS:  # JSON: its rows are known once it is read
+        raise CatalogError(
+            f"The file has {len(dataset):,} rows; catalog imports are limited to "
+            f"{settings.CUSTODIAN_MAX_IMPORT_ROWS:,} rows. Split it by data store or entity."
+        )
     return dataset
 
 

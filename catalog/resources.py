@@ -7,18 +7,23 @@ writes a history row attributed to the importing user, in bulk mode too.
 
 import copy
 import json
+import logging
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import CharField, TextField
+from django.db.models import BooleanField, CharField, TextField
 from import_export import fields, resources, widgets
+from import_export.results import Error
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from catalog.models import Column, DataStore, Domain, Entity, Index, Regulation, RetentionPolicy
 from catalog.schema.snapshot import COLUMN_FIELDS
 from catalog.services import index_columns_parse, index_columns_set, index_columns_spec
+from core.exports import formula_unescaped, spreadsheet_cell
 
 __all__ = [
+    "FormulaSafeResource",
+    "StrictBooleanWidget",
     "DataStoreResource",
     "DomainResource",
     "EntityResource",
@@ -27,6 +32,9 @@ __all__ = [
     "RetentionPolicyResource",
     "RESOURCES",
 ]
+
+
+logger = logging.getLogger(__name__)
 
 
 class NaturalKeyWidget(widgets.ForeignKeyWidget):
@@ -61,6 +69,40 @@ class ValueListWidget(widgets.Widget):
         return json.dumps(value) if value else ""
 
 
+class StrictBooleanWidget(widgets.BooleanWidget):
+    """true/false, yes/no, 1/0 in any case (and a spreadsheet's own booleans); anything else is a row error
+    on the field rather than a silent false."""
+
+    WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+    def clean(self, value, row=None, **kwargs):
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text == "":
+            return None
+        if text not in self.WORDS:
+            raise ValueError(f"'{value}' is not a yes/no value; write true or false (yes/no, 1/0 also work).")
+        return self.WORDS[text]
+
+
+class ImportProblem(Error):
+    """A problem of the whole file, told in its own words: no Python traceback on the page (it is logged)."""
+
+    def __init__(self, error, row=None, number=None):
+        if isinstance(error, ValidationError):
+            error = ValueError(" ".join(error.messages))
+        elif not isinstance(error, ValueError):
+            logger.error("Catalog import failed", exc_info=error)
+        super().__init__(error, row=row, number=number)
+
+    @property
+    def traceback(self):
+        return ""
+
+
 def entities_by_natural_key(dataset) -> dict:
     """{(datastore name, entity name): entity} for the data stores a dataset names, in one query."""
     names = {row.get("datastore") for row in dataset.dict}
@@ -74,8 +116,44 @@ def user_widget():
     return NaturalKeyWidget(get_user_model(), "username")
 
 
-class CatalogResource(resources.ModelResource):
+class FormulaSafeResource(resources.ModelResource):
+    """A resource whose exports a spreadsheet opens run no formula (core.exports), in every format; what it
+    escaped it unescapes on import, so an export imports back as it was. Every admin export uses one."""
+
+    # Text fields whose values are numbers when they look like one (a column's minimum, say).
+    numeric_text: tuple[str, ...] = ()
+
+    def export_field(self, field, instance, **kwargs):
+        # Every format a spreadsheet opens gets text that cannot run as a formula; the number widgets
+        # know their values are numbers, so a negative number stays one.
+        value = super().export_field(field, instance, **kwargs)
+        if isinstance(value, str):
+            numeric = isinstance(field.widget, widgets.NumberWidget) or field.column_name in self.numeric_text
+            return spreadsheet_cell(value, numeric=numeric)
+        return value
+
+    def before_import_row(self, row, **kwargs):
+        # A file exported here and read back in imports the text as it was, without the export's escape.
+        for name, value in row.items():
+            if isinstance(value, str):
+                row[name] = formula_unescaped(value)
+
+
+class CatalogResource(FormulaSafeResource):
     """Shared import behaviour: known headers only, all-or-nothing, history with the importing user."""
+
+    # Fields that need a permission beyond importing: field -> permissions of which any one suffices. A row
+    # that sets a new value without one is refused on that field; the value as it stands passes.
+    field_permissions: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def widget_from_django_field(cls, f, default=widgets.Widget):
+        if isinstance(f, BooleanField):
+            return StrictBooleanWidget
+        return super().widget_from_django_field(f, default)
+
+    def get_error_result_class(self):
+        return ImportProblem
 
     def __init__(self, user=None, html_diff: bool = True, **kwargs):
         super().__init__(**kwargs)
@@ -116,19 +194,51 @@ class CatalogResource(resources.ModelResource):
         if not dataset.headers:
             raise ValidationError("The file has no header row; the first row must name the columns.")
         known = {field.column_name for field in self.get_import_fields()}
-        unknown = [header for header in dataset.headers if header not in known]
+        headers = [str(header).strip() for header in dataset.headers]
+        unknown = [header for header in headers if header not in known]
+        required = [self.fields[name].column_name for name in self._meta.import_id_fields]
+        missing = [name for name in required if name not in headers]
+        problems = []
+        if missing:
+            problems.append(
+                f"Missing column{'s' if len(missing) > 1 else ''} in the file: {', '.join(missing)} "
+                f"(every row names its {' and '.join(required)})."
+            )
         if unknown:
             plural = "s" if len(unknown) > 1 else ""
-            raise ValidationError(
-                f"Unknown column{plural} in the file: {', '.join(map(str, unknown))}. "
-                f"Expected columns: {', '.join(sorted(known))}."
-            )
+            problems.append(f"Unknown column{plural} in the file: {', '.join(unknown)}.")
+        if problems:
+            raise ValidationError(" ".join(problems + [f"Expected columns: {', '.join(sorted(known))}."]))
+        dataset.headers = headers
 
     def import_field(self, field, instance, row, is_m2m=False, **kwargs):
+        gated = field.attribute in self.field_permissions
+        before = self._value_before(instance, field.attribute) if gated else None
         try:
             super().import_field(field, instance, row, is_m2m=is_m2m, **kwargs)
         except (ArithmeticError, TypeError) as exc:  # decimal.InvalidOperation from the number widgets
             raise ValueError(f"'{row.get(field.column_name)}' is not a number.") from exc
+        if gated and getattr(instance, field.attribute) != before and not self._may_set(field.attribute):
+            setattr(instance, field.attribute, before)
+            label = instance._meta.get_field(field.attribute).verbose_name
+            shown = "empty" if before in (None, "") else f"'{before}'"
+            raise ValueError(
+                f"You may not change the {label}: that needs the permission "
+                f"{' or '.join(self.field_permissions[field.attribute])}. Leave it as it is ({shown}) "
+                "or ask someone who has it to import this row."
+            )
+
+    @staticmethod
+    def _value_before(instance, attribute):
+        """The value a field holds now, or for a new object the value it would get without the file."""
+        if instance.pk is None:
+            return instance._meta.get_field(attribute).get_default()
+        return getattr(instance, attribute)
+
+    def _may_set(self, attribute) -> bool:
+        return self.user is not None and any(
+            self.user.has_perm(permission) for permission in self.field_permissions[attribute]
+        )
 
     def import_instance(self, instance, row, **kwargs):
         try:
@@ -207,6 +317,11 @@ class DomainResource(CatalogResource):
 
 class EntityResource(CatalogResource):
     """Entities, created and updated in bulk (they do not refer to each other)."""
+
+    field_permissions = {
+        "sensitivity": ("catalog.change_entity_compliance",),
+        "legal_hold": ("catalog.change_entity_compliance",),
+    }
 
     datastore = fields.Field("datastore", "datastore", widget=NaturalKeyWidget(DataStore, "name"))
     domain = fields.Field("domain", "domain", widget=NaturalKeyWidget(Domain, "name"))
@@ -304,9 +419,16 @@ class ColumnResource(EntityRowsResource):
     then those pointing at columns of that first batch, and so on.
     """
 
+    numeric_text = ("min_value", "max_value", "default_value")
+    # As on the column page: whoever may change columns, or only their personal-data settings.
+    field_permissions = {
+        "pii_category": ("catalog.change_column_pii", "catalog.change_column"),
+        "masking_strategy": ("catalog.change_column_pii", "catalog.change_column"),
+    }
+
     references = fields.Field("references", "references")
     allowed_values = fields.Field("allowed_values", "allowed_values", widget=ValueListWidget())
-    partition_key = fields.Field(column_name="partition_key", readonly=True, widget=widgets.BooleanWidget())
+    partition_key = fields.Field(column_name="partition_key", readonly=True, widget=StrictBooleanWidget())
 
     class Meta(CatalogResource.Meta):
         model = Column
@@ -384,7 +506,7 @@ class ColumnResource(EntityRowsResource):
         if self.pending_reference is not None:
             self.deferred.append((kwargs.get("row_number"), row, instance, self.pending_reference))
         if "partition_key" in row:
-            self.partition_keys.append((instance, widgets.BooleanWidget().clean(row.get("partition_key"))))
+            self.partition_keys.append((instance, StrictBooleanWidget().clean(row.get("partition_key"))))
         self.columns[self._key(instance)] = instance
         super().save_instance(instance, is_create, row, **kwargs)
 
@@ -469,6 +591,8 @@ class ColumnResource(EntityRowsResource):
 
 class IndexResource(EntityRowsResource):
     """Indexes with their key and included columns written as "last_name, first_name DESC"."""
+
+    field_permissions = {"condition": ("catalog.write_sql_condition",)}
 
     key_columns = fields.Field(column_name="columns", readonly=True)
     included_columns = fields.Field(column_name="include", readonly=True)

@@ -122,7 +122,20 @@ CUSTODIAN_IMPORT_ROOT = Path(os.environ.get("CUSTODIAN_IMPORT_ROOT", BASE_DIR / 
 # Uploads above this size are refused before they are parsed (catalog imports, source files).
 CUSTODIAN_MAX_IMPORT_BYTES = int(os.environ.get("CUSTODIAN_MAX_IMPORT_BYTES", str(20 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = CUSTODIAN_MAX_IMPORT_BYTES
+# An XLSX workbook is a zip: refused before parsing when it would unzip to more than this in all, or when a
+# part of it is compressed beyond this ratio (a decompression bomb). Both read from the zip's directory.
+CUSTODIAN_MAX_UNCOMPRESSED_BYTES = int(
+    os.environ.get("CUSTODIAN_MAX_UNCOMPRESSED_BYTES", str(200 * 1024 * 1024))
+)
+CUSTODIAN_MAX_COMPRESSION_RATIO = int(os.environ.get("CUSTODIAN_MAX_COMPRESSION_RATIO", "100"))
+# Catalog imports (CSV, XLSX, JSON) with more data rows than this are refused before they are parsed.
+CUSTODIAN_MAX_IMPORT_ROWS = int(os.environ.get("CUSTODIAN_MAX_IMPORT_ROWS", "100000"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Webhooks may only reach public addresses; internal alert receivers are listed here by host name, IP
+# address or network (comma-separated in the environment), e.g. "alerts.corp.example, 10.20.0.0/16".
+CUSTODIAN_WEBHOOK_ALLOWED_HOSTS = [
+    host.strip() for host in os.environ.get("CUSTODIAN_WEBHOOK_ALLOWED_HOSTS", "").split(",") if host.strip()
+]
 
 # Jobs: with REDIS_URL, RQ workers do the work; without it, jobs run in-process when enqueued.
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -177,6 +190,9 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 IMPORT_EXPORT_FORMATS = [CSV, XLSX, JSON]
+# Off on purpose: it only strips a leading "=" and turns every cell, numbers too, into text. The catalog
+# resources escape formula-leading text themselves (core.exports) and keep numbers as numbers.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 LOGIN_URL = "admin:login"
 

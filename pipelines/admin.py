@@ -5,7 +5,6 @@ that feed a personal-data column are masked for users without `catalog.view_pii`
 download.
 """
 
-import csv
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,7 +20,7 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.forms.models import construct_instance
-from django.http import Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
@@ -35,11 +34,13 @@ from pygments.lexers import YamlLexer
 
 from catalog.admin.base import CatalogModelAdmin, RunRecordAdmin, VersionedModelForm, duration_text
 from catalog.admin.schema import highlight_css
-from catalog.choices import MaskingStrategy, PIICategory
+from catalog.choices import DataType, MaskingStrategy, PIICategory
 from catalog.exceptions import CustodianError
 from catalog.lineage import LineageRow
 from catalog.masking import load_masking, may_see_pii
 from catalog.models import Column
+from core.exports import csv_download
+from core.uploads import upload_check
 from pipelines.choices import RunStatus, RunTrigger
 from pipelines.config import pipeline_config_errors
 from pipelines.models import ACTIVE, FieldMapping, LineageEdge, Pipeline, PipelineRun, RejectedRow
@@ -564,6 +565,18 @@ class PipelineForm(VersionedModelForm):
             "null_markers": forms.TextInput(attrs={"size": 30}),
         }
 
+    def clean_source_file(self):
+        # An upload is checked before it is stored or read: bytes, and a workbook's unzipped size.
+        upload = self.cleaned_data.get("source_file")
+        if upload and hasattr(upload, "content_type"):  # a new upload, not the file already stored
+            upload_check(
+                upload,
+                size=upload.size,
+                what="source uploads",
+                hint="Put a larger file under the import folder and give its path instead.",
+            )
+        return upload
+
     def _post_clean(self):
         # Pipeline.clean() checks the mappings stored in the database. The mappings submitted with this save
         # are written in a savepoint first, so the checks see them, then rolled back: the admin saves them.
@@ -1022,20 +1035,14 @@ class RunChangeList(ChangeList):
         return super().get_queryset(request, exclude_parameters).defer(*RUN_LARGE_FIELDS)
 
 
-class CSVEcho:
-    def write(self, value):
-        return value
-
-
-# A cell a spreadsheet would run as a formula (=, +, -, @) is written with a leading apostrophe.
-FORMULA_START = re.compile(r"^[=+@\t\r]|^-(?![\d.])")
-
-
-def _csv_cell(value) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    return "'" + text if FORMULA_START.match(text) else text
+NUMERIC_TYPES = [
+    DataType.SMALLINT,
+    DataType.INTEGER,
+    DataType.BIGINT,
+    DataType.NUMERIC,
+    DataType.REAL,
+    DataType.DOUBLE,
+]
 
 
 def _reasons_text(errors: dict, feeds: dict[str, list[str]]) -> str:
@@ -1232,22 +1239,28 @@ class PipelineRunAdmin(RunRecordAdmin):
             raise PermissionDenied
         mask = run_mask(run, request.user)
         fields = _reject_field_names(run, _mapped_fields(mask))
-        writer = csv.writer(CSVEcho())
         rows = run.rejected_rows.order_by("row_number", "pk").values_list("row_number", "raw", "errors")
 
         def lines():
-            yield writer.writerow(["row_number", "reasons", *fields])
             for row_number, raw, errors in rows.iterator(chunk_size=2000):
                 shown = mask.raw(raw)
                 reasons = _reasons_text(mask.reasons(errors, raw), mask.feeds)
-                yield writer.writerow(
-                    [row_number, _csv_cell(reasons), *(_csv_cell(shown.get(f)) for f in fields)]
-                )
+                yield [row_number, reasons, *(shown.get(f) for f in fields)]
 
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-        filename = f"{run.pipeline.name}-run-{run.pk}-rejected.csv"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        return csv_download(
+            filename=f"{run.pipeline.name}-run-{run.pk}-rejected.csv",
+            header=["row_number", "reasons", *fields],
+            rows=lines(),
+            numeric_columns=["row_number", *_numeric_fields(run, mask.feeds)],
+        )
+
+
+def _numeric_fields(run: PipelineRun, feeds: dict[str, list[str]]) -> list[str]:
+    """The source fields that alone feed a numeric column of the target: their numbers stay numbers."""
+    numeric = Column.objects.filter(
+        entity_id=run.pipeline.target_id, name__in=list(feeds), data_type__in=NUMERIC_TYPES
+    ).values_list("name", flat=True)
+    return [feeds[name][0] for name in numeric if len(feeds[name]) == 1]
 
 
 def _reject_field_names(run: PipelineRun, known: list[str]) -> list[str]:

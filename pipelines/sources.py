@@ -28,8 +28,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from catalog.exceptions import CustodianError
+from core.uploads import archive_check
 from pipelines.choices import SourceKind
 
 __all__ = [
@@ -494,6 +496,17 @@ def _xlsx_reader(pipeline, path: Path, batch_rows: int, limit: int | None) -> So
     size = path.stat().st_size
     if size == 0:
         raise PipelineDataError("The file is empty (0 bytes).")
+    try:
+        # Its unzipped size and compression ratio are checked from the zip's directory before openpyxl
+        # inflates anything: a small workbook that unzips to gigabytes is refused at once.
+        with zipfile.ZipFile(path) as archive:
+            archive_check(archive)
+    except ValidationError as exc:
+        raise PipelineDataError(exc.messages[0]) from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise PipelineDataError(
+            f"The file is not a readable XLSX workbook (truncated, damaged or another format): {exc}"
+        ) from None
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models.base import RunRecord, VersionedModel
+from core.outbound import url_problem
 from quality.choices import CheckTrigger, Dimension, ResultStatus, RuleKind, RuleOrigin, RunStatus, Severity
 
 __all__ = ["Rule", "CheckRun", "RuleResult", "EntityScore", "Incident", "QualityAlerting", "QualitySchedule"]
@@ -169,6 +170,10 @@ class QualityAlerting(VersionedModel):
                 raise ValidationError(
                     {"emails": _("'%(a)s' is not an e-mail address.") % {"a": address}}
                 ) from None
+        # Webhooks go to public http(s) addresses only (checked again, resolved, when an alert is sent)
+        problem = url_problem(self.webhook_url) if self.webhook_url else None
+        if problem:
+            raise ValidationError({"webhook_url": problem})
 
 
 class CheckRun(RunRecord):

@@ -3,7 +3,6 @@ and schedule. Admin actions, commands, pipelines and jobs call these; permission
 
 import json
 import logging
-import urllib.request
 from collections import defaultdict
 from datetime import timedelta
 from statistics import mean
@@ -17,6 +16,7 @@ from django.utils import timezone
 from catalog.heartbeat import heartbeat_lost, heartbeat_stale_before
 from catalog.jobs import job_enqueue
 from catalog.models import DataStore, Entity
+from core.outbound import OutboundRefused, post_json
 from quality.choices import CheckTrigger, ResultStatus, RunStatus, Severity
 from quality.models import CheckRun, EntityScore, Incident, QualityAlerting, QualitySchedule, RuleResult
 
@@ -170,8 +170,11 @@ def _incidents_update(run: CheckRun, entity: Entity, results: list[RuleResult], 
     ).update(closed_at=timezone.now())
     if score is not None:
         opened += _score_drop(run, entity, score)
+    # Alerts go out from their own job once the check is recorded: a slow receiver never holds a check.
+    from quality.jobs import incident_notify_job
+
     for incident in opened:
-        transaction.on_commit(lambda i=incident: incident_notify(i))
+        job_enqueue("default", incident_notify_job, incident.pk)
 
 
 def _score_drop(run: CheckRun, entity: Entity, score: float) -> list[Incident]:
@@ -202,7 +205,8 @@ def _score_drop(run: CheckRun, entity: Entity, score: float) -> list[Incident]:
 
 
 def incident_notify(incident: Incident) -> None:
-    """E-mail and/or POST the incident to the data store's alert settings; failures are recorded on it."""
+    """E-mail and/or POST the incident to the data store's alert settings; failures are recorded on it in
+    general words (never the receiver's answer). The POST follows core.outbound's rules."""
     alerting = QualityAlerting.objects.filter(datastore=incident.datastore).first()
     if alerting is None or not (alerting.email_list or alerting.webhook_url):
         return
@@ -230,14 +234,13 @@ def incident_notify(incident: Incident) -> None:
                 "opened_at": incident.opened_at.isoformat(),
             }
         ).encode()
-        request = urllib.request.Request(
-            alerting.webhook_url, data=payload, method="POST", headers={"Content-Type": "application/json"}
-        )
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - an admin-set URL
-                response.read(1024)
-        except Exception as exc:
+            delivery = post_json(alerting.webhook_url, payload)
+        except OutboundRefused as exc:
             problems.append(f"webhook: {exc}")
+        else:
+            if delivery.problem:
+                problems.append(f"webhook: {delivery.problem}")
     Incident.objects.filter(pk=incident.pk).update(
         notified_at=timezone.now(), notify_error="; ".join(problems)
     )

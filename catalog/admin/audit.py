@@ -1,13 +1,10 @@
 """The cross-model audit trail for compliance officers: filter, read field-level changes, export CSV."""
 
-import csv
-
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -15,6 +12,7 @@ from django.utils import timezone
 from catalog.admin.base import ReadOnlyAdmin
 from catalog.models import AuditTrail
 from catalog.selectors import HISTORY_TYPES, audit_event_rows, audit_events, audit_events_iter, audit_models
+from core.exports import csv_download
 
 __all__ = ["AuditTrailAdmin", "AuditFilterForm"]
 
@@ -55,11 +53,6 @@ class AuditFilterForm(forms.Form):
             "date_to": data.get("date_to"),
             "change_type": data.get("change_type") or None,
         }
-
-
-class Echo:
-    def write(self, value):
-        return value
 
 
 @admin.register(AuditTrail)
@@ -106,25 +99,22 @@ class AuditTrailAdmin(ReadOnlyAdmin):
         form = AuditFilterForm(request.GET or None)
         if form.is_bound and not form.is_valid():
             raise PermissionDenied("Invalid filter.")
-        rows = audit_event_rows(**(form.selection() if form.is_bound else {}))
-        writer = csv.writer(Echo())
-
-        def lines():
-            yield writer.writerow(["date", "user", "change", "model", "object_id", "object", "changes"])
-            for event in audit_events_iter(rows):
-                yield writer.writerow(
-                    [
-                        event.history_date.isoformat(),
-                        event.username,
-                        event.change_type,
-                        event.model_label,
-                        event.object_id,
-                        event.object_repr,
-                        event.changes_text,
-                    ]
-                )
-
+        rows = (
+            [
+                event.history_date.isoformat(),
+                event.username,
+                event.change_type,
+                event.model_label,
+                event.object_id,
+                event.object_repr,
+                event.changes_text,
+            ]
+            for event in audit_events_iter(audit_event_rows(**(form.selection() if form.is_bound else {})))
+        )
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="custodian-audit-{stamp}.csv"'
-        return response
+        return csv_download(
+            filename=f"custodian-audit-{stamp}.csv",
+            header=["date", "user", "change", "model", "object_id", "object", "changes"],
+            rows=rows,
+            numeric_columns=["object_id"],
+        )

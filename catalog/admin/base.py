@@ -7,9 +7,11 @@ from django.http import HttpResponseNotAllowed
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.forms import ImportForm
+from import_export.resources import modelresource_factory
 from simple_history.admin import SimpleHistoryAdmin
 
 from catalog.imports import read_error_message, upload_problem
+from catalog.resources import FormulaSafeResource
 
 __all__ = ["VersionedModelForm", "CatalogModelAdmin", "ReadOnlyAdmin", "RunRecordAdmin", "duration_text"]
 
@@ -42,7 +44,7 @@ class VersionedModelForm(forms.ModelForm):
 
 
 class CatalogImportForm(ImportForm):
-    """The import form, refusing empty and oversized files before they are read."""
+    """The import form, refusing empty, oversized and zip-bomb files before they are read."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,7 +54,9 @@ class CatalogImportForm(ImportForm):
         upload = self.cleaned_data["import_file"]
         head = upload.read(4096)
         upload.seek(0)
-        problem = upload_problem(size=upload.size, is_blank=upload.size <= len(head) and not head.strip())
+        problem = upload_problem(
+            source=upload, size=upload.size, is_blank=upload.size <= len(head) and not head.strip()
+        )
         if problem:
             raise ValidationError(problem)
         return upload
@@ -81,6 +85,12 @@ class CatalogModelAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
 
     def has_change_history_permission(self, request, obj=None):
         return False
+
+    def get_resource_classes(self, request):
+        # A page without its own resource still exports formula-safe cells (regulations, quality rules).
+        if not self.resource_classes:
+            return [modelresource_factory(self.model, resource_class=FormulaSafeResource)]
+        return super().get_resource_classes(request)
 
     def get_import_resource_kwargs(self, request, **kwargs):
         kwargs = super().get_import_resource_kwargs(request, **kwargs)

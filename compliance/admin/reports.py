@@ -3,13 +3,11 @@
 Not a model page: the "compliance report" entry's list is the PII overview; both read the catalog and the
 compliance records (compliance.view_compliance_report)."""
 
-import csv
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -18,6 +16,7 @@ from catalog.admin.base import ReadOnlyAdmin
 from catalog.models import DataStore
 from compliance.models import ComplianceReport
 from compliance.selectors import pii_overview, report_activity
+from core.exports import csv_download
 
 __all__ = ["ComplianceReportAdmin", "ReportForm", "REPORT_PERMISSION"]
 
@@ -48,17 +47,6 @@ def report_form(request) -> ReportForm:
         else {"start": today - timedelta(days=DEFAULT_DAYS), "end": today}
     )
     return ReportForm(data)
-
-
-class Echo:
-    def write(self, value):
-        return value
-
-
-def _cell(value) -> str:
-    # A cell a spreadsheet would run as a formula (=, +, -, @) is written with a leading apostrophe.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 @admin.register(ComplianceReport)
@@ -123,72 +111,52 @@ class ComplianceReportAdmin(ReadOnlyAdmin):
         form, activity, overviews = self._report(request)
         if activity is None:
             raise PermissionDenied("Give a valid date range.")
-        writer = csv.writer(Echo())
+        return csv_download(
+            filename="compliance-report.csv",
+            header=["section", "data store", "entity", "item", "detail", "status", "count", "when"],
+            rows=_report_rows(activity, overviews),
+            numeric_columns=["count"],
+        )
 
-        def lines():
-            yield writer.writerow(
-                ["section", "data store", "entity", "item", "detail", "status", "count", "when"]
-            )
-            for overview in overviews:
-                for row in overview.columns:
-                    policies = "; ".join(f"{p.name} ({p.period_label}, {p.action})" for p in row.policies)
-                    yield writer.writerow(
-                        map(
-                            _cell,
-                            [
-                                "pii column",
-                                overview.datastore.name,
-                                row.column.entity.name,
-                                row.column.name,
-                                f"{row.column.get_pii_category_display()}; masking {row.masking}; {policies}",
-                                ", ".join(row.gaps) or "ok",
-                                "",
-                                "",
-                            ],
-                        )
-                    )
-                for entity in overview.unowned:
-                    yield writer.writerow(
-                        map(
-                            _cell,
-                            ["gap", overview.datastore.name, entity.name, "owner", "no owner", "gap", "", ""],
-                        )
-                    )
-            for e in activity.executions:
-                yield writer.writerow(
-                    map(
-                        _cell,
-                        [
-                            "retention execution",
-                            e.datastore_name,
-                            e.entity_name,
-                            e.policy_name,
-                            f"{e.action}{' (dry run)' if e.dry_run else ''}; {e.trigger}",
-                            e.status,
-                            e.rows_changed,
-                            e.created_at.isoformat(),
-                        ],
-                    )
-                )
-            for r in activity.requests:
-                yield writer.writerow(
-                    map(
-                        _cell,
-                        [
-                            "subject request",
-                            r.datastore.name,
-                            "",
-                            f"#{r.pk}",
-                            r.kind,
-                            r.status,
-                            sum(f.get("count", 0) for f in r.found),
-                            r.created_at.isoformat(),
-                        ],
-                    )
-                )
-            for label, change, total in activity.audit_counts:
-                yield writer.writerow(map(_cell, ["audit", "", label, change, "", "", total, ""]))
 
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="compliance-report.csv"'
-        return response
+def _report_rows(activity, overviews):
+    """The report's lines: PII columns and gaps per data store, then executions, requests and audit counts."""
+    for overview in overviews:
+        for row in overview.columns:
+            policies = "; ".join(f"{p.name} ({p.period_label}, {p.action})" for p in row.policies)
+            yield [
+                "pii column",
+                overview.datastore.name,
+                row.column.entity.name,
+                row.column.name,
+                f"{row.column.get_pii_category_display()}; masking {row.masking}; {policies}",
+                ", ".join(row.gaps) or "ok",
+                "",
+                "",
+            ]
+        for entity in overview.unowned:
+            yield ["gap", overview.datastore.name, entity.name, "owner", "no owner", "gap", "", ""]
+    for e in activity.executions:
+        yield [
+            "retention execution",
+            e.datastore_name,
+            e.entity_name,
+            e.policy_name,
+            f"{e.action}{' (dry run)' if e.dry_run else ''}; {e.trigger}",
+            e.status,
+            e.rows_changed,
+            e.created_at.isoformat(),
+        ]
+    for r in activity.requests:
+        yield [
+            "subject request",
+            r.datastore.name,
+            "",
+            f"#{r.pk}",
+            r.kind,
+            r.status,
+            sum(f.get("count", 0) for f in r.found),
+            r.created_at.isoformat(),
+        ]
+    for label, change, total in activity.audit_counts:
+        yield ["audit", "", label, change, "", "", total, ""]
