@@ -1,7 +1,8 @@
 """The demo catalog: an operational shop database and a star-schema warehouse, with PII, retention, owners.
 
-`demo_load` is idempotent: objects are matched by natural key and saved only when something differs, so
-running it again writes no history.
+`demo_load` only adds what is missing: objects are matched by natural key and an object that exists is
+left exactly as it is, even when it differs from the demo (a steward's edit stays). Running it again
+therefore writes no history.
 """
 
 from django.contrib.auth import get_user_model
@@ -356,17 +357,30 @@ RETENTION = [
         "CCPA",
         "Accounts unused for three years are deleted.",
     ),
+    (
+        "shop",
+        "addresses",
+        "old addresses",
+        "created_at",
+        5,
+        "years",
+        "delete",
+        "GDPR",
+        "Art. 5(1)(e) storage limitation: addresses are deleted five years after they were entered.",
+    ),
 ]
+# Policies the demo puts on legal hold, with why
+LEGAL_HOLDS = {
+    "old addresses": "On hold for the 2025 tax audit: no address is deleted until the auditors sign off.",
+}
 
 
-def _upsert(model, lookup: dict, values: dict, user):
+def _ensure(model, lookup: dict, values: dict, user):
+    """(object, created): the object matched by `lookup` as it is, or a new one saved with `values`."""
     obj = model.objects.filter(**lookup).first()
-    if obj is not None and all(getattr(obj, k) == v for k, v in values.items()):
-        return obj
-    obj = obj or model(**lookup)
-    for key, value in values.items():
-        setattr(obj, key, value)
-    return catalog_object_save(obj=obj, user=user)
+    if obj is not None:
+        return obj, False
+    return catalog_object_save(obj=model(**{**lookup, **values}), user=user), True
 
 
 def _demo_users():
@@ -374,9 +388,10 @@ def _demo_users():
     for username, role in DEMO_USERS.items():
         user, created = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
         if created:
+            # Group membership only on creation: an administrator's later change to it stays
             user.set_unusable_password()
             user.save()
-        user.groups.add(Group.objects.get(name=role))
+            user.groups.add(Group.objects.get(name=role))
         users[role] = user
     return users
 
@@ -384,7 +399,7 @@ def _demo_users():
 def _load_entities(store: DataStore, specs, domains, owner):
     deferred = []
     for name, domain, kind, description, columns in specs:
-        entity = _upsert(
+        entity, _created = _ensure(
             Entity,
             {"datastore": store, "name": name},
             {
@@ -402,56 +417,78 @@ def _load_entities(store: DataStore, specs, domains, owner):
             spec = dict(spec)
             reference = spec.pop("references", None)
             on_delete = spec.pop("on_delete", "no_action")
-            _upsert(Column, {"entity": entity, "name": column_name}, {"position": position, **spec}, owner)
-            if reference:
-                deferred.append((entity, column_name, reference, on_delete))
-    for entity, column_name, (target_entity, target_column), on_delete in deferred:
-        target = Column.objects.get(entity__datastore=store, entity__name=target_entity, name=target_column)
-        _upsert(
-            Column,
-            {"entity": entity, "name": column_name},
-            {"references": target, "on_delete": on_delete},
-            owner,
-        )
+            column, created = _ensure(
+                Column, {"entity": entity, "name": column_name}, {"position": position, **spec}, owner
+            )
+            # A reference is set once, on the column just added; a column that was there keeps its own
+            if reference and created:
+                deferred.append((column, reference, on_delete))
+    for column, (target_entity, target_column), on_delete in deferred:
+        target = Column.objects.filter(
+            entity__datastore=store, entity__name=target_entity, name=target_column
+        ).first()
+        if target is None:  # the steward removed or renamed the target: the demo does not bring it back
+            continue
+        column.references, column.on_delete = target, on_delete
+        catalog_object_save(obj=column, user=owner)
 
 
-@transaction.atomic
-def demo_load() -> dict:
-    """Load (or bring up to date) the demo catalog; returns counts of what it holds."""
-    users = _demo_users()
-    steward, officer = users[DATA_STEWARD], users[COMPLIANCE_OFFICER]
-    stores = {
-        spec["name"]: _upsert(
-            DataStore, {"name": spec["name"]}, {**spec, "owner": users[PLATFORM_ADMIN]}, users[PLATFORM_ADMIN]
-        )
-        for spec in STORES
-    }
-    domains = {
-        name: _upsert(Domain, {"name": name}, {"description": text, "owner": steward}, steward)
-        for name, text in DOMAINS
-    }
-    _load_entities(stores["shop"], SHOP, domains, steward)
-    _load_entities(stores["warehouse"], WAREHOUSE, domains, steward)
+def _load_indexes(stores: dict, steward) -> None:
     for store_name, indexes in INDEXES.items():
         for entity_name, name, key_columns, included, condition in indexes:
-            entity = Entity.objects.get(datastore=stores[store_name], name=entity_name)
-            index = _upsert(Index, {"entity": entity, "name": name}, {"condition": condition}, steward)
+            entity = Entity.objects.filter(datastore=stores[store_name], name=entity_name).first()
+            if entity is None or Index.objects.filter(entity=entity, name=name).exists():
+                continue
+            index = Index(entity=entity, name=name, condition=condition)
+            catalog_object_save(obj=index, user=steward)
             index_columns_set(index=index, key_columns=key_columns, included_columns=included, user=steward)
+
+
+def _load_retention(stores: dict, officer) -> None:
     for store_name, entity_name, name, anchor, keep, unit, action, regulation, basis in RETENTION:
-        entity = Entity.objects.get(datastore=stores[store_name], name=entity_name)
-        _upsert(
+        entity = Entity.objects.filter(datastore=stores[store_name], name=entity_name).first()
+        if entity is None or RetentionPolicy.objects.filter(entity=entity, name=name).exists():
+            continue
+        anchor_column = entity.columns.filter(name=anchor).first()
+        if anchor_column is None:
+            continue
+        _ensure(
             RetentionPolicy,
             {"entity": entity, "name": name},
             {
-                "anchor_column": entity.columns.get(name=anchor),
+                "anchor_column": anchor_column,
                 "keep_for": keep,
                 "keep_unit": unit,
                 "action": action,
                 "regulation": Regulation.objects.get(code=regulation),
                 "legal_basis": basis,
+                "legal_hold": name in LEGAL_HOLDS,
+                "description": LEGAL_HOLDS.get(name, ""),
             },
             officer,
         )
+
+
+@transaction.atomic
+def demo_load() -> dict:
+    """Add whatever of the demo catalog is missing (never changing what is there); returns counts of what
+    it holds."""
+    users = _demo_users()
+    steward, officer = users[DATA_STEWARD], users[COMPLIANCE_OFFICER]
+    stores = {
+        spec["name"]: _ensure(
+            DataStore, {"name": spec["name"]}, {**spec, "owner": users[PLATFORM_ADMIN]}, users[PLATFORM_ADMIN]
+        )[0]
+        for spec in STORES
+    }
+    domains = {
+        name: _ensure(Domain, {"name": name}, {"description": text, "owner": steward}, steward)[0]
+        for name, text in DOMAINS
+    }
+    _load_entities(stores["shop"], SHOP, domains, steward)
+    _load_entities(stores["warehouse"], WAREHOUSE, domains, steward)
+    _load_indexes(stores, steward)
+    _load_retention(stores, officer)
     return {
         "datastores": len(stores),
         "entities": Entity.objects.filter(datastore__in=stores.values()).count(),

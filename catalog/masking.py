@@ -13,6 +13,7 @@ __all__ = [
     "load_masking",
     "masking_conflict",
     "may_see_pii",
+    "value_shape",
 ]
 
 # Personal data that must never land in clear, even when the steward chose no strategy: credentials are
@@ -86,3 +87,25 @@ def masking_conflict(column, strategy: str) -> str | None:
 def may_see_pii(user) -> bool:
     """Whether the user sees stored personal data unmasked."""
     return bool(user and user.has_perm("catalog.view_pii"))
+
+
+SHAPE_LENGTH = 40
+
+
+def value_shape(value, limit: int = SHAPE_LENGTH) -> str | None:
+    """A value's shape without the value: letters as a/A, digits as 9, punctuation and spaces kept, cut after
+    `limit` characters, with the length: "ada@example.com" -> "aaa@aaaaaaa.aaa (15)". Shows why a value
+    fails a pattern to someone who may not see it."""
+    if value is None:
+        return None
+    text = str(value)
+
+    def shape(char: str) -> str:
+        if char.isalpha():
+            return "A" if char.isupper() else "a"
+        if char.isdigit():
+            return "9"
+        return char if char.isprintable() else "?"
+
+    cut = "…" if len(text) > limit else ""
+    return "".join(shape(char) for char in text[:limit]) + cut + f" ({len(text)})"

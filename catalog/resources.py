@@ -16,6 +16,7 @@ from import_export import fields, resources, widgets
 from import_export.results import Error
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from catalog.guarded_fields import GUARDED_FIELDS, guarded_fields
 from catalog.models import Column, DataStore, Domain, Entity, Index, Regulation, RetentionPolicy
 from catalog.schema.snapshot import COLUMN_FIELDS
 from catalog.services import index_columns_parse, index_columns_set, index_columns_spec
@@ -212,7 +213,11 @@ class CatalogResource(FormulaSafeResource):
         dataset.headers = headers
 
     def import_field(self, field, instance, row, is_m2m=False, **kwargs):
-        gated = field.attribute in self.field_permissions
+        # The compliance fields (catalog/guarded_fields.py) may be set by whoever creates the object, as on
+        # its admin page; other gated fields (an index's SQL condition) need their permission always.
+        gated = field.attribute in self.field_permissions and not (
+            instance.pk is None and field.attribute in guarded_fields(instance)
+        )
         before = self._value_before(instance, field.attribute) if gated else None
         try:
             super().import_field(field, instance, row, is_m2m=is_m2m, **kwargs)
@@ -319,8 +324,7 @@ class EntityResource(CatalogResource):
     """Entities, created and updated in bulk (they do not refer to each other)."""
 
     field_permissions = {
-        "sensitivity": ("catalog.change_entity_compliance",),
-        "legal_hold": ("catalog.change_entity_compliance",),
+        field: (permission,) for field, permission in GUARDED_FIELDS["catalog.entity"].items()
     }
 
     datastore = fields.Field("datastore", "datastore", widget=NaturalKeyWidget(DataStore, "name"))
@@ -422,8 +426,7 @@ class ColumnResource(EntityRowsResource):
     numeric_text = ("min_value", "max_value", "default_value")
     # As on the column page: whoever may change columns, or only their personal-data settings.
     field_permissions = {
-        "pii_category": ("catalog.change_column_pii", "catalog.change_column"),
-        "masking_strategy": ("catalog.change_column_pii", "catalog.change_column"),
+        field: (permission,) for field, permission in GUARDED_FIELDS["catalog.column"].items()
     }
 
     references = fields.Field("references", "references")

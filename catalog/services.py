@@ -31,10 +31,7 @@ def column_delete(*, column: Column, user: AbstractBaseUser | None) -> None:
     """Delete a column nothing else depends on; ValidationError naming the dependents otherwise."""
     blockers = column.dependents_blocking_delete()
     if blockers:
-        raise ValidationError(
-            _("Column %(col)s cannot be deleted: %(why)s. Remove those first.")
-            % {"col": column, "why": "; ".join(blockers)}
-        )
+        raise ValidationError(blockers)
     column._history_user = user
     column.delete()
 

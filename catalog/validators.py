@@ -3,9 +3,13 @@
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 __all__ = [
+    "DESCRIPTION_MAX_LENGTH",
+    "CONDITION_MAX_LENGTH",
+    "text_limit",
     "IDENTIFIER_MAX_BYTES",
     "POSTGRESQL_RESERVED_WORDS",
     "validate_identifier",
@@ -71,12 +75,27 @@ def validate_env_var_name(value: str) -> None:
 
 
 def validate_regex(value: str) -> None:
-    """A regular expression that compiles (PostgreSQL's dialect is close enough to Python's for this)."""
-    try:
-        re.compile(value)
-    except re.error as exc:
+    """A regular expression PostgreSQL accepts: PostgreSQL runs it, so it is asked (catalog.patterns)."""
+    from catalog.patterns import pattern_problem
+
+    reason = pattern_problem(value)
+    if reason:
         raise ValidationError(
-            _("'%(pattern)s' is not a valid regular expression: %(reason)s."),
-            params={"pattern": value, "reason": exc},
+            _("'%(pattern)s' is not a valid regular expression for PostgreSQL: %(reason)s."),
+            params={"pattern": value, "reason": reason},
             code="invalid_regex",
-        ) from exc
+        )
+
+
+# Free text is for people to read: a description longer than this is a document, and would make every page
+# that shows it (and the audit trail) slow for everyone.
+DESCRIPTION_MAX_LENGTH = 10_000
+CONDITION_MAX_LENGTH = 2_000
+
+
+def text_limit(limit: int) -> MaxLengthValidator:
+    """A length limit for a free-text field that says the limit, checked by the model (so the admin, imports
+    and the API all get it; a TextField's max_length alone is only enforced by forms)."""
+    return MaxLengthValidator(
+        limit, message=_("At most %(limit_value)s characters, please; this text has %(show_value)s.")
+    )

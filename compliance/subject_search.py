@@ -2,8 +2,11 @@
 
 Finding: the identifier is looked for in the identifying columns (direct-identifier PII columns, and
 single-column primary or unique keys whose type the identifier fits), or only in the column asked for.
-From the rows found, the catalog's foreign keys are followed to every row that refers to them, and to the
-rows referring to those, until nothing new is found (so cycles and self-references end).
+An erasure always looks in every direct-identifier column of the data store as well, whatever column it
+was asked for: the subject's e-mail address found in another table is the subject's too, and erasing
+it in one place only would leave it in clear in the other. From the rows found, the catalog's foreign
+keys are followed to every row that refers to them, and to the rows referring to those, until nothing
+new is found (so cycles and self-references end).
 
 Erasing decides a fate per row, then acts children first:
 
@@ -39,9 +42,11 @@ from compliance.store import ROW_FATE, RowSet, StoreSession
 __all__ = [
     "EntityFinding",
     "SubjectSearch",
+    "identifier_fits",
     "identifying_columns",
+    "erasure_columns",
     "subject_search",
-    "erasure_require_one_entity",
+    "erasure_require_one_subject",
     "erasure_plan",
     "erasure_apply",
 ]
@@ -79,6 +84,7 @@ class SubjectSearch:
     sets: dict[int, RowSet]
     findings: list[EntityFinding]
     looked_in: list[str]
+    not_looked_in: list[str] = field(default_factory=list)  # columns whose table is not in the database
 
     @property
     def matched_entities(self) -> list[EntityFinding]:
@@ -106,6 +112,11 @@ def _identifier_value(column: Column, text: str):
     return None
 
 
+def identifier_fits(column: Column, identifier: str) -> bool:
+    """Whether the identifier can be a value of the column (its type and length)."""
+    return _identifier_value(column, identifier.strip()) is not None
+
+
 def _is_identifying(graph: CatalogGraph, column: Column) -> bool:
     if column.pii_category == PIICategory.DIRECT_IDENTIFIER or column.is_unique:
         return True
@@ -129,6 +140,21 @@ def identifying_columns(
         if value is not None:
             found.append((candidate, value))
     return found
+
+
+def erasure_columns(
+    graph: CatalogGraph, identifier: str, *, entity: Entity | None = None, column: Column | None = None
+) -> list[tuple[Column, object]]:
+    """(column, identifier as its value) for every column an erasure looks in: those asked for (every
+    identifying column when none is), and every direct-identifier column of the data store."""
+    asked = identifying_columns(graph, identifier, entity=entity, column=column)
+    seen = {candidate.pk for candidate, _value in asked}
+    direct = [
+        (candidate, value)
+        for candidate, value in identifying_columns(graph, identifier)
+        if candidate.pii_category == PIICategory.DIRECT_IDENTIFIER and candidate.pk not in seen
+    ]
+    return asked + direct
 
 
 def _predicate(column: Column, value) -> tuple[sql.Composable, list]:
@@ -187,7 +213,10 @@ def subject_search(
     looked_in = [
         f"{column.entity.name}.{column.name}" for column, _ in candidates if column.entity_id in sets
     ]
-    return SubjectSearch(sets=sets, findings=findings, looked_in=looked_in)
+    not_looked_in = [
+        f"{column.entity.name}.{column.name}" for column, _ in candidates if column.entity_id not in sets
+    ]
+    return SubjectSearch(sets=sets, findings=findings, looked_in=looked_in, not_looked_in=not_looked_in)
 
 
 def _follow_children(session: StoreSession, sets: dict[int, RowSet], via: dict[int, list[str]]) -> None:
@@ -205,14 +234,25 @@ def _follow_children(session: StoreSession, sets: dict[int, RowSet], via: dict[i
                     via[fk.child_id].append(str(fk))
 
 
-def erasure_require_one_entity(search: SubjectSearch, identifier: str) -> None:
-    """An erasure starts from one entity: SubjectAmbiguous naming the candidates otherwise."""
+def erasure_require_one_subject(
+    graph: CatalogGraph, search: SubjectSearch, identifier: str, *, entity: Entity | None = None
+) -> None:
+    """An erasure erases one subject: SubjectAmbiguous naming the matches when the identifier matched
+    several entities and some of them only on a key that names no person (customer 42 and order 42 are
+    not one subject). Matches on direct identifiers, or in the entity asked for, are the subject's."""
     matched = search.matched_entities
-    if len(matched) > 1:
+
+    def names_the_subject(finding: EntityFinding) -> bool:
+        if entity is not None and finding.entity.pk == entity.pk:
+            return True
+        columns = {c.name: c for c in graph.columns[finding.entity.pk]}
+        return any(columns[name].pii_category == PIICategory.DIRECT_IDENTIFIER for name in finding.matched_on)
+
+    if len(matched) > 1 and not all(names_the_subject(finding) for finding in matched):
         listed = ", ".join(f"{finding.entity.name}.{'/'.join(finding.matched_on)}" for finding in matched)
         raise SubjectAmbiguous(
-            f"'{identifier}' matches rows in {len(matched)} entities ({listed}). An erasure must name the "
-            "entity and column that identify the subject (--entity and --column); nothing was changed."
+            f"'{identifier}' matches rows in {len(matched)} entities ({listed}), and not all of them are the "
+            "same person. Choose the entity and the column that identify the subject; nothing was changed."
         )
 
 

@@ -16,19 +16,21 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
+from catalog.choices import PIICategory
 from catalog.masking import may_see_pii
 from catalog.models import Column, DataStore, Entity, Regulation
 from catalog.schema.dialects import SchemaError
 from compliance.choices import RequestKind, RequestStatus, TableAction
-from compliance.exceptions import ComplianceError, ConfirmationMismatch, SubjectBusy
+from compliance.exceptions import ComplianceError, ConfirmationMismatch, SubjectAmbiguous, SubjectBusy
 from compliance.models import SubjectRequest
 from compliance.rows import rows_as_dicts
 from compliance.store import StoreSession, database_problem, store_session
 from compliance.subject_search import (
     EntityFinding,
     erasure_apply,
+    erasure_columns,
     erasure_plan,
-    erasure_require_one_entity,
+    erasure_require_one_subject,
     identifying_columns,
     subject_search,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "subject_request_erase",
     "subject_access_document",
     "erasure_confirmed",
+    "erasure_ambiguous_matches",
 ]
 
 logger = logging.getLogger(__name__)
@@ -150,10 +153,10 @@ def _on_store(request: SubjectRequest, work, *, commit: bool, rolled_back: str):
 
 
 def _candidates(session: StoreSession, request: SubjectRequest):
-    candidates = identifying_columns(
-        session.graph, request.identifier, entity=request.entity, column=request.column
-    )
-    if not candidates and request.column_id:
+    """The columns the request looks in: those asked for, and for an erasure every direct identifier."""
+    columns = erasure_columns if request.kind == RequestKind.ERASURE else identifying_columns
+    candidates = columns(session.graph, request.identifier, entity=request.entity, column=request.column)
+    if request.column_id and not any(column.pk == request.column_id for column, _value in candidates):
         raise ComplianceError(
             f"'{request.identifier}' cannot be a value of {request.entity.name}.{request.column.name} "
             f"({request.column.sql_type}); nothing was looked up."
@@ -271,6 +274,26 @@ def subject_access_document(*, request: SubjectRequest, user=None) -> dict:
     return _report(request, looked_in, _entity_rows(found, masked=masked), masked=masked)
 
 
+def erasure_ambiguous_matches(
+    *, datastore: DataStore, identifier: str, entity: Entity | None = None, column: Column | None = None
+) -> list[str]:
+    """The matches ("customers.id") that would make an erasure of `identifier` ambiguous, read-only and
+    before anything is recorded, so a form can ask for the entity and column at once. Empty when it would
+    not be ambiguous, or when the data store cannot be asked now (the request itself then says why)."""
+    request = SubjectRequest(
+        datastore=datastore, identifier=identifier, kind=RequestKind.ERASURE, entity=entity, column=column
+    )
+    try:
+        with store_session(datastore, commit=False, purpose="erasure check") as session:
+            search = subject_search(session, _candidates(session, request), read_only=True, expand=False)
+            erasure_require_one_subject(session.graph, search, identifier, entity=entity)
+    except SubjectAmbiguous:
+        return [f"{f.entity.name}.{'/'.join(f.matched_on)}" for f in search.matched_entities]
+    except Exception:  # unreachable store, refused SQL: the request records the reason when it runs
+        logger.info("Erasure check of %r in %s not made", identifier, datastore, exc_info=True)
+    return []
+
+
 def erasure_confirmed(request: SubjectRequest, confirm: str | None) -> bool:
     """The confirmation is the request's id or its identifier (case and spaces ignored)."""
     given = (confirm or "").strip()
@@ -290,12 +313,52 @@ def _effects_summary(effects: list[dict], *, done: bool) -> str:
     return ", ".join(parts)
 
 
+TABLE_WORDS = {TableAction.DELETE: "deleted", TableAction.ANONYMIZE: "anonymized", TableAction.HOLD: "held"}
+
+
+def _effects_by_table(effects: list[dict]) -> str:
+    """'app.orders: 1 anonymized, 1 deleted; app.tickets: 1 held', tables in name order."""
+    by_table: dict[str, list[str]] = {}
+    for effect in sorted(effects, key=lambda e: (e["table"], e["action"])):
+        by_table.setdefault(effect["table"], []).append(f"{effect['rows']} {TABLE_WORDS[effect['action']]}")
+    return "; ".join(f"{table}: {', '.join(parts)}" for table, parts in by_table.items())
+
+
+def _erasure_scope(request: SubjectRequest, search) -> str:
+    """Where the identifier was found and what the erasure cannot cover, in words for the dry run."""
+    matched = [f"{f.entity.name}.{name}" for f in search.findings for name in f.matched_on]
+    sentences = [
+        f"The identifier was found in {', '.join(matched)}; the erasure covers "
+        f"{'each of them' if len(matched) > 1 else 'it'} and every row that refers to "
+        f"{'them' if len(matched) > 1 else 'it'}."
+    ]
+    held = [f"{f.table} ({f.held})" for f in search.findings if f.held]
+    if held:
+        sentences.append(f"Left as they are, in clear: the rows of {', '.join(held)}.")
+    if search.not_looked_in:
+        sentences.append(
+            f"Not looked in, as their tables are not in the database: {', '.join(search.not_looked_in)}."
+        )
+    others = list(
+        DataStore.objects.exclude(pk=request.datastore_id)
+        .filter(entities__columns__pii_category=PIICategory.DIRECT_IDENTIFIER)
+        .distinct()
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+    if others:
+        sentences.append(
+            f"Other data stores with personal data are not part of this request: {', '.join(others)}."
+        )
+    return " ".join(sentences)
+
+
 def _erasure_work(request: SubjectRequest, *, execute: bool):
     def work(session: StoreSession):
         search = subject_search(session, _candidates(session, request), read_only=not execute)
         if not search.findings:
             return search, [], []
-        erasure_require_one_entity(search, request.identifier)
+        erasure_require_one_subject(session.graph, search, request.identifier, entity=request.entity)
         planned, rules = erasure_plan(session, search, timezone.now())
         done = erasure_apply(session, search, rules) if execute else []
         return search, planned, done
@@ -351,8 +414,9 @@ def _erasure_record(
         return _finish(request, RequestStatus.COMPLETED, outcome=outcome, found=found, report=report)
     if not executed:
         outcome = (
-            f"Dry run, nothing changed: {_effects_summary(planned, done=False)}. To erase, confirm with the "
-            f"request id ({request.pk}) or the identifier."
+            f"Dry run, nothing changed: {_effects_summary(planned, done=False)}. "
+            f"{_erasure_scope(request, search)} To erase, confirm with the request id ({request.pk}) or the "
+            "identifier."
         )
         SubjectRequest.objects.filter(pk=request.pk).update(
             status=RequestStatus.AWAITING_CONFIRMATION,
@@ -363,7 +427,7 @@ def _erasure_record(
         )
         request.refresh_from_db()
         return request
-    outcome = f"Erased: {_effects_summary(touched, done=True)}."
+    outcome = f"Erased: {_effects_summary(touched, done=True)}. Per table: {_effects_by_table(touched)}."
     return _finish(
         request, RequestStatus.COMPLETED, outcome=outcome, found=found, touched=touched, report=report
     )

@@ -168,6 +168,13 @@ CUSTODIAN_QUARANTINE_DAYS = int(os.environ.get("CUSTODIAN_QUARANTINE_DAYS", "30"
 CUSTODIAN_SOURCE_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_SOURCE_TIMEOUT_SECONDS", "3600"))
 CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS", "30"))
 
+# Quality checks run stewards' patterns and SQL on the data store: bounded, so none holds its CPU for long.
+# Every statement of a check stops at CUSTODIAN_QUALITY_TIMEOUT_SECONDS, itself capped (with a rule's own
+# timeout_seconds) by CUSTODIAN_QUALITY_MAX_TIMEOUT_SECONDS; schedules fire at most every N minutes.
+CUSTODIAN_QUALITY_MAX_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_QUALITY_MAX_TIMEOUT_SECONDS", "300"))
+CUSTODIAN_QUALITY_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_QUALITY_TIMEOUT_SECONDS", "300"))
+CUSTODIAN_QUALITY_MIN_SCHEDULE_MINUTES = int(os.environ.get("CUSTODIAN_QUALITY_MIN_SCHEDULE_MINUTES", "15"))
+
 # Each app's scheduled work, run by one tick job on the RQ scheduler (catalog/scheduler.py).
 # Tables the apps keep inside target databases for themselves: drift and introspection pass them by.
 CUSTODIAN_BOOKKEEPING_TABLES = ["custodian_pipeline_state"]

@@ -59,7 +59,9 @@ ALLOWED_FUNCTIONS: tuple[type[exp.Func], ...] = tuple(
         # arrays, JSON, subquery predicates, ids
         "Array ArraySize ArrayToString StringToArray ArrayPosition ArrayRemove ArrayConcat ArrayContains "
         "Unnest Explode JSONExtract JSONExtractScalar JSONBExtract JSONBExtractScalar JSONBContains "
-        "Exists Uuid CurrentUser"
+        "Exists Uuid CurrentUser "
+        # set-returning: bounded by the statement timeout like any other query (date spines need it)
+        "GenerateSeries ExplodingGenerateSeries GenerateDateArray"
     ).split()
     if hasattr(exp, name)
 )
@@ -75,7 +77,7 @@ ALLOWED_FUNCTION_NAMES = frozenset(
     jsonb_extract_path_text jsonb_extract_path json_extract_path jsonb_typeof json_typeof jsonb_array_length
     json_array_length to_jsonb to_json row_to_json jsonb_agg jsonb_build_object json_build_object
     jsonb_build_array json_build_array jsonb_object_keys jsonb_strip_nulls jsonb_pretty
-    div mod gcd lcm cbrt degrees radians pi trim_scale scale float8 numeric
+    generate_series div mod gcd lcm cbrt degrees radians pi trim_scale scale float8 numeric
     string_agg bool_and bool_or bit_or bit_xor regr_intercept regr_r2 regr_count
     lower upper length substring substr replace concat concat_ws strpos split_part coalesce nullif
     greatest least abs round floor ceil ceiling trunc power sqrt sign exp ln log log10 date_trunc

@@ -5,8 +5,10 @@ related rows come in the same query (select_related) or through a correlated sub
 Each function is one dashboard section's reading; the docstring says how many queries it costs.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
 
 from django.apps import apps
 from django.conf import settings
@@ -35,7 +37,18 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from catalog.choices import PIICategory, RunStatus
-from catalog.models import Column, DataStore, Entity, RetentionPolicy, SchemaApply, StorageSample
+from catalog.models import (
+    Column,
+    DataStore,
+    Entity,
+    Index,
+    IndexColumn,
+    RetentionPolicy,
+    SchemaApply,
+    SchemaRelease,
+    StorageSample,
+)
+from catalog.schema.snapshot import COLUMN_FIELDS
 from pipelines.models import ACTIVE, PipelineRun
 from quality.choices import ResultStatus
 from quality.models import EntityScore, Rule, RuleResult
@@ -468,6 +481,7 @@ class StoreSchema:
     applied_at: datetime | None
     last_apply_status: str | None
     last_apply_id: int | None
+    unreleased: int = 0  # catalog objects (entities, columns, indexes) changed since the newest release
 
     @property
     def pending(self) -> int:
@@ -475,8 +489,65 @@ class StoreSchema:
         return max(0, (self.latest_version or 0) - (self.applied_version or 0))
 
 
+BEFORE_ANY_RELEASE = datetime(1970, 1, 1, tzinfo=UTC)
+# What a release snapshots: per model, how its history rows reach their data store (the parent model and
+# foreign key, then the path from the parent to the store's id) and the fields a release holds. An owner,
+# a domain or a legal hold is no schema change and waits for no release.
+ENTITY_FIELDS = ["name", "kind", "description", "has_audit_columns", "partition_column_id"]
+RELEASED = [
+    (Entity, None, "datastore_id", ENTITY_FIELDS),
+    (Column, Entity, "entity_id", COLUMN_FIELDS),
+    (Index, Entity, "entity_id", ["name", "is_unique", "method", "condition", "description"]),
+    (IndexColumn, Index, "index_id", ["index_id", "column_id", "position", "order", "included"]),
+]
+PARENT_STORE = {Entity: "datastore_id", Index: "entity__datastore_id"}
+
+
+def _history_rows(model, parent, key: str, fields: list[str]):
+    """Every history row of the objects that have one newer than their data store's newest release (one
+    query), oldest first per object, with the id of the data store the object is in now."""
+    if parent is None:
+        store = F(key)
+    else:
+        store = Subquery(parent.objects.filter(pk=OuterRef(key)).values(PARENT_STORE[parent])[:1])
+    newest = SchemaRelease.objects.filter(datastore_id=OuterRef("store_id")).order_by("-created_at")
+    since = Coalesce(Subquery(newest.values("created_at")[:1]), Value(BEFORE_ANY_RELEASE))
+    history = model.history.model.objects.annotate(store_id=store)
+    recent = history.filter(history_date__gt=since).values("id")
+    return (
+        history.filter(id__in=recent)
+        .order_by("id", "history_date", "history_id")
+        .values("id", "history_date", "history_type", "store_id", *fields)
+    )
+
+
+def unreleased_counts(*, released_at: dict[int, datetime | None]) -> dict[int, int]:
+    """Per data store id, the catalog objects whose released fields changed (or that were added or
+    deleted) since its newest release, given when each store's newest release was made. One query per
+    kind of object, whatever the number of stores, objects and changes."""
+    changed: Counter = Counter()
+    for model, parent, key, fields in RELEASED:
+        rows = list(_history_rows(model, parent, key, fields))
+        for _object_id, versions in groupby(rows, key=lambda row: row["id"]):
+            versions = list(versions)
+            store = versions[-1]["store_id"]
+            since = released_at.get(store) or BEFORE_ANY_RELEASE
+            before = None
+            for version in versions:
+                if version["history_date"] > since and (
+                    before is None
+                    or version["history_type"] == "-"
+                    or any(version[name] != before[name] for name in fields)
+                ):
+                    changed[store] += 1
+                    break
+                before = version
+    return dict(changed)
+
+
 def schema_state() -> list[StoreSchema]:
-    """Every data store with its newest release, applied version and last apply (one query)."""
+    """Every data store with its newest release, applied version, last apply and the catalog objects
+    changed since its newest release (five queries, whatever the number of stores and objects)."""
     applies = SchemaApply.objects.filter(datastore=OuterRef("pk"))
     succeeded = applies.filter(status=RunStatus.SUCCEEDED).order_by("-finished_at", "-pk")
     last = applies.order_by("-created_at", "-pk")
@@ -488,9 +559,12 @@ def schema_state() -> list[StoreSchema]:
         last_apply_status=Subquery(last.values("status")[:1]),
         last_apply_id=Subquery(last.values("pk")[:1]),
     ).order_by("name")
+    stores = list(stores)
+    unreleased = unreleased_counts(released_at={store.pk: store.latest_at for store in stores})
     return [
         StoreSchema(
             datastore=store,
+            unreleased=unreleased.get(store.pk, 0),
             **{
                 name: getattr(store, name)
                 for name in (

@@ -157,6 +157,7 @@ LINKS = {
     "rules": "admin:quality_rule_changelist",
     "quality_stores": "admin:quality_datastores",
     "releases": "admin:catalog_schemarelease_changelist",
+    "publish": "admin:catalog_schemarelease_publish",
     "applies": "admin:catalog_schemaapply_changelist",
     "executions": "admin:compliance_retentionexecution_changelist",
     "requests": "admin:compliance_subjectrequest_changelist",

@@ -123,12 +123,19 @@ def samples_compile(
     return sql.SQL(" UNION ALL ").join(branches)
 
 
-def _count_and_examples(cte: sql.Composable) -> sql.Composed:
+COUNT_ROWS = sql.SQL("count(*)")
+
+
+def _count_and_examples(cte: sql.Composable, groups: sql.Composable = COUNT_ROWS) -> sql.Composed:
+    """(groups, failing rows, up to ten examples) of the failing rows `cte` finds, in one statement."""
+    # The row alias must not be a name the rows have: json_agg(e) of a row with a column e aggregates the
+    # column, not the row.
     return sql.SQL(
         "WITH failing AS MATERIALIZED ({cte}) "
-        "SELECT count(*), coalesce(sum(custodian_n), 0)::bigint, "
-        "(SELECT coalesce(json_agg(e), '[]'::json) FROM (SELECT * FROM failing LIMIT {limit}) e) FROM failing"
-    ).format(cte=cte, limit=sql.Literal(SAMPLE_ROWS))
+        "SELECT {groups}, coalesce(sum(custodian_n), 0)::bigint, "
+        "(SELECT coalesce(json_agg(custodian_example), '[]'::json) "
+        "FROM (SELECT * FROM failing LIMIT {limit}) AS custodian_example) FROM failing"
+    ).format(cte=cte, groups=groups, limit=sql.Literal(SAMPLE_ROWS))
 
 
 def unique_compile(table: sql.Identifier, rule) -> sql.Composed:
@@ -145,8 +152,8 @@ def unique_compile(table: sql.Identifier, rule) -> sql.Composed:
 def referential_compile(
     table: sql.Identifier, ref_table: sql.Identifier, rule, shown: list[str]
 ) -> sql.Composed:
-    """Rows whose reference points at no row of the referenced entity: (orphans, orphans, examples).
-    NULL references are not orphans."""
+    """Rows whose reference points at no row of the referenced entity: (distinct orphan values, orphan
+    rows, examples). NULL references are not orphans."""
     ref_columns = rule.params["ref_columns"]
     present = sql.SQL(" AND ").join(sql.SQL("t.{} IS NOT NULL").format(_col(c)) for c in rule.columns)
     match = sql.SQL(" AND ").join(
@@ -163,7 +170,10 @@ def referential_compile(
         ref=ref_table,
         match=match,
     )
-    return _count_and_examples(cte)
+    # 50,094 orphan rows may be 721 missing keys: both are reported.
+    key = sql.SQL(", ").join(_col(c) for c in rule.columns)
+    distinct = sql.SQL("count(DISTINCT ({}))").format(key) if len(rule.columns) > 1 else None
+    return _count_and_examples(cte, distinct or sql.SQL("count(DISTINCT {})").format(key))
 
 
 def custom_compile(rule) -> sql.Composed:

@@ -11,8 +11,11 @@ __all__ = ["demo_rules_load"]
 
 
 def demo_rules_load(sender=None, *, stores: dict, users: dict, **kwargs) -> dict:
-    """Receiver of demo_loaded: implied rules for the demo stores' entities, written by the demo steward."""
+    """Receiver of demo_loaded: implied rules for the demo stores' entities that have none yet, written by the
+    demo steward. An entity with implied rules keeps them as they are (its page brings them in line with
+    the catalog when it is opened), so running the demo again changes no rule."""
     created = 0
-    for entity in Entity.objects.filter(datastore__in=stores.values()).order_by("pk"):
+    entities = Entity.objects.filter(datastore__in=stores.values()).exclude(quality_rules__origin="catalog")
+    for entity in entities.order_by("pk"):
         created += rules_implied_sync(entity, user=users[DATA_STEWARD])["created"]
     return {"implied quality rules": created}

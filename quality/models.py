@@ -130,6 +130,22 @@ class QualitySchedule(VersionedModel):
 
         if self.cron and not croniter.is_valid(self.cron):
             raise ValidationError({"cron": _("Not a cron expression (minute hour day month weekday).")})
+        # Each run scans the data store: a schedule may not fire more often than the platform allows.
+        if self.cron:
+            from quality.limits import min_schedule_minutes
+            from quality.schedules import cron_shortest_gap_minutes
+
+            shortest, least = cron_shortest_gap_minutes(self.cron), min_schedule_minutes()
+            if shortest is not None and shortest < least:
+                raise ValidationError(
+                    {
+                        "cron": _(
+                            "This schedule fires as often as every %(gap)s min; quality checks may run at "
+                            "most every %(least)s min (e.g. '*/%(least)s * * * *')."
+                        )
+                        % {"gap": f"{shortest:g}", "least": least}
+                    }
+                )
         if self.entity_id and self.datastore_id and self.entity.datastore_id != self.datastore_id:
             raise ValidationError({"entity": _("The entity belongs to another data store.")})
 
@@ -233,8 +249,17 @@ class RuleResult(models.Model):
     measured = models.CharField(
         max_length=300, blank=True, help_text=_("e.g. newest value's age, row count.")
     )
-    samples = models.JSONField(default=list, blank=True)
-    samples_masked = models.BooleanField(default=True)
+    samples = models.JSONField(
+        default=list, blank=True, help_text=_("Failing rows as everyone sees them: personal data masked.")
+    )
+    samples_pii = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_("The same rows as users allowed to see personal data see them (when samples mask any)."),
+    )
+    samples_masked = models.BooleanField(
+        default=True, help_text=_("Whether samples hide values (personal or of unknown origin).")
+    )
     duration_ms = models.FloatField(default=0)
     sql = models.TextField(blank=True)
     error = models.TextField(blank=True)

@@ -6,13 +6,21 @@ with the catalog before every check: their definition follows the catalog, while
 (threshold, severity, enabled) is kept.
 """
 
-import re
 from dataclasses import dataclass, field
 
 from catalog.models import Entity
-from catalog.sql_conditions import select_problem
+from catalog.patterns import pattern_problem
+from core.sql_gate import query_problem
+from quality.limits import max_timeout_seconds
 
-__all__ = ["rule_definition_errors", "ImpliedRule", "rules_implied", "rules_implied_sync"]
+__all__ = [
+    "rule_definition_errors",
+    "custom_sql_problem",
+    "ImpliedRule",
+    "rules_implied",
+    "rules_implied_pending",
+    "rules_implied_sync",
+]
 
 ONE_COLUMN = {"not_null", "pattern", "range", "allowed_values", "freshness"}
 ORDERABLE = {
@@ -83,10 +91,10 @@ def _param_errors(rule, kind: str, params: dict) -> dict[str, str]:
         pattern = params.get("pattern")
         if not isinstance(pattern, str) or not pattern:
             return {"params": "A pattern rule needs a pattern (a regular expression)."}
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            return {"params": f"The pattern is not a regular expression: {exc}."}
+        # PostgreSQL runs the pattern, so PostgreSQL (the rule's data store when it answers) judges it.
+        reason = pattern_problem(pattern, datastore=rule.entity.datastore if rule.entity_id else None)
+        if reason:
+            return {"params": f"PostgreSQL rejects the pattern: {reason}."}
     if kind == "range":
         if params.get("min") in (None, "") and params.get("max") in (None, ""):
             return {"params": "A range rule needs min, max or both."}
@@ -114,24 +122,31 @@ def _param_errors(rule, kind: str, params: dict) -> dict[str, str]:
         isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in params["values"]
     ):
         return {"params": "Allowed values are single values (texts or numbers)."}
-    if (
-        kind == "custom_sql"
-        and "timeout_seconds" in params
-        and not (_is_number(params["timeout_seconds"]) and params["timeout_seconds"] > 0)
-    ):
-        return {"params": "timeout_seconds is a positive number of seconds."}
+    if kind == "custom_sql" and "timeout_seconds" in params:
+        timeout, most = params["timeout_seconds"], max_timeout_seconds()
+        if not (_is_number(timeout) and timeout > 0):
+            return {"params": "timeout_seconds is a positive number of seconds."}
+        if timeout > most:
+            return {"params": f"timeout_seconds is at most {most:g} seconds (the platform's limit)."}
     if kind == "referential":
         return _referential_errors(rule, params)
     if kind == "custom_sql":
         sql_text = params.get("sql")
         problem = (
-            select_problem(sql_text, what="Custom SQL")
+            custom_sql_problem(rule, sql_text)
             if isinstance(sql_text, str) and sql_text.strip()
             else "Write the SQL: one SELECT returning the failing rows."
         )
         if problem:
             return {"params": problem}
     return {}
+
+
+def custom_sql_problem(rule, sql_text: str) -> str | None:
+    """Why the SQL gate refuses a custom rule's SQL (one read-only SELECT over the data store's own schema,
+    allow-listed functions), or None. Checked when the rule is saved and again before every run."""
+    schema = (rule.entity.datastore.schema_name or None) if rule.entity_id else None
+    return query_problem(sql_text, schema=schema, what="Custom SQL")
 
 
 def _is_number(value) -> bool:
@@ -166,6 +181,29 @@ class ImpliedRule:
     description: str = ""
 
 
+def _unique_keys_implied(entity: Entity, primary: list[str]) -> list[ImpliedRule]:
+    """A uniqueness rule per unique index or UNIQUE constraint of two or more columns that covers every row
+    (a partial index is unique only where its condition holds; one-column keys are the columns' own rule)."""
+    implied = []
+    for index in entity.indexes.filter(is_unique=True, condition="").prefetch_related(
+        "index_columns__column"
+    ):
+        keys = [u for u in index.index_columns.all() if not u.included]
+        names = [u.column.name for u in sorted(keys, key=lambda u: u.position)]
+        if len(names) < 2 or names == primary:
+            continue
+        implied.append(
+            ImpliedRule(
+                f"unique:index:{index.name}",
+                f"{index.name}_unique"[:150],
+                "unique",
+                names,
+                description=f"({', '.join(names)}) is unique in the catalog ({index.name}).",
+            )
+        )
+    return implied
+
+
 def rules_implied(entity: Entity) -> list[ImpliedRule]:
     """The rules the catalog states for an entity's columns and keys."""
     columns = list(entity.columns.select_related("references__entity").order_by("position", "id"))
@@ -184,6 +222,7 @@ def rules_implied(entity: Entity) -> list[ImpliedRule]:
                 description="The primary key identifies one row.",
             )
         )
+    implied += _unique_keys_implied(entity, primary)
     for column in columns:
         name = column.name
         if not column.nullable or column.primary_key_position:
@@ -255,18 +294,15 @@ def rules_implied(entity: Entity) -> list[ImpliedRule]:
     return implied
 
 
-def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
-    """Create, update and delete the entity's catalog-origin rules to match the catalog; counts of each.
-
-    A steward's tuning of an implied rule (threshold, severity, enabled) survives; its definition does not.
-    """
-    from catalog.services import catalog_object_save
+def _implied_plan(entity: Entity) -> list[tuple[str, object, ImpliedRule | None, str]]:
+    """What syncing would do, without doing it: (create|update|delete, stored rule or None, spec, name)."""
     from quality.models import Rule
 
     wanted = {rule.implied_key: rule for rule in rules_implied(entity)}
     existing = {rule.implied_key: rule for rule in Rule.objects.filter(entity=entity, origin="catalog")}
-    counts = {"created": 0, "updated": 0, "deleted": 0}
     taken = set(Rule.objects.filter(entity=entity).exclude(origin="catalog").values_list("name", flat=True))
+    # Deletions first, so a rule taking over a deleted one's name does not collide with it.
+    plan = [("deleted", rule, None, rule.name) for key, rule in existing.items() if key not in wanted]
     for key, spec in wanted.items():
         rule = existing.get(key)
         name = spec.name
@@ -275,31 +311,44 @@ def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
             name = f"{spec.name}_catalog" + (str(suffix) if suffix > 1 else "")
             suffix += 1
         if rule is None:
-            rule = Rule(
-                entity=entity,
-                origin="catalog",
-                implied_key=key,
-                name=name,
-                kind=spec.kind,
-                columns=spec.columns,
-                params=spec.params,
-                description=spec.description,
-            )
-            catalog_object_save(obj=rule, user=user)
-            counts["created"] += 1
+            plan.append(("created", None, spec, name))
         elif (rule.kind, rule.columns, rule.params, rule.name) != (
             spec.kind,
             spec.columns,
             spec.params,
             name,
         ):
-            rule.kind, rule.columns, rule.params, rule.name = spec.kind, spec.columns, spec.params, name
-            rule.description = spec.description
-            catalog_object_save(obj=rule, user=user)
-            counts["updated"] += 1
-    for key, rule in existing.items():
-        if key not in wanted:
+            plan.append(("updated", rule, spec, name))
+    return plan
+
+
+def rules_implied_pending(entity: Entity) -> dict[str, int]:
+    """How many implied rules a sync would create, update and delete; reads only (for pages shown on GET)."""
+    counts = {"created": 0, "updated": 0, "deleted": 0}
+    for action, *_ in _implied_plan(entity):
+        counts[action] += 1
+    return counts
+
+
+def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
+    """Create, update and delete the entity's catalog-origin rules to match the catalog; counts of each.
+
+    A steward's tuning of an implied rule (threshold, severity, enabled) survives; its definition does not.
+    Called before every check and by the explicit "Refresh implied rules" POST, never by a page view.
+    """
+    from catalog.services import catalog_object_save
+    from quality.models import Rule
+
+    counts = {"created": 0, "updated": 0, "deleted": 0}
+    for action, rule, spec, name in _implied_plan(entity):
+        counts[action] += 1
+        if action == "deleted":
             rule._history_user = user
             rule.delete()
-            counts["deleted"] += 1
+            continue
+        if rule is None:
+            rule = Rule(entity=entity, origin="catalog", implied_key=spec.implied_key)
+        rule.kind, rule.columns, rule.params, rule.name = spec.kind, spec.columns, spec.params, name
+        rule.description = spec.description
+        catalog_object_save(obj=rule, user=user)
     return counts

@@ -1,9 +1,11 @@
 """A check run: every enabled rule of an entity (or of every entity of a data store) evaluated where the
 data is, each result recorded with its counts, examples (masked) and SQL, then scores and incidents.
 
-Every statement runs in its own read-only transaction with a statement timeout, so one rule's failure (a
-regex PostgreSQL rejects, a dropped column, custom SQL that runs too long) is that rule's result and the
-other rules still run. When the shared scan fails, its rules are run one by one to find the culprit.
+Every statement runs in its own read-only transaction with a statement timeout (bounded by the platform's
+limits), so one rule's failure (a regex PostgreSQL rejects, a dropped column, custom SQL that runs too long)
+is that rule's result and the other rules still run. Patterns are checked by the data store before the shared
+scan, and a scan that fails otherwise has its culprits found by planning each rule alone (EXPLAIN reads no
+row); nothing that timed out is run again.
 """
 
 import logging
@@ -13,16 +15,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
-from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery, TextField, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg import sql
 
 from catalog.heartbeat import Heartbeat
-from catalog.masking import column_masking, mask_value
 from catalog.models import Entity
-from catalog.schema.connections import datastore_pg_connect
+from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
+from catalog.schema.connections import datastore_guard, datastore_pg_connect
 from catalog.schema.dialects import SchemaError
-from quality.choices import SCAN_KINDS, ResultStatus, RuleKind, RunStatus, Severity
+from quality.choices import SCAN_KINDS, CheckTrigger, ResultStatus, RuleKind, RunStatus, Severity
 from quality.compile import (
     SAMPLE_ROWS,
     custom_compile,
@@ -31,8 +35,10 @@ from quality.compile import (
     scan_compile,
     unique_compile,
 )
+from quality.limits import rule_timeout_seconds, scan_timeout_seconds
 from quality.models import CheckRun, Rule, RuleResult
-from quality.rules import rules_implied_sync
+from quality.rules import custom_sql_problem, rules_implied_sync
+from quality.samples import SampleMasking, custom_sql_sample_masking, entity_sample_masking
 
 __all__ = ["check_run_execute", "Outcome"]
 
@@ -49,7 +55,9 @@ class Outcome:
     total_rows: int | None = None
     failing_rows: int | None = None
     measured: str = ""
-    samples: list = field(default_factory=list)
+    samples: list = field(default_factory=list)  # as everyone may see them (masked by origin)
+    samples_pii: list = field(default_factory=list)  # as users with view_pii see them, when different
+    samples_masked: bool = False
     duration_ms: float = 0.0
     sql: str = ""
     error: str = ""
@@ -66,27 +74,46 @@ class _Store:
 
     def __init__(self, connection: psycopg.Connection):
         self.connection = connection
-        self.timeout_ms = int(getattr(settings, "CUSTODIAN_QUALITY_TIMEOUT_SECONDS", 600) * 1000)
+        self.timeout_ms = int(scan_timeout_seconds() * 1000)
 
-    def run(self, statement, *, timeout_ms: int | None = None, fetch: str = "one"):
-        """(rows, seconds) of one statement in its own read-only transaction."""
+    def run(self, statement, *, timeout_ms: int | None = None, fetch: str = "one", guard=None):
+        """(rows, seconds) of one statement in its own read-only transaction.
+
+        With `guard` (the data store), the statement holds user-written SQL: the transaction is guarded as
+        the SQL gate requires (read only, timeout, the store's read role, its schema as search path)."""
         started = time.monotonic()
+        timeout_ms = timeout_ms or self.timeout_ms
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(
-                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms or self.timeout_ms))
-            )
+            if guard is not None:
+                datastore_guard(cursor, guard, timeout_seconds=timeout_ms / 1000)
+            else:
+                cursor.execute("SET TRANSACTION READ ONLY")
+                cursor.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms)))
             cursor.execute(statement)
             rows = cursor.fetchone() if fetch == "one" else cursor.fetchall()
         return rows, time.monotonic() - started
+
+    def patterns_rejected(self, patterns: list[str]) -> dict[str, str]:
+        """The patterns this data store's PostgreSQL rejects, with its reasons; reads no table."""
+        with self.connection.transaction(), self.connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
+            cursor.execute(
+                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(PATTERN_CHECK_TIMEOUT_MS))
+            )
+            return patterns_rejected(cursor, patterns)
 
     def text(self, statement) -> str:
         return statement.as_string(self.connection)
 
 
-def _problem(exc: Exception) -> str:
+TIMED_OUT = "Stopped by the statement timeout"
+HELD_AFTER_TIMEOUT = "Not run automatically"
+
+
+def _problem(exc: Exception, *, timeout_s: float | None = None) -> str:
     if isinstance(exc, psycopg.errors.QueryCanceled):
-        return "Stopped by the statement timeout: the query ran too long."
+        limit = f" of {timeout_s:g} s" if timeout_s else ""
+        return f"{TIMED_OUT}{limit}: the query ran too long, and is not re-run."
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return "Refused: the SQL tried to write, and rules only read."
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -108,28 +135,6 @@ def _table_columns(store: _Store, schema: str) -> dict[str, set[str]]:
     return tables
 
 
-def _json_safe(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _masking(entity: Entity) -> dict[str, str]:
-    """The strategy for each personal-data column of the entity: the catalog's, else redact."""
-    strategies = {c.name: column_masking(c) for c in entity.columns.all() if c.is_pii}
-    return {name: strategy if strategy != "none" else "redact" for name, strategy in strategies.items()}
-
-
-def _masked(strategies: dict[str, str], sample: dict) -> dict:
-    """A sample row with every personal-data column masked, per _masking."""
-    return {
-        name: _json_safe(mask_value(value, strategies[name]) if name in strategies else value)
-        for name, value in sample.items()
-    }
-
-
 def _key_columns(entity: Entity) -> list[str]:
     return [
         c.name
@@ -139,16 +144,35 @@ def _key_columns(entity: Entity) -> list[str]:
     ]
 
 
-def evaluate_entity(store: _Store, entity: Entity, tables: dict[str, set[str]]) -> list[Outcome]:
-    """Every enabled rule of the entity, evaluated; one Outcome per rule."""
-    rules_implied_sync(entity)
-    rules = list(Rule.objects.filter(entity=entity, enabled=True).order_by("name"))
+def evaluate_entity(
+    store: _Store, entity: Entity, tables: dict[str, set[str]], *, automatic: bool = False
+) -> list[Outcome]:
+    """Every enabled rule of the entity, evaluated; one Outcome per rule.
+
+    `automatic` (a schedule or a load started the check): a rule whose last check was stopped by the
+    timeout is not run again until someone runs the check by hand, so a pattern that holds the data store's
+    CPU does not do so at every tick."""
+    try:
+        rules_implied_sync(entity)
+    except ValidationError as exc:  # the catalog states what no rule can check: the stored rules still run
+        logger.warning("Implied rules of %s not synced: %s", entity.name, "; ".join(exc.messages))
+    rules = list(_rules_with_last_error(entity))
     schema = entity.datastore.schema_name or "public"
     table = sql.Identifier(schema, entity.name)
     existing = tables.get(entity.name)
     outcomes: dict[int, Outcome] = {}
     runnable = []
     for rule in rules:
+        if automatic and rule.last_error.startswith((TIMED_OUT, HELD_AFTER_TIMEOUT)):
+            outcomes[rule.pk] = Outcome(
+                rule,
+                ResultStatus.ERROR,
+                error=(
+                    f"{HELD_AFTER_TIMEOUT}: it was stopped by the statement timeout in check "
+                    f"#{rule.last_run_id}. Run the check by hand, or change the rule, to try it again."
+                ),
+            )
+            continue
         if existing is None:
             outcomes[rule.pk] = Outcome(
                 rule,
@@ -185,6 +209,19 @@ def evaluate_entity(store: _Store, entity: Entity, tables: dict[str, set[str]]) 
     return [outcomes[rule.pk] for rule in rules]
 
 
+def _rules_with_last_error(entity: Entity):
+    """The entity's enabled rules with `last_error` and `last_run_id` of their latest result."""
+    latest = RuleResult.objects.filter(rule=OuterRef("pk")).order_by("-created_at", "-id")
+    return (
+        Rule.objects.filter(entity=entity, enabled=True)
+        .annotate(
+            last_error=Coalesce(Subquery(latest.values("error")[:1]), Value(""), output_field=TextField()),
+            last_run_id=Subquery(latest.values("check_run_id")[:1]),
+        )
+        .order_by("name")
+    )
+
+
 def _set_rules_run(datastore, prepared) -> list[tuple]:
     """(row, seconds, psycopg error) of each prepared set-rule statement, on a connection of its own."""
     ran = []
@@ -195,31 +232,84 @@ def _set_rules_run(datastore, prepared) -> list[tuple]:
             if error is not None:
                 ran.append((None, 0.0, None))
                 continue
-            timeout = None
+            timeout, guard = None, None
             if rule.kind == RuleKind.CUSTOM_SQL:
-                timeout = int(float(rule.params.get("timeout_seconds") or 30) * 1000)
+                timeout, guard = int(rule_timeout_seconds(rule) * 1000), datastore
             try:
-                ran.append((*store.run(statement, timeout_ms=timeout), None))
+                ran.append((*store.run(statement, timeout_ms=timeout, guard=guard), None))
             except psycopg.Error as exc:
                 ran.append((None, 0.0, exc))
     return ran
 
 
 def _evaluate_scan(store, entity, table, rules, outcomes) -> int | None:
-    """The shared scan; on failure, each rule alone so one bad rule does not sink the others."""
+    """The shared scan, run once: rules that cannot run are set aside before it, never re-run after it.
+
+    Patterns PostgreSQL rejects are found first by one cheap statement that reads no table, so the other
+    rules keep the shared scan. A scan stopped by the timeout is not re-run rule by rule (that would hold the
+    data store as long again per rule): each of its rules is recorded as stopped by the timeout."""
+    rules = _patterns_checked(store, rules, outcomes)
+    if not rules:
+        return None
     plan = scan_compile(table, rules)
     try:
         row, seconds = store.run(plan.statement)
+    except psycopg.errors.QueryCanceled as exc:
+        _scan_failed(store, plan, rules, outcomes, _problem(exc, timeout_s=store.timeout_ms / 1000))
+        return None
     except psycopg.Error as exc:
-        if len(rules) == 1:
-            outcomes[rules[0].pk] = Outcome(
-                rules[0], ResultStatus.ERROR, error=_problem(exc), sql=store.text(plan.statement)
-            )
+        remaining = _planning_checked(store, table, rules, outcomes)
+        if len(remaining) == len(rules) or not remaining:
+            _scan_failed(store, plan, remaining, outcomes, _problem(exc))
             return None
-        total = None
-        for rule in rules:
-            total = _evaluate_scan(store, entity, table, [rule], outcomes) or total
-        return total
+        return _evaluate_scan(store, entity, table, remaining, outcomes)
+    return _scan_judge(store, entity, table, rules, outcomes, plan, row, seconds)
+
+
+def _patterns_checked(store, rules, outcomes) -> list:
+    """The rules whose patterns the data store accepts; the others get their error outcome."""
+    patterns = [r.params["pattern"] for r in rules if r.kind == RuleKind.PATTERN]
+    if not patterns:
+        return rules
+    try:
+        rejected = store.patterns_rejected(patterns)
+    except psycopg.Error as exc:  # the check itself failed: the scan says what is wrong
+        logger.warning("Patterns could not be checked first: %s", exc)
+        return rules
+    kept = []
+    for rule in rules:
+        reason = rejected.get(rule.params.get("pattern")) if rule.kind == RuleKind.PATTERN else None
+        if reason:
+            outcomes[rule.pk] = Outcome(
+                rule, ResultStatus.ERROR, error=f"PostgreSQL rejects the regular expression: {reason}"
+            )
+        else:
+            kept.append(rule)
+    return kept
+
+
+def _planning_checked(store, table, rules, outcomes) -> list:
+    """The rules PostgreSQL can plan alone (EXPLAIN: no row is read); the others get their error outcome."""
+    kept = []
+    for rule in rules:
+        alone = scan_compile(table, [rule]).statement
+        try:
+            store.run(sql.SQL("EXPLAIN {}").format(alone), fetch="all")
+        except psycopg.Error as exc:
+            outcomes[rule.pk] = Outcome(rule, ResultStatus.ERROR, error=_problem(exc), sql=store.text(alone))
+        else:
+            kept.append(rule)
+    return kept
+
+
+def _scan_failed(store, plan, rules, outcomes, problem: str) -> None:
+    text = store.text(plan.statement)
+    for rule in rules:
+        outcomes[rule.pk] = Outcome(rule, ResultStatus.ERROR, error=problem, sql=text)
+
+
+def _scan_judge(store, entity, table, rules, outcomes, plan, row, seconds) -> int:
+    """Each rule's outcome from the shared scan's row, then their failing samples; the table's row count."""
     total = row[0]
     names = ["total"] + [a for r in rules for a in [plan.aliases[r.pk]] if r.kind != RuleKind.VOLUME]
     values = dict(zip(names, row, strict=True))
@@ -306,19 +396,29 @@ def _collect_samples(store, entity, table, outcomes: list[Outcome]) -> None:
         return
     shown = list(dict.fromkeys(_key_columns(entity) + [c for o in failing for c in o.rule.columns]))
     statement = samples_compile(table, shown, [o.rule for o in failing], [o.failing_rows for o in failing])
-    strategies = _masking(entity)
     try:
         rows, _ = store.run(statement, fetch="all")
     except psycopg.Error as exc:  # examples are a courtesy; the counts stand
         logger.warning("Samples for %s failed: %s", entity.name, exc)
         return
+    found: dict[int, list[dict]] = {position: [] for position in range(len(failing))}
     for row in rows:
         values = dict(zip(shown, row[1 : 1 + len(shown)], strict=True))
         flags = row[1 + len(shown) :]
-        for position, outcome in enumerate(failing):
+        for position in found:
             mine = row[0] == position or (row[0] == -1 and flags[position])
-            if mine and len(outcome.samples) < SAMPLE_ROWS:
-                outcome.samples.append(_masked(strategies, values))
+            if mine and len(found[position]) < SAMPLE_ROWS:
+                found[position].append(values)
+    columns = list(entity.columns.all())
+    for position, outcome in enumerate(failing):
+        shaped = outcome.rule.columns if outcome.rule.kind == RuleKind.PATTERN else ()
+        _samples_set(outcome, found[position], entity_sample_masking(columns, shaped=shaped))
+
+
+def _samples_set(outcome: Outcome, rows: list[dict], masking: SampleMasking) -> None:
+    """The outcome's samples as everyone sees them and, when that hides something, as view_pii sees them."""
+    outcome.samples, for_pii, outcome.samples_masked = masking.apply(rows)
+    outcome.samples_pii = for_pii if outcome.samples_masked else []
 
 
 def _set_rule_prepare(entity, table, rule) -> tuple:
@@ -333,32 +433,45 @@ def _set_rule_prepare(entity, table, rule) -> tuple:
         ref_table = sql.Identifier(entity.datastore.schema_name or "public", ref.name)
         shown = list(dict.fromkeys(_key_columns(entity) + rule.columns))
         return rule, referential_compile(table, ref_table, rule, shown), None
+    # Checked again at every run: a rule saved before the gate (or written around it) must not run.
+    refused = custom_sql_problem(rule, rule.params.get("sql") or "")
+    if refused:
+        return rule, None, Outcome(rule, ResultStatus.ERROR, error=f"Not run: {refused}")
     return rule, custom_compile(rule), None
 
 
 def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -> Outcome:
     text = store.text(statement)
     if exc is not None:
-        return Outcome(rule, ResultStatus.ERROR, error=_problem(exc), sql=text, total_rows=total)
+        limit = rule_timeout_seconds(rule) if rule.kind == RuleKind.CUSTOM_SQL else scan_timeout_seconds()
+        problem = _problem(exc, timeout_s=limit)
+        return Outcome(rule, ResultStatus.ERROR, error=problem, sql=text, total_rows=total)
     groups, failing, examples = row
     outcome = Outcome(
         rule, total_rows=total, failing_rows=failing, duration_ms=round(seconds * 1000, 1), sql=text
     )
-    strategies = _masking(entity)
-    outcome.samples = [
-        _masked(
-            strategies,
-            {
-                ("rows" if k == "custodian_n" else k): v
-                for k, v in e.items()
-                if rule.kind == RuleKind.UNIQUE or k != "custodian_n"
-            },
-        )
+    rows = [
+        {
+            ("rows" if k == "custodian_n" else k): v
+            for k, v in e.items()
+            if rule.kind == RuleKind.UNIQUE or k != "custodian_n"
+        }
         for e in (examples or [])
     ]
+    if rule.kind == RuleKind.CUSTOM_SQL:
+        masking = custom_sql_sample_masking(rule.params["sql"], entity)
+    else:
+        masking = entity_sample_masking(list(entity.columns.all()), counts=("rows",))
+    _samples_set(outcome, rows, masking)
     _judge_rows(outcome)
     if rule.kind == RuleKind.UNIQUE and failing:
         outcome.measured = f"{groups:,} duplicated keys over {failing:,} rows"
+    if rule.kind == RuleKind.REFERENTIAL and failing:
+        values = "distinct value" + ("s" if groups != 1 else "")
+        outcome.measured = (
+            f"{failing:,} of {total or 0:,} rows refer to no {rule.params['ref_entity']} "
+            f"({groups:,} {values} of {', '.join(rule.columns)}; {outcome.failing_percent or 0:.3f}%)"
+        )
     return outcome
 
 
@@ -388,13 +501,15 @@ def check_run_execute(check_run_id: int) -> CheckRun | None:
 def _evaluate(run: CheckRun, entities: list[Entity], results: list) -> str:
     """Evaluate every entity's rules into `results`; the run-level error, if any."""
     error = ""
+    automatic = run.trigger in (CheckTrigger.SCHEDULE, CheckTrigger.PIPELINE)
     try:
         with datastore_pg_connect(run.datastore, application_name="custodian-quality") as connection:
             connection.autocommit = True
             store = _Store(connection)
             tables = _table_columns(store, run.datastore.schema_name or "public")
             for entity in entities:
-                results += [(entity, outcome) for outcome in evaluate_entity(store, entity, tables)]
+                outcomes = evaluate_entity(store, entity, tables, automatic=automatic)
+                results += [(entity, outcome) for outcome in outcomes]
     except SchemaError as exc:
         error = exc.message
         done = {outcome.rule.pk for _, outcome in results}

@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import timedelta
 from statistics import mean
 
-from croniter import croniter
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
@@ -19,6 +18,7 @@ from catalog.models import DataStore, Entity
 from core.outbound import OutboundRefused, post_json
 from quality.choices import CheckTrigger, ResultStatus, RunStatus, Severity
 from quality.models import CheckRun, EntityScore, Incident, QualityAlerting, QualitySchedule, RuleResult
+from quality.schedules import schedule_next_run
 
 __all__ = [
     "check_run_request",
@@ -105,6 +105,8 @@ def check_run_record(run: CheckRun, outcomes: list, *, error: str = "") -> Check
             failing_percent=o.failing_percent,
             measured=o.measured[:300],
             samples=o.samples,
+            samples_pii=o.samples_pii,
+            samples_masked=o.samples_masked,
             duration_ms=o.duration_ms,
             sql=o.sql,
             error=o.error,
@@ -276,7 +278,7 @@ def quality_schedule_tick(*, now=None) -> list[CheckRun]:
     check_runs_reap(now=now)
     queued = []
     for schedule in QualitySchedule.objects.filter(enabled=True).select_related("datastore", "entity"):
-        following = croniter(schedule.cron, now).get_next(type(now))
+        following = schedule_next_run(schedule.cron, now, fired_at=schedule.next_run_at)
         if schedule.next_run_at is None or schedule.next_run_at > now:
             if schedule.next_run_at is None:
                 QualitySchedule.objects.filter(pk=schedule.pk).update(next_run_at=following)

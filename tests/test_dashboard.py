@@ -361,3 +361,39 @@ def test_a_second_job_for_the_same_hour_samples_nothing(warehouse):
 
 def test_storage_tick_is_a_scheduled_tick(settings):
     assert "catalog.storage.storage_tick" in settings.CUSTODIAN_SCHEDULED_TICKS
+
+
+def test_catalog_changes_since_the_last_release_are_shown_with_a_link_to_publish(
+    role_client, steward, customer
+):
+    from catalog.services import catalog_object_save
+
+    release_publish(datastore=customer.datastore, user=steward, message="customers")
+    publish = reverse("admin:catalog_schemarelease_publish") + f"?datastore={customer.datastore.pk}"
+
+    def waiting(role: str) -> str:
+        content = role_client(role).get(INDEX).content.decode()
+        row = content.split('id="dash-schema-table"')[1].split("</tr>")[1]
+        return row.split('class="dash-waiting">')[1].split("</td>")[0]
+
+    assert "to release" not in waiting("steward")  # released, not applied yet
+    # An owner or a legal hold is no schema change: nothing to release
+    customer.owner, customer.legal_hold = None, True
+    catalog_object_save(obj=customer, user=steward)
+    assert "to release" not in waiting("steward")
+    customer.description = "People who buy"
+    catalog_object_save(obj=customer, user=steward)
+    email = customer.columns.get(name="email")
+    email.length = 250
+    catalog_object_save(obj=email, user=steward)
+    email.description = "Where we write to"
+    catalog_object_save(obj=email, user=steward)  # one object, however often it changed
+
+    cell = waiting("steward")
+    assert f'href="{publish}"' in cell.replace("&amp;", "&") and "2 changes to release" in cell
+    # Platform admins see what waits, but publishing is the stewards' work: no link for them
+    platform = waiting("platform")
+    assert "2 changes to release" in platform and "href" not in platform
+
+    release_publish(datastore=customer.datastore, user=steward, message="description and length")
+    assert "to release" not in waiting("steward")

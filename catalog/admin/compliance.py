@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from catalog.admin.base import CatalogModelAdmin
+from catalog.admin.base import CatalogModelAdmin, text_preview
 from catalog.models import Column, Regulation, RetentionPolicy
 from catalog.resources import RetentionPolicyResource
 
@@ -12,7 +12,7 @@ __all__ = ["RegulationAdmin", "RetentionPolicyAdmin"]
 
 @admin.register(Regulation)
 class RegulationAdmin(CatalogModelAdmin):
-    list_display = ["code", "name", "policy_count"]
+    list_display = ["code", "name", "policy_count", "short_description"]
     search_fields = ["code", "name"]
 
     def get_queryset(self, request):
@@ -21,6 +21,10 @@ class RegulationAdmin(CatalogModelAdmin):
     @admin.display(description="retention policies", ordering="policy_total")
     def policy_count(self, obj):
         return obj.policy_total
+
+    @admin.display(description="description")
+    def short_description(self, obj):
+        return text_preview(obj.description)
 
 
 @admin.register(RetentionPolicy)

@@ -9,7 +9,7 @@ from django.urls import path
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
-from catalog.admin.base import CatalogModelAdmin
+from catalog.admin.base import CatalogModelAdmin, text_preview
 from catalog.admin.codegen import CodegenMixin
 from catalog.admin.schema import DataStoreSchemaMixin, SchemaDDLMixin, _object_or_404, _page
 from catalog.diagrams import DIAGRAM_FORMATS, DiagramError, er_diagram, svg_sanitize
@@ -174,7 +174,7 @@ class DataStoreAdmin(DiagramMixin, CodegenMixin, DataStoreSchemaMixin, SchemaDDL
 @admin.register(Domain)
 class DomainAdmin(DiagramMixin, CatalogModelAdmin):
     resource_classes = [DomainResource]
-    list_display = ["name", "owner", "entity_count"]
+    list_display = ["name", "owner", "entity_count", "short_description"]
     list_select_related = ["owner"]
     search_fields = ["name", "description"]
     autocomplete_fields = ["owner"]
@@ -189,3 +189,7 @@ class DomainAdmin(DiagramMixin, CatalogModelAdmin):
 
     def diagram_scope(self, obj):
         return {"domain": obj}
+
+    @admin.display(description="description")
+    def short_description(self, obj):
+        return text_preview(obj.description)

@@ -6,10 +6,12 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.choices import PeriodUnit, RetentionAction
 from catalog.models.base import VersionedModel
+from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit
 
 __all__ = ["Regulation", "RetentionPolicy", "AuditTrail"]
 
 RETENTION_ANCHOR_FAMILIES = {"date", "timestamp"}
+PERIOD_UNIT_SINGULAR = {PeriodUnit.DAYS: _("day"), PeriodUnit.MONTHS: _("month"), PeriodUnit.YEARS: _("year")}
 
 
 class Regulation(VersionedModel):
@@ -17,7 +19,9 @@ class Regulation(VersionedModel):
 
     code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
 
     class Meta:
         ordering = ["code"]
@@ -48,10 +52,15 @@ class RetentionPolicy(VersionedModel):
         related_name="retention_policies",
     )
     legal_basis = models.TextField(
-        blank=True, help_text=_("Why the data is kept this long, e.g. Art. 6(1)(c).")
+        blank=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[text_limit(DESCRIPTION_MAX_LENGTH)],
+        help_text=_("Why the data is kept this long, e.g. Art. 6(1)(c)."),
     )
     legal_hold = models.BooleanField(default=False, help_text=_("While on hold, the policy is not enforced."))
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
 
     class Meta:
         ordering = ["entity_id", "name"]
@@ -61,7 +70,9 @@ class RetentionPolicy(VersionedModel):
                 fields=["entity", "name"], name="catalog_retention_unique_name_per_entity"
             ),
             models.CheckConstraint(
-                condition=models.Q(keep_for__gt=0), name="catalog_retention_keep_positive"
+                condition=models.Q(keep_for__gt=0),
+                name="catalog_retention_keep_positive",
+                violation_error_message=_("Keep for must be at least 1 day, month or year."),
             ),
         ]
 
@@ -74,6 +85,10 @@ class RetentionPolicy(VersionedModel):
 
     def clean(self):
         super().clean()
+        # A period of nothing would delete rows as soon as they are written
+        if self.keep_for is not None and self.keep_for < 1:
+            unit = PERIOD_UNIT_SINGULAR.get(self.keep_unit, self.keep_unit)
+            raise ValidationError({"keep_for": _("Keep for must be at least 1 %(unit)s.") % {"unit": unit}})
         if not (self.entity_id and self.anchor_column_id):
             return
         # The anchor is a date or timestamp column of the same entity

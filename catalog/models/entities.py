@@ -16,7 +16,7 @@ from catalog.choices import (
 )
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_type, parse_literal
 from catalog.models.base import VersionedModel
-from catalog.validators import validate_identifier, validate_regex
+from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit, validate_identifier, validate_regex
 
 __all__ = ["Entity", "Column"]
 
@@ -36,7 +36,12 @@ class Entity(VersionedModel):
     )
     name = models.CharField(max_length=63, validators=[validate_identifier], help_text=_("Table name."))
     kind = models.CharField(max_length=20, choices=EntityKind.choices, default=EntityKind.TABLE)
-    description = models.TextField(blank=True, help_text=_("Becomes the table comment."))
+    description = models.TextField(
+        blank=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[text_limit(DESCRIPTION_MAX_LENGTH)],
+        help_text=_("Becomes the table comment."),
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -138,7 +143,12 @@ class Column(VersionedModel):
         help_text=_("Regular expression values match."),
     )
     allowed_values = models.JSONField(default=list, blank=True, help_text=_("Only these values are allowed."))
-    description = models.TextField(blank=True, help_text=_("Becomes the column comment."))
+    description = models.TextField(
+        blank=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[text_limit(DESCRIPTION_MAX_LENGTH)],
+        help_text=_("Becomes the column comment."),
+    )
     pii_category = models.CharField(
         _("PII category"), max_length=30, choices=PIICategory.choices, default=PIICategory.NONE
     )
@@ -227,21 +237,29 @@ class Column(VersionedModel):
         )
 
     def dependents_blocking_delete(self) -> list[str]:
-        """Why this column cannot be deleted on its own: foreign keys, indexes, policies using it."""
+        """Why this column cannot be deleted on its own (foreign keys, indexes, policies, partitioning using
+        it), one sentence each saying what to do first."""
+        column = {"col": self.name}
         reasons = [
-            _("foreign key %(col)s points at it") % {"col": ref}
+            _("Column '%(col)s' is referenced by foreign key %(ref)s; remove that foreign key first.")
+            % {**column, "ref": ref}
             for ref in self.referenced_by.exclude(pk=self.pk).select_related("entity")
         ]
         reasons += [
-            _("index %(idx)s uses it") % {"idx": usage.index.name}
+            _("Column '%(col)s' is used by index '%(idx)s'; remove it from the index first.")
+            % {**column, "idx": usage.index.name}
             for usage in self.index_usages.select_related("index")
         ]
         reasons += [
-            _("retention policy %(policy)s is anchored on it") % {"policy": policy.name}
+            _("Column '%(col)s' anchors retention policy '%(policy)s'; choose another anchor first.")
+            % {**column, "policy": policy.name}
             for policy in self.anchored_policies.all()
         ]
         if Entity.objects.filter(partition_column=self).exists():
-            reasons.append(_("the entity is partitioned on it"))
+            reasons.append(
+                _("Entity '%(entity)s' is partitioned on column '%(col)s'; partition it on another first.")
+                % {**column, "entity": self.entity.name}
+            )
         return [str(reason) for reason in reasons]
 
     def clean(self):

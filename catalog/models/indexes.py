@@ -1,13 +1,18 @@
 """Indexes of entities, with their ordered key and included columns."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from catalog.choices import IndexMethod, SortOrder
 from catalog.models.base import VersionedModel
 from catalog.sql_conditions import validate_condition
-from catalog.validators import validate_identifier
+from catalog.validators import (
+    CONDITION_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    text_limit,
+    validate_identifier,
+)
 
 __all__ = ["Index", "IndexColumn"]
 
@@ -29,9 +34,13 @@ class Index(VersionedModel):
     method = models.CharField(max_length=10, choices=IndexMethod.choices, default=IndexMethod.BTREE)
     condition = models.TextField(
         blank=True,
+        max_length=CONDITION_MAX_LENGTH,
+        validators=[text_limit(CONDITION_MAX_LENGTH)],
         help_text=_("Partial index: a WHERE condition on this entity's columns, e.g. deleted_at IS NULL."),
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
 
     class Meta:
         ordering = ["entity_id", "name"]
@@ -91,7 +100,12 @@ class IndexColumn(VersionedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.index_id}:{self.column_id}"
+        # Shown where a deletion is refused ("Index column customer_email_idx (email)"), so in names; a
+        # history row may outlive its index or column, and then the ids are all there is.
+        try:
+            return f"{self.index.name} ({self.column.name})"
+        except ObjectDoesNotExist:
+            return f"{self.index_id}:{self.column_id}"
 
     def clean(self):
         super().clean()

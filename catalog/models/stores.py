@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.choices import DatabaseEngine
 from catalog.models.base import VersionedModel
-from catalog.validators import validate_env_var_name, validate_identifier
+from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit, validate_env_var_name, validate_identifier
 from core.databases import own_database_problem
 
 __all__ = ["DataStore", "Domain"]
@@ -56,7 +56,9 @@ class DataStore(VersionedModel):
             "make the connecting user a member of it."
         ),
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -104,7 +106,9 @@ class Domain(VersionedModel):
     """A business area (Sales, Finance) that groups entities and has an accountable owner."""
 
     name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -17,9 +17,11 @@ from catalog.masking import may_see_pii
 from catalog.models import Column, Entity
 from catalog.schema.dialects import SchemaError
 from compliance.choices import RequestKind, RequestStatus
-from compliance.exceptions import ComplianceError
+from compliance.exceptions import ComplianceError, ConfirmationMismatch
 from compliance.models import SubjectRequest
+from compliance.subject_search import identifier_fits
 from compliance.subjects import (
+    erasure_ambiguous_matches,
     subject_access_document,
     subject_request_create,
     subject_request_erase,
@@ -53,6 +55,32 @@ class SubjectRequestForm(forms.ModelForm):
             "entity__datastore__name", "entity__name", "position"
         )
         self.fields["column"].label_from_instance = lambda c: f"{c.entity.qualified_name}.{c.name}"
+
+    def clean(self):
+        """What the request would be refused for, on the field to change, before it is recorded."""
+        cleaned = super().clean()
+        identifier, column = (cleaned.get("identifier") or "").strip(), cleaned.get("column")
+        if self.errors or not identifier:
+            return cleaned
+        # A value the chosen column cannot hold is found nowhere
+        if column is not None and not identifier_fits(column, identifier):
+            where = f"{column.entity.name}.{column.name} ({column.sql_type})"
+            self.add_error(
+                "column", f"'{identifier}' cannot be a value of {where}. Choose the column that holds it."
+            )
+            return cleaned
+        # An erasure erases one person: a number found as a key in several entities names several
+        if cleaned.get("kind") == RequestKind.ERASURE and column is None:
+            matches = erasure_ambiguous_matches(
+                datastore=cleaned["datastore"], identifier=identifier, entity=cleaned.get("entity")
+            )
+            if matches:
+                self.add_error(
+                    "entity",
+                    f"'{identifier}' is found in {', '.join(matches)}, which are not the same person. Choose "
+                    "the entity (and the column) that identify the subject.",
+                )
+        return cleaned
 
 
 class ConfirmForm(forms.Form):
@@ -177,9 +205,18 @@ class SubjectRequestAdmin(admin.ModelAdmin):
             raise PermissionDenied
         record = self._request(request, object_id)
         form = ConfirmForm(request.POST)
-        confirm = form.cleaned_data["confirm"] if form.is_valid() else ""
+        if not form.is_valid():
+            return self.change_view(request, object_id, extra_context={"confirm_form": form})
+        confirm = form.cleaned_data["confirm"]
         try:
             record = subject_request_erase(request=record, user=request.user, confirm=confirm)
+        except ConfirmationMismatch as exc:
+            if record.status != RequestStatus.AWAITING_CONFIRMATION:
+                self.message_user(request, exc.message, messages.ERROR)
+                return redirect("admin:compliance_subjectrequest_change", record.pk)
+            # A wrong confirmation is said on its field, where the user corrects it
+            form.add_error("confirm", exc.message)
+            return self.change_view(request, object_id, extra_context={"confirm_form": form})
         except ComplianceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
         else:

@@ -151,6 +151,13 @@ def _implied_refresh_report(model_admin, request, entities, *, quiet: bool = Fal
     )
 
 
+def _samples_for(result: RuleResult, sees_pii: bool) -> list:
+    """The result's samples as this viewer may see them; marks `result.samples_hidden` for the page's note."""
+    clear = sees_pii and result.samples_masked and bool(result.samples_pii)
+    result.samples_hidden = result.samples_masked and not clear
+    return result.samples_pii if clear else result.samples
+
+
 def _samples_table(
     samples: list, *, checked: list[str] = (), positions: dict[str, int] | None = None
 ) -> tuple[list[tuple[str, bool]], list[list]]:

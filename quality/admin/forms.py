@@ -67,7 +67,10 @@ def params_yaml(params) -> str:
 PARAMS_REFERENCE = {
     RuleKind.NOT_NULL: ("", "no parameters; one column."),
     RuleKind.UNIQUE: ("", "no parameters; the columns together are the key (NULL keys are skipped)."),
-    RuleKind.PATTERN: ("pattern: '^[^@]+@[^@]+$'", "a PostgreSQL regular expression; NULLs are not checked."),
+    RuleKind.PATTERN: (
+        "pattern: '^[^@]+@[^@]+$'",
+        "a PostgreSQL regular expression (PostgreSQL checks it when saved); NULLs are not checked.",
+    ),
     RuleKind.RANGE: ("min: 0\nmax: 100", "either bound may be left out; compared in the column's type."),
     RuleKind.ALLOWED_VALUES: ("values: [gold, silver]", "NULLs are not checked (a not-null rule does that)."),
     RuleKind.REFERENTIAL: (
@@ -84,7 +87,9 @@ PARAMS_REFERENCE = {
     ),
     RuleKind.CUSTOM_SQL: (
         "sql: SELECT * FROM app.customer WHERE score > 100\ntimeout_seconds: 30",
-        "one SELECT returning the failing rows; no columns. Needs the custom SQL permission.",
+        "one SELECT returning the failing rows, over the data store's own tables, calling only functions "
+        "that compute (checked when saved and before every run); no columns. Needs the custom SQL "
+        "permission. timeout_seconds: at most the platform's limit (CUSTODIAN_QUALITY_MAX_TIMEOUT_SECONDS).",
     ),
 }
 

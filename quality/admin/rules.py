@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from catalog.admin.base import CatalogModelAdmin
+from catalog.masking import may_see_pii
 from catalog.models import DataStore, Entity
 from quality.admin.common import (
     CATALOG_DEFINITION_FIELDS,
@@ -29,6 +30,7 @@ from quality.admin.common import (
     _implied_refresh_report,
     _page,
     _require_quality_view,
+    _samples_for,
     _samples_table,
     _status_badge,
     entities_with_quality,
@@ -44,6 +46,7 @@ from quality.models import (
     Rule,
     RuleResult,
 )
+from quality.rules import rules_implied_pending
 from quality.services import check_run_request
 
 __all__ = ["RuleAdmin", "LatestStatusFilter"]
@@ -171,7 +174,8 @@ class RuleAdmin(CatalogModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         recent = []
         if obj is not None:
-            recent = list(obj.results.defer("samples", "sql").order_by("-created_at", "-id")[:RECENT_RUNS])
+            results = obj.results.defer("samples", "samples_pii", "sql").order_by("-created_at", "-id")
+            recent = list(results[:RECENT_RUNS])
         context.update(
             recent_results=recent,
             is_catalog_rule=obj is not None and obj.origin == RuleOrigin.CATALOG,
@@ -228,11 +232,10 @@ class RuleAdmin(CatalogModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         entity, store = self._filtered_scope(request)
-        if entity is not None and request.method == "GET" and self.has_refresh_permission(request):
-            # Implied rules appear beside the written ones before any check has run; only for users who
-            # may change rules, so that reading a page never writes history in a reader's name.
-            _implied_refresh_report(self, request, [entity], quiet=True)
+        # Reading a page writes nothing: implied rules are synced before each check and by the
+        # "Refresh implied rules" POST; the page only says how far they are out of step.
         context = {
+            "implied_pending": _pending_note(entity) if entity is not None else "",
             "quality_entity": entity,
             "quality_datastore": store,
             "can_run": request.user.has_perm(RUN_PERMISSION),
@@ -317,8 +320,6 @@ class RuleAdmin(CatalogModelAdmin):
     def entity_quality_view(self, request, entity_id):
         _require_quality_view(request)
         entity = get_object_or_404(Entity.objects.select_related("datastore"), pk=entity_id)
-        if self.has_refresh_permission(request):
-            _implied_refresh_report(self, request, [entity], quiet=True)
         context = _page(
             self.admin_site,
             request,
@@ -326,7 +327,9 @@ class RuleAdmin(CatalogModelAdmin):
             opts=self.opts,
             entity=entity,
             can_run=request.user.has_perm(RUN_PERMISSION),
-            **_entity_quality(entity),
+            can_refresh=self.has_refresh_permission(request),
+            implied_pending=_pending_note(entity),
+            **_entity_quality(entity, sees_pii=may_see_pii(request.user)),
         )
         return TemplateResponse(request, "admin/quality/entity_quality.html", context)
 
@@ -423,7 +426,16 @@ def _run_outcome(run: CheckRun) -> tuple[str, int]:
     )
 
 
-def _entity_quality(entity: Entity) -> dict:
+def _pending_note(entity: Entity) -> str:
+    """What refreshing the entity's implied rules would change, in words; '' when they are in step."""
+    pending = rules_implied_pending(entity)
+    if not any(pending.values()):
+        return ""
+    parts = [f"{count} to be {action}" for action, count in pending.items() if count]
+    return "The catalog has changed since its rules were last refreshed: " + ", ".join(parts) + "."
+
+
+def _entity_quality(entity: Entity, *, sees_pii: bool = False) -> dict:
     """The entity's quality page: rules with their latest result, scores, trend, samples, incidents."""
     rules = list(rules_with_latest_result(Rule.objects.filter(entity=entity)).order_by("name"))
     rank = {status: i for i, status in enumerate(STATUS_ORDER)}
@@ -472,7 +484,9 @@ def _entity_quality(entity: Entity) -> dict:
             (
                 result,
                 _samples_table(
-                    result.samples, checked=result.rule.columns if result.rule_id else [], positions=positions
+                    _samples_for(result, sees_pii),
+                    checked=result.rule.columns if result.rule_id else [],
+                    positions=positions,
                 ),
             )
             for result in failing

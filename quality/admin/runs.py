@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 
 from catalog.admin.base import RunRecordAdmin, duration_text
 from catalog.admin.schema import sql_highlight
+from catalog.masking import may_see_pii
 from catalog.models import Entity
 from quality.admin.common import (
     RUN_PERMISSION,
@@ -19,6 +20,7 @@ from quality.admin.common import (
     _column_positions,
     _page,
     _run_duration,
+    _samples_for,
     _samples_table,
 )
 from quality.choices import Dimension, ResultStatus
@@ -87,7 +89,7 @@ class CheckRunAdmin(RunRecordAdmin):
             original=run,
             run=run,
             duration=duration_text(_run_duration(run)),
-            groups=_result_groups(run, problems_only=problems_only),
+            groups=_result_groups(run, problems_only=problems_only, sees_pii=may_see_pii(request.user)),
             problems_only=problems_only,
             can_run=request.user.has_perm(RUN_PERMISSION),
             **(extra_context or {}),
@@ -103,7 +105,7 @@ class ResultGroup:
     rows: list[tuple[RuleResult, tuple[list[str], list[list]], str]]  # result, samples table, SQL html
 
 
-def _result_groups(run: CheckRun, *, problems_only: bool) -> list[ResultGroup]:
+def _result_groups(run: CheckRun, *, problems_only: bool, sees_pii: bool = False) -> list[ResultGroup]:
     """The run's results grouped by entity (by name), worst status first, with samples and highlighted SQL."""
     results = run.results.select_related("entity", "rule")
     if problems_only:
@@ -137,7 +139,7 @@ def _result_groups(run: CheckRun, *, problems_only: bool) -> list[ResultGroup]:
         if result.sql and result.sql not in highlighted:
             highlighted[result.sql] = sql_highlight(result.sql)
         samples = _samples_table(
-            result.samples,
+            _samples_for(result, sees_pii),
             checked=result.rule.columns if result.rule_id else [],
             positions=positions.get(result.entity_id),
         )

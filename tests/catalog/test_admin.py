@@ -1,13 +1,16 @@
 """The steward's admin pages: entity editing with inlines, optimistic locking, read-only history."""
 
+import html
+
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from catalog.choices import DataType
-from catalog.models import Column, Entity, Index
+from catalog.models import Column, Entity, Index, IndexColumn
 from catalog.roles import DATA_STEWARD
-from catalog.services import catalog_object_save, index_columns_spec
-from tests.admin_forms import change_form_data
+from catalog.services import catalog_object_save, index_columns_set, index_columns_spec
+from tests.admin_forms import browser_form_data, change_form_data
 from tests.conftest import add_column, make_user
 
 
@@ -75,8 +78,66 @@ def test_deleting_a_referenced_column_in_the_inline_is_refused_with_its_reason(c
     data["columns-0-DELETE"] = "on"
     response = client.post(entity_url(customer), data)
     assert response.status_code == 200
-    assert "protected related objects: column orders.customer_id" in response.content.decode()
+    body = html.unescape(response.content.decode())
+    assert (
+        "Column 'id' is referenced by foreign key orders.customer_id; remove that foreign key first." in body
+    )
+    assert "protected related objects" not in body
     assert customer.columns.filter(name="id").exists()
+
+
+def test_deleting_an_indexed_column_in_the_inline_says_which_index_uses_it(client, steward, customer):
+    index = catalog_object_save(obj=Index(entity=customer, name="customer_email_idx"), user=steward)
+    index_columns_set(index=index, key_columns=[("email", "asc")], included_columns=[], user=steward)
+    client.force_login(steward)
+    data = browser_form_data(client.get(entity_url(customer)))
+    data["columns-1-DELETE"] = "on"
+    response = client.post(entity_url(customer), data)
+    assert response.status_code == 200
+    body = html.unescape(response.content.decode())
+    assert "Column 'email' is used by index 'customer_email_idx'; remove it from the index first." in body
+    assert "index column" not in body.lower()
+    assert customer.columns.filter(name="email").exists()
+
+
+def test_the_column_delete_page_names_the_index_that_protects_it(client, steward, customer):
+    index = catalog_object_save(obj=Index(entity=customer, name="customer_email_idx"), user=steward)
+    index_columns_set(index=index, key_columns=[("email", "asc")], included_columns=[], user=steward)
+    client.force_login(steward)
+    email = customer.columns.get(name="email")
+    page = client.get(reverse("admin:catalog_column_delete", args=[email.pk]))
+    assert "customer_email_idx (email)" in page.content.decode()
+
+
+def test_a_compliance_officer_ticks_legal_hold_on_an_entity_with_an_index(client, steward, officer, customer):
+    index = catalog_object_save(obj=Index(entity=customer, name="customer_email_idx"), user=steward)
+    index_columns_set(index=index, key_columns=[("email", "asc")], included_columns=["id"], user=steward)
+    client.force_login(officer)
+    data = browser_form_data(client.get(entity_url(customer)))
+    data["legal_hold"] = "on"
+    response = client.post(entity_url(customer), data)
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.legal_hold
+    assert Entity.history.filter(id=customer.pk, legal_hold=True, history_user=officer).exists()
+    assert index_columns_spec(index) == "email" and index_columns_spec(index, included=True) == "id"
+
+
+def test_saving_an_entity_writes_history_only_for_what_changed(client, steward, customer):
+    index = catalog_object_save(obj=Index(entity=customer, name="customer_email_idx"), user=steward)
+    index_columns_set(index=index, key_columns=[("email", "asc")], included_columns=["id"], user=steward)
+    counts = [Column.history.count(), Index.history.count(), IndexColumn.history.count()]
+    client.force_login(steward)
+    data = browser_form_data(client.get(entity_url(customer)))
+    data["description"] = "Only the description changes"
+    data["columns-1-length"] = "250"
+    assert client.post(entity_url(customer), data).status_code == 302
+    assert [Column.history.count(), Index.history.count(), IndexColumn.history.count()] == [
+        counts[0] + 1,
+        counts[1],
+        counts[2],
+    ]
+    assert Column.history.filter(name="email", length=250, history_user=steward).exists()
 
 
 def test_second_steward_saving_a_stale_entity_is_refused_naming_the_first(client, customer, steward):
@@ -291,3 +352,87 @@ def test_autocomplete_of_stores_and_domains_lists_them_by_name_without_warning(c
         )
     assert response.status_code == 200
     assert [r["text"] for r in response.json()["results"]] == ["alpha", "mid", "zeta"]
+
+
+def owner_autocomplete(client, model="entity", **params):
+    return client.get(reverse(f"admin:catalog_{model}_owner_autocomplete"), params)
+
+
+@pytest.mark.parametrize("model", ["entity", "domain"])
+def test_a_steward_picks_an_owner_among_staff_users_by_name(client, steward, model):
+    make_user("ada", first_name="Ada", last_name="Lovelace", email="ada@example.com")
+    make_user("adam_gone", is_active=False)
+    get_user_model().objects.create_user(username="adalbert_outsider", password="x", is_staff=False)
+    client.force_login(steward)
+    response = owner_autocomplete(client, model, term="ada", app_label="catalog", model_name=model)
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [
+            {"id": str(get_user_model().objects.get(username="ada").pk), "text": "ada (Ada Lovelace)"}
+        ],
+        "pagination": {"more": False},
+    }
+    assert "example.com" not in response.content.decode()
+
+
+@pytest.mark.parametrize("role", ["officer", "platform"])
+def test_users_who_may_not_set_an_entitys_owner_get_no_user_list(role_client, role):
+    assert owner_autocomplete(role_client(role), term="s").status_code == 403
+
+
+@pytest.mark.parametrize("role, status", [("platform", 200), ("steward", 403), ("officer", 403)])
+def test_the_data_store_owner_picker_is_for_who_may_change_data_stores(role_client, role, status):
+    assert owner_autocomplete(role_client(role), "datastore", term="s").status_code == status
+
+
+def test_the_owner_picker_answers_reads_only(client, steward):
+    client.force_login(steward)
+    assert client.post(reverse("admin:catalog_entity_owner_autocomplete")).status_code == 405
+
+
+def test_the_owner_picker_on_the_entity_page_asks_the_owner_autocomplete(client, steward, customer):
+    client.force_login(steward)
+    page = client.get(entity_url(customer)).content.decode()
+    assert f'data-ajax--url="{reverse("admin:catalog_entity_owner_autocomplete")}"' in page
+
+
+def test_a_steward_sets_an_entitys_owner_but_only_to_a_staff_user(client, steward, customer):
+    ada = make_user("ada")
+    outsider = get_user_model().objects.create_user(username="outsider", password="x", is_staff=False)
+    client.force_login(steward)
+    data = browser_form_data(client.get(entity_url(customer)))
+    response = client.post(entity_url(customer), {**data, "owner": str(outsider.pk)})
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert client.post(entity_url(customer), {**data, "owner": str(ada.pk)}).status_code == 302
+    customer.refresh_from_db()
+    assert customer.owner == ada
+
+
+def test_a_three_megabyte_description_is_refused_on_the_field_quickly(client, steward, customer):
+    import time
+
+    client.force_login(steward)
+    page = client.get(entity_url(customer))
+    assert 'maxlength="10000"' in page.content.decode()
+    data = browser_form_data(page)
+    data["description"] = "lorem ipsum " * 250_000
+    started = time.monotonic()
+    response = client.post(entity_url(customer), data)
+    assert time.monotonic() - started < 3
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["description"] == ["Ensure this value has at most 10000 characters (it has 2999999)."]
+    customer.refresh_from_db()
+    assert customer.description == ""
+
+
+def test_a_long_domain_description_is_cut_short_in_the_list_and_whole_on_its_page(client, steward):
+    from catalog.models import Domain
+
+    domain = catalog_object_save(obj=Domain(name="sales", description="Sales. " + "x" * 5000), user=steward)
+    client.force_login(steward)
+    listing = client.get(reverse("admin:catalog_domain_changelist")).content.decode()
+    assert "Sales. xxx" in listing
+    assert ("x" * 2001) not in listing
+    page = client.get(reverse("admin:catalog_domain_change", args=[domain.pk])).content.decode()
+    assert "x" * 5000 in page

@@ -81,3 +81,87 @@ def test_the_demo_comes_with_the_quality_rules_its_catalog_implies(db):
     assert f"{implied.count()} implied quality rules" in out.getvalue()
     call_command("load_demo", stdout=io.StringIO())
     assert Rule.objects.filter(origin="catalog").count() == implied.count()
+
+
+def test_running_make_run_again_changes_nothing_that_is_already_there(db, client):
+    """load_demo and demo_admin, as `make run` starts them again: a steward's edits stay, no history row is
+    written and a signed-in session still works."""
+    from catalog.models import Domain, Index
+    from catalog.services import catalog_object_save
+    from pipelines.models import Pipeline
+    from quality.models import Rule
+
+    call_command("load_demo", stdout=io.StringIO())
+    first = io.StringIO()
+    call_command("demo_admin", stdout=first)
+    password = first.getvalue().strip().rsplit(" ", 1)[-1]
+    steward = get_user_model().objects.get(username="demo_steward")
+    assert client.login(username="demo_steward", password=password)
+    # The steward's edits, one per kind of object the demo adds
+    domain = Domain.objects.get(name="Customers")
+    domain.description = "Edited by the steward."
+    catalog_object_save(obj=domain, user=steward)
+    entity = Entity.objects.get(datastore__name="shop", name="customers")
+    entity.description, entity.owner = "Our customers.", None
+    catalog_object_save(obj=entity, user=steward)
+    column = Column.objects.get(entity=entity, name="phone")
+    column.length, column.references = 40, None
+    catalog_object_save(obj=column, user=steward)
+    fk = Column.objects.get(entity__name="orders", name="customer_id")
+    fk.on_delete = "cascade"
+    catalog_object_save(obj=fk, user=steward)
+    index = Index.objects.get(name="orders_open_idx")
+    index.condition = "status = 'new'"
+    catalog_object_save(obj=index, user=steward)
+    policy = RetentionPolicy.objects.get(name="closed accounts")
+    policy.keep_for = 3
+    catalog_object_save(obj=policy, user=steward)
+    pipeline = Pipeline.objects.get(name="demo_products")
+    pipeline.description = "Edited pipeline."
+    catalog_object_save(obj=pipeline, user=steward)
+    rule = Rule.objects.filter(entity=entity, origin="catalog").order_by("pk").first()
+    rule.enabled = False
+    catalog_object_save(obj=rule, user=steward)
+    before = history_rows()
+
+    call_command("load_demo", stdout=io.StringIO())
+    again = io.StringIO()
+    call_command("demo_admin", stdout=again)
+
+    assert history_rows() == before
+    assert Domain.objects.get(name="Customers").description == "Edited by the steward."
+    entity.refresh_from_db()
+    assert (entity.description, entity.owner) == ("Our customers.", None)
+    assert Column.objects.get(entity=entity, name="phone").length == 40
+    assert Column.objects.get(entity__name="orders", name="customer_id").on_delete == "cascade"
+    assert Index.objects.get(name="orders_open_idx").condition == "status = 'new'"
+    assert RetentionPolicy.objects.get(name="closed accounts").keep_for == 3
+    assert Pipeline.objects.get(name="demo_products").description == "Edited pipeline."
+    assert Rule.objects.get(pk=rule.pk).enabled is False
+    # Nobody was signed out and the password is where the output says
+    assert "password: " not in again.getvalue()
+    assert "kept the password they had" in again.getvalue() and "--reset-passwords" in again.getvalue()
+    assert client.get("/admin/").status_code == 200
+    assert client.login(username="demo_officer", password=password)
+
+
+def test_running_the_demo_again_adds_back_only_what_is_missing(db):
+    call_command("load_demo", stdout=io.StringIO())
+    entity = Entity.objects.get(datastore__name="shop", name="customers")
+    Column.objects.get(entity=entity, name="segment").delete()
+    RetentionPolicy.objects.get(name="card data").delete()
+
+    call_command("load_demo", stdout=io.StringIO())
+
+    assert Column.objects.filter(entity=entity, name="segment").exists()
+    assert RetentionPolicy.objects.get(name="card data").keep_for == 13
+
+
+def test_demo_admin_reset_passwords_sets_a_new_password_for_everyone(db, client):
+    call_command("load_demo", stdout=io.StringIO())
+    call_command("demo_admin", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("demo_admin", "--reset-passwords", stdout=out)
+    assert "Sign in as admin, demo_steward, demo_officer, demo_platform with password: " in out.getvalue()
+    password = out.getvalue().strip().rsplit(" ", 1)[-1]
+    assert client.login(username="demo_platform", password=password)

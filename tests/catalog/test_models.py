@@ -64,6 +64,8 @@ def test_63_byte_name_is_accepted(datastore):
         ({"data_type": DataType.BOOLEAN, "min_value": "1"}, "min_value", "numbers, dates and times"),
         ({"data_type": DataType.INTEGER, "pattern": "^a"}, "pattern", "text columns only"),
         ({"data_type": DataType.TEXT, "pattern": "(unclosed"}, "pattern", "not a valid regular expression"),
+        # Issue 16 #16: PostgreSQL runs the pattern (CHECK, quality), so PostgreSQL judges it, not Python.
+        ({"data_type": DataType.TEXT, "pattern": "(?P<n>[a-z]+)"}, "pattern", "PostgreSQL: invalid embedded"),
         (
             {"data_type": DataType.VARCHAR, "length": 2, "allowed_values": ["abc"]},
             "allowed_values",
@@ -88,7 +90,7 @@ def test_valid_column_with_checks_passes(customer):
         allowed_values=["new", "paid"],
         default_value="new",
         min_length=1,
-        pattern="^[a-z]+$",
+        pattern=r"^\m[a-z]+\M$",  # PostgreSQL's word boundaries, which Python's re refused
     ).full_clean()
     Column(
         entity=customer,
@@ -172,7 +174,9 @@ def test_referenced_column_cannot_be_deleted_and_nothing_is_deleted(customer, st
     orders = catalog_object_save(obj=Entity(datastore=customer.datastore, name="orders"), user=steward)
     pk = customer.columns.get(name="id")
     add_column(orders, "customer_id", DataType.BIGINT, steward, references=pk)
-    with pytest.raises(ValidationError, match="foreign key orders.customer_id points at it"):
+    with pytest.raises(
+        ValidationError, match="referenced by foreign key orders.customer_id; remove that foreign key first"
+    ):
         column_delete(column=pk, user=steward)
     with pytest.raises(RestrictedError), transaction.atomic():
         pk.delete()
@@ -182,7 +186,10 @@ def test_referenced_column_cannot_be_deleted_and_nothing_is_deleted(customer, st
 def test_column_used_by_an_index_cannot_be_deleted(customer, steward):
     index = catalog_object_save(obj=Index(entity=customer, name="customer_created_idx"), user=steward)
     index_columns_set(index=index, key_columns=[("created_at", "desc")], included_columns=[], user=steward)
-    with pytest.raises(ValidationError, match="index customer_created_idx uses it"):
+    with pytest.raises(
+        ValidationError,
+        match="Column 'created_at' is used by index 'customer_created_idx'; remove it from the index first",
+    ):
         column_delete(column=customer.columns.get(name="created_at"), user=steward)
 
 
@@ -262,3 +269,29 @@ def test_pii_flags(customer):
 def test_position_defaults_to_last(customer, steward):
     column = add_column(customer, "late", DataType.TEXT, steward)
     assert column.position == 4
+
+
+def test_a_description_over_ten_thousand_characters_is_refused_on_the_field(customer):
+    customer.description = "x" * 10_001
+    with pytest.raises(ValidationError) as refused:
+        customer.full_clean()
+    assert refused.value.message_dict["description"] == [
+        "At most 10000 characters, please; this text has 10001."
+    ]
+    customer.description = "x" * 10_000
+    customer.full_clean()
+
+
+def test_keep_for_zero_is_refused_on_the_field_in_words(customer):
+    from catalog.models import RetentionPolicy
+
+    policy = RetentionPolicy(
+        entity=customer,
+        name="p",
+        anchor_column=customer.columns.get(name="created_at"),
+        keep_for=0,
+        keep_unit="days",
+    )
+    with pytest.raises(ValidationError) as refused:
+        policy.full_clean()
+    assert refused.value.message_dict == {"keep_for": ["Keep for must be at least 1 day."]}

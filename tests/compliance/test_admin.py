@@ -106,7 +106,12 @@ def test_an_officer_runs_an_erasure_with_dry_run_and_confirmation(role_client, s
 
     erase = reverse("admin:compliance_subjectrequest_erase", args=[record.pk])
     response = client.post(erase, {"confirm": "someone else"}, follow=True)
-    assert "neither the request&#x27;s id" in response.content.decode()
+    # Said on the confirmation field, and the form is there to correct it
+    assert response.context["confirm_form"].errors["confirm"] == [
+        f"The confirmation 'someone else' is neither the request's id ({record.pk}) nor its identifier; "
+        "nothing was erased."
+    ]
+    assert 'id="erase-form"' in response.content.decode()
     assert [c[0] for c in table(shop, "customers")] == [1, 2, 3, 4]
 
     response = client.post(erase, {"confirm": str(record.pk)}, follow=True)
@@ -199,3 +204,50 @@ def test_list_pages_cost_a_constant_number_of_queries(
     for name in ("executions", "requests"):
         with django_assert_max_num_queries(12):
             assert client.get(PAGES[name][0]).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_new_request_page_says_what_to_change_on_the_field_concerned(role_client, shop):
+    client = role_client("officer")
+    add = reverse("admin:compliance_subjectrequest_add")
+    base = {"datastore": shop.store.pk, "kind": "erasure", "basis": "Art. 17"}
+
+    # A key found in two entities: choose the entity, said on the entity field, in the page's words
+    response = client.post(add, {**base, "identifier": "2"})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["entity"] == [
+        "'2' is found in customers.id, newsletter.id, which are not the same person. Choose the entity (and "
+        "the column) that identify the subject."
+    ]
+    assert "--entity" not in response.content.decode()
+    # A value the column cannot hold: said on the column
+    customers_id = shop.customers.columns.get(name="id")
+    response = client.post(
+        add, {**base, "identifier": "bob@example.com", "entity": shop.customers.pk, "column": customers_id.pk}
+    )
+    assert response.context["adminform"].form.errors == {
+        "column": [
+            "'bob@example.com' cannot be a value of customers.id (bigint). Choose the column that holds it."
+        ]
+    }
+    assert not SubjectRequest.objects.exists()  # nothing recorded until the form is right
+
+    # Named by its entity, the same number is one subject and gets its dry run
+    response = client.post(add, {**base, "identifier": "2", "entity": shop.customers.pk}, follow=True)
+    assert SubjectRequest.objects.get().status == RequestStatus.AWAITING_CONFIRMATION
+
+
+@pytest.mark.django_db
+def test_a_report_range_that_ends_before_it_starts_is_said_on_the_to_field(role_client, shop):
+    response = role_client("officer").get(
+        reverse("admin:compliance_compliancereport_report"), {"start": "2026-03-02", "end": "2026-03-01"}
+    )
+    assert response.context["form"].errors == {"end": ["'To' is before 'From'; choose a day on or after it."]}
+
+
+@pytest.mark.parametrize("suffix", ["1/change/", "1/delete/", "1/history/", "add/"])
+def test_the_compliance_report_has_no_object_pages(role_client, suffix):
+    """The report is no table: its stock object pages answered 500 (relation does not exist)."""
+    response = role_client("officer").get(f"/admin/compliance/compliancereport/{suffix}")
+    assert response.status_code == 404

@@ -44,7 +44,7 @@ def demo(db, import_root, scratch_database, monkeypatch):  # noqa: F811
     url = scratch_database()
     monkeypatch.setenv("CUSTODIAN_SHOP_URL", url)
     monkeypatch.setenv("CUSTODIAN_WAREHOUSE_URL", url)
-    call_command("load_demo", stdout=io.StringIO())
+    call_command("load_demo", "--no-rows", stdout=io.StringIO())
     url = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url) as connection:
         connection.execute(ROWS)
@@ -69,7 +69,8 @@ def test_the_demo_policies_remove_or_anonymize_what_is_past_retention_and_nothin
 
     out = run("enforce_retention", "--user", "demo_officer")
 
-    assert out.splitlines()[-1] == "4 policies, 0 failed."
+    assert out.splitlines()[-1] == "5 policies, 0 failed."
+    assert "  blocked: Retention policy 'old addresses' is on legal hold;" in out
     # Accounts unused for three years: deleted, and the customer's link to it cleared (ON DELETE SET NULL)
     assert "  shop.customers: 1 row(s) had the reference cleared (user_id set to NULL)" in out
     assert "  shop.users: 1 row(s) deleted" in out
@@ -138,23 +139,32 @@ def test_a_customer_is_found_across_the_shop_exported_and_erased(demo, tmp_path)
     assert {p["iban"] for p in payments} == {None, "DE89370400440532013000"}  # the officer sees clear data
 
     erase = [*subject, "--action", "erase", "--entity", "customers", "--column", "email"]
-    run(*erase, "--dry-run")
+    before = {"addresses": rows(demo, "addresses")}
+    dry_run = run(*erase, "--dry-run")
+    assert (
+        "The identifier was found in customers.email, users.email; the erasure covers each of them" in dry_run
+    )
+    assert (
+        "Left as they are, in clear: the rows of shop.addresses (retention policy 'old addresses'" in dry_run
+    )
     request = SubjectRequest.objects.get(kind="erasure")
     done = run(*erase, "--confirm", str(request.pk))
 
     request.refresh_from_db()
     assert request.status == "completed", request.outcome
-    # The law keeps orders (bookkeeping, ten years) and the recent payment (card data, 13 months), and with
-    # them the customer and address they refer to: all anonymized. The rest goes.
+    # The law keeps orders (bookkeeping, ten years), the recent payment (card data, 13 months) and the
+    # account (inactive accounts), and with them the customer they refer to: all anonymized. Addresses are
+    # on legal hold and stay as they are. The rest goes.
     assert sorted((e["table"], e["action"], e["rows"]) for e in request.touched) == [
-        ("shop.addresses", "anonymize", 1),
+        ("shop.addresses", "hold", 1),
         ("shop.customers", "anonymize", 1),
         ("shop.order_items", "delete", 3),
         ("shop.orders", "anonymize", 2),
         ("shop.payments", "anonymize", 1),
         ("shop.payments", "delete", 1),
+        ("shop.users", "anonymize", 1),
     ]
-    assert "Erased: deleted 4 row(s) in 2 table(s), anonymized 5 row(s), left 0 row(s) untouched" in done
+    assert "Erased: deleted 4 row(s) in 2 table(s), anonymized 5 row(s), left 1 row(s) untouched" in done
     ada = rows(demo, "customers", "id, first_name, last_name, email, phone, birth_date, segment")[0]
     assert ada == (
         1,
@@ -165,20 +175,93 @@ def test_a_customer_is_found_across_the_shop_exported_and_erased(demo, tmp_path)
         None,
         "retail",
     )
-    assert rows(demo, "addresses", "id, street, postal_code, city, country_code")[0] == (
-        1,
-        mask_value("12 St James Square", "hash"),
-        "**** 4JH",
-        mask_value("London", "hash"),
-        "GB",
-    )
+    assert rows(demo, "addresses") == before["addresses"]  # legal hold
     assert rows(demo, "payments", "order_id, card_last4, iban") == [
         (2, None, mask_value("DE89370400440532013000", "tokenize")),
         (3, "1881", None),
     ]
     assert [i[:2] for i in rows(demo, "order_items")] == [(3, 1)]
     assert [o[:2] for o in rows(demo, "orders")] == [(1, 1), (2, 1), (3, 2)]
+    # The account found through its own e-mail column is the subject's too (issue 16 #11)
     assert rows(demo, "users", "id, email") == [
-        (1, "ada@example.com"),
+        (1, mask_value("ada@example.com", "hash") + "@anonymized.invalid"),
         (2, "gone@example.com"),
-    ]  # its own request
+    ]
+
+
+@pytest.fixture
+def seeded_demo(db, import_root, scratch_database, monkeypatch):  # noqa: F811
+    """Both demo stores applied to one new database with the demo's own rows, as `make run` leaves them."""
+    url = scratch_database()
+    monkeypatch.setenv("CUSTODIAN_SHOP_URL", url)
+    monkeypatch.setenv("CUSTODIAN_WAREHOUSE_URL", url)
+    output = run("load_demo")
+    return url.replace("postgresql+psycopg://", "postgresql://"), output
+
+
+def counts(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as connection:
+        return {
+            table: connection.execute(f"SELECT count(*) FROM shop.{table}").fetchone()[0]
+            for table in ("users", "customers", "addresses", "products", "orders", "order_items", "payments")
+        }
+
+
+def test_the_demo_shop_has_hundreds_of_personal_data_rows_some_expired_some_held(seeded_demo):
+    url, output = seeded_demo
+    seeded = counts(url)
+    assert seeded == {
+        "users": 160,
+        "customers": 184,
+        "addresses": 184,
+        "products": 12,
+        "orders": 320,
+        "order_items": 654,
+        "payments": 229,
+    }
+    assert "Added demo rows to 'shop': 160 users, 184 customers, 184 addresses, 12 products" in output
+    with psycopg.connect(url) as connection:
+        # The README's subject is both an account and a customer
+        assert connection.execute(
+            "SELECT count(*) FROM shop.users WHERE email = 'ada@example.com'"
+        ).fetchone()[0]
+        assert connection.execute(
+            "SELECT first_name, last_name FROM shop.customers WHERE email = 'ada@example.com'"
+        ).fetchone() == ("Ada", "Lovelace")
+
+    # The retention dry run finds rows past every period, and the held policy blocks its own
+    out = run("enforce_retention", "--user", "demo_officer", "--dry-run")
+    for policy, expired in (
+        ("closed accounts", 12),
+        ("bookkeeping", 0),
+        ("card data", 154),
+        ("inactive accounts", 12),
+    ):
+        assert f"  {expired} row(s) past the period" in out.split(f"Policy '{policy}'")[1].split("Policy")[0]
+    assert "'old addresses' is on legal hold" in out
+    assert counts(url) == seeded  # a dry run changes nothing
+
+
+def test_loading_the_demo_again_adds_only_the_missing_rows_and_keeps_edits(seeded_demo):
+    url, _output = seeded_demo
+    with psycopg.connect(url) as connection:
+        connection.execute("UPDATE shop.customers SET phone = '+44 20 7946 0999' WHERE id = 1")
+        connection.execute("DELETE FROM shop.payments")
+        connection.execute("DELETE FROM shop.order_items WHERE order_id = 5001")
+        connection.execute("DELETE FROM shop.orders WHERE id = 5001")
+
+    output = run("load_demo")
+
+    # The emptied table is filled again, but for the payment of the order that is gone
+    assert "Added demo rows to 'shop': 228 payments." in output
+    assert counts(url)["payments"] == 228
+    with psycopg.connect(url) as connection:
+        assert connection.execute("SELECT phone FROM shop.customers WHERE id = 1").fetchone() == (
+            "+44 20 7946 0999",
+        )
+        # The removed order stays removed, and so its payment does not come back without it
+        assert connection.execute("SELECT count(*) FROM shop.orders WHERE id = 5001").fetchone() == (0,)
+        assert connection.execute("SELECT count(*) FROM shop.payments WHERE order_id = 5001").fetchone() == (
+            0,
+        )
+    assert "'shop' has its rows; no demo rows were added." in run("load_demo")

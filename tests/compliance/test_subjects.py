@@ -164,6 +164,7 @@ class TestErasure:
         assert snapshot(shop) == before
         assert summary(planned.plan) == [
             ("app.customers", "anonymize", 1),
+            ("app.newsletter", "delete", 1),  # ADA@example.com there is the same subject
             ("app.order_items", "delete", 3),
             ("app.orders", "anonymize", 1),
             ("app.orders", "delete", 1),
@@ -178,8 +179,10 @@ class TestErasure:
         )
         assert notes[("app.tickets", "hold")] == "entity tickets is on legal hold"
         assert planned.outcome == (
-            "Dry run, nothing changed: would delete 4 row(s) in 2 table(s), anonymize 2 row(s), "
-            "leave 1 row(s) untouched (legal hold). "
+            "Dry run, nothing changed: would delete 5 row(s) in 3 table(s), anonymize 2 row(s), "
+            "leave 1 row(s) untouched (legal hold). The identifier was found in customers.email, "
+            "newsletter.email; the erasure covers each of them and every row that refers to them. Left as "
+            "they are, in clear: the rows of app.tickets (entity tickets is on legal hold). "
             f"To erase, confirm with the request id ({planned.pk}) or the identifier."
         )
 
@@ -191,8 +194,10 @@ class TestErasure:
 
         assert erased.status == RequestStatus.COMPLETED, erased.error
         assert erased.outcome == (
-            "Erased: deleted 4 row(s) in 2 table(s), anonymized 2 row(s), "
-            "left 1 row(s) untouched (legal hold)."
+            "Erased: deleted 5 row(s) in 3 table(s), anonymized 2 row(s), "
+            "left 1 row(s) untouched (legal hold). Per table: app.customers: 1 anonymized; "
+            "app.newsletter: 1 deleted; app.order_items: 3 deleted; app.orders: 1 anonymized, 1 deleted; "
+            "app.tickets: 1 held."
         )
         after = snapshot(shop)
         ada = after["customers"][0]
@@ -207,7 +212,7 @@ class TestErasure:
         assert after["orders"][0] == (11, 1, before["orders"][1][2], None, before["orders"][1][4])
         assert [i[:2] for i in after["order_items"]] == [(20, 1), (21, 1), (21, 2)]
         assert after["tickets"] == before["tickets"]  # held, untouched
-        assert after["newsletter"] == before["newsletter"]  # another entity: another request
+        assert after["newsletter"] == before["newsletter"][1:]  # the same address in another table
         assert after["customers"][1:] == before["customers"][1:]  # other subjects untouched
         # Children before parents
         assert children_first([e["table"] for e in erased.touched])
@@ -234,22 +239,49 @@ class TestErasure:
         assert [t[0] for t in after["tickets"]] == [100, 102]
         assert after["newsletter"] == before["newsletter"]
 
+    def test_an_erasure_chosen_by_one_column_erases_the_identifier_in_every_table_holding_it(
+        self, shop, officer
+    ):
+        # newsletter.email holds ADA@example.com too: erasing through customers.email must not leave it
+        ada = request(shop, "ada@example.com", RequestKind.ERASURE, officer, shop.customers, "email")
+
+        planned = subject_request_erase(request=ada, user=officer)
+
+        assert planned.status == RequestStatus.AWAITING_CONFIRMATION, planned.outcome
+        assert ("app.newsletter", "delete", 1) in summary(planned.plan)
+        assert (
+            "The identifier was found in customers.email, newsletter.email; the erasure covers each of them "
+            "and every row that refers to them." in planned.outcome
+        )
+        erased = subject_request_erase(request=planned, user=officer, confirm=str(planned.pk))
+
+        assert erased.status == RequestStatus.COMPLETED, erased.error
+        left = query(
+            shop.store,
+            "SELECT 'customers' FROM app.customers WHERE lower(email) = 'ada@example.com' "
+            "UNION ALL SELECT 'newsletter' FROM app.newsletter WHERE lower(email) = 'ada@example.com'",
+        )
+        assert left == []
+        assert erased.outcome.endswith(
+            "Per table: app.customers: 1 deleted; app.newsletter: 1 deleted; app.order_items: 3 deleted; "
+            "app.orders: 2 deleted; app.tickets: 1 deleted."
+        )
+
     def test_execution_needs_the_dry_run_first(self, shop, officer):
         bob = request(shop, "bob@example.com", RequestKind.ERASURE, officer, shop.customers, "email")
         with pytest.raises(ConfirmationMismatch, match="runs only after its dry run"):
             subject_request_erase(request=bob, user=officer, confirm=str(bob.pk))
 
-    def test_matches_in_several_entities_are_refused_naming_them(self, shop, officer):
+    def test_a_key_matching_several_entities_is_refused_naming_them(self, shop, officer):
         before = snapshot(shop)
-        ada = request(shop, "ada@example.com", RequestKind.ERASURE, officer)
+        two = request(shop, "2", RequestKind.ERASURE, officer)  # customer 2 and newsletter entry 2
 
-        refused = subject_request_erase(request=ada, user=officer)
+        refused = subject_request_erase(request=two, user=officer)
 
         assert refused.status == RequestStatus.REFUSED
         assert refused.outcome == (
-            "'ada@example.com' matches rows in 2 entities (customers.email, newsletter.email). "
-            "An erasure must name the entity and column that identify the subject (--entity and --column); "
-            "nothing was changed."
+            "'2' matches rows in 2 entities (customers.id, newsletter.id), and not all of them are the same "
+            "person. Choose the entity and the column that identify the subject; nothing was changed."
         )
         assert snapshot(shop) == before
 
@@ -354,3 +386,16 @@ def test_two_requests_for_one_subject_at_once_one_is_refused(shop, officer):
     assert results["erased"].status == RequestStatus.COMPLETED
     assert [c[0] for c in table(shop, "customers")] == [1, 3, 4]
     assert SubjectRequest.objects.get(pk=bob.pk).status == RequestStatus.COMPLETED
+
+
+@pytest.mark.django_db
+def test_an_erasure_by_e_mail_alone_covers_every_table_that_holds_it(shop, officer):
+    ada = request(shop, "ada@example.com", RequestKind.ERASURE, officer)
+
+    planned = subject_request_erase(request=ada, user=officer)
+
+    assert planned.status == RequestStatus.AWAITING_CONFIRMATION, planned.outcome
+    assert {f["entity"]: f["matched_on"] for f in planned.found if f["matched_on"]} == {
+        "customers": ["email"],
+        "newsletter": ["email"],
+    }

@@ -190,3 +190,111 @@ def test_pipeline_and_run_lists_dry_run_lineage_and_storage_fit_a_1280_px_window
                    return [box.scrollWidth, box.clientWidth]; }"""
     )
     assert columns_box[1] <= WINDOW, columns_box
+
+
+def wide_catalog(steward):
+    """An entity with the long names of a real catalog: a dozen columns, personal data, foreign keys."""
+    from catalog.choices import DataType, OnDelete, PIICategory
+    from catalog.models import RetentionPolicy
+    from catalog.services import catalog_object_save
+    from tests.conftest import add_column
+
+    store = catalog_object_save(
+        obj=DataStore(name="customer_relationship_management", engine="postgresql", schema_name="crm"),
+        user=steward,
+    )
+    accounts = catalog_object_save(obj=Entity(datastore=store, name="customer_accounts_master"), user=steward)
+    key = add_column(
+        accounts, "customer_account_id", DataType.BIGINT, steward, primary_key_position=1, nullable=False
+    )
+    contacts = catalog_object_save(
+        obj=Entity(datastore=store, name="customer_contact_points_history", owner=steward, legal_hold=True),
+        user=steward,
+    )
+    add_column(contacts, "contact_point_id", DataType.BIGINT, steward, primary_key_position=1, nullable=False)
+    add_column(
+        contacts,
+        "customer_account_id",
+        DataType.BIGINT,
+        steward,
+        references=key,
+        on_delete=OnDelete.CASCADE,
+    )
+    for name, pii in [
+        ("primary_email_address", PIICategory.DIRECT_IDENTIFIER),
+        ("secondary_email_address", PIICategory.DIRECT_IDENTIFIER),
+        ("postal_address_line_1", PIICategory.QUASI_IDENTIFIER),
+        ("payment_card_last_four_digits", PIICategory.FINANCIAL),
+    ]:
+        add_column(
+            contacts, name, DataType.VARCHAR, steward, length=320, pii_category=pii, masking_strategy="hash"
+        )
+    recorded = add_column(contacts, "recorded_at_timestamp", DataType.TIMESTAMPTZ, steward, nullable=False)
+    policy = RetentionPolicy(entity=contacts, name="contact_history", anchor_column=recorded, keep_for=2)
+    catalog_object_save(obj=policy, user=steward)
+    return store, contacts
+
+
+def right_edges(page, selector: str) -> list[float]:
+    return page.evaluate(
+        "(s) => [...document.querySelectorAll(s)].map((e) => e.getBoundingClientRect().right)", selector
+    )
+
+
+def test_catalog_lists_and_the_entity_columns_inline_show_every_column_in_a_1280_px_window(open_page):
+    steward = make_user("catalog_data_steward", DATA_STEWARD)
+    store, contacts = wide_catalog(steward)
+    page = open_page(steward)
+    lists = {
+        "entities": (reverse("admin:catalog_entity_changelist"), "th.column-legal_hold"),
+        "columns": (reverse("admin:catalog_column_changelist"), "#result_list thead th:last-child"),
+    }
+    cut_off = {}
+    for name, (path, last_header) in lists.items():
+        found = overflow(page, path, TABLE_BOXES)
+        if found["page"] > WINDOW or found["boxes"] or max(right_edges(page, last_header)) > WINDOW:
+            cut_off[name] = {**found, "last header": right_edges(page, last_header)}
+    # The entity's columns inline: the foreign key and the Delete box of every row are on screen.
+    found = overflow(page, reverse("admin:catalog_entity_change", args=[contacts.pk]), TABLE_BOXES)
+    edges = right_edges(page, "#columns-group tr.has_original td.field-references") + right_edges(
+        page, "#columns-group tr.has_original td.delete"
+    )
+    box = page.evaluate(
+        """() => { const box = document.querySelector("#columns-group fieldset.module");
+                   return [box.scrollWidth, box.clientWidth]; }"""
+    )
+    if found["page"] > WINDOW or box[0] > box[1] + 1 or max(edges) > WINDOW:
+        cut_off["entity columns inline"] = {**found, "box": box, "right edges": max(edges)}
+    assert cut_off == {}
+
+
+def contrast(foreground: list[float], background: list[float]) -> float:
+    def luminance(rgb):
+        channels = [c / 255 for c in rgb[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted([luminance(foreground), luminance(background)], reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_pii_overviews_none_is_readable(open_page):
+    from catalog.roles import COMPLIANCE_OFFICER
+
+    steward = make_user("catalog_data_steward", DATA_STEWARD)
+    store, _contacts = wide_catalog(steward)
+    page = open_page(make_user("officer", COMPLIANCE_OFFICER))
+    page.goto(reverse("admin:compliance_compliancereport_changelist") + f"?datastore={store.pk}")
+    colours = page.evaluate(
+        """() => {
+            const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+            const none = document.querySelector(".compliance-ok");
+            let box = none, background = "rgba(0, 0, 0, 0)";
+            while (box && rgb(background)[3] === 0) {
+                background = getComputedStyle(box).backgroundColor; box = box.parentElement;
+            }
+            return {text: none.textContent, fg: rgb(getComputedStyle(none).color), bg: rgb(background)};
+        }"""
+    )
+    assert colours["text"] == "none"
+    assert contrast(colours["fg"], colours["bg"]) >= 4.5, colours

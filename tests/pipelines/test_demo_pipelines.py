@@ -45,7 +45,8 @@ def test_load_demo_applies_the_stores_and_adds_the_pipelines_once(import_root, d
     out = load_demo()
     assert "2 data stores, 11 entities, 72 columns, 5 pipelines," in out  # then what quality adds
     assert "Applied release 1 of 'shop'" in out and "Applied release 1 of 'warehouse'" in out
-    assert count(demo_database, "shop.products") == 0 and count(demo_database, "analytics.fact_sales") == 0
+    # The shop comes with the demo's own rows (12 products of them); the warehouse is the pipelines' to fill
+    assert count(demo_database, "shop.products") == 12 and count(demo_database, "analytics.fact_sales") == 0
     assert sorted(p.name for p in Pipeline.objects.all()) == sorted(DEMO_PIPELINES)
     assert {p.owner.username for p in Pipeline.objects.select_related("owner")} == {"demo_platform"}
     assert {h.history_user.username for h in Pipeline.history.select_related("history_user")} == {
@@ -103,7 +104,7 @@ def test_the_demo_chain_loads_and_quarantines_the_dirty_rows(import_root, demo_d
     }
     assert summary == {
         "demo_products": (RunStatus.SUCCEEDED, 48, 42, 6),
-        "demo_dim_product": (RunStatus.SUCCEEDED, 42, 42, 0),
+        "demo_dim_product": (RunStatus.SUCCEEDED, 54, 54, 0),  # 42 loaded and the shop's 12
         "demo_dim_date": (RunStatus.SUCCEEDED, 731, 731, 0),
         "demo_dim_customer": (RunStatus.SUCCEEDED, 40, 40, 0),
         "demo_sales": (RunStatus.SUCCEEDED, 122, 113, 9),
@@ -129,7 +130,7 @@ def test_the_demo_chain_loads_and_quarantines_the_dirty_rows(import_root, demo_d
     assert sales[66] == {"customer_key": "no dim_customer with customer_id = '9999'"}
     assert sales[78] == {"revenue": "'12,x' is not a number"}
     assert len(sales) == 9
-    assert count(demo_database, "shop.products") == 42
+    assert count(demo_database, "shop.products") == 42 + 12
     assert count(demo_database, "analytics.fact_sales") == 113
     with psycopg.connect(demo_database) as connection:
         sku, price, created = connection.execute(

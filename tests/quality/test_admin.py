@@ -191,7 +191,16 @@ def test_add_rule_from_a_list_filtered_by_entity_starts_with_that_entity(role_cl
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"params": "pattern: '([a-z'"}, "params", "The pattern is not a regular expression"),
+        (
+            {"params": "pattern: '([a-z'"},
+            "params",
+            "PostgreSQL rejects the pattern: brackets [] not balanced",
+        ),
+        (
+            {"params": "pattern: '(?P<n>[a-z]+)'"},
+            "params",
+            "PostgreSQL rejects the pattern: invalid embedded",
+        ),
         ({"columns": "tier, nope"}, "columns", "customer has no column nope"),
         ({"columns": ""}, "columns", "A pattern rule checks exactly one column"),
         ({"params": "pattern: [unclosed"}, "params", "neither YAML nor JSON (line 1"),
@@ -310,9 +319,27 @@ def test_a_new_kind_brings_its_dimension_unless_one_was_chosen(role_client, dq):
     assert (rule.kind, rule.dimension) == ("not_null", "accuracy")
 
 
+def test_opening_quality_pages_writes_no_rule_and_no_history_row(role_client, steward, dq):
+    """Issue 15 #16: a GET synced implied rules and wrote history under the viewer."""
+    client = role_client("steward")
+    before = (Rule.objects.count(), Rule.history.count())
+    entity_page = client.get(PAGES["entity quality"](dq))
+    rules_page = client.get(PAGES["rules of entity"](dq))
+    assert entity_page.status_code == rules_page.status_code == 200
+    assert (Rule.objects.count(), Rule.history.count()) == before == (0, 0)
+    # The pages say the catalog implies rules not yet brought in, and the POST brings them.
+    assert 'id="quality-implied-pending"' in entity_page.content.decode()
+    assert "8 to be created" in rules_page.content.decode()
+    assert 'id="quality-refresh-entity"' in entity_page.content.decode()
+    client.post(reverse("admin:quality_rule_refresh_implied"), {"entity": dq.customer.pk})
+    assert Rule.objects.filter(entity=dq.customer, origin="catalog").count() == 8
+    assert {h.history_user for h in Rule.history.all()} == {steward}
+    assert 'id="quality-implied-pending"' not in client.get(PAGES["entity quality"](dq)).content.decode()
+
+
 def test_a_rule_implied_by_the_catalog_may_only_be_tuned(role_client, steward, dq):
     client = role_client("steward")
-    client.get(PAGES["rules of entity"](dq))  # the list filtered by entity brings the implied rules in
+    client.post(reverse("admin:quality_rule_refresh_implied"), {"entity": dq.customer.pk})
     rule = Rule.objects.get(entity=dq.customer, name="email_pattern", origin="catalog")
     url = reverse("admin:quality_rule_change", args=[rule.pk])
     page = client.get(url)
@@ -338,14 +365,14 @@ def test_a_rule_implied_by_the_catalog_may_only_be_tuned(role_client, steward, d
 
 def test_a_broken_read_only_definition_is_named_above_the_form(role_client, dq):
     client = role_client("steward")
-    client.get(PAGES["rules of entity"](dq))
+    client.post(reverse("admin:quality_rule_refresh_implied"), {"entity": dq.customer.pk})
     rule = Rule.objects.get(entity=dq.customer, name="email_pattern")
     Rule.objects.filter(pk=rule.pk).update(params={"pattern": "(["})  # as if written by an older release
     url = reverse("admin:quality_rule_change", args=[rule.pk])
     response = client.post(url, {**change_form_data(client.get(url)), "threshold_percent": "1"})
     assert response.status_code == 200
     errors = " ".join(response.context["adminform"].form.non_field_errors())
-    assert errors.startswith("Params: The pattern is not a regular expression")
+    assert errors.startswith("Params: PostgreSQL rejects the pattern: brackets [] not balanced")
 
 
 def test_a_second_steward_saving_a_stale_rule_is_refused(client, role_client, steward, dq):
@@ -457,7 +484,9 @@ def test_the_check_run_page_shows_every_result_with_samples_and_sql(role_client,
     assert columns == [("tier", True), ("customer_id", False), ("email", False), ("score", False)]
     assert {r[0] for r in rows} == {"platinum"} and len(rows) == BAD["bad_tier"]
     assert html.count("platinum") >= BAD["bad_tier"]
-    assert "[redacted]" in html and "user4-at-example.com" not in html  # personal data stays masked
+    assert "user4-at-example.com" in html  # the officer may see personal data (catalog.view_pii)
+    steward_html = role_client("steward").get(PAGES["check run"](checked)).content.decode()
+    assert "[redacted]" in steward_html and "user4-at-example.com" not in steward_html  # others may not
     assert 'class="ddl"' in html and "FILTER" in html and "failing" in html  # the SQL that ran, highlighted
     assert "6 of 100 rows fail (6.000%)" in html
     scanned = [row[0] for row in group.rows if row[0].shared_by > 1]  # checked by the one FILTER scan
@@ -686,10 +715,9 @@ def test_reading_a_quality_page_writes_nothing_for_a_reader(dq, role_client, ste
     client = role_client("officer")
     assert client.get(f"/admin/quality/rule/entity/{dq.customer.pk}/").status_code == 200
     assert not Rule.objects.exists()
-    client = role_client("steward")
-    client.get(f"/admin/quality/rule/entity/{dq.customer.pk}/")
-    created = Rule.objects.filter(entity=dq.customer).first()
-    assert created is not None and created.history.first().history_user == steward
+    # Nor for a steward who may write rules: a GET is no way to write (issue 15 #16).
+    role_client("steward").get(f"/admin/quality/rule/entity/{dq.customer.pk}/")
+    assert not Rule.objects.exists() and not Rule.history.exists()
 
 
 def test_entity_and_store_quality_pages_list_their_recent_checks(role_client, checked):
@@ -701,3 +729,13 @@ def test_entity_and_store_quality_pages_list_their_recent_checks(role_client, ch
     store = client.get(PAGES["store quality"](checked)).content.decode()
     section = store.split('id="datastore-recent-checks"', 1)[1]
     assert run_link in section and "<td>customer</td>" in section
+
+
+def test_a_pattern_rules_samples_show_the_value_to_view_pii_and_its_shape_to_others(role_client, checked):
+    """Issue 16 #19: masked pattern examples showed only [redacted]."""
+    steward_page = role_client("steward").get(PAGES["check run"](checked)).content.decode()
+    assert "aaaa9-aa-aaaaaaa.aaa (20)" in steward_page and "user4-at-example.com" not in steward_page
+    assert "dq-masked-note" in steward_page
+    for page in ("check run", "entity quality"):
+        officer_page = role_client("officer").get(PAGES[page](checked)).content.decode()  # holds view_pii
+        assert "user4-at-example.com" in officer_page and "aaaa9-aa-aaaaaaa.aaa" not in officer_page

@@ -117,6 +117,43 @@ def test_schedules_queue_checks_when_their_time_comes(dq, steward):
     assert CheckRun.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("cron", "allowed"),
+    [
+        ("* * * * *", False),
+        ("*/14 * * * *", False),
+        ("0,10 * * * *", False),  # every hour, but twice ten minutes apart
+        ("*/15 * * * *", True),
+        ("0 * * * *", True),
+        ("30 3 * * 1", True),
+    ],
+)
+def test_a_schedule_may_not_fire_more_often_than_the_minimum_interval(dq, steward, cron, allowed):
+    """Issue 15 #15: checks could be scheduled every minute; the message is on the cron field."""
+    from django.core.exceptions import ValidationError
+
+    schedule = QualitySchedule(datastore=dq, entity=dq.customer, cron=cron)
+    if allowed:
+        catalog_object_save(obj=schedule, user=steward)
+        return
+    with pytest.raises(ValidationError) as refused:
+        catalog_object_save(obj=schedule, user=steward)
+    assert list(refused.value.message_dict) == ["cron"]
+    assert "quality checks may run at most every 15 min" in refused.value.message_dict["cron"][0]
+
+
+def test_a_schedule_stored_before_the_minimum_still_runs_at_most_that_often(dq, steward):
+    schedule = catalog_object_save(
+        obj=QualitySchedule(datastore=dq, entity=dq.customer, cron="0 * * * *"), user=steward
+    )
+    QualitySchedule.objects.filter(pk=schedule.pk).update(cron="* * * * *")
+    now = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+    QualitySchedule.objects.filter(pk=schedule.pk).update(next_run_at=now)
+    minutes = [now + timedelta(minutes=m) for m in range(31)]
+    queued = [at for at in minutes if quality_schedule_tick(now=at)]
+    assert queued == [now, now + timedelta(minutes=15), now + timedelta(minutes=30)]
+
+
 def test_a_schedule_entity_must_belong_to_its_store(dq, steward, target_store):
     from django.core.exceptions import ValidationError
 

@@ -507,8 +507,7 @@ PROBLEMS = [
     ),
     (
         _set("entities.customer.rules.0.pattern", "(a-z"),
-        f"{R0}.pattern: The pattern is not a regular expression: missing ), unterminated subpattern at "
-        "position 0.",
+        f"{R0}.pattern: PostgreSQL rejects the pattern: parentheses () not balanced.",
     ),
     (_set("entities.customer.rules.0.pattern", 123), f"{R0}.pattern: must be text, not a number (123)"),
     (
@@ -633,6 +632,20 @@ PROBLEMS = [
         "schedules[0].cron: Not a cron expression (minute hour day month weekday).",
     ),
     (_set("schedules.0.cron", None), "schedules[0].cron: missing"),
+    (
+        _set("schedules.0.cron", "* * * * *"),
+        "schedules[0].cron: This schedule fires as often as every 1 min; quality checks may run at most "
+        "every 15 min (e.g. '*/15 * * * *').",
+    ),
+    (
+        _set("schedules.0.cron", "0,5 * * * *"),
+        "schedules[0].cron: This schedule fires as often as every 5 min; quality checks may run at most "
+        "every 15 min (e.g. '*/15 * * * *').",
+    ),
+    (
+        _set("entities.customer.rules.0.pattern", "(?P<n>[^@]+)@"),
+        "entities.customer.rules[0].pattern: PostgreSQL rejects the pattern: invalid embedded option.",
+    ),
     (
         _set("schedules.0.entity", "custmer"),
         "schedules[0].entity: no entity 'custmer' in data store 'dq' (did you mean 'customer'?)",

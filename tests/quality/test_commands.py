@@ -187,9 +187,11 @@ class TestRunQuality:
         run = CheckRun.objects.get()
         assert run.trigger == CheckTrigger.COMMAND and run.status == RunStatus.SUCCEEDED
         assert (
-            out.startswith(f"Check run #{run.pk} of 'dq' succeeded in ")
-            and ": 10 rules, 4 passed, 0 warned, 6 failed, 0 could not run.\n" in out
+            out.startswith(f"Check run #{run.pk} of 'dq' finished in ")
+            and ": 6 failed, 0 could not run, 0 warned, 4 passed (10 rules).\n" in out
         )
+        # Issue 16 #18: the rules of one shared scan share its time; it is shown once, not added up.
+        assert "\n  one shared scan checked 5 rules in " in out
         rows = table_lines(out)
         assert rows["email_not_null"] == ["FAILED", "3/100", "3.00%", *"3 of 100 rows fail (3.000%)".split()]
         assert rows["score_range"][:3] == ["FAILED", f"{BAD['out_of_range']}/100", "5.00%"]
@@ -199,7 +201,7 @@ class TestRunQuality:
         assert "\ncustomer: score " in out and "(completeness " in out and "\ncountry: score 100.0" in out
         # Failures first, then the passing rules.
         customer = out.split("\ncustomer: ")[1].splitlines()
-        statuses = [line.split()[0] for line in customer[2:] if line.strip()]
+        statuses = [line.split()[0] for line in customer[2:] if line.strip() and "shared scan" not in line]
         assert statuses == sorted(statuses, key=["FAILED", "ERROR", "warned", "passed"].index)
         assert str(error).startswith("6 error-severity rule(s) failed: customer.country_references_country, ")
 
@@ -210,7 +212,7 @@ class TestRunQuality:
         )
         run = CheckRun.objects.get()
         assert run.entity == dq.customer and run.requested_by == steward
-        assert ": 8 rules, 2 passed, 6 warned, 0 failed, 0 could not run.\n" in out
+        assert ": 0 failed, 0 could not run, 6 warned, 2 passed (8 rules).\n" in out
         assert table_lines(out)["email_pattern"][:3] == ["warned", "2/100", "2.00%"]
         assert "country" not in table_lines(out)
 
@@ -218,8 +220,8 @@ class TestRunQuality:
         out, _ = command("run_quality", "--entity", "country", "--sync")
         run = CheckRun.objects.get()
         assert run.entity == dq.country and run.datastore == dq
-        assert out.startswith(f"Check run #{run.pk} of 'dq' (country) succeeded in ")
-        assert ": 2 rules, 2 passed, 0 warned, 0 failed, 0 could not run.\n" in out
+        assert out.startswith(f"Check run #{run.pk} of 'dq' (country) finished in ")
+        assert ": 0 failed, 0 could not run, 0 warned, 2 passed (2 rules).\n" in out
         assert set(table_lines(out)) == {"code_not_null", "primary_key_unique"}
 
     def test_rules_that_cannot_run_are_shown_with_why_and_do_not_fail_the_exit(self, dq, steward, tmp_path):

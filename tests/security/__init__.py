@@ -1,0 +1,1 @@
+"""The attack corpus: each probe of issue 15 as a regression test."""

@@ -103,13 +103,18 @@ def test_an_officer_may_release_a_legal_hold_by_import_and_a_steward_may_reimpor
     assert (orders.kind, orders.legal_hold) == ("fact", False)
 
 
-def test_pii_category_needs_a_column_permission(customer, steward):
-    adder = user_with("add_column", "view_column", "view_entity")
+def test_pii_category_of_an_existing_column_needs_the_pii_permission(customer, steward, officer):
+    """As on the column page: whoever adds a column classifies it; changing it later is the officer's."""
     header = "datastore,entity,name,data_type,pii_category\n"
-    result = run_import("columns", header + "shop,customer,phone,text,direct_identifier\n", adder)
-    assert "Row 1: pii_category: You may not change the PII category" in " ".join(result_error_lines(result))
-    assert not Column.objects.filter(name="phone").exists()
-    assert not result_error_lines(run_import("columns", header + "shop,customer,phone,text,none\n", adder))
-    assert not result_error_lines(
-        run_import("columns", header + "shop,customer,fax,text,direct_identifier\n", steward)
+    added = run_import("columns", header + "shop,customer,phone,text,direct_identifier\n", steward)
+    assert not result_error_lines(added)
+    assert Column.objects.get(name="phone").pii_category == "direct_identifier"
+    unclassified = run_import("columns", header + "shop,customer,phone,text,none\n", steward)
+    assert "Row 1: pii_category: You may not change the PII category" in " ".join(
+        result_error_lines(unclassified)
     )
+    assert Column.objects.get(name="phone").pii_category == "direct_identifier"
+    officer.user_permissions.add(Permission.objects.get(codename="add_column"))
+    officer = type(officer).objects.get(pk=officer.pk)
+    assert not result_error_lines(run_import("columns", header + "shop,customer,phone,text,none\n", officer))
+    assert Column.objects.get(name="phone").pii_category == "none"

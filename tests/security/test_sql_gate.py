@@ -60,6 +60,7 @@ ALLOWED = [
     "select date_trunc('day', placed_at), count(*) filter (where total < 0) from orders group by 1",
     "select id from orders where exists (select 1 from customers c where c.id = orders.customer_id)",
     "select coalesce(note, '')::text, payload->>'sku', age(placed_at) from orders",
+    "select d::date as day from generate_series(date '2020-01-01', date '2020-12-31', interval '1 day') as d",
 ]
 
 

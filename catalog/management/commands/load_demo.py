@@ -1,9 +1,13 @@
+"""`manage.py load_demo`: the demo catalog, release 1 of each demo store applied, and the shop's demo rows."""
+
+import psycopg
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from catalog.choices import RunStatus
 from catalog.demo import DEMO_USERS, demo_load
+from catalog.demo_rows import demo_rows_seed
 from catalog.models import DataStore
 from catalog.schema.apply import schema_apply_recorded
 from catalog.schema.connections import datastore_connect
@@ -13,6 +17,8 @@ from catalog.schema.releases import release_publish
 from catalog.signals import demo_loaded
 
 DEMO_STORES = ["shop", "warehouse"]
+# The stores the demo gives rows of their own (the warehouse is filled by the demo pipelines)
+SEEDED_STORES = ["shop"]
 RELEASE_MESSAGE = "Demo schema"
 
 
@@ -20,14 +26,20 @@ class Command(BaseCommand):
     help = (
         "Load the demo catalog (shop and warehouse data stores, and what other apps add, such as sample "
         "pipelines), publish release 1 of each demo store that has none and apply it to the store's database "
-        "when it is reachable. Safe to run again: it changes only what differs."
+        "when it is reachable, and give the shop's empty tables a few hundred demo rows. Safe to run again: "
+        "it only adds what is missing and never changes what is there."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--no-apply",
             action="store_true",
-            help="Do not touch the demo stores' databases (no release is applied).",
+            help="Do not touch the demo stores' databases (no release is applied, no rows are added).",
+        )
+        parser.add_argument(
+            "--no-rows",
+            action="store_true",
+            help="Apply the demo schema but add no demo rows to the shop's tables.",
         )
 
     def handle(self, *args, **options):
@@ -42,7 +54,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo catalog ready: {summary}."))
         user = get_user_model().objects.filter(username="demo_platform").first()
         for store in DataStore.objects.filter(name__in=DEMO_STORES).order_by("name"):
-            self._release(store, user, apply=not options["no_apply"])
+            applied = self._release(store, user, apply=not options["no_apply"])
+            if applied and store.name in SEEDED_STORES and not options["no_rows"]:
+                self._seed(store)
 
     def _other_apps(self) -> dict:
         """What other apps add to the demo (their demo_loaded receivers), as counts by kind."""
@@ -55,30 +69,55 @@ class Command(BaseCommand):
             counts.update(extra or {})
         return counts
 
-    def _release(self, store: DataStore, user, *, apply: bool) -> None:
-        """Release 1 when the store has none; apply the newest release to a database that has none yet."""
+    def _release(self, store: DataStore, user, *, apply: bool) -> bool:
+        """Release 1 when the store has none; apply the newest release to a database that has none yet.
+        Whether the store's database is at a release (so its tables are there)."""
         if not store.releases.exists():
             release = release_publish(datastore=store, user=user, message=RELEASE_MESSAGE)
             self.stdout.write(f"Published release {release.version} of '{store.name}'.")
         if not apply:
-            return
+            return False
         newest = store.releases.order_by("-version").first()
         try:
             current = self._current_version(store)
         except SchemaError as exc:
             self._not_applied(store, newest, exc.message)
-            return
+            return False
         if current:
             # Never move a database the user may have taken elsewhere (up or down) on their own.
             self.stdout.write(f"'{store.name}' is at release {current}.")
-            return
+            return True
         run = schema_apply_recorded(datastore=store, release=newest, user=user)
         if run.status != RunStatus.SUCCEEDED:
             self._not_applied(store, newest, run.error)
-            return
+            return False
         self.stdout.write(
             f"Applied release {newest.version} of '{store.name}' ({run.statements_run} statements)."
         )
+        return True
+
+    def _seed(self, store: DataStore) -> None:
+        """The demo rows of the store's empty tables; a refusal is reported, never fatal."""
+        try:
+            added = demo_rows_seed(datastore=store)
+        except SchemaError as exc:
+            self.stdout.write(
+                self.style.WARNING(f"Note: no demo rows were added to '{store.name}' ({exc.message}).")
+            )
+            return
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Note: no demo rows were added to '{store.name}': its database refused them ({reason})."
+                )
+            )
+            return
+        if not added:
+            self.stdout.write(f"'{store.name}' has its rows; no demo rows were added.")
+            return
+        listed = ", ".join(f"{count} {table}" for table, count in added.items())
+        self.stdout.write(f"Added demo rows to '{store.name}': {listed}.")
 
     def _not_applied(self, store: DataStore, release, reason: str) -> None:
         self.stdout.write(

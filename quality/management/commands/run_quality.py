@@ -155,11 +155,13 @@ class Command(BaseCommand):
             if run.status == RunStatus.SUCCEEDED and not run.rules_failed
             else self.style.ERROR
         )
+        # "succeeded" over 11 failed rules misled: the run finished, and what it found comes first.
+        verdict = "finished" if run.status == RunStatus.SUCCEEDED else run.get_status_display().lower()
         self.stdout.write(
             style(
-                f"Check run #{run.pk} of {scope} {run.get_status_display().lower()}{took}: {run.rules_total} "
-                f"rules, {run.rules_passed} passed, {run.rules_warned} warned, {run.rules_failed} failed, "
-                f"{run.rules_errored} could not run."
+                f"Check run #{run.pk} of {scope} {verdict}{took}: {run.rules_failed} failed, "
+                f"{run.rules_errored} could not run, {run.rules_warned} warned, {run.rules_passed} passed "
+                f"({run.rules_total} rules)."
             )
         )
         if run.error:
@@ -175,6 +177,7 @@ class Command(BaseCommand):
             self.stdout.write("")
             self.stdout.write(self._score_line(entity_name, scores.get(entity_name, {})))
             self._table(results[entity_name])
+            self._shared_time(results[entity_name])
         self.stdout.write("")
         return run
 
@@ -197,6 +200,18 @@ class Command(BaseCommand):
             elif status == ResultStatus.WARNED:
                 line = self.style.WARNING(line)
             self.stdout.write(line)
+
+    def _shared_time(self, results: list[RuleResult]) -> None:
+        """The time of each statement that checked several rules, once: its rules share it, not add it up."""
+        shared: dict[str, list[RuleResult]] = defaultdict(list)
+        for result in results:
+            if result.sql:
+                shared[result.sql].append(result)
+        for group in shared.values():
+            if len(group) > 1 and group[0].duration_ms:
+                self.stdout.write(
+                    f"  one shared scan checked {len(group)} rules in {group[0].duration_ms / 1000:.1f} s"
+                )
 
     def _row(self, result: RuleResult) -> tuple[str, ...]:
         counts = "—"
