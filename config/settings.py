@@ -211,6 +211,10 @@ CUSTODIAN_RETRY_BASE_SECONDS = float(os.environ.get("CUSTODIAN_RETRY_BASE_SECOND
 # Quarantined (rejected) rows hold raw source values, personal data included: the scheduler tick deletes
 # them this many days after their run finished. The run keeps its counts and reasons' summary.
 CUSTODIAN_QUARANTINE_DAYS = int(os.environ.get("CUSTODIAN_QUARANTINE_DAYS", "30"))
+# SQL pipeline sources run read only with a statement timeout: a run's statement (each batch fetched) stops
+# after CUSTODIAN_SOURCE_TIMEOUT_SECONDS, a dry run's (started from a page) after the shorter one.
+CUSTODIAN_SOURCE_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_SOURCE_TIMEOUT_SECONDS", "3600"))
+CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS", "30"))
 
 # Quality checks run stewards' patterns and SQL on the data store: bounded, so none holds its CPU for long.
 # Every statement of a check stops at CUSTODIAN_QUALITY_TIMEOUT_SECONDS, itself capped (with a rule's own

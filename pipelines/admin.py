@@ -37,10 +37,11 @@ from catalog.admin.schema import highlight_css
 from catalog.choices import DataType, MaskingStrategy, PIICategory
 from catalog.exceptions import CustodianError
 from catalog.lineage import LineageRow
+from catalog.masking import load_masking, may_see_pii
 from catalog.models import Column
 from core.exports import csv_download
 from core.uploads import upload_check
-from pipelines.choices import ErrorKind, RunStatus, RunTrigger
+from pipelines.choices import RunStatus, RunTrigger
 from pipelines.config import pipeline_config_errors
 from pipelines.models import ACTIVE, FieldMapping, LineageEdge, Pipeline, PipelineRun, RejectedRow
 from pipelines.services import (
@@ -68,7 +69,6 @@ __all__ = [
 REJECTS_PER_PAGE = 50
 DRY_RUN_ROWS = 100
 RUN_PERMISSION = "pipelines.run_pipeline"
-PII_PERMISSION = "catalog.view_pii"
 # Where the submitted mapping formset waits for the pipeline form's checks (see PipelineForm._post_clean).
 SUBMITTED_MAPPINGS = "_submitted_mapping_formset"
 MAPPINGS_LABEL = "Field mappings: "
@@ -120,8 +120,10 @@ VALUE_IN_REASON = [
     re.compile(r"^'(?P<value>.*)'(?= (?:is not|does not match))", re.S),
     re.compile(r"^(?P<value>.+?)(?= (?:is below the minimum|is above the maximum|has more than))", re.S),
     re.compile(r"= '(?P<value>.*)'$", re.S),
-    re.compile(r"^duplicate key \((?P<value>.*)\)(?= of an earlier row)", re.S),
 ]
+# A repeated key quotes every column of the key (pipelines.plan): each value is masked as its own column.
+DUPLICATE_REASON = re.compile(r"^duplicate key \((?P<pairs>.*)\)(?P<rest> of an earlier row.*)$", re.S)
+UNKNOWN_PAIR = re.compile(r", [A-Za-z_][A-Za-z0-9_$]*=")
 
 
 def _strategy(column: Column) -> str:
@@ -131,11 +133,14 @@ def _strategy(column: Column) -> str:
 
 @dataclass
 class PIIMask:
-    """What a user may not see of a pipeline's data: source fields and target columns holding personal data.
+    """What a user may not see of a pipeline's data: personal data, and anything of unknown origin.
 
-    `fields` maps a source field to the masking strategy of the personal-data column it feeds; `columns`
-    maps those columns to theirs. `premasked` columns are masked by their own steps already (their loaded
-    values are the masked ones). An inactive mask (the user may see personal data) changes nothing.
+    For a user without `catalog.view_pii`, a value is shown in clear only when Custodian knows it comes from
+    a catalog column classified as non-personal: a target column with PII category none (`clear_columns`),
+    or a source field that feeds only such columns (`clear`). Every other source field is masked: with the
+    strategy of the personal-data column it feeds (`fields`), else redacted (an unmapped field such as an
+    `ssn` column of a CSV). `premasked` columns are masked on load (their values are the masked ones). An
+    inactive mask (the user may see personal data) changes nothing.
     """
 
     active: bool
@@ -143,29 +148,64 @@ class PIIMask:
     fields: dict[str, str] = field(default_factory=dict)
     columns: dict[str, str] = field(default_factory=dict)
     premasked: set[str] = field(default_factory=set)
+    clear: set[str] = field(default_factory=set)
+    clear_columns: set[str] = field(default_factory=set)
 
     @classmethod
     def build(cls, user, feeds: dict[str, list[str]], columns: list[Column], premasked=()) -> "PIIMask":
-        """`feeds` maps each target column name to the source fields its value is computed from."""
-        if user.has_perm(PII_PERMISSION):
+        """`feeds` maps each target column name to the source fields its value is computed from; `columns`
+        are the catalog columns known for them (a column missing from the catalog counts as personal)."""
+        if may_see_pii(user):
             return cls(active=False, feeds=feeds)
-        personal = {c.name: _strategy(c) for c in columns if c.pii_category != PIICategory.NONE}
-        fields = {}
+        known = {c.name: c for c in columns}
+        clear_columns = {
+            name for name in feeds if name in known and known[name].pii_category == PIICategory.NONE
+        }
+        personal = {
+            name: _strategy(known[name]) if name in known else MaskingStrategy.REDACT
+            for name in feeds
+            if name not in clear_columns
+        }
+        fields: dict[str, str] = {}
         for column, sources in feeds.items():
             if column in personal:
                 for source in sources:
                     fields.setdefault(source, personal[column])
-        return cls(active=True, feeds=feeds, fields=fields, columns=personal, premasked=set(premasked))
+        clear = {source for sources in feeds.values() for source in sources} - set(fields)
+        return cls(
+            active=True,
+            feeds=feeds,
+            fields=fields,
+            columns=personal,
+            premasked=set(premasked),
+            clear=clear,
+            clear_columns=clear_columns,
+        )
 
     @property
     def masks_something(self) -> bool:
         return self.active and bool(self.fields or self.columns)
 
+    def masks_field(self, name: str) -> bool:
+        """Whether the raw values of source field `name` are masked for this user."""
+        return self.active and name not in self.clear
+
+    def cover(self, names) -> "PIIMask":
+        """Name the fields read from the source that no mapping explains (unknown origin: redacted)."""
+        if self.active:
+            for name in names:
+                if name not in self.clear:
+                    self.fields.setdefault(name, MaskingStrategy.REDACT)
+        return self
+
     def raw(self, raw: dict) -> dict:
+        """A raw source row as this user may see it."""
         if not self.active:
             return raw
         return {
-            name: mask_value(value, self.fields[name]) if name in self.fields else value
+            name: value
+            if name in self.clear
+            else mask_value(value, self.fields.get(name, MaskingStrategy.REDACT))
             for name, value in raw.items()
         }
 
@@ -174,9 +214,9 @@ class PIIMask:
         if not self.active:
             return row
         return {
-            name: mask_value(value, self.columns[name])
-            if name in self.columns and name not in self.premasked
-            else value
+            name: value
+            if name in self.clear_columns or name in self.premasked
+            else mask_value(value, self.columns.get(name, MaskingStrategy.REDACT))
             for name, value in row.items()
         }
 
@@ -184,10 +224,38 @@ class PIIMask:
         """Reasons quote the rejected value: for personal-data columns that value is masked too."""
         if not self.active:
             return errors
-        return {
-            column: self._reason(reason, self.columns[column], raw) if column in self.columns else reason
-            for column, reason in errors.items()
-        }
+        shown = {}
+        for column, reason in errors.items():
+            duplicate = self._duplicate_reason(str(reason))
+            if duplicate is not None:
+                shown[column] = duplicate
+            elif column in self.clear_columns:
+                shown[column] = reason
+            else:
+                shown[column] = self._reason(reason, self.columns.get(column, MaskingStrategy.REDACT), raw)
+        return shown
+
+    def _duplicate_reason(self, text: str) -> str | None:
+        """ "duplicate key (city=London, email=ada@...) of ..." with each value shown as its column allows;
+        None for another reason."""
+        match = DUPLICATE_REASON.match(text)
+        if match is None or not self.feeds:
+            return None
+        names = sorted(self.feeds, key=len, reverse=True)  # the longest name first: "email_2" before "email"
+        starts = list(re.finditer(r"(?:^|, )(" + "|".join(map(re.escape, names)) + r")=", match["pairs"]))
+        if not starts or starts[0].start() != 0:  # columns unknown to this mask: nothing is shown
+            return f"duplicate key ({mask_value(match['pairs'], MaskingStrategy.REDACT)}){match['rest']}"
+        pairs = []
+        for i, start in enumerate(starts):
+            name = start.group(1)
+            end = starts[i + 1].start() if i + 1 < len(starts) else len(match["pairs"])
+            value = match["pairs"][start.end() : end]
+            if name not in self.clear_columns:
+                value = mask_value(value, self.columns.get(name, MaskingStrategy.REDACT))
+            elif UNKNOWN_PAIR.search(value):  # it may hold a column this mask does not know: show nothing
+                return f"duplicate key ({mask_value(value, MaskingStrategy.REDACT)}){match['rest']}"
+            pairs.append(f"{name}={value}")
+        return f"duplicate key ({', '.join(pairs)}){match['rest']}"
 
     def _reason(self, reason, strategy: str, raw: dict):
         text = str(reason)
@@ -196,11 +264,12 @@ class PIIMask:
             if match:
                 masked = mask_value(match.group("value"), strategy)
                 return text[: match.start("value")] + str(masked) + text[match.end("value") :]
-        # A reason worded otherwise: mask whatever raw personal value it quotes.
+        # A reason worded otherwise: mask whatever raw value of a masked field it quotes.
         for name, value in raw.items():
-            if name in self.fields and value not in (None, "") and str(value).strip():
+            if name not in self.clear and value not in (None, "") and str(value).strip():
+                hidden = self.fields.get(name, MaskingStrategy.REDACT)
                 for shown in {str(value), str(value).strip(), str(value).strip().lower()}:
-                    text = text.replace(shown, str(mask_value(shown, self.fields[name])))
+                    text = text.replace(shown, str(mask_value(shown, hidden)))
         return text
 
 
@@ -245,15 +314,20 @@ def run_mask(run: PipelineRun, user) -> PIIMask:
     return PIIMask.build(user, feeds, list(columns.only("name", "pii_category", "masking_strategy")))
 
 
+def _masked_on_load(mapping: FieldMapping) -> bool:
+    """Whether the value a mapping loads is masked already: its column's category is masked on load
+    (pipelines.plan adds the step), or its own last step masks. A masking strategy alone is not enough:
+    identifiers are stored as they are, their strategy governs only how they are shown."""
+    steps = [s for s in mapping.steps or [] if isinstance(s, dict)]
+    if steps and steps[-1].get("op") in MASKING_STEPS:
+        return True
+    return load_masking(mapping.column) != "none" and not any(s.get("op") in MASKING_STEPS for s in steps)
+
+
 def pipeline_mask(pipeline: Pipeline, user) -> PIIMask:
     """The mask for a dry run of the pipeline as it is configured now."""
     mappings = list(pipeline.mappings.select_related("column"))
-    premasked = [
-        m.column.name
-        for m in mappings
-        if m.column.masking_strategy != MaskingStrategy.NONE
-        or any(isinstance(s, dict) and s.get("op") in MASKING_STEPS for s in m.steps or [])
-    ]
+    premasked = [m.column.name for m in mappings if _masked_on_load(m)]
     return PIIMask.build(user, _pipeline_feeds(mappings), [m.column for m in mappings], premasked)
 
 
@@ -293,7 +367,7 @@ def reject_rows(rejects, fields: list[str], mask: PIIMask) -> list[dict]:
         rows.append(
             {
                 "row_number": row_number,
-                "cells": [(shown.get(name), name in failing, name in mask.fields) for name in fields],
+                "cells": [(shown.get(name), name in failing, mask.masks_field(name)) for name in fields],
                 "errors": [
                     (column, ", ".join(mask.feeds.get(column, [])), reason)
                     for column, reason in mask.reasons(errors, raw).items()
@@ -794,9 +868,32 @@ class PipelineAdmin(CatalogModelAdmin):
         return redirect("admin:pipelines_pipelinerun_change", run.pk)
 
     def dry_run_view(self, request, object_id):
+        """GET: the page with its Start button. POST: read the source's first rows, transform and validate
+        them, load nothing. A dry run runs SQL on a data store or reads a file, so it needs the permission to
+        run the pipeline, like Run now."""
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
         pipeline = _object_or_404(self, request, object_id)
         if not self.has_view_permission(request, pipeline):
             raise PermissionDenied
+        can_run = request.user.has_perm(RUN_PERMISSION)
+        context = _page(
+            self,
+            request,
+            f"Dry run of {pipeline.name}",
+            original=pipeline,
+            limit=DRY_RUN_ROWS,
+            can_run=can_run,
+            ran=request.method == "POST",
+        )
+        if request.method == "POST":
+            if not can_run:
+                raise PermissionDenied
+            context.update(self._dry_run_context(request, pipeline))
+        return TemplateResponse(request, "admin/pipelines/pipeline/dry_run.html", context)
+
+    @staticmethod
+    def _dry_run_context(request, pipeline: Pipeline) -> dict:
         try:
             result = pipeline_dry_run(pipeline, limit=DRY_RUN_ROWS)
             error = result.error
@@ -806,23 +903,19 @@ class PipelineAdmin(CatalogModelAdmin):
         columns = result.columns if result else []
         rejects = [(r.row_number, r.raw, r.errors) for r in result.rejects] if result else []
         fields = _field_names([raw for _, raw, _ in rejects], result.fields if result else [])
-        context = _page(
-            self,
-            request,
-            f"Dry run of {pipeline.name}",
-            original=pipeline,
-            error=error,
-            source=result.source if result else "",
-            columns=columns,
-            rows=[[_shown(mask.row(row).get(c)) for c in columns] for row in result.rows] if result else [],
-            fields=fields,
-            rejects=reject_rows(rejects, fields, mask),
-            premasked=[c for c in columns if c in mask.premasked],
-            limit=DRY_RUN_ROWS,
-            mask=mask,
-            can_run=request.user.has_perm(RUN_PERMISSION),
-        )
-        return TemplateResponse(request, "admin/pipelines/pipeline/dry_run.html", context)
+        mask.cover(fields)
+        return {
+            "error": error,
+            "source": result.source if result else "",
+            "columns": columns,
+            "rows": [[_shown(mask.row(row).get(c)) for c in columns] for row in result.rows]
+            if result
+            else [],
+            "fields": fields,
+            "rejects": reject_rows(rejects, fields, mask),
+            "premasked": [c for c in columns if c in mask.premasked],
+            "mask": mask,
+        }
 
 
 def _run_outcome(run: PipelineRun) -> tuple[str, int]:
@@ -1062,7 +1155,6 @@ class PipelineRunAdmin(RunRecordAdmin):
             original=run,
             run=run,
             progress=_progress(run),
-            rate=_rate(run),
             timings=_timings(run.timings or {}),
             duration=duration_text(run.duration),
             retried_as=list(PipelineRun.objects.filter(retry_of=run).values_list("pk", flat=True)),
@@ -1083,6 +1175,7 @@ class PipelineRunAdmin(RunRecordAdmin):
         )
         rows = [(r.row_number, r.raw, r.errors) for r in page.object_list]
         fields = _field_names([raw for _, raw, _ in rows], _mapped_fields(mask))
+        mask.cover(fields)
         days = settings.CUSTODIAN_QUARANTINE_DAYS
         return {
             "rejects_page": page,
@@ -1190,20 +1283,6 @@ def _progress(run: PipelineRun) -> dict:
         "percent": None if fraction is None else round(100 * fraction, 1),
         "active": not run.is_finished,
     }
-
-
-def _rate(run: PipelineRun) -> dict:
-    """What the run page calls its rows per second. A committed load (succeeded, or failed by the quality
-    checks after it) measures it from opening the source to the commit, leaving out preparation, quality
-    checks and bookkeeping, so it is not the rows over the duration shown; a run that stopped earlier
-    measures it over its whole time (pipelines.runner). A run still going gets its figure when it succeeds."""
-    if not run.is_finished or run.status == RunStatus.SUCCEEDED or run.error_kind == ErrorKind.QUALITY:
-        return {
-            "label": "Rows/s while reading and loading",
-            "help": "Rows read per second from opening the source to the commit; the duration also counts "
-            "preparing, quality checks and recording the run.",
-        }
-    return {"label": "Rows/s over the run", "help": "Rows read per second over the run's duration."}
 
 
 def _timings(timings: dict) -> list[dict]:

@@ -10,11 +10,11 @@ from croniter import croniter
 
 from catalog.masking import load_masking, masking_conflict
 from catalog.schema.metadata import AUDIT_COLUMNS
-from catalog.sql_conditions import select_problem
+from core.sql_gate import SqlRefused, query_check
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 from pipelines.transforms import MASKING_STEPS
 
-__all__ = ["pipeline_config_errors", "source_fields_check", "query_check", "unique_keys"]
+__all__ = ["pipeline_config_errors", "source_fields_check", "source_sql_check", "unique_keys"]
 
 
 class _Problems(dict):
@@ -30,23 +30,45 @@ class _Problems(dict):
             self[key] = value
 
 
-def query_check(query: str) -> str | None:
-    """Why a source query is refused (not one read-only SELECT), or None."""
-    return select_problem(query, what="The source query")
+def source_sql_check(pipeline) -> None:
+    """SqlRefused unless the SQL gate (core.sql_gate) lets the source's SQL through: the query, or a
+    SELECT * of the table. A source reads only ordinary tables of its data store's schema and calls only
+    allow-listed functions (no system catalogs, files, large objects or other sessions). Checked when the
+    pipeline is saved and again right before the SQL runs (pipelines.sources)."""
+    from sqlglot import exp
+
+    store = pipeline.source_datastore
+    dialect = "sqlite" if store.engine == "sqlite" else "postgres"
+    schema = (store.schema_name or None) if dialect == "postgres" else None
+    if pipeline.source_kind == SourceKind.SQL_QUERY:
+        query_check(pipeline.source_query, schema=schema, dialect=dialect, what="The source query")
+        return
+    parts = pipeline.source_table.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise SqlRefused(f"'{pipeline.source_table}' is not a table name (table or schema.table).")
+    table = exp.table_(parts[-1], db=parts[0] if len(parts) == 2 else schema, quoted=True)
+    query_check(
+        exp.select("*").from_(table).sql(dialect), schema=schema, dialect=dialect, what="The source table"
+    )
 
 
 def unique_keys(entity, columns=None) -> list[set[str]]:
-    """Column sets the table enforces as unique: the primary key, unique columns, unique indexes."""
+    """Column sets the table enforces as unique: the primary key, unique columns, unique indexes (without
+    a condition). One query for the indexes, however many there are."""
+    from catalog.models import IndexColumn
+
     columns = list(entity.columns.all()) if columns is None else list(columns)
     keys = []
     primary = {c.name for c in columns if c.primary_key_position}
     if primary:
         keys.append(primary)
     keys += [{c.name} for c in columns if c.is_unique]
-    indexes = entity.indexes.filter(is_unique=True, condition="").prefetch_related("index_columns__column")
-    for index in indexes:
-        keys.append({ic.column.name for ic in index.index_columns.all() if not ic.included})
-    return keys
+    indexed: dict[int, set[str]] = {}
+    for index_id, name in IndexColumn.objects.filter(
+        index__entity=entity, index__is_unique=True, index__condition="", included=False
+    ).values_list("index_id", "column__name"):
+        indexed.setdefault(index_id, set()).add(name)
+    return keys + list(indexed.values())
 
 
 def _schedule_error(schedule: str) -> str | None:
@@ -56,10 +78,11 @@ def _schedule_error(schedule: str) -> str | None:
 
 
 def pipeline_config_errors(
-    pipeline, *, check_source: bool = True, columns=None, mappings=None
+    pipeline, *, check_source: bool = True, columns=None, mappings=None, keys=None
 ) -> dict[str, str]:
-    """Problems by field. `columns` (the target's) and `mappings` (with their columns) may be passed when the
-    caller has read them already: a run reads each once, whatever the number of columns."""
+    """Problems by field. `columns` (the target's), `mappings` (with their columns) and `keys` (the target's
+    unique_keys) may be passed when the caller has read them already: a run reads each once, whatever the
+    number of columns."""
     errors: dict[str, str] = _Problems()
     kind = pipeline.source_kind
     if kind in FILE_KINDS:
@@ -91,12 +114,13 @@ def pipeline_config_errors(
             errors["source_datastore"] = "SQL sources can be PostgreSQL or SQLite data stores."
         if kind == SourceKind.SQL_TABLE and not pipeline.source_table:
             errors["source_table"] = "Name the source table (table or schema.table)."
-        if kind == SourceKind.SQL_QUERY:
-            problem = (
-                query_check(pipeline.source_query) if pipeline.source_query.strip() else "Write the query."
-            )
-            if problem:
-                errors["source_query"] = problem
+        elif kind == SourceKind.SQL_QUERY and not pipeline.source_query.strip():
+            errors["source_query"] = "Write the query."
+        elif pipeline.source_datastore_id and "source_datastore" not in errors:
+            try:
+                source_sql_check(pipeline)
+            except SqlRefused as refusal:
+                errors["source_query" if kind == SourceKind.SQL_QUERY else "source_table"] = refusal.message
         if pipeline.source_path or pipeline.source_file:
             errors["source_path"] = "SQL sources read no file; clear the path and upload."
 
@@ -134,11 +158,18 @@ def pipeline_config_errors(
     if unknown:
         errors["key_columns"] = f"{target.name} has no column {', '.join(unknown)}."
     mode = pipeline.load_mode
+    # The key is what upsert merges on and what SCD2 versions share; append and replace need none, since
+    # every primary key and unique constraint of the target is checked whatever the key (pipelines.plan).
+    if key and mode in (LoadMode.APPEND, LoadMode.REPLACE):
+        errors["key_columns"] = (
+            f"Key columns apply to upsert and SCD type 2 loads only; {mode} already rejects rows that repeat "
+            f"the primary key or a unique constraint of {target.name}. Clear them."
+        )
     if mode == LoadMode.UPSERT and not unknown:
         effective = set(key) or {c.name for c in columns.values() if c.primary_key_position}
         if not effective:
             errors["key_columns"] = f"Upsert needs key columns: {target.name} has no primary key; name them."
-        elif effective not in unique_keys(target, columns.values()):
+        elif effective not in (unique_keys(target, columns.values()) if keys is None else keys):
             errors["key_columns"] = (
                 f"Upsert on ({', '.join(sorted(effective))}) needs a primary key or unique constraint on "
                 "exactly "

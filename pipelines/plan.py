@@ -74,6 +74,9 @@ class Plan:
     incremental: bool
     watermark_field: str
     watermark_spec: ColumnSpec | None
+    # Column sets no two loaded rows may share: the load's key and every unique key of the target whose
+    # columns are all mapped (primary key, unique columns, unique indexes without a condition).
+    unique_keys: list[list[str]] = field(default_factory=list)
     context: StepContext = field(default_factory=StepContext)
     expressions: list | None = None
 
@@ -107,6 +110,19 @@ class Plan:
         ]
 
 
+def _unique_keys(key: list[str], keys: list[set[str]], columns: list, mapped: set[str]) -> list[list[str]]:
+    """The column sets the batch is checked against, the load's key first, each once, all mapped.
+
+    A row that repeats one of them would make the database refuse the whole load (append, replace) or
+    leave it to chance which row wins (upsert); rejected instead, it goes to quarantine with its reason."""
+    ordered = {c.name: c.position for c in columns}
+    found: list[list[str]] = []
+    for candidate in [key, *(sorted(k, key=lambda n: (ordered.get(n, 0), n)) for k in keys)]:
+        if candidate and set(candidate) <= mapped and all(set(candidate) != set(f) for f in found):
+            found.append(list(candidate))
+    return found
+
+
 def _key_columns(pipeline, columns: dict) -> list[str]:
     if pipeline.key_columns:
         return list(pipeline.key_columns)
@@ -132,12 +148,13 @@ def plan_build(pipeline, *, check_source: bool = False) -> Plan:
     """The pipeline compiled against the catalog; PipelineNotConfigured when it cannot run as configured.
 
     Reads the target's columns and the mappings once, for the checks and the plan alike."""
-    from pipelines.config import pipeline_config_errors
+    from pipelines.config import pipeline_config_errors, unique_keys
 
     column_list = list(pipeline.target.columns.all())
     mapping_list = list(pipeline.mappings.select_related("column").order_by("position", "id"))
+    keys = unique_keys(pipeline.target, column_list)
     errors = pipeline_config_errors(
-        pipeline, check_source=check_source, columns=column_list, mappings=mapping_list
+        pipeline, check_source=check_source, columns=column_list, mappings=mapping_list, keys=keys
     )
     if errors:
         raise PipelineNotConfigured(errors)
@@ -170,6 +187,7 @@ def plan_build(pipeline, *, check_source: bool = False) -> Plan:
         incremental=pipeline.extract_mode == ExtractMode.INCREMENTAL,
         watermark_field=pipeline.watermark_field,
         watermark_spec=watermark_spec,
+        unique_keys=_unique_keys(key, keys, column_list, {m.spec.name for m in mappings}),
     )
 
 
@@ -322,19 +340,12 @@ def plan_apply(
         typed = typed.filter((wm > pl.lit(bound)) | (wm.is_null() & pl.col("custodian_failed")))
     good = typed.filter(~pl.col("custodian_failed"))
     bad = typed.filter(pl.col("custodian_failed")).select(ROW)
-    duplicates = None
-    key = [k for k in plan.key if k in plan.columns]
-    if key:
-        duplicate = ~pl.struct(key).is_first_distinct() & pl.all_horizontal(
-            [pl.col(k).is_not_null() for k in key]
-        )
-        marked = good.with_columns(duplicate.alias("custodian_dup"))
-        duplicates = marked.filter(pl.col("custodian_dup"))
-        good = marked.filter(~pl.col("custodian_dup")).drop("custodian_dup")
+    good, duplicates = _duplicates_split(good, plan.unique_keys)
     rows = good.select(plan.columns)
     rejects = _rejects(numbered, bad, compiled)
-    if duplicates is not None and duplicates.height:
-        rejects += _duplicates(numbered, duplicates, key)
+    for key, repeated in duplicates:
+        rejects += _duplicates(numbered, repeated, key)
+    if duplicates:
         rejects.sort(key=lambda r: r.row_number)
     high = None
     if plan.incremental and good.height:
@@ -359,6 +370,22 @@ def _rejects(numbered, bad, compiled) -> list[Rejected]:
         }
         result.append(Rejected(bad_row[ROW], raw_row, errors))
     return result
+
+
+def _duplicates_split(good: pl.DataFrame, keys: list[list[str]]) -> tuple[pl.DataFrame, list]:
+    """(rows to load, [(key, rows repeating it)]): a row whose non-null key equals an earlier row's is
+    taken out, key by key, so that only rows still loaded count as earlier ones for the next key."""
+    found = []
+    for key in keys:
+        repeated = ~pl.struct(key).is_first_distinct() & pl.all_horizontal(
+            [pl.col(k).is_not_null() for k in key]
+        )
+        marked = good.with_columns(repeated.alias("custodian_dup"))
+        duplicates = marked.filter(pl.col("custodian_dup"))
+        if duplicates.height:
+            found.append((key, duplicates))
+            good = marked.filter(~pl.col("custodian_dup")).drop("custodian_dup")
+    return good, found
 
 
 def _duplicates(numbered, duplicates, key) -> list[Rejected]:

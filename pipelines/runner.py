@@ -77,12 +77,15 @@ def _claim(run_id: int) -> PipelineRun | None:
 
 
 def _finish(run: PipelineRun, status: str, kind: str = "", error: str = "", **fields) -> None:
+    """Record how the run ended. Counts say what is true after it: a run that stopped before its commit
+    loaded nothing (its transaction rolled back), whatever it had copied; only a committed load passes
+    `rows_loaded`. Rows per second are the rows read over the duration the run page shows beside them."""
     now = timezone.now()
-    started = run.started_at or now
-    elapsed = max((now - started).total_seconds(), 1e-6)
-    fields.setdefault(
-        "rows_per_second", round(run.rows_extracted / elapsed, 1) if run.rows_extracted else None
-    )
+    if status != RunStatus.SUCCEEDED and "rows_loaded" not in fields:
+        fields.update(rows_loaded=0, rows_inserted=0, rows_updated=0)
+    read = fields.get("rows_extracted", run.rows_extracted)
+    seconds = (now - run.started_at).total_seconds() if run.started_at else 0
+    fields["rows_per_second"] = round(read / seconds, 1) if read and seconds > 0 else None
     PipelineRun.objects.filter(pk=run.pk).update(
         status=status, error_kind=kind, error=error, finished_at=now, phase="", **fields
     )
@@ -139,8 +142,16 @@ def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -
         run_transient_failed(run, message, timings=_rounded(timings))
         return
     except psycopg.Error as exc:
-        detail = getattr(getattr(exc, "diag", None), "message_detail", None)
-        message = str(exc).strip().splitlines()[0] + (f" ({detail})" if detail else "")
+        # Only the server's first line, which names the constraint or column: its detail quotes the row's
+        # values ("Key (email)=(...)", "Failing row contains (...)"), shown to everyone who may read runs.
+        message = str(exc).strip().splitlines()[0]
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            # Rows repeating a key within a batch are quarantined (pipelines.plan); this one repeats a row
+            # of an earlier batch or one already in the table.
+            message += (
+                ": a row repeats the key of a row already in the table or of a row in an earlier batch of "
+                "this run"
+            )
         _finish(
             run,
             RunStatus.FAILED,
@@ -205,7 +216,6 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                 from pipelines.validate import python_value
 
                 watermark_value = python_value(plan.watermark_spec, watermark)
-            started = time.monotonic()
             with source_open(
                 pipeline,
                 watermark=watermark_value,
@@ -278,7 +288,6 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
             clock = time.monotonic()
         timings["commit"] += time.monotonic() - clock
         heartbeat.target = None
-    elapsed = time.monotonic() - started
     return {
         "extracted": extracted,
         "loaded": loader.copied,
@@ -287,7 +296,6 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
         "rejected": rejected,
         "watermark_to": watermark_to,
         "file_position": end_position,
-        "rows_per_second": round(extracted / elapsed, 1) if elapsed > 0 else None,
         "notes": loader.notes,
         "lineage": plan.lineage(reader.label),
         "source_label": reader.label,

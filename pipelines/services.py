@@ -260,7 +260,6 @@ def run_succeeded(run: PipelineRun, pipeline: Pipeline, outcome: dict, timings: 
         rows_updated=outcome["updated"],
         rows_rejected=outcome["rejected"],
         watermark_to=outcome["watermark_to"],
-        rows_per_second=outcome["rows_per_second"],
         warnings=outcome["notes"]
         + (
             [f"{outcome['rejected']:,} rows were rejected (within the threshold); see the quarantine."]
@@ -339,7 +338,15 @@ def runs_reap(*, pipeline: Pipeline | None = None, now=None) -> int:
             error = "No worker took this run within 6 hours (is an rqworker for the etl queue running?)."
             match = Q(status=RunStatus.QUEUED)
         count += PipelineRun.objects.filter(match, pk=run.pk).update(
-            status=RunStatus.FAILED, error_kind=ErrorKind.LOST, error=error, finished_at=now, phase=""
+            status=RunStatus.FAILED,
+            error_kind=ErrorKind.LOST,
+            error=error,
+            finished_at=now,
+            phase="",
+            # Its transaction rolled back: whatever it had copied is not in the target.
+            rows_loaded=0,
+            rows_inserted=0,
+            rows_updated=0,
         )
     return count
 
@@ -360,7 +367,12 @@ class DryRun:
 
 
 def pipeline_dry_run(pipeline: Pipeline, *, limit: int = 100) -> DryRun:
-    """Read up to `limit` rows, transform and validate them; DryRun.error says why it could not."""
+    """Read up to `limit` rows, transform and validate them; DryRun.error says why it could not.
+
+    It reads the source (a SQL source runs under the SQL gate, with CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS):
+    callers let only users who may run the pipeline start it."""
+    from psycopg import sql
+
     from pipelines.config import source_fields_check
     from pipelines.load import target_connect
     from pipelines.plan import plan_apply, plan_build, plan_lookups_load
@@ -372,8 +384,20 @@ def pipeline_dry_run(pipeline: Pipeline, *, limit: int = 100) -> DryRun:
         result.columns = plan.columns
         if any(step["op"] == "lookup" for m in plan.mappings for step in m.steps):
             with target_connect(pipeline.target.datastore) as connection:
+                # A page started it: the reference tables are read only and within the dry run's time.
+                connection.read_only = True
+                connection.execute(
+                    sql.SQL("SET statement_timeout = {}").format(
+                        sql.Literal(int(settings.CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS * 1000))
+                    )
+                )
                 plan_lookups_load(plan, pipeline, connection)
-        with source_open(pipeline, limit=limit, batch_rows=limit) as reader:
+        with source_open(
+            pipeline,
+            limit=limit,
+            batch_rows=limit,
+            timeout_seconds=settings.CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS,
+        ) as reader:
             result.fields, result.source = reader.fields, reader.label
             source_fields_check(reader.fields, plan.source_fields_needed())
             for batch in reader.batches:

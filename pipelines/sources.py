@@ -14,6 +14,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import time as clock
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 HEAD_BYTES = 65536
+ARROW_RECORD_QUOTE = re.compile(r"(columns, got \d+): .*", re.S)
 BLOCK_BYTES = 1 << 20
 
 
@@ -300,12 +303,16 @@ def _csv_error(
         if number is None and path is not None:
             number = _malformed_record(path, pipeline, bad.expected_columns)
         where = f"record {number}" if number else f"a record after row {row - 1}"
+        # Not the record's text: its values may be personal data, and the run's page is read by users who
+        # may not see that; the record number finds it in the file.
         return PipelineDataError(
-            f"Malformed CSV at {where}: expected {bad.expected_columns} fields, found {bad.actual_columns}: "
-            f"{bad.text[:200]!r}. Nothing was loaded."
+            f"Malformed CSV at {where}: expected {bad.expected_columns} fields, found {bad.actual_columns}. "
+            "Nothing was loaded."
         )
     if "UTF8" in text or "decode" in text.lower():
         return _decode_error(exc, encoding)
+    # PyArrow ends "Expected 8 columns, got 3: <the record>": the record is left out, as above.
+    text = ARROW_RECORD_QUOTE.sub(r"\1", text)
     return PipelineDataError(f"Malformed CSV after row {row - 1}: {text[:300]}. Nothing was loaded.")
 
 
@@ -578,24 +585,80 @@ def _sql_statement(pipeline, connection) -> tuple[sa.TextClause | sa.Select, str
     return sa.text(pipeline.source_query.strip().rstrip(";")), "query"
 
 
+def _source_guard(connection, store, timeout_seconds: float) -> None:
+    """Open the transaction that runs the source's SQL as user-written SQL is run: on PostgreSQL read
+    only, with a statement timeout, as the store's read-only role, in its schema (catalog's
+    datastore_guard); on SQLite read only, and interrupted once the time is up."""
+    from catalog.schema.connections import datastore_guard
+
+    raw = connection.connection.dbapi_connection
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA query_only = ON")
+        deadline = clock.monotonic() + timeout_seconds
+        raw.set_progress_handler(lambda: clock.monotonic() > deadline, 10_000)
+        return
+    import psycopg
+
+    try:
+        with raw.cursor() as cursor:
+            datastore_guard(cursor, store, timeout_seconds=timeout_seconds)
+    except psycopg.Error as exc:
+        raise PipelineDataError(
+            f"Data store '{store.name}' refused the guard its source SQL runs under: {_first_line(exc)}. "
+            "Check its read-only role (the connecting user must be a member of it)."
+        ) from None
+
+
+def _timed_out(exc: Exception) -> bool:
+    """Whether the source's SQL was stopped by its time limit (PostgreSQL's statement or lock timeout,
+    or the SQLite progress handler), not by a lost connection."""
+    import psycopg
+
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)):
+        return True
+    return "interrupted" in str(orig or exc)
+
+
+def _timeout_message(store, timeout_seconds: float) -> str:
+    return (
+        f"The source SQL on data store '{store.name}' ran longer than its limit of {timeout_seconds:g} s "
+        "and was stopped; nothing was loaded. Make the query cheaper (filter, index) or ask for a longer "
+        "limit (CUSTODIAN_SOURCE_TIMEOUT_SECONDS for runs, CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS for dry runs)."
+    )
+
+
 def _sql_reader(
-    pipeline, batch_rows: int, limit: int | None, watermark, watermark_column: str | None, stack
+    pipeline,
+    batch_rows: int,
+    limit: int | None,
+    watermark,
+    watermark_column: str | None,
+    stack,
+    timeout_seconds: float,
 ) -> SourceReader:
-    from catalog.schema.connections import datastore_connect
+    from catalog.schema.connections import datastore_connect, datastore_url
     from catalog.schema.dialects import SchemaError
+    from core.sql_gate import SqlRefused
+    from pipelines.config import source_sql_check
 
     store = pipeline.source_datastore
     if store is None:
         raise PipelineDataError("The pipeline has no source data store.")
     try:
+        # Checked when saved; checked again here, right before it runs (the gate may have tightened since).
+        source_sql_check(pipeline)
+    except SqlRefused as refusal:
+        raise PipelineDataError(f"{refusal.message} Nothing was read.") from None
+    try:
+        datastore_url(store)  # no connection, or Custodian's own database: a retry will not help
+    except SchemaError as exc:
+        raise PipelineDataError(f"{exc.message} Nothing was read.") from None
+    try:
         connection = stack.enter_context(datastore_connect(store))
     except SchemaError as exc:
         raise TransientSourceError(exc.message) from None
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-    elif dialect == "sqlite":
-        connection.exec_driver_sql("PRAGMA query_only = ON")
+    _source_guard(connection, store, timeout_seconds)
     statement, label = _sql_statement(pipeline, connection)
     params = {}
     pushed = False
@@ -606,11 +669,14 @@ def _sql_reader(
         pushed = True
     if limit is not None:
         statement = sa.text(f"SELECT * FROM ({statement.text}) AS custodian_lim LIMIT {int(limit)}")
+    dialect = connection.dialect.name
     try:
         result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(
             statement, params
         )
     except sa.exc.OperationalError as exc:
+        if _timed_out(exc):
+            raise PipelineDataError(_timeout_message(store, timeout_seconds)) from None
         if dialect == "sqlite" or "does not exist" in str(exc.orig):
             raise PipelineDataError(_sql_message(exc, pipeline)) from None
         raise TransientSourceError(f"Lost the source data store '{store.name}': {_first_line(exc)}") from None
@@ -630,6 +696,8 @@ def _sql_reader(
                 yield Batch(frame, row)
                 row += frame.height
         except sa.exc.OperationalError as exc:
+            if _timed_out(exc):
+                raise PipelineDataError(_timeout_message(store, timeout_seconds)) from None
             raise TransientSourceError(
                 f"Lost the source data store '{store.name}': {_first_line(exc)}"
             ) from None
@@ -666,11 +734,14 @@ def source_open(
     watermark_column: str | None = None,
     file_position: dict | None = None,
     batch_rows: int | None = None,
+    timeout_seconds: float | None = None,
 ):
     """An open SourceReader for the pipeline; PipelineDataError or TransientSourceError saying why not.
 
     `watermark` (with the source column it applies to) is pushed down into SQL sources; file sources are
     filtered by the runner. `file_position` lets an append-only file be read from where the last run ended.
+    SQL sources run under the SQL gate, read only, as the store's read-only role, and are stopped after
+    `timeout_seconds` (default CUSTODIAN_SOURCE_TIMEOUT_SECONDS).
     """
     from contextlib import ExitStack
 
@@ -678,7 +749,11 @@ def source_open(
     with ExitStack() as stack:
         kind = pipeline.source_kind
         if kind in (SourceKind.SQL_TABLE, SourceKind.SQL_QUERY):
-            yield _sql_reader(pipeline, batch_rows, limit, watermark, watermark_column, stack)
+            if timeout_seconds is None:
+                timeout_seconds = settings.CUSTODIAN_SOURCE_TIMEOUT_SECONDS
+            yield _sql_reader(
+                pipeline, batch_rows, limit, watermark, watermark_column, stack, float(timeout_seconds)
+            )
             return
         path = source_file_path(pipeline)
         if not os.access(path, os.R_OK):

@@ -117,12 +117,15 @@ def test_readers_get_no_buttons_and_403_for_run_cancel_retry_and_edits(
 ):
     client = role_client(role)
     page = client.get(url("pipelines_pipeline_change", pipeline.pk)).content.decode()
-    assert "Dry run" in page
+    assert 'id="pipeline-dry-run"' not in page
     assert 'id="pipeline-run"' not in page
     assert 'name="_save"' not in page  # a read-only page
 
     assert client.post(url("pipelines_pipeline_run", pipeline.pk)).status_code == 403
     assert not PipelineRun.objects.exists()
+    dry_run_page = client.get(url("pipelines_pipeline_dry_run", pipeline.pk)).content.decode()
+    assert 'id="dry-run-not-allowed"' in dry_run_page and 'id="dry-run-start"' not in dry_run_page
+    assert client.post(url("pipelines_pipeline_dry_run", pipeline.pk)).status_code == 403
 
     queued = pipeline_run_request(pipeline, user=platform_admin, enqueue=False)
     run_page = client.get(url("pipelines_pipelinerun_change", queued.pk)).content.decode()
@@ -288,6 +291,29 @@ def test_saving_a_pipeline_checks_the_mappings_submitted_with_it(client, platfor
     assert pipeline.mappings.filter(column__name="email").exists()
 
 
+def test_a_source_query_the_sql_gate_refuses_is_shown_on_the_query_field(
+    client, platform_admin, pipeline, shop
+):
+    client.force_login(platform_admin)
+    data = edit_data(client, pipeline)
+    data.update(
+        source_kind="sql_query",
+        source_path="",
+        source_datastore=shop.pk,
+        source_query="SELECT customer_id AS id, pg_read_file('/etc/hostname') AS email FROM customer",
+    )
+    response = client.post(url("pipelines_pipeline_change", pipeline.pk), data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["source_query"] == [
+        "The source query may not call pg_read_file(): only functions that "
+        "compute on values (text, numbers, dates, aggregates, window functions) "
+        "are allowed."
+    ]
+    pipeline.refresh_from_db()
+    assert pipeline.source_kind == "csv" and pipeline.source_query == ""
+
+
 def test_second_admin_saving_a_stale_pipeline_is_refused(client, platform_admin, pipeline):
     from catalog.roles import PLATFORM_ADMIN
     from tests.conftest import make_user
@@ -378,20 +404,21 @@ def test_run_now_with_redis_names_the_dependent_pipelines_it_queues_when_it_succ
     ]
 
 
-def test_run_page_says_over_which_time_its_rows_per_second_were_measured(
+def test_run_page_computes_rows_per_second_from_the_rows_and_duration_it_shows(
     client, platform_admin, pipeline, import_root
 ):
+    from django.template.defaultfilters import floatformat
+
     succeeded = finished_run(pipeline, platform_admin)
     (import_root / "customers.csv").write_text(CUSTOMER_CSV + BAD_ROWS)  # 2 of 5 rows: over the threshold
     failed = finished_run(pipeline, platform_admin)
     assert failed.error_kind == ErrorKind.THRESHOLD
     client.force_login(platform_admin)
-    page = client.get(url("pipelines_pipelinerun_change", succeeded.pk)).content.decode()
-    # Not the rows over the duration shown above it: the runner times the load from the source to the commit.
-    assert 'id="run-rows-per-second-label">Rows/s while reading and loading</dt>' in page
-    assert "Rows read per second from opening the source to the commit" in page
-    page = client.get(url("pipelines_pipelinerun_change", failed.pk)).content.decode()
-    assert 'id="run-rows-per-second-label">Rows/s over the run</dt>' in page
+    for run in (succeeded, failed):
+        assert run.rows_per_second == round(run.rows_extracted / run.duration, 1)
+        page = client.get(url("pipelines_pipelinerun_change", run.pk)).content.decode()
+        assert 'id="run-rows-per-second-label">Rows/s</dt>' in page
+        assert f'id="run-rows-per-second">{floatformat(run.rows_per_second, "0g")}</dd>' in page
 
 
 def test_second_run_now_while_one_is_queued_says_busy(
@@ -459,9 +486,35 @@ def test_a_succeeded_run_cannot_be_retried(client, platform_admin, pipeline):
 # Dry run ----------------------------------------------------------------------------------------------
 
 
-def test_dry_run_shows_transformed_rows_and_the_rejects(client, officer, tolerant_pipeline, shop):
-    client.force_login(officer)
-    response = client.get(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk))
+@pytest.fixture
+def pii_operator(db):
+    """A platform admin who may also see personal data unmasked."""
+    from django.contrib.auth.models import Permission
+
+    from catalog.roles import PLATFORM_ADMIN
+    from tests.conftest import make_user
+
+    user = make_user("pii_operator", PLATFORM_ADMIN)
+    user.user_permissions.add(Permission.objects.get(codename="view_pii", content_type__app_label="catalog"))
+    return user
+
+
+def test_dry_run_page_starts_nothing_until_its_button_is_pressed(client, platform_admin, pipeline, shop):
+    client.force_login(platform_admin)
+    page = client.get(url("pipelines_pipeline_change", pipeline.pk)).content.decode()
+    assert 'id="pipeline-dry-run"' in page
+    response = client.get(url("pipelines_pipeline_dry_run", pipeline.pk))
+    body = response.content.decode()
+    assert 'id="dry-run-start"' in body and 'name="csrfmiddlewaretoken"' in body
+    assert "rows" not in response.context and 'id="dry-run-counts"' not in body
+    assert client.put(url("pipelines_pipeline_dry_run", pipeline.pk)).status_code == 405
+    ran = client.post(url("pipelines_pipeline_dry_run", pipeline.pk))
+    assert ran.status_code == 200 and len(ran.context["rows"]) == 3
+
+
+def test_dry_run_shows_transformed_rows_and_the_rejects(client, pii_operator, tolerant_pipeline, shop):
+    client.force_login(pii_operator)
+    response = client.post(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk))
     assert response.status_code == 200
     assert len(response.context["rows"]) == 3
     assert [r["row_number"] for r in response.context["rejects"]] == [4, 5]
@@ -473,14 +526,14 @@ def test_dry_run_shows_transformed_rows_and_the_rejects(client, officer, toleran
     assert query(shop, "SELECT count(*) FROM app.customer") == [(0,)]  # nothing was loaded
 
 
-def test_dry_run_cuts_long_values_keeping_them_whole_in_the_tooltip(client, officer, shop, import_root):
+def test_dry_run_cuts_long_values_keeping_them_whole_in_the_tooltip(client, pii_operator, shop, import_root):
     long_name = "Augusta Ada King, Countess of Lovelace, née Byron"
     (import_root / "customers.csv").write_text(
         CUSTOMER_CSV + f'4,ada@example.org,"{long_name}",gb,2024-01-05,91.5,yes,2024-03-01 10:00:00\n'
     )
-    pipeline = make_pipeline(shop.customer, officer, reject_threshold_percent=50)
-    client.force_login(officer)
-    body = client.get(url("pipelines_pipeline_dry_run", pipeline.pk)).content.decode()
+    pipeline = make_pipeline(shop.customer, pii_operator, reject_threshold_percent=50)
+    client.force_login(pii_operator)
+    body = client.post(url("pipelines_pipeline_dry_run", pipeline.pk)).content.decode()
     assert 'id="dry-run-counts">3 passed, <a href="#dry-run-rejects">1 rejected</a>.' in body
     # In the rejected row's cells (the transformed rows have the same value cut the same way).
     assert f'<span title="{html.escape(long_name)}">{html.escape(long_name[:39])}…</span>' in body
@@ -488,7 +541,7 @@ def test_dry_run_cuts_long_values_keeping_them_whole_in_the_tooltip(client, offi
 
 def test_dry_run_masks_personal_data_for_users_without_view_pii(client, platform_admin, tolerant_pipeline):
     client.force_login(platform_admin)
-    body = client.get(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk)).content.decode()
+    body = client.post(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk)).content.decode()
     assert 'id="dry-run-masked"' in body
     assert "not-an-email" not in body and "ada@example.com" not in body
     assert "&#x27;[redacted]&#x27; does not match the pattern @" in body
@@ -498,7 +551,7 @@ def test_dry_run_masks_personal_data_for_users_without_view_pii(client, platform
 def test_dry_run_shows_why_it_could_not_read_the_source(client, platform_admin, pipeline, import_root):
     (import_root / "customers.csv").write_text("id;mail\n1;x\n")
     client.force_login(platform_admin)
-    response = client.get(url("pipelines_pipeline_dry_run", pipeline.pk))
+    response = client.post(url("pipelines_pipeline_dry_run", pipeline.pk))
     assert response.status_code == 200
     body = response.content.decode()
     assert 'id="dry-run-error"' in body and "The source has no field" in body

@@ -339,6 +339,10 @@ ERROR_CASES = [
     ),
     (customer_config(load={"mode": "upsert", "key": "customer_id"}), "load.key: must be a list of text"),
     (
+        customer_config(load={"mode": "append", "key": ["customer_id"]}),
+        "load.key: Key columns apply to upsert and SCD type 2 loads only; append already rejects rows",
+    ),
+    (
         customer_config(load={"mode": "upsert", "keys": ["customer_id"]}),
         "load.keys: unknown key (did you mean",
     ),

@@ -106,6 +106,24 @@ class TestRunRecords:
         run = PipelineRun.objects.get(pipeline=pipeline)
         assert run.error_kind == ErrorKind.DATA and "No file 'missing.csv'" in run.error
 
+    def test_a_load_the_database_refused_reports_nothing_loaded_and_an_honest_rate(
+        self, shop, import_root, platform_admin
+    ):
+        from tests.catalog.schema.conftest import run_sql
+
+        (import_root / "customers.csv").write_text(CUSTOMER_CSV)
+        run_sql(store_url(shop), "INSERT INTO app.customer (customer_id, email) VALUES (3, 'x@example.org')")
+        pipeline = make_pipeline(shop.customer, platform_admin)
+        run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
+        assert run.status == RunStatus.FAILED and "The target database refused the load" in run.error
+        assert (
+            "a row repeats the key of a row already in the table or of a row in an earlier batch" in run.error
+        )
+        assert (run.rows_extracted, run.rows_loaded, run.rows_rejected) == (3, 0, 0)
+        assert (run.rows_inserted, run.rows_updated) == (0, 0)
+        assert run.rows_per_second == round(3 / run.duration, 1)
+        assert query(shop, "SELECT count(*) FROM app.customer") == [(1,)]
+
     def test_retry_of_a_failed_run_is_a_new_linked_run(self, shop, import_root, platform_admin):
         pipeline = make_pipeline(shop.customer, platform_admin, source_path="missing.csv")
         failed = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
@@ -118,11 +136,12 @@ class TestRunRecords:
         run = pipeline_run_request(pipeline, enqueue=False)
         long_ago = datetime.now(UTC) - timedelta(minutes=5)
         PipelineRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago
+            status=RunStatus.RUNNING, started_at=long_ago, heartbeat_at=long_ago, rows_loaded=40
         )
         assert runs_reap() == 1
         run.refresh_from_db()
         assert run.status == RunStatus.FAILED and run.error_kind == ErrorKind.LOST
+        assert run.rows_loaded == 0  # what it had copied was rolled back with its transaction
         assert "stopped sending heartbeats" in run.error
         pipeline_run_request(pipeline, enqueue=False)  # no longer busy
 
@@ -337,11 +356,10 @@ def test_a_run_is_refused_before_it_starts_when_the_header_lacks_a_mapped_field(
 def test_quality_after_load_fails_the_run_but_says_the_load_was_committed(shop, import_root, platform_admin):
     from quality.models import CheckRun
 
-    (import_root / "customers.csv").write_text(
-        CUSTOMER_CSV + "4,dup@example.com,Dup,DE,,,,\n5,dup@example.com,Dup again,DE,,,,\n"
-    )
-    # Rows 4 and 5 share an e-mail; with the unique constraint dropped they load, and the implied unique
-    # rule on email fails after the load.
+    (import_root / "customers.csv").write_text(CUSTOMER_CSV)
+    # A row already in the table shares Ada's e-mail (the unique constraint dropped): the rows load, and
+    # the implied unique rule on email fails after the load. (Within the source, the pipeline rejects a
+    # repeated e-mail itself.)
     from tests.catalog.schema.conftest import run_sql
 
     run_sql(
@@ -349,14 +367,15 @@ def test_quality_after_load_fails_the_run_but_says_the_load_was_committed(shop, 
         "ALTER TABLE app.customer DROP CONSTRAINT IF EXISTS customer_email_key;"
         "DO $$ DECLARE c text; BEGIN FOR c IN SELECT conname FROM pg_constraint WHERE "
         "conrelid = 'app.customer'::regclass AND contype = 'u' LOOP EXECUTE "
-        "'ALTER TABLE app.customer DROP CONSTRAINT ' || quote_ident(c); END LOOP; END $$;",
+        "'ALTER TABLE app.customer DROP CONSTRAINT ' || quote_ident(c); END LOOP; END $$;"
+        "INSERT INTO app.customer (customer_id, email) VALUES (99, 'ada@example.com');",
     )
     pipeline = make_pipeline(shop.customer, platform_admin, run_quality=True)
     run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
     assert run.status == RunStatus.FAILED and run.error_kind == ErrorKind.QUALITY
     assert run.error.startswith("The load was committed, then 1 error-severity quality rule(s) failed")
-    assert "email_unique" in run.error and run.rows_loaded == 5
-    assert query(shop, "SELECT count(*) FROM app.customer") == [(5,)]
+    assert "email_unique" in run.error and run.rows_loaded == 3
+    assert query(shop, "SELECT count(*) FROM app.customer") == [(4,)]
     check = CheckRun.objects.get(pipeline_run_id=run.pk)
     assert check.rules_failed == 1
 

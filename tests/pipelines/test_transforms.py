@@ -435,6 +435,24 @@ def test_lookup_against_a_reference_entity(
     assert list(run.rejected_rows.values_list("row_number", "errors")) == rejected
 
 
+def test_a_dry_run_reads_the_reference_entity_of_a_lookup(shop, country_ref, import_root, platform_admin):
+    (import_root / "customers.csv").write_text(LOOKUP_CSV)
+    lookup = {"op": "lookup", "entity": "country_ref", "key": "name", "value": "code", "on_missing": "reject"}
+    pipeline = make_pipeline(
+        shop.customer,
+        platform_admin,
+        [("customer_id", "id", []), ("email", "email", []), ("country", "country", [lookup])],
+    )
+
+    dry = pipeline_dry_run(pipeline)
+
+    assert dry.error == ""
+    assert [(row["customer_id"], row["country"]) for row in dry.rows] == [(1, "DE"), (2, "FR"), (4, None)]
+    assert [(r.row_number, r.errors) for r in dry.rejects] == [
+        (3, {"country": "no country_ref with name = 'Atlantis'"})
+    ]
+
+
 def test_lookup_on_an_unknown_entity_is_refused_by_config_validation(shop, import_root, platform_admin):
     lookup = {"op": "lookup", "entity": "nowhere", "key": "name", "value": "code"}
     pipeline = make_pipeline(

