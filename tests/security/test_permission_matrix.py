@@ -153,7 +153,6 @@ URLS: dict[str, Row] = {
     "admin:app_list[auth]": page({SUPERUSER}),
     "admin:app_list[catalog]": page(STAFF),
     "admin:app_list[compliance]": page(STAFF),
-    "admin:app_list[django_rq]": page({SUPERUSER}),
     "admin:app_list[pipelines]": page(STAFF),
     "admin:app_list[quality]": page(STAFF),
     "admin/(?P<url>.*)$": page(NOBODY),
@@ -242,6 +241,12 @@ URLS: dict[str, Row] = {
     ),
     "admin:catalog_audittrail_changelist": page(OFFICER_EDITS),
     "admin:catalog_audittrail_export": page(OFFICER_EDITS),
+    # One change of the trail with its values whole (the list cuts them at 200 characters)
+    "admin:catalog_audittrail_event": page(OFFICER_EDITS),
+    # Owners are picked among staff users by who may set the owner (Django's user search stays superusers')
+    "admin:catalog_datastore_owner_autocomplete": read_only(PLATFORM_EDITS),
+    "admin:catalog_domain_owner_autocomplete": read_only(STEWARD_EDITS),
+    "admin:catalog_entity_owner_autocomplete": read_only(STEWARD_EDITS),
     # Releases: stewards publish ("Add" leads to the publish page), platform admins apply, nobody edits one
     **model_rows("catalog.schemarelease", view=STAFF, add=STEWARD_EDITS),
     "admin:catalog_schemarelease_publish": form(STEWARD_EDITS),
@@ -310,8 +315,7 @@ URLS: dict[str, Row] = {
     **model_rows("compliance.retentionexecution", view=STAFF, change_page=page(STAFF)),
     "admin:compliance_retentionexecution_enforce": form(OFFICER_EDITS),
     # The compliance report is not a model: its list is the PII overview, and it has no object pages.
-    **model_rows("compliance.compliancereport", view=COMPLIANCE_READERS, change_page=page(NOBODY)),
-    "admin:compliance_compliancereport_history": page(NOBODY),
+    "admin:compliance_compliancereport_changelist": page(COMPLIANCE_READERS),
     "admin:compliance_compliancereport_report": page(COMPLIANCE_READERS),
     "admin:compliance_compliancereport_csv": page(COMPLIANCE_READERS),
     # Subject requests name people: compliance officers only
@@ -323,7 +327,8 @@ URLS: dict[str, Row] = {
     "admin:compliance_subjectrequest_erase": post_only(OFFICER_EDITS),
 }
 
-# django-rq, under /django-rq/ and again inside the admin (/admin/django_rq/dashboard/): superusers only.
+# django-rq, under /django-rq/ only (its mount inside the admin is switched off): superusers only. The
+# rq-scheduler page (scheduler_jobs) is not served: Custodian runs RQ's own scheduler.
 RQ_VIEWS = [
     "home_json()",
     "home_json(token)",
@@ -348,22 +353,10 @@ RQ_VIEWS = [
     "actions",
     "workers",
     "worker_details",
-    "scheduler_jobs",
     "cron_scheduler_detail",
     "cron_job_detail",
 ]
 URLS.update({f"django_rq:{view}": superuser_only() for view in RQ_VIEWS})
-URLS.update({f"admin:django_rq_{view}": superuser_only() for view in RQ_VIEWS})
-URLS.update(
-    {
-        "admin:django_rq_dashboard_changelist": superuser_only(),
-        "admin:django_rq_dashboard_add": form(NOBODY),
-        "admin:django_rq_dashboard_history": superuser_only(),
-        "admin:django_rq_dashboard_delete": superuser_only(),
-        "admin:django_rq_dashboard_change": superuser_only(),
-        "admin/django_rq/dashboard/<path:object_id>/": page(STAFF),
-    }
-)
 
 # Admin actions: a POST to the list with `action` and one selected object.
 ACTIONS: dict[str, frozenset] = {
@@ -379,7 +372,6 @@ ACTIONS: dict[str, frozenset] = {
     "catalog.index:delete_selected": frozenset(STEWARD_EDITS),
     "catalog.regulation:delete_selected": frozenset(OFFICER_EDITS),
     "catalog.retentionpolicy:delete_selected": frozenset(OFFICER_EDITS),
-    "django_rq.dashboard:delete_selected": frozenset({SUPERUSER}),
     "pipelines.pipeline:delete_selected": frozenset(PLATFORM_EDITS),
     "quality.qualityalerting:delete_selected": frozenset({SUPERUSER}),
     "quality.qualityschedule:delete_selected": frozenset(STEWARD_EDITS),
