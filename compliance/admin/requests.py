@@ -189,7 +189,11 @@ class SubjectRequestAdmin(admin.ModelAdmin):
         return _json_download(record.report, f"subject-request-{record.pk}-report.json")
 
     def export_view(self, request, object_id):
-        """An access request's export read now: every row, in clear only for readers allowed to see PII."""
+        """An access request's export read now: every row, in clear only for readers allowed to see PII.
+
+        A POST: it reads the data store again (DESIGN: what runs SQL on a data store is never a GET)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         record = self._request(request, object_id)
         try:
             document = subject_access_document(request=record, user=request.user)

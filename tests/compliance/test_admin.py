@@ -136,8 +136,15 @@ def test_access_export_download_is_clear_for_officers_only(role_client, shop, of
     assert b"bob@example.com</td>" not in response.content  # the record's rows are masked
     export = json.loads(
         role_client("officer")
-        .get(reverse("admin:compliance_subjectrequest_export", args=[record.pk]))
+        .post(reverse("admin:compliance_subjectrequest_export", args=[record.pk]))
         .content
+    )
+    # Reading the data store again is never a GET
+    assert (
+        role_client("officer")
+        .get(reverse("admin:compliance_subjectrequest_export", args=[record.pk]))
+        .status_code
+        == 405
     )
     customers = next(e for e in export["entities"] if e["entity"] == "customers")
     assert customers["rows"][0]["email"] == "bob@example.com" and export["masked"] is False

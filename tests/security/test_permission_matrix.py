@@ -132,8 +132,6 @@ STEWARD_EDITS = {STEWARD, SUPERUSER}
 OFFICER_EDITS = {OFFICER, SUPERUSER}
 PLATFORM_EDITS = {PLATFORM, SUPERUSER}
 COMPLIANCE_READERS = {STEWARD, OFFICER, SUPERUSER}  # the PII overview and compliance report
-DRIFT_READS_STORE = "drift compares the live schema (introspection, no user SQL) with the release"
-EXPORT_READS_STORE = "an access export reads the subject's rows again (catalog-built SQL, no user SQL)"
 
 
 # Who may do what (README "Roles", "Permissions"; DESIGN "Trust boundary"; */migrations/*roles*).
@@ -175,7 +173,8 @@ URLS: dict[str, Row] = {
     "admin:catalog_datastore_lineage": page(STAFF),
     "admin:catalog_datastore_code": page(STAFF),
     "admin:catalog_datastore_ddl": page(STAFF),
-    "admin:catalog_datastore_drift": page(STAFF, store_on_get=DRIFT_READS_STORE),
+    # Drift connects to the store: the GET only offers the button, the POST compares (reads, writes nothing)
+    "admin:catalog_datastore_drift": page(STAFF),
     **model_rows(
         "catalog.domain",
         view=STAFF,
@@ -323,7 +322,10 @@ URLS: dict[str, Row] = {
         "compliance.subjectrequest", view=OFFICER_EDITS, add=OFFICER_EDITS, change_page=page(OFFICER_EDITS)
     ),
     "admin:compliance_subjectrequest_report": page(OFFICER_EDITS),
-    "admin:compliance_subjectrequest_export": page(OFFICER_EDITS, store_on_get=EXPORT_READS_STORE),
+    # An access export reads the subject's rows again from the store: a POST (GET answers 405)
+    "admin:compliance_subjectrequest_export": Row(
+        NOBODY, frozenset(OFFICER_EDITS), get_405=True, read_only_post=True
+    ),
     "admin:compliance_subjectrequest_erase": post_only(OFFICER_EDITS),
 }
 
