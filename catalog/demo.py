@@ -46,6 +46,7 @@ STORES = [
         "engine": "postgresql",
         "schema_name": "shop",
         "url_env": "CUSTODIAN_SHOP_URL",
+        "read_role": "custodian_demo_reader",
         "description": "Operational database of the web shop.",
     },
     {
@@ -53,6 +54,7 @@ STORES = [
         "engine": "postgresql",
         "schema_name": "analytics",
         "url_env": "CUSTODIAN_WAREHOUSE_URL",
+        "read_role": "custodian_demo_reader",
         "description": "Analytics warehouse: star schema for sales reporting.",
     },
 ]

@@ -279,3 +279,27 @@ def demo_rows_seed(*, datastore: DataStore, now: datetime | None = None) -> dict
                 if _table_empty(connection, schema, table):
                     added[table] = _insert_missing(connection, schema, table, rows.tables[table])
     return {table: count for table, count in added.items() if count}
+
+
+def demo_reader_grant(*, datastore: DataStore) -> bool:
+    """Give the store's read-only role (README, "Security model") what user-written SQL needs: USAGE on its
+    schema and SELECT on its tables, now and later. Creates the role when it is missing. Whether it could."""
+    if not datastore.read_role or not datastore.schema_name:
+        return False
+    role, schema = sql.Identifier(datastore.read_role), sql.Identifier(datastore.schema_name)
+    with datastore_pg_connect(datastore, application_name="custodian demo reader") as connection:
+        # Roles belong to the whole server; another process may create it at the same moment.
+        connection.execute(
+            sql.SQL(
+                "DO $$ BEGIN CREATE ROLE {} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            ).format(role)
+        )
+        for statement in (
+            "GRANT USAGE ON SCHEMA {schema} TO {role}",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}",
+            "GRANT {role} TO CURRENT_USER",
+        ):
+            connection.execute(sql.SQL(statement).format(schema=schema, role=role))
+        connection.commit()
+    return True

@@ -265,3 +265,20 @@ def test_loading_the_demo_again_adds_only_the_missing_rows_and_keeps_edits(seede
             0,
         )
     assert "'shop' has its rows; no demo rows were added." in run("load_demo")
+
+
+def test_the_demo_stores_run_user_sql_as_their_read_only_role(seeded_demo):
+    """README, "Security model": a store names a read-only role; the demo's do, and it can read, not write."""
+    from catalog.models import DataStore
+    from catalog.schema.connections import datastore_guard, datastore_pg_connect
+
+    shop = DataStore.objects.get(name="shop")
+    assert shop.read_role == "custodian_demo_reader"
+    with datastore_pg_connect(shop) as connection, connection.transaction(), connection.cursor() as cursor:
+        datastore_guard(cursor, shop, timeout_seconds=5)
+        cursor.execute("SELECT current_user, (SELECT count(*) FROM customers)")
+        assert cursor.fetchone() == ("custodian_demo_reader", 184)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        with datastore_pg_connect(shop) as connection, connection.cursor() as cursor:
+            cursor.execute("SET ROLE custodian_demo_reader")
+            cursor.execute("DELETE FROM shop.customers")

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from catalog.choices import RunStatus
 from catalog.demo import DEMO_USERS, demo_load
-from catalog.demo_rows import demo_rows_seed
+from catalog.demo_rows import demo_reader_grant, demo_rows_seed
 from catalog.models import DataStore
 from catalog.schema.apply import schema_apply_recorded
 from catalog.schema.connections import datastore_connect
@@ -55,6 +55,8 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username="demo_platform").first()
         for store in DataStore.objects.filter(name__in=DEMO_STORES).order_by("name"):
             applied = self._release(store, user, apply=not options["no_apply"])
+            if applied:
+                self._grant_reader(store)
             if applied and store.name in SEEDED_STORES and not options["no_rows"]:
                 self._seed(store)
 
@@ -95,6 +97,19 @@ class Command(BaseCommand):
             f"Applied release {newest.version} of '{store.name}' ({run.statements_run} statements)."
         )
         return True
+
+    def _grant_reader(self, store: DataStore) -> None:
+        """The demo stores run user-written SQL as a read-only role, as the README asks of every store."""
+        try:
+            demo_reader_grant(datastore=store)
+        except (SchemaError, psycopg.Error) as exc:
+            reason = getattr(exc, "message", None) or str(exc).strip().splitlines()[0]
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Note: the read-only role {store.read_role} of '{store.name}' could not be set up "
+                    f"({reason}); custom SQL and SQL sources on it will be refused until it exists."
+                )
+            )
 
     def _seed(self, store: DataStore) -> None:
         """The demo rows of the store's empty tables; a refusal is reported, never fatal."""
