@@ -298,3 +298,37 @@ def test_the_pii_overviews_none_is_readable(open_page):
     )
     assert colours["text"] == "none"
     assert contrast(colours["fg"], colours["bg"]) >= 4.5, colours
+
+
+def test_the_import_preview_and_the_er_diagram_fit_a_1280_px_window(open_page, tmp_path):
+    """Issue 16 #8: a wide import preview made the page 2,243 px wide; the ER diagram was cut off unless
+    'fit to page width' was ticked."""
+    steward = make_user("catalog_data_steward", DATA_STEWARD)
+    store, contacts = wide_catalog(steward)
+    page = open_page(steward)
+    header = "datastore,entity,name,data_type,length,nullable,description,pii_category,masking_strategy\n"
+    rows = "".join(
+        f"{store.name},{contacts.name},imported_column_with_a_long_name_{n},varchar,320,yes,"
+        f"{'A description long enough to widen its cell considerably ' * 3},none,none\n"
+        for n in range(5)
+    )
+    upload = tmp_path / "columns.csv"
+    upload.write_text(header + rows)
+    page.goto(reverse("admin:catalog_column_import"))
+    page.set_input_files("input[name=import_file]", str(upload))
+    page.select_option("select[name=format]", label="csv")
+    with page.expect_navigation():
+        page.click("input[type=submit]")
+    assert page.locator("table.import-preview").count() == 1
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= WINDOW, f"the import preview page is {width} px wide"
+
+    page.goto(reverse("admin:catalog_datastore_er_diagram", args=[store.pk]))
+    if page.locator("#diagram-error").count():
+        pytest.fail(page.locator("#diagram-error").inner_text())
+    diagram = page.evaluate(
+        """() => { const box = document.querySelector("#diagram");
+                   return [box.scrollWidth, box.clientWidth]; }"""
+    )
+    assert page.is_checked("#diagram-fit-toggle")
+    assert diagram[0] <= diagram[1] + 1, f"the ER diagram is cut off: {diagram}"
