@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.choices import RetentionAction
 from catalog.exceptions import CatalogError
+from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit
 from compliance.choices import (
     FINISHED_EXECUTION,
     FINISHED_REQUEST,
@@ -196,7 +197,10 @@ class SubjectRequest(models.Model):
         "catalog.Regulation", null=True, blank=True, on_delete=models.PROTECT, related_name="subject_requests"
     )
     basis = models.TextField(
-        blank=True, help_text=_("e.g. 'Art. 17(1)(b): consent withdrawn on 2025-03-02'.")
+        blank=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[text_limit(DESCRIPTION_MAX_LENGTH)],
+        help_text=_("e.g. 'Art. 17(1)(b): consent withdrawn on 2025-03-02'."),
     )
     status = models.CharField(max_length=30, choices=RequestStatus.choices, default=RequestStatus.RECEIVED)
     requested_by = models.ForeignKey(

@@ -12,7 +12,11 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models.base import RunRecord, VersionedModel
+from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit
 from pipelines.choices import FILE_KINDS, ErrorKind, ExtractMode, LoadMode, RunStatus, RunTrigger, SourceKind
+
+# A source query is parsed by the SQL gate on every save and run: bounded like any other text.
+SOURCE_QUERY_MAX_LENGTH = 100_000
 
 __all__ = ["Pipeline", "FieldMapping", "PipelineState", "PipelineRun", "RejectedRow", "LineageEdge"]
 
@@ -29,7 +33,9 @@ class Pipeline(VersionedModel):
     """Moves rows from one source into one catalog entity: extract, transform, validate, load."""
 
     name = models.CharField(max_length=100, unique=True, validators=[validate_pipeline_name])
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
     enabled = models.BooleanField(default=True, help_text=_("Disabled pipelines keep their schedule idle."))
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -70,7 +76,12 @@ class Pipeline(VersionedModel):
         verbose_name=_("source data store"),
     )
     source_table = models.CharField(max_length=130, blank=True, help_text=_("table or schema.table"))
-    source_query = models.TextField(blank=True, help_text=_("One SELECT statement; run read-only."))
+    source_query = models.TextField(
+        blank=True,
+        max_length=SOURCE_QUERY_MAX_LENGTH,
+        validators=[text_limit(SOURCE_QUERY_MAX_LENGTH)],
+        help_text=_("One SELECT statement; run read-only."),
+    )
 
     # Modes
     extract_mode = models.CharField(max_length=20, choices=ExtractMode.choices, default=ExtractMode.FULL)

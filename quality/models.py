@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models.base import RunRecord, VersionedModel
+from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit
 from core.outbound import url_problem
 from quality.choices import CheckTrigger, Dimension, ResultStatus, RuleKind, RuleOrigin, RunStatus, Severity
 
@@ -45,7 +46,9 @@ class Rule(VersionedModel):
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ERROR)
     dimension = models.CharField(max_length=20, choices=Dimension.choices, blank=True)
     enabled = models.BooleanField(default=True)
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[text_limit(DESCRIPTION_MAX_LENGTH)]
+    )
     origin = models.CharField(
         max_length=10, choices=RuleOrigin.choices, default=RuleOrigin.MANUAL, editable=False
     )
