@@ -1,5 +1,5 @@
 """Issue 16 #6: free text in every app has a limit, said on the field, so a 3 MB description is refused
-quickly instead of slowing every page that shows it (the catalog's own are in tests/catalog/test_models.py)."""
+quickly instead of slowing every page that shows it (the catalog's own: tests/catalog/test_models.py)."""
 
 import pytest
 from django.core.exceptions import ValidationError
