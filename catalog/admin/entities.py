@@ -319,6 +319,8 @@ class EntityAdmin(LineageMixin, CodegenMixin, SchemaDDLMixin, PartialEditMixin, 
                 pii_total=Count("columns", filter=~Q(columns__pii_category=PIICategory.NONE), distinct=True),
             )
             .prefetch_related("retention_policies")
+            # An aggregate drops Meta.ordering (Django 3.1+): order again, so autocomplete pages are stable.
+            .order_by("datastore__name", "name")
         )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
