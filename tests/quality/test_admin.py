@@ -261,6 +261,20 @@ def test_a_steward_without_the_custom_sql_permission_cannot_write_custom_sql(rol
     assert not Rule.objects.filter(kind="custom_sql").exists()
 
 
+def test_refusing_custom_sql_says_only_that_and_who_gives_the_permission(role_client, dq):
+    response = role_client("steward").post(
+        reverse("admin:quality_rule_add"), rule_data(dq.customer, **CUSTOM)
+    )
+    errors = response.context["adminform"].form.errors
+    # One message on Kind: the kind the form refused is not judged again as an empty one.
+    assert len(errors["kind"]) == 1
+    assert "Unknown rule kind" not in response.content.decode()
+    assert "params" not in errors and "columns" not in errors
+    # Platform admins cannot write rules: the permission is given to a user by an administrator.
+    assert "platform admin" not in errors["kind"][0]
+    assert "an administrator gives to individual users" in errors["kind"][0]
+
+
 def test_a_user_granted_custom_sql_writes_it_and_others_may_only_read_it(
     client, role_client, steward, dq, django_capture_on_commit_callbacks
 ):
