@@ -214,7 +214,7 @@ class RuleForm(VersionedModelForm):
             "enabled",
             "description",
         ]
-        widgets = {"description": forms.Textarea(attrs={"rows": 2, "cols": 70})}
+        widgets = {"description": forms.Textarea(attrs={"rows": 4, "cols": 70})}
         help_texts = {"dimension": "Empty: the kind's usual dimension (e.g. completeness for not null)."}
 
     def __init__(self, *args, **kwargs):

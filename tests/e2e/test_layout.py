@@ -372,3 +372,20 @@ def test_quality_pages_and_lists_fit_a_1280_px_window(open_page, dq):  # noqa: F
         if found["page"] > WINDOW or found["boxes"]:
             too_wide[name] = found
     assert too_wide == {}
+
+
+def test_a_pipelines_description_shows_its_lines_whole(open_page, shop):  # noqa: F811
+    """The trial's Description box was two rows high, its text clipped mid-line."""
+    description = (
+        "Demo: the product list a supplier sends as CSV (decimal commas, dd.mm.yyyy dates), upserted into "
+        "the shop's products; its 40 rows include two errors (a negative price, a 31 February) and a SKU "
+        "with a trailing space."
+    )
+    pipeline = Pipeline.objects.create(name="demo_products", target=shop.customer, description=description)
+    page = open_page(make_user("platform_operations_admin", PLATFORM_ADMIN))
+    page.goto(reverse("admin:pipelines_pipeline_change", args=[pipeline.pk]))
+    box = page.evaluate(
+        """() => { const box = document.querySelector("textarea[name=description]");
+                   return [box.scrollHeight, box.clientHeight]; }"""
+    )
+    assert box[0] <= box[1], f"the description needs {box[0]} px in a box of {box[1]} px"
