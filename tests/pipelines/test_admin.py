@@ -532,6 +532,14 @@ def test_dry_run_page_says_what_it_reads_and_styles_its_button(client, platform_
     assert "file" not in reads
 
 
+def test_the_csv_fields_are_labelled_in_a_readers_words(client, platform_admin, pipeline):
+    client.force_login(platform_admin)
+    page = client.get(url("pipelines_pipeline_change", pipeline.pk)).content.decode()
+    assert re.search(r'<label [^>]*for="id_csv_delimiter">CSV delimiter:</label>', page)
+    assert re.search(r'<label [^>]*for="id_csv_quotechar">CSV quote character:</label>', page)
+    assert "Csv" not in page
+
+
 def test_dry_run_shows_transformed_rows_and_the_rejects(client, pii_operator, tolerant_pipeline, shop):
     client.force_login(pii_operator)
     response = client.post(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk))
