@@ -31,7 +31,6 @@ from django.db.models import (
     Sum,
     Value,
     When,
-    Window,
 )
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -378,25 +377,45 @@ FAILING = (ResultStatus.FAILED, ResultStatus.ERROR, ResultStatus.WARNED)
 
 @dataclass
 class FailingRules:
-    """Enabled rules whose newest result did not pass, worst first (failed, could not run, warned)."""
+    """Enabled rules whose newest result did not pass, worst first (failed, could not run, warned), and how
+    many enabled rules there are and how many of them were never checked: "passed" is said only of rules
+    that were checked."""
 
     results: list[RuleResult]
     failed: int
     errored: int
     warned: int
+    enabled: int = 0
+    never_checked: int = 0
 
     @property
     def total(self) -> int:
         return self.failed + self.errored + self.warned
 
+    @property
+    def checked(self) -> int:
+        return self.enabled - self.never_checked
+
+    @property
+    def passed(self) -> int:
+        return self.checked - self.total
+
 
 def rules_failing(*, limit: int = 15) -> FailingRules:
-    """The newest result of every enabled rule that failed, warned or could not run, worst first, and how
-    many there are of each (one query). The newest result per rule comes from the (rule, -created_at)
-    index."""
-    newest = RuleResult.objects.filter(rule=OuterRef("pk")).order_by("-created_at", "-pk").values("pk")[:1]
+    """The newest result of every enabled rule that failed, warned or could not run, worst first (one
+    query), and how many enabled rules there are, never checked and of each failing status (one query).
+    The newest result per rule comes from the (rule, -created_at) index."""
+    newest = RuleResult.objects.filter(rule=OuterRef("pk")).order_by("-created_at", "-pk")
+    enabled = Rule.objects.filter(enabled=True)
+    counts = enabled.annotate(newest_status=Subquery(newest.values("status")[:1])).aggregate(
+        enabled=Count("pk"),
+        never_checked=Count("pk", filter=Q(newest_status__isnull=True)),
+        failed=Count("pk", filter=Q(newest_status=ResultStatus.FAILED)),
+        errored=Count("pk", filter=Q(newest_status=ResultStatus.ERROR)),
+        warned=Count("pk", filter=Q(newest_status=ResultStatus.WARNED)),
+    )
     failing = RuleResult.objects.filter(
-        pk__in=Rule.objects.filter(enabled=True).annotate(newest=Subquery(newest)).values("newest"),
+        pk__in=enabled.annotate(newest=Subquery(newest.values("pk")[:1])).values("newest"),
         status__in=FAILING,
     )
     worst_first = Case(
@@ -405,23 +424,12 @@ def rules_failing(*, limit: int = 15) -> FailingRules:
         default=Value(2),
         output_field=IntegerField(),
     )
-    # The counts are window functions over every failing rule, computed before the LIMIT: one query.
-    counts = {
-        name: Window(Count("pk", filter=Q(status=status)))
-        for name, status in (
-            ("failed", ResultStatus.FAILED),
-            ("errored", ResultStatus.ERROR),
-            ("warned", ResultStatus.WARNED),
-        )
-    }
     results = list(
         failing.select_related("entity__datastore")
         .defer("sql", "samples", "entity__description", "entity__datastore__description")
-        .annotate(**{f"{name}_total": count for name, count in counts.items()})
         .order_by(worst_first, "-created_at")[:limit]
     )
-    first = results[0] if results else None
-    return FailingRules(results=results, **{name: getattr(first, f"{name}_total", 0) for name in counts})
+    return FailingRules(results=results, **counts)
 
 
 @dataclass

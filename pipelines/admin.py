@@ -41,7 +41,7 @@ from catalog.masking import load_masking, may_see_pii
 from catalog.models import Column
 from core.exports import csv_download
 from core.uploads import upload_check
-from pipelines.choices import RunStatus, RunTrigger
+from pipelines.choices import RunStatus, RunTrigger, SourceKind
 from pipelines.config import pipeline_config_errors
 from pipelines.models import ACTIVE, FieldMapping, LineageEdge, Pipeline, PipelineRun, RejectedRow
 from pipelines.services import (
@@ -560,7 +560,7 @@ class PipelineForm(VersionedModelForm):
         model = Pipeline
         fields = "__all__"
         widgets = {
-            "description": forms.Textarea(attrs={"rows": 2, "cols": 80}),
+            "description": forms.Textarea(attrs={"rows": 5, "cols": 80}),
             "source_query": forms.Textarea(attrs={"rows": 5, "cols": 80, "class": "pipeline-sql"}),
             "null_markers": forms.TextInput(attrs={"size": 30}),
         }
@@ -885,6 +885,7 @@ class PipelineAdmin(CatalogModelAdmin):
             limit=DRY_RUN_ROWS,
             can_run=can_run,
             ran=request.method == "POST",
+            reads=_source_read(pipeline),
         )
         if request.method == "POST":
             if not can_run:
@@ -916,6 +917,19 @@ class PipelineAdmin(CatalogModelAdmin):
             "premasked": [c for c in columns if c in mask.premasked],
             "mask": mask,
         }
+
+
+def _source_read(pipeline: Pipeline) -> str:
+    """What a dry run of the pipeline reads, in the words of its source: the file, the table or the query."""
+    store = pipeline.source_datastore.name if pipeline.source_datastore_id else "its data store"
+    if pipeline.source_kind == SourceKind.SQL_QUERY:
+        return format_html("the result of its query, which runs on the data store {}", store)
+    if pipeline.source_kind == SourceKind.SQL_TABLE:
+        return format_html("the table <code>{}</code> on the data store {}", pipeline.source_table, store)
+    name = pipeline.source_path or (
+        pipeline.source_file.name.rsplit("/", 1)[-1] if pipeline.source_file else ""
+    )
+    return format_html("the file <code>{}</code>", name) if name else "its file"
 
 
 def _run_outcome(run: PipelineRun) -> tuple[str, int]:

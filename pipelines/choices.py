@@ -32,7 +32,7 @@ class LoadMode(models.TextChoices):
 
 
 class RunTrigger(models.TextChoices):
-    MANUAL = "manual", "Run now (admin)"
+    MANUAL = "manual", "Run now"
     COMMAND = "command", "Command line"
     SCHEDULE = "schedule", "Schedule"
     DEPENDENCY = "dependency", "After another pipeline"

@@ -57,8 +57,10 @@ class Pipeline(VersionedModel):
     source_file = models.FileField(
         upload_to="pipeline_sources/", blank=True, help_text=_("An uploaded file.")
     )
-    csv_delimiter = models.CharField(max_length=2, default=",", help_text=_("One character; \\t for tab."))
-    csv_quotechar = models.CharField(max_length=1, default='"', blank=True)
+    csv_delimiter = models.CharField(
+        _("CSV delimiter"), max_length=2, default=",", help_text=_("One character; \\t for tab.")
+    )
+    csv_quotechar = models.CharField(_("CSV quote character"), max_length=1, default='"', blank=True)
     encoding = models.CharField(max_length=40, default="utf-8")
     has_header = models.BooleanField(
         default=True, help_text=_("Without a header, fields are named f1, f2 ...")

@@ -11,6 +11,7 @@ the reason, which validation turns into a rejected row instead of a silent NULL.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -27,6 +28,7 @@ __all__ = [
     "masking_step",
     "column_masking",
     "mask_value",
+    "format_shown",
 ]
 
 
@@ -159,6 +161,41 @@ def _split(expr, args, ctx):
 # Parsing ------------------------------------------------------------------------------------------------
 
 
+# The strftime directives a reader knows by another name: 31.01.2024 is DD.MM.YYYY.
+FORMAT_WORDS = {
+    "%d": "DD",
+    "%e": "D",
+    "%m": "MM",
+    "%Y": "YYYY",
+    "%y": "YY",
+    "%b": "Mon",
+    "%B": "Month",
+    "%H": "hh",
+    "%I": "hh",
+    "%M": "mm",
+    "%S": "ss",
+    "%f": "ffffff",
+    "%p": "AM/PM",
+    "%z": "±hhmm",
+    "%%": "%",
+}
+FORMAT_EXAMPLE = datetime(2024, 1, 31, 13, 45, 30, tzinfo=UTC)
+
+
+def format_shown(fmt: str) -> str:
+    """A strftime format as a reader knows it, with an example: 'written DD.MM.YYYY (e.g. 31.01.2024)';
+    a format with directives that have no common name is shown by its example alone."""
+    try:
+        example = FORMAT_EXAMPLE.strftime(fmt)
+    except ValueError:
+        example = ""
+    directives = re.findall(r"%.", fmt)
+    if all(d in FORMAT_WORDS for d in directives):
+        written = re.sub(r"%.", lambda m: FORMAT_WORDS[m.group(0)], fmt)
+        return f"written {written} (e.g. {example})" if example else f"written {written}"
+    return f"like {example}" if example and "%" not in example else f"in the format {fmt}"
+
+
 def _parsed(source: pl.Expr, parsed: pl.Expr, what: str) -> tuple[pl.Expr, list[Check]]:
     failed = source.is_not_null() & (source.cast(pl.String).str.strip_chars() != "") & parsed.is_null()
     return parsed, [
@@ -170,7 +207,7 @@ def _parsed(source: pl.Expr, parsed: pl.Expr, what: str) -> tuple[pl.Expr, list[
 def _parse_date(expr, args, ctx):
     source = expr.cast(pl.String).str.strip_chars()
     return _parsed(
-        source, source.str.to_date(args["format"], strict=False), f"a date in format {args['format']}"
+        source, source.str.to_date(args["format"], strict=False), f"a date {format_shown(args['format'])}"
     )
 
 
@@ -178,14 +215,14 @@ def _parse_date(expr, args, ctx):
 def _parse_datetime(expr, args, ctx):
     source = expr.cast(pl.String).str.strip_chars()
     parsed = source.str.to_datetime(args["format"], strict=False, time_unit="us")
-    return _parsed(source, parsed, f"a date and time in format {args['format']}")
+    return _parsed(source, parsed, f"a date and time {format_shown(args['format'])}")
 
 
 @_step("parse_time", "Parse a time of day with a strftime format, e.g. %H:%M.", ["format"])
 def _parse_time(expr, args, ctx):
     source = expr.cast(pl.String).str.strip_chars()
     return _parsed(
-        source, source.str.to_time(args["format"], strict=False), f"a time in format {args['format']}"
+        source, source.str.to_time(args["format"], strict=False), f"a time {format_shown(args['format'])}"
     )
 
 

@@ -80,7 +80,7 @@ class ResultStatus(models.TextChoices):
 
 
 class CheckTrigger(models.TextChoices):
-    MANUAL = "manual", "Run now (admin)"
+    MANUAL = "manual", "Run now"
     COMMAND = "command", "Command line"
     SCHEDULE = "schedule", "Schedule"
     PIPELINE = "pipeline", "After a pipeline load"

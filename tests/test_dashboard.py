@@ -236,6 +236,37 @@ def test_a_rule_that_passed_again_is_not_failing(role_client, superuser, custome
     assert "id_not_null" not in table
 
 
+def test_rules_never_checked_are_counted_and_not_said_to_have_passed(role_client, customer):
+    for name in ("email_not_null", "id_not_null", "name_not_null"):
+        Rule.objects.create(entity=customer, name=name, kind="not_null", columns=[name.split("_")[0]])
+    section = role_client("steward").get(INDEX).content.decode().split('id="dash-failing-rules"')[1]
+    section = section.split("</section>")[0]
+    assert "passed" not in section
+    assert "3 enabled rules, none checked yet." in section
+
+
+def test_only_the_checked_rules_are_said_to_have_passed(role_client, customer):
+    checked = Rule.objects.create(entity=customer, name="email_not_null", kind="not_null", columns=["email"])
+    Rule.objects.create(entity=customer, name="id_not_null", kind="not_null", columns=["id"])
+    Rule.objects.create(entity=customer, name="off", kind="not_null", columns=["id"], enabled=False)
+    check = CheckRun.objects.create(datastore=customer.datastore, entity=customer, status="succeeded")
+    RuleResult.objects.create(
+        rule=checked,
+        rule_name=checked.name,
+        status="passed",
+        severity="error",
+        check_run=check,
+        entity=customer,
+        kind="not_null",
+        dimension="completeness",
+    )
+    section = role_client("steward").get(INDEX).content.decode().split('id="dash-failing-rules"')[1]
+    section = section.split("</section>")[0]
+    assert "Every checked rule passed its latest check (1 of 2 enabled)." in section
+    assert "1 of 2 enabled rules never checked." in section
+    assert "Every enabled rule" not in section
+
+
 def test_releases_not_applied_are_counted_per_data_store(role_client, steward, customer):
     first = release_publish(datastore=customer.datastore, user=steward, message="customers")
     SchemaApply.objects.create(

@@ -188,6 +188,10 @@ class ColumnNamesField(forms.CharField):
         return self.to_python(data) != (initial or [])
 
 
+# The fields a rule's definition checks read together with its kind.
+KIND_DEPENDENT = ("columns", "params")
+
+
 class RuleForm(VersionedModelForm):
     """A rule; the model's definition checks land on their fields. Custom SQL needs its own permission."""
 
@@ -210,7 +214,7 @@ class RuleForm(VersionedModelForm):
             "enabled",
             "description",
         ]
-        widgets = {"description": forms.Textarea(attrs={"rows": 2, "cols": 70})}
+        widgets = {"description": forms.Textarea(attrs={"rows": 4, "cols": 70})}
         help_texts = {"dimension": "Empty: the kind's usual dimension (e.g. completeness for not null)."}
 
     def __init__(self, *args, **kwargs):
@@ -226,8 +230,9 @@ class RuleForm(VersionedModelForm):
         if (kind == RuleKind.CUSTOM_SQL or was_sql) and not self.may_write_custom_sql:
             self.add_error(
                 "kind" if "kind" in self.fields else None,
-                "Custom SQL rules need the permission “Can write custom SQL quality rules”; ask a platform "
-                "admin for it, or use another kind.",
+                "Custom SQL rules need the permission “Can write custom SQL quality rules”, which an "
+                "administrator gives to individual users (no role includes it): ask an administrator to give "
+                "it to you, or use another kind.",
             )
         # The stored dimension was the old kind's default unless someone chose it: a new kind brings its own.
         if (
@@ -246,6 +251,10 @@ class RuleForm(VersionedModelForm):
         if hasattr(errors, "error_dict"):
             placed = {}
             for name, problems in errors.error_dict.items():
+                # A field the form refused keeps its old value on the instance, and the definition is
+                # judged by its kind: the model's verdict on them is about values nobody submitted.
+                if name in self._errors or (name in KIND_DEPENDENT and "kind" in self._errors):
+                    continue
                 if name == NON_FIELD_ERRORS or name in self.fields:
                     placed.setdefault(name, []).extend(problems)
                     continue

@@ -16,6 +16,7 @@ from pipelines.services import pipeline_run_request
 from tests.conftest import make_user
 from tests.e2e.conftest import queues_clear
 from tests.pipelines.conftest import CUSTOMER_CSV, CUSTOMER_MAPPINGS, make_pipeline, shop  # noqa: F401
+from tests.quality.conftest import dq  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -332,3 +333,59 @@ def test_the_import_preview_and_the_er_diagram_fit_a_1280_px_window(open_page, t
     )
     assert page.is_checked("#diagram-fit-toggle")
     assert diagram[0] <= diagram[1] + 1, f"the ER diagram is cut off: {diagram}"
+
+
+def test_quality_pages_and_lists_fit_a_1280_px_window(open_page, dq):  # noqa: F811
+    """The trial's rules table hid its Checked column at 1280 px; a check run's results, and the Rules,
+    Check runs and Incidents lists, ran past the window too."""
+    from catalog.models import Column
+    from quality.models import Rule
+    from quality.runner import check_run_execute
+    from quality.services import check_run_request
+
+    steward = make_user("catalog_data_steward_for_quality", DATA_STEWARD)
+    customer = dq.customer
+    for column in Column.objects.filter(entity=customer):
+        Rule.objects.create(
+            entity=customer,
+            name=f"{column.name}_written_by_the_steward_after_the_quarterly_review",
+            kind="not_null",
+            columns=[column.name],
+            description="A rule with the long name a real catalog has.",
+        )
+    runs = [
+        check_run_execute(check_run_request(datastore=dq, entity=customer, user=steward, enqueue=False).pk)
+        for _ in range(2)
+    ]
+    assert runs[-1].status == "succeeded", runs[-1].error
+    pages = {
+        "entity quality": reverse("admin:quality_entity", args=[customer.pk]),
+        "check run": reverse("admin:quality_checkrun_change", args=[runs[-1].pk]),
+        "rules": reverse("admin:quality_rule_changelist"),
+        "check runs": reverse("admin:quality_checkrun_changelist"),
+        "incidents": reverse("admin:quality_incident_changelist"),
+    }
+    page = open_page(steward)
+    too_wide = {}
+    for name, path in pages.items():
+        found = overflow(page, path, TABLE_BOXES)
+        if found["page"] > WINDOW or found["boxes"]:
+            too_wide[name] = found
+    assert too_wide == {}
+
+
+def test_a_pipelines_description_shows_its_lines_whole(open_page, shop):  # noqa: F811
+    """The trial's Description box was two rows high, its text clipped mid-line."""
+    description = (
+        "Demo: the product list a supplier sends as CSV (decimal commas, dd.mm.yyyy dates), upserted into "
+        "the shop's products; its 40 rows include two errors (a negative price, a 31 February) and a SKU "
+        "with a trailing space."
+    )
+    pipeline = Pipeline.objects.create(name="demo_products", target=shop.customer, description=description)
+    page = open_page(make_user("platform_operations_admin", PLATFORM_ADMIN))
+    page.goto(reverse("admin:pipelines_pipeline_change", args=[pipeline.pk]))
+    box = page.evaluate(
+        """() => { const box = document.querySelector("textarea[name=description]");
+                   return [box.scrollHeight, box.clientHeight]; }"""
+    )
+    assert box[0] <= box[1], f"the description needs {box[0]} px in a box of {box[1]} px"

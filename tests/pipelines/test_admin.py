@@ -512,6 +512,34 @@ def test_dry_run_page_starts_nothing_until_its_button_is_pressed(client, platfor
     assert ran.status_code == 200 and len(ran.context["rows"]) == 3
 
 
+def test_dry_run_page_says_what_it_reads_and_styles_its_button(client, platform_admin, pipeline, shop):
+    client.force_login(platform_admin)
+    body = client.get(url("pipelines_pipeline_dry_run", pipeline.pk)).content.decode()
+    # The Start button is one of the admin's buttons, not the browser's bare one.
+    assert re.search(r'<button type="submit" id="dry-run-start" class="button default">', body)
+    reads = re.search(r'id="dry-run-reads">(.*?)</span>', body).group(1)
+    assert "the file <code>customers.csv</code>" in reads and "query" not in reads
+    by_query = Pipeline.objects.create(
+        name="customers_by_query",
+        target=shop.customer,
+        source_kind="sql_query",
+        source_datastore=shop,
+        source_query="SELECT 1 AS customer_id",
+    )
+    body = client.get(url("pipelines_pipeline_dry_run", by_query.pk)).content.decode()
+    reads = re.search(r'id="dry-run-reads">(.*?)</span>', body).group(1)
+    assert f"the result of its query, which runs on the data store {shop.name}" in reads
+    assert "file" not in reads
+
+
+def test_the_csv_fields_are_labelled_in_a_readers_words(client, platform_admin, pipeline):
+    client.force_login(platform_admin)
+    page = client.get(url("pipelines_pipeline_change", pipeline.pk)).content.decode()
+    assert re.search(r'<label [^>]*for="id_csv_delimiter">CSV delimiter:</label>', page)
+    assert re.search(r'<label [^>]*for="id_csv_quotechar">CSV quote character:</label>', page)
+    assert "Csv" not in page
+
+
 def test_dry_run_shows_transformed_rows_and_the_rejects(client, pii_operator, tolerant_pipeline, shop):
     client.force_login(pii_operator)
     response = client.post(url("pipelines_pipeline_dry_run", tolerant_pipeline.pk))

@@ -114,7 +114,7 @@ def test_the_demo_chain_loads_and_quarantines_the_dirty_rows(import_root, demo_d
     products = {r.row_number: r.errors for r in runs["demo_products"].rejected_rows.all()}
     assert products == {
         5: {"unit_price": "-4.99 is below the minimum 0"},
-        13: {"created_at": "'31.02.2024' is not a date in format %d.%m.%Y"},
+        13: {"created_at": "'31.02.2024' is not a date written DD.MM.YYYY (e.g. 31.01.2024)"},
         21: {"sku": "'TEE 09' does not match the pattern ^[A-Z0-9-]+$"},
         26: {"id": "duplicate key (id=109) of an earlier row in this batch"},
         32: {"active": "'maybe' is not a boolean (true/false)"},

@@ -120,8 +120,8 @@ PARSE_CASES = [
         [
             None,
             None,
-            "'31/02/2024' is not a date in format %d/%m/%Y",
-            "'2024-01-05' is not a date in format %d/%m/%Y",
+            "'31/02/2024' is not a date written DD/MM/YYYY (e.g. 31/01/2024)",
+            "'2024-01-05' is not a date written DD/MM/YYYY (e.g. 31/01/2024)",
             None,
             None,
         ],
@@ -130,13 +130,17 @@ PARSE_CASES = [
         {"op": "parse_datetime", "format": "%d/%m/%Y %H:%M"},
         ["05/01/2024 13:45", "05/01/2024", None],
         [datetime(2024, 1, 5, 13, 45), None, None],
-        [None, "'05/01/2024' is not a date and time in format %d/%m/%Y %H:%M", None],
+        [None, "'05/01/2024' is not a date and time written DD/MM/YYYY hh:mm (e.g. 31/01/2024 13:45)", None],
     ),
     (
         {"op": "parse_time", "format": "%H.%M"},
         ["13.45", "25.00", "13:45"],
         [time(13, 45), None, None],
-        [None, "'25.00' is not a time in format %H.%M", "'13:45' is not a time in format %H.%M"],
+        [
+            None,
+            "'25.00' is not a time written hh.mm (e.g. 13.45)",
+            "'13:45' is not a time written hh.mm (e.g. 13.45)",
+        ],
     ),
     (
         {"op": "parse_number", "decimal": ",", "thousands": "."},
@@ -348,7 +352,7 @@ def test_dry_run_shows_transformed_rows_and_rejects_each_unparseable_value(shop,
     ]
     assert [(r.row_number, r.errors) for r in dry.rejects] == [
         (1, {"score": "1234.5 has more than 3 digits before the decimal point"}),
-        (3, {"signup_date": "'31/02/2024' is not a date in format %d/%m/%Y"}),
+        (3, {"signup_date": "'31/02/2024' is not a date written DD/MM/YYYY (e.g. 31/01/2024)"}),
         (
             4,
             {

@@ -261,6 +261,20 @@ def test_a_steward_without_the_custom_sql_permission_cannot_write_custom_sql(rol
     assert not Rule.objects.filter(kind="custom_sql").exists()
 
 
+def test_refusing_custom_sql_says_only_that_and_who_gives_the_permission(role_client, dq):
+    response = role_client("steward").post(
+        reverse("admin:quality_rule_add"), rule_data(dq.customer, **CUSTOM)
+    )
+    errors = response.context["adminform"].form.errors
+    # One message on Kind: the kind the form refused is not judged again as an empty one.
+    assert len(errors["kind"]) == 1
+    assert "Unknown rule kind" not in response.content.decode()
+    assert "params" not in errors and "columns" not in errors
+    # Platform admins cannot write rules: the permission is given to a user by an administrator.
+    assert "platform admin" not in errors["kind"][0]
+    assert "an administrator gives to individual users" in errors["kind"][0]
+
+
 def test_a_user_granted_custom_sql_writes_it_and_others_may_only_read_it(
     client, role_client, steward, dq, django_capture_on_commit_callbacks
 ):
@@ -433,6 +447,9 @@ def test_run_checks_now_on_an_entity_finds_the_known_failing_rows(
     assert all(r.total_rows == ROWS for r in run.results.all())
     page = client.get(response.url)
     assert 'data-status="succeeded"' in page.content.decode()
+    # The trigger reads as words: who pressed Run now, not "Run now (admin)".
+    assert f"<dd>Run now by {steward}</dd>" in page.content.decode()
+    assert "(admin)" not in page.content.decode()
 
 
 def test_run_checks_now_says_how_the_run_ended(role_client, dq):
@@ -739,3 +756,13 @@ def test_a_pattern_rules_samples_show_the_value_to_view_pii_and_its_shape_to_oth
     for page in ("check run", "entity quality"):
         officer_page = role_client("officer").get(PAGES[page](checked)).content.decode()  # holds view_pii
         assert "user4-at-example.com" in officer_page and "aaaa9-aa-aaaaaaa.aaa" not in officer_page
+
+
+def test_an_entity_never_checked_says_so_instead_of_a_trend_over_zero_checks(role_client, dq):
+    page = role_client("steward").get(PAGES["entity quality"](dq)).content.decode()
+    trend = page.split('id="quality-trend-module"')[1].split("</div>")[0]
+    assert "No checks yet." in trend
+    assert "last 0" not in trend and "<h2>Trend</h2>" in trend
+    check(dq, dq.customer)
+    page = role_client("steward").get(PAGES["entity quality"](dq)).content.decode()
+    assert "<h2>Trend over the last check</h2>" in page and "No checks yet" not in page
