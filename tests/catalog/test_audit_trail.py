@@ -61,7 +61,7 @@ def test_trail_lists_every_model_newest_first_with_field_changes(client, officer
     assert [(c.field, c.old, c.new) for c in column_change.changes] == [("length", 200, 320)]
     created = events[0]
     assert created.change_type == "created"
-    assert ("keep_for", None, 30) in [(c.field, c.old, c.new) for c in created.changes]
+    assert ("keep for", None, 30) in [(c.field, c.old, c.new) for c in created.changes]
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_changes_name_foreign_keys_and_show_choice_labels(client, officer, custo
     change = events_of(client.get(TRAIL, {"model": "catalog.column", "change_type": "~"}))[0]
     assert {(c.field, c.old, c.new) for c in change.changes} == {
         ("references", None, "customer.id"),
-        ("pii_category", "Not personal data", "Quasi-identifier"),
+        ("PII category", "Not personal data", "Quasi-identifier"),
     }
     created = events_of(
         client.get(TRAIL, {"model": "catalog.column", "object_id": column.pk, "change_type": "+"})
@@ -270,3 +270,35 @@ def test_a_sign_in_event_has_its_own_change_page(client, officer):
     event = SignInEvent.objects.get(username="officer")
     response = client.get(reverse("admin:catalog_audittrail_event", args=["catalog.signinevent", event.pk]))
     assert response.status_code == 200 and b"signed in" in response.content
+
+
+def test_the_trail_names_fields_and_values_in_the_users_words(client, officer, customer, steward):
+    from quality.models import Rule
+
+    customer.legal_hold, customer.has_audit_columns = True, True
+    catalog_object_save(obj=customer, user=steward)
+    rule = Rule(entity=customer, name="sold_at_not_null", kind="not_null", columns=["created_at"], params={})
+    catalog_object_save(obj=rule, user=steward)
+    rule.columns = ["email"]
+    catalog_object_save(obj=rule, user=steward)
+    volume = Rule(entity=customer, name="some_rows", kind="volume", params={"min_rows": 1})
+    catalog_object_save(obj=volume, user=steward)
+    client.force_login(officer)
+
+    def changes(**query):
+        event = events_of(client.get(TRAIL, query))[0]
+        return {c.field: (c.old, c.new) for c in event.changes}
+
+    entity_change = changes(model="catalog.entity", object_id=customer.pk, change_type="~")
+    assert entity_change["legal hold"] == (False, True)
+    assert entity_change["audit columns"] == (False, True)
+    entity_created = changes(model="catalog.entity", object_id=customer.pk, change_type="+")
+    assert entity_created["data store"] == (None, "shop")
+    rule_created = changes(model="quality.rule", object_id=rule.pk, change_type="+")
+    assert rule_created["columns"] == (None, "created_at")
+    assert "params" not in rule_created
+    rule_changed = changes(model="quality.rule", object_id=rule.pk, change_type="~")
+    assert rule_changed["columns"] == ("created_at", "email")
+    volume_created = changes(model="quality.rule", object_id=volume.pk, change_type="+")
+    assert volume_created["params"] == (None, "min_rows = 1")
+    assert "columns" not in volume_created

@@ -159,8 +159,8 @@ def test_granting_a_permission_and_making_a_superuser_are_on_the_trail(client, s
     assert client.post(reverse("admin:auth_user_change", args=[steward.pk]), form).status_code == 302
     events = _trail(client, officer, model="auth.user", object_id=steward.pk).context["events"]
     changes = {(c.field, str(c.old), str(c.new)) for e in events for c in e.changes}
-    assert ("user_permissions", "None", "added quality.write_custom_sql") in changes
-    assert ("is_superuser", "False", "True") in changes
+    assert ("user permissions", "None", "added quality.write_custom_sql") in changes
+    assert ("superuser status", "False", "True") in changes
 
 
 def test_a_group_given_a_permission_is_on_the_trail(client, superuser, officer):
