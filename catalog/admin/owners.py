@@ -57,24 +57,35 @@ class OwnerPickerMixin:
     def owner_text(self, obj) -> str:
         return owner_label(obj.owner) if obj is not None and obj.owner_id else self.get_empty_value_display()
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+    def _owner_in_words(self, request, adminform) -> None:
         # Django renders a read-only foreign key as a link to the related admin page whoever looks, and the
         # user page answers 403 to all but who may view users: they see the owner's name in words instead.
-        adminform = context.get("adminform")
         if (
-            adminform is not None
-            and self._has_owner_field()
-            and OWNER_FIELD in adminform.readonly_fields
-            and not self._may_view_users(request)
+            adminform is None
+            or not self._has_owner_field()
+            or OWNER_FIELD not in adminform.readonly_fields
+            or self._may_view_users(request)
         ):
-            adminform.readonly_fields = [
-                OWNER_TEXT if name == OWNER_FIELD else name for name in adminform.readonly_fields
-            ]
-            adminform.fieldsets = [
-                (name, {**options, "fields": _owner_as_text(options["fields"])})
-                for name, options in adminform.fieldsets
-            ]
+            return
+        adminform.readonly_fields = [
+            OWNER_TEXT if name == OWNER_FIELD else name for name in adminform.readonly_fields
+        ]
+        adminform.fieldsets = [
+            (name, {**options, "fields": _owner_as_text(options["fields"])})
+            for name, options in adminform.fieldsets
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        self._owner_in_words(request, context.get("adminform"))
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def render_history_view(self, request, template, context, **kwargs):
+        """simple-history's pages: an old version's owner in words too, and on the list of changes the user
+        who made each one without a link (the template leaves a name that does not resolve unlinked)."""
+        self._owner_in_words(request, context.get("adminform"))
+        if "admin_user_view" in context and not self._may_view_users(request):
+            context["admin_user_view"] = ""
+        return super().render_history_view(request, template, context, **kwargs)
 
     def _owner_url_name(self) -> str:
         return f"{self.opts.app_label}_{self.opts.model_name}_owner_autocomplete"

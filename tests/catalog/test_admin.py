@@ -478,3 +478,21 @@ def test_a_read_only_owner_links_to_the_user_for_who_may_view_users(client, cust
     user_url = reverse("admin:auth_user_change", args=[entity.owner.pk])
     assert f'href="{user_url}"' in page
     assert client.get(user_url).status_code == 200
+
+
+def test_the_history_pages_name_users_without_links_for_who_may_not_view_users(
+    client, officer, customer, steward, superuser
+):
+    entity = owned_objects(customer, steward)["entity"]
+    version = entity.history.latest()
+    pages = [
+        reverse("admin:catalog_entity_history", args=[entity.pk]),
+        reverse("admin:catalog_entity_simple_history", args=[entity.pk, version.history_id]),
+    ]
+    user_pages = {reverse("admin:auth_user_change", args=[user.pk]) for user in (entity.owner, steward)}
+    client.force_login(officer)
+    history, old_version = (html.unescape(client.get(path).content.decode()) for path in pages)
+    assert not any(user_page in history or user_page in old_version for user_page in user_pages)
+    assert "steward" in history and "ada (Ada Lovelace)" in old_version
+    client.force_login(superuser)
+    assert reverse("admin:auth_user_change", args=[steward.pk]) in client.get(pages[0]).content.decode()
