@@ -160,3 +160,4 @@ class SignInKind(models.TextChoices):
     SIGNED_OUT = "signed_out", "signed out"
     LOCKED_OUT = "locked_out", "locked out"
     REFUSED = "sign_in_refused", "sign-in refused (locked out)"
+    LOCKOUT_LIFTED = "lockout_lifted", "lock-out lifted"

@@ -1,5 +1,6 @@
 """Read-side queries of the catalog: the cross-model audit trail."""
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -296,13 +297,28 @@ def _humanize(events: list[AuditEvent], models: dict) -> None:
     for event in events:
         opts = models[event.model_label].instance_type._meta
         for change in event.changes:
-            model_field = _model_field(opts, change.field)
+            model_field = _model_field(opts, change.field) or _many_to_many_field(opts, change.field)
             if model_field is None:
                 continue
-            change.field = model_field.name
+            change.field = _field_label(model_field)
+            if model_field.many_to_many:
+                continue  # already the names added and removed
             change.old, change.new = (
                 _readable(model_field, names, value) for value in (change.old, change.new)
             )
+
+
+def _many_to_many_field(opts, name: str):
+    return next((f for f in opts.many_to_many if f.name == name), None)
+
+
+def _field_label(model_field) -> str:
+    """The field's name in the user's words: its verbose name ("legal hold"); a foreign key named after the
+    model it points at takes that model's name ("datastore" is a "data store")."""
+    related = model_field.related_model
+    if model_field.many_to_one and related is not None and model_field.name == related._meta.model_name:
+        return str(related._meta.verbose_name)
+    return str(model_field.verbose_name)
 
 
 def _readable(model_field, names: dict, value):
@@ -312,7 +328,24 @@ def _readable(model_field, names: dict, value):
         return names.get(model_field.related_model, {}).get(value, f"#{value} (deleted)")
     if model_field.choices:
         return dict(model_field.flatchoices).get(value, value)
+    if isinstance(value, (list, tuple, dict)):
+        return _plain(value)
     return value
+
+
+def _plain(value):
+    """A JSON list or object in words: `sold_at, id` and `min_rows = 1`; an empty one as no value."""
+    if not value:
+        return None
+    if isinstance(value, dict):
+        return ", ".join(f"{key} = {_plain_item(item)}" for key, item in value.items())
+    return ", ".join(_plain_item(item) for item in value)
+
+
+def _plain_item(item) -> str:
+    if isinstance(item, (list, tuple, dict)):
+        return json.dumps(item, ensure_ascii=False, default=str)
+    return str(item)
 
 
 def _field_changes(record, prev) -> list[FieldChange]:
@@ -330,7 +363,7 @@ def _field_changes(record, prev) -> list[FieldChange]:
             for f in record.instance_type._meta.fields
             if f.attname not in IGNORED_FIELDS
             and f.attname != "id"
-            and getattr(record, f.attname, None) not in (None, "", [])
+            and getattr(record, f.attname, None) not in (None, "", [], {})
         ]
     else:
         changes = []

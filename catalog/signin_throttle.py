@@ -4,7 +4,8 @@ further attempt is refused, the right password included, until the cool-off has 
 
 The failures are counted from the append-only sign-in events (catalog/signin_events.py), so the lock is the
 same for every web process and every refusal is on the audit trail. A successful sign-in clears the count
-for its user name, not for its address.
+for its user name, not for its address; so does an administrator lifting the lock-out (`signin_lockout_lift`,
+the Users page's action and `manage.py signin_unlock`), itself an event on the trail.
 """
 
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = [
     "signin_lock",
     "signin_lock_started",
     "signin_refuse_if_locked",
+    "signin_lockout_lift",
     "on_user_login_failed",
     "ThrottledModelBackend",
     "ThrottledAdminAuthenticationForm",
@@ -59,6 +61,9 @@ class SignInLockedOut(PermissionDenied):
         self.lock = lock
 
 
+_COUNT_RESETS = [SignInKind.SIGNED_IN, SignInKind.LOCKOUT_LIFTED]
+
+
 def _cooloff() -> timedelta:
     return timedelta(minutes=settings.CUSTODIAN_SIGNIN_COOLOFF_MINUTES)
 
@@ -68,8 +73,9 @@ def _failure_times(*, username: str | None, ip_address: str | None, now: datetim
     window = SignInEvent.objects.filter(kind=SignInKind.FAILED, at__gt=now - _cooloff(), at__lte=now)
     times = {}
     if username:
+        # A sign-in or a lifted lock-out starts the user name's count afresh
         last_success = (
-            SignInEvent.objects.filter(kind=SignInKind.SIGNED_IN, username=username, at__lte=now)
+            SignInEvent.objects.filter(kind__in=_COUNT_RESETS, username=username, at__lte=now)
             .order_by("-at")
             .values_list("at", flat=True)
             .first()
@@ -120,6 +126,16 @@ def signin_refuse_if_locked(*, request, username: str | None) -> None:
         kind=SignInKind.REFUSED, username=username or "", request=request, user=_user(username)
     )
     raise SignInLockedOut(lock)
+
+
+def signin_lockout_lift(*, username: str, request=None) -> SignInEvent | None:
+    """Let this user name sign in again now: record the lifted lock-out, which restarts its failure count.
+    None when the user name is not locked out (nothing is recorded). A lock on an address stays."""
+    if signin_lock(username=username, ip_address=None) is None:
+        return None
+    return signin_event_record(
+        kind=SignInKind.LOCKOUT_LIFTED, username=username, request=request, user=_user(username)
+    )
 
 
 def _user(username: str | None):

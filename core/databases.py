@@ -12,7 +12,14 @@ import sqlalchemy as sa
 from django.conf import settings
 from django.db import connections
 
-__all__ = ["alias_url", "environment_url", "own_database_problem_for_url", "own_database_problem", "DRIVERS"]
+__all__ = [
+    "alias_url",
+    "environment_url",
+    "own_database_problem_for_url",
+    "own_database_problem",
+    "store_aliases",
+    "DRIVERS",
+]
 
 DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -96,3 +103,13 @@ def own_database_problem(*, store_name: str, connection_alias: str = "", url_env
     except sa.exc.ArgumentError:
         return None
     return own_database_problem_for_url(url, store_name=store_name) if url is not None else None
+
+
+def store_aliases() -> list[str]:
+    """The DATABASES aliases a data store may connect through, sorted: all but Custodian's own database
+    (`default`, and any other alias that points at it)."""
+    return sorted(
+        alias
+        for alias in settings.DATABASES
+        if alias != "default" and own_database_problem(store_name=alias, connection_alias=alias) is None
+    )

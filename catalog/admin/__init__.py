@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from catalog.admin import audit, compliance, entities, schema, stores  # noqa: F401
+from catalog.admin import accounts, audit, compliance, entities, schema, stores  # noqa: F401
 from catalog.signin_throttle import ThrottledAdminAuthenticationForm
 
 admin.site.site_header = "Custodian"

@@ -5,9 +5,9 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 
 from catalog.admin.base import ReadOnlyAdmin
@@ -44,8 +44,9 @@ class AuditFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        # The range must run forwards; the error sits on 'To', the end the user reads last
         if cleaned.get("date_from") and cleaned.get("date_to") and cleaned["date_from"] > cleaned["date_to"]:
-            raise forms.ValidationError("'From' is after 'To'.")
+            self.add_error("date_to", "'To' is before 'From'.")
         return cleaned
 
     def selection(self) -> dict:
@@ -119,11 +120,13 @@ class AuditTrailAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/catalog/audit_trail.html", context)
 
     def export_view(self, request):
+        """The filtered trail as CSV; an invalid filter goes back to the trail, which shows its errors."""
         if not request.user.has_perm("catalog.export_audit_trail"):
             raise PermissionDenied
         form = AuditFilterForm(request.GET or None)
         if form.is_bound and not form.is_valid():
-            raise PermissionDenied("Invalid filter.")
+            trail = reverse(f"{self.admin_site.name}:catalog_audittrail_changelist")
+            return HttpResponseRedirect(f"{trail}?{request.GET.urlencode()}")
         rows = (
             [
                 event.history_date.isoformat(),

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from catalog.choices import DatabaseEngine
 from catalog.models.base import VersionedModel
 from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit, validate_env_var_name, validate_identifier
-from core.databases import own_database_problem
+from core.databases import own_database_problem, store_aliases
 
 __all__ = ["DataStore", "Domain"]
 
@@ -77,14 +77,18 @@ class DataStore(VersionedModel):
             raise ValidationError(
                 {"url_env": _("Give either a DATABASES alias or a URL environment variable, not both.")}
             )
-        # An alias must name a configured database
+        # An alias must name a configured database; the message offers only those a data store may use
         if self.connection_alias and self.connection_alias not in settings.DATABASES:
-            raise ValidationError(
-                {
-                    "connection_alias": _("'%(alias)s' is not in DATABASES; configured aliases: %(known)s.")
-                    % {"alias": self.connection_alias, "known": ", ".join(sorted(settings.DATABASES))}
-                }
-            )
+            usable = store_aliases()
+            if usable:
+                hint = _("The databases a data store may use: %(usable)s.") % {"usable": ", ".join(usable)}
+            else:
+                hint = _(
+                    "No database other than Custodian's own is configured: give a URL environment variable "
+                    "instead."
+                )
+            unknown = _("There is no database called '%(alias)s'.") % {"alias": self.connection_alias}
+            raise ValidationError({"connection_alias": f"{unknown} {hint}"})
         # A data store is somebody else's database: never Custodian's own, whose sessions, users and
         # history a query over it would expose
         if self.connection_alias or self.url_env:

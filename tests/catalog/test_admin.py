@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from catalog.choices import DataType
-from catalog.models import Column, Entity, Index, IndexColumn
+from catalog.models import Column, Domain, Entity, Index, IndexColumn
 from catalog.roles import DATA_STEWARD
 from catalog.services import catalog_object_save, index_columns_set, index_columns_spec
 from tests.admin_forms import browser_form_data, change_form_data
@@ -436,3 +436,63 @@ def test_a_long_domain_description_is_cut_short_in_the_list_and_whole_on_its_pag
     assert ("x" * 2001) not in listing
     page = client.get(reverse("admin:catalog_domain_change", args=[domain.pk])).content.decode()
     assert "x" * 5000 in page
+
+
+def owned_objects(customer, steward) -> dict:
+    """An entity, its data store and a domain, each owned by Ada Lovelace."""
+    ada = make_user("ada", first_name="Ada", last_name="Lovelace")
+    domain = catalog_object_save(obj=Domain(name="Sales", owner=ada), user=steward)
+    customer.owner, customer.domain = ada, domain
+    catalog_object_save(obj=customer, user=steward)
+    customer.datastore.owner = ada
+    catalog_object_save(obj=customer.datastore, user=steward)
+    return {"entity": customer, "datastore": customer.datastore, "domain": domain}
+
+
+@pytest.mark.parametrize("model", ["entity", "datastore", "domain"])
+def test_a_read_only_owner_is_its_name_in_words_not_a_link_to_a_user_page_the_viewer_may_not_open(
+    client, officer, customer, steward, model
+):
+    obj = owned_objects(customer, steward)[model]
+    client.force_login(officer)
+    response = client.get(reverse(f"admin:catalog_{model}_change", args=[obj.pk]))
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert "ada (Ada Lovelace)" in page
+    assert reverse("admin:auth_user_change", args=[obj.owner.pk]) not in page
+    assert client.get(reverse("admin:auth_user_change", args=[obj.owner.pk])).status_code == 403
+
+
+def test_a_read_only_owner_links_to_the_user_for_who_may_view_users(client, customer, steward):
+    from django.contrib.auth.models import Permission
+
+    entity = owned_objects(customer, steward)["entity"]
+    auditor = make_user("auditor")
+    auditor.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_entity", "view_user"], content_type__app_label__in=["catalog", "auth"]
+        )
+    )
+    client.force_login(auditor)
+    page = client.get(entity_url(entity)).content.decode()
+    user_url = reverse("admin:auth_user_change", args=[entity.owner.pk])
+    assert f'href="{user_url}"' in page
+    assert client.get(user_url).status_code == 200
+
+
+def test_the_history_pages_name_users_without_links_for_who_may_not_view_users(
+    client, officer, customer, steward, superuser
+):
+    entity = owned_objects(customer, steward)["entity"]
+    version = entity.history.latest()
+    pages = [
+        reverse("admin:catalog_entity_history", args=[entity.pk]),
+        reverse("admin:catalog_entity_simple_history", args=[entity.pk, version.history_id]),
+    ]
+    user_pages = {reverse("admin:auth_user_change", args=[user.pk]) for user in (entity.owner, steward)}
+    client.force_login(officer)
+    history, old_version = (html.unescape(client.get(path).content.decode()) for path in pages)
+    assert not any(user_page in history or user_page in old_version for user_page in user_pages)
+    assert "steward" in history and "ada (Ada Lovelace)" in old_version
+    client.force_login(superuser)
+    assert reverse("admin:auth_user_change", args=[steward.pk]) in client.get(pages[0]).content.decode()

@@ -253,7 +253,7 @@ def test_datastore_connection_comes_from_one_place_and_an_alias_must_exist(db):
     errors = errors_of(DataStore(name="x", connection_alias="default", url_env="X_URL"))
     assert "not both" in " ".join(errors["url_env"])
     errors = errors_of(DataStore(name="x", connection_alias="nope"))
-    assert "not in DATABASES" in " ".join(errors["connection_alias"])
+    assert "There is no database called 'nope'" in " ".join(errors["connection_alias"])
     errors = errors_of(DataStore(name="x", url_env="lower-case"))
     assert "environment variable" in " ".join(errors["url_env"])
     errors = errors_of(DataStore(name="x", engine="sqlite", schema_name="main"))
@@ -295,3 +295,25 @@ def test_keep_for_zero_is_refused_on_the_field_in_words(customer):
     with pytest.raises(ValidationError) as refused:
         policy.full_clean()
     assert refused.value.message_dict == {"keep_for": ["Keep for must be at least 1 day."]}
+
+
+def test_an_unknown_alias_names_only_the_databases_a_data_store_may_use(db, settings):
+    # Only Custodian's own database is configured: no alias is offered, and never its own.
+    settings.DATABASES = {"default": settings.DATABASES["default"]}
+    errors = errors_of(DataStore(name="x", connection_alias="DEFAULT"))
+    assert errors["connection_alias"] == [
+        "There is no database called 'DEFAULT'. No database other than Custodian's own is configured: "
+        "give a URL environment variable instead."
+    ]
+
+
+def test_an_unknown_alias_lists_the_other_configured_databases(db, settings):
+    settings.DATABASES = {
+        **settings.DATABASES,
+        "warehouse": {**settings.DATABASES["default"], "NAME": "warehouse_db"},
+        "archive": {**settings.DATABASES["default"], "NAME": "archive_db"},
+    }
+    errors = errors_of(DataStore(name="x", connection_alias="DEFAULT"))
+    assert errors["connection_alias"] == [
+        "There is no database called 'DEFAULT'. The databases a data store may use: archive, warehouse."
+    ]

@@ -196,8 +196,8 @@ def test_pipeline_and_run_lists_dry_run_lineage_and_storage_fit_a_1280_px_window
 def wide_catalog(steward):
     """An entity with the long names of a real catalog: a dozen columns, personal data, foreign keys."""
     from catalog.choices import DataType, OnDelete, PIICategory
-    from catalog.models import RetentionPolicy
-    from catalog.services import catalog_object_save
+    from catalog.models import Index, RetentionPolicy
+    from catalog.services import catalog_object_save, index_columns_set
     from tests.conftest import add_column
 
     store = catalog_object_save(
@@ -233,6 +233,15 @@ def wide_catalog(steward):
     recorded = add_column(contacts, "recorded_at_timestamp", DataType.TIMESTAMPTZ, steward, nullable=False)
     policy = RetentionPolicy(entity=contacts, name="contact_history", anchor_column=recorded, keep_for=2)
     catalog_object_save(obj=policy, user=steward)
+    index = catalog_object_save(
+        obj=Index(entity=contacts, name="customer_contact_points_history_account_recorded_idx"), user=steward
+    )
+    index_columns_set(
+        index=index,
+        key_columns=[("customer_account_id", "asc"), ("recorded_at_timestamp", "desc")],
+        included_columns=["primary_email_address"],
+        user=steward,
+    )
     return store, contacts
 
 
@@ -266,6 +275,16 @@ def test_catalog_lists_and_the_entity_columns_inline_show_every_column_in_a_1280
     )
     if found["page"] > WINDOW or box[0] > box[1] + 1 or max(edges) > WINDOW:
         cut_off["entity columns inline"] = {**found, "box": box, "right edges": max(edges)}
+    # The entity's indexes inline on the same page: the description and the Delete box of every row too.
+    edges = right_edges(page, "#indexes-group tr.has_original td.field-description") + right_edges(
+        page, "#indexes-group tr.has_original td.delete"
+    )
+    box = page.evaluate(
+        """() => { const box = document.querySelector("#indexes-group fieldset.module");
+                   return [box.scrollWidth, box.clientWidth]; }"""
+    )
+    if len(edges) != 2 or box[0] > box[1] + 1 or max(edges) > WINDOW:
+        cut_off["entity indexes inline"] = {"box": box, "right edges": edges}
     assert cut_off == {}
 
 

@@ -112,6 +112,20 @@ def test_every_page_renders_for_each_role_that_may_see_it(
 
 
 @pytest.mark.parametrize("role", ["steward", "officer"])
+def test_readers_see_the_pipeline_owner_in_words_not_a_link_to_a_user_page_they_may_not_open(
+    role_client, role, pipeline, platform_admin
+):
+    platform_admin.first_name, platform_admin.last_name = "Grace", "Hopper"
+    platform_admin.save()
+    Pipeline.objects.filter(pk=pipeline.pk).update(owner=platform_admin)
+    page = html.unescape(
+        role_client(role).get(url("pipelines_pipeline_change", pipeline.pk)).content.decode()
+    )
+    assert "platform (Grace Hopper)" in page
+    assert reverse("admin:auth_user_change", args=[platform_admin.pk]) not in page
+
+
+@pytest.mark.parametrize("role", ["steward", "officer"])
 def test_readers_get_no_buttons_and_403_for_run_cancel_retry_and_edits(
     role_client, role, pipeline, platform_admin
 ):

@@ -159,8 +159,8 @@ def test_granting_a_permission_and_making_a_superuser_are_on_the_trail(client, s
     assert client.post(reverse("admin:auth_user_change", args=[steward.pk]), form).status_code == 302
     events = _trail(client, officer, model="auth.user", object_id=steward.pk).context["events"]
     changes = {(c.field, str(c.old), str(c.new)) for e in events for c in e.changes}
-    assert ("user_permissions", "None", "added quality.write_custom_sql") in changes
-    assert ("is_superuser", "False", "True") in changes
+    assert ("user permissions", "None", "added quality.write_custom_sql") in changes
+    assert ("superuser status", "False", "True") in changes
 
 
 def test_a_group_given_a_permission_is_on_the_trail(client, superuser, officer):
@@ -342,6 +342,77 @@ def test_a_successful_sign_in_clears_the_failures_of_its_user_name(client, stewa
     for attempt in range(4):
         _sign_in(client, "steward", f"again-{attempt}")
     assert _sign_in(client, "steward", "pw-steward").status_code == 302
+
+
+def _lock_out(client, username):
+    for attempt in range(6):
+        _sign_in(client, username, f"guess-{attempt}")
+    assert LOCKED_MESSAGE in _sign_in(client, username, f"pw-{username}").content.decode()
+
+
+def test_a_superuser_lifts_a_lock_out_from_the_users_page_and_the_user_signs_in(
+    client, steward, officer, superuser
+):
+    from django.contrib.admin.models import LogEntry
+
+    _lock_out(client, "steward")
+    client.force_login(superuser)
+    response = client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "lift_signin_lockout", "_selected_action": [str(steward.pk)], "index": "0"},
+        follow=True,
+    )
+    assert "These users may sign in again now: steward." in response.content.decode()
+    assert LogEntry.objects.filter(user=superuser, object_id=str(steward.pk)).exists()
+    client.logout()
+    assert _sign_in(client, "steward", "pw-steward").status_code == 302
+    assert _signed_in_as(client) == "steward"
+    events = _trail(client, officer, user="steward").context["events"]
+    assert "lockout_lifted" in [e.history_type for e in events if e.model_label == "catalog.signinevent"]
+
+
+def test_lifting_the_lock_out_of_a_user_not_locked_out_records_nothing(client, steward, superuser):
+    from catalog.models import SignInEvent
+
+    client.force_login(superuser)
+    response = client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "lift_signin_lockout", "_selected_action": [str(steward.pk)], "index": "0"},
+        follow=True,
+    )
+    assert "Not locked out, nothing to lift: steward." in response.content.decode()
+    assert not SignInEvent.objects.filter(kind="lockout_lifted").exists()
+
+
+def test_only_a_superuser_may_lift_a_lock_out(client, steward, platform_admin):
+    from django.contrib.auth.models import Permission
+
+    _lock_out(client, "steward")
+    platform_admin.user_permissions.add(*Permission.objects.filter(content_type__app_label="auth"))
+    client.force_login(platform_admin)
+    client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "lift_signin_lockout", "_selected_action": [str(steward.pk)], "index": "0"},
+    )
+    client.logout()
+    assert LOCKED_MESSAGE in _sign_in(client, "steward", "pw-steward").content.decode()
+
+
+def test_an_operator_lifts_a_lock_out_with_signin_unlock(client, steward):
+    import io
+
+    from django.core.management import call_command
+
+    _lock_out(client, "steward")
+    out = io.StringIO()
+    call_command("signin_unlock", "steward", stdout=out)
+    assert "'steward' may sign in again now." in out.getvalue()
+    assert _sign_in(client, "steward", "pw-steward").status_code == 302
+    assert _signed_in_as(client) == "steward"
+    client.logout()
+    out = io.StringIO()
+    call_command("signin_unlock", "steward", stdout=out)
+    assert "'steward' is not locked out; nothing to lift." in out.getvalue()
 
 
 def test_one_address_trying_many_user_names_is_locked_out(client, steward, settings):

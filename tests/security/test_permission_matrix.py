@@ -364,6 +364,7 @@ URLS.update({f"django_rq:{view}": superuser_only() for view in RQ_VIEWS})
 ACTIONS: dict[str, frozenset] = {
     "auth.group:delete_selected": frozenset({SUPERUSER}),
     "auth.user:delete_selected": frozenset({SUPERUSER}),
+    "auth.user:lift_signin_lockout": frozenset({SUPERUSER}),
     "catalog.column:delete_selected": frozenset(STEWARD_EDITS),
     "catalog.datastore:apply_newest_release": frozenset(PLATFORM_EDITS),
     "catalog.datastore:delete_selected": frozenset(PLATFORM_EDITS),
