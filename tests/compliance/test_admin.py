@@ -12,7 +12,7 @@ from catalog.services import catalog_object_save
 from compliance.choices import RequestStatus
 from compliance.models import RetentionExecution, SubjectRequest
 from compliance.retention import retention_enforce
-from tests.compliance.conftest import policy, table
+from tests.compliance.conftest import hold, policy, table
 
 PAGES = {
     # name: (url, roles that may open it)
@@ -278,3 +278,27 @@ def test_the_report_accepts_the_last_day_allowed(client, officer):
     query = {"start": "1900-01-01", "end": "9998-12-31"}
     response = client.get(reverse("admin:compliance_compliancereport_report"), query)
     assert response.status_code == 200 and response.context["activity"] is not None
+
+
+@pytest.mark.django_db
+def test_the_pii_overview_and_the_report_show_an_entity_on_legal_hold_and_masking_in_words(
+    role_client, shop, officer
+):
+    hold(shop.tickets, officer)
+    client = role_client("officer")
+    overview = client.get(reverse("admin:compliance_compliancereport_changelist"))
+    report = client.get(reverse("admin:compliance_compliancereport_report"))
+    rows = {f"{r.column.entity.name}.{r.column.name}": r for r in overview.context["overview"].columns}
+    assert rows["tickets.body"].legal_hold and not rows["customers.email"].legal_hold
+    for response in (overview, report):
+        content = response.content.decode()
+        assert "Entity on legal hold: no retention or erasure changes its rows" in content
+        # Masking in the words the catalog's forms use, not its codes
+        assert "<td>Redact <span" in content and "<td>Hash (peppered)</td>" in content
+        assert "<td>redact" not in content and "<td>hash" not in content
+    assert '<label for="id_datastore">Data store:</label>' in report.content.decode()
+
+    csv_response = client.get(reverse("admin:compliance_compliancereport_csv"))
+    lines = list(csv.reader(io.StringIO(b"".join(csv_response.streaming_content).decode())))
+    body = next(line for line in lines if line[0] == "pii column" and line[2:4] == ["tickets", "body"])
+    assert body[4] == "Sensitive health (PHI); masking Redact; entity on legal hold"
