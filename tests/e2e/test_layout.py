@@ -332,3 +332,30 @@ def test_the_import_preview_and_the_er_diagram_fit_a_1280_px_window(open_page, t
     )
     assert page.is_checked("#diagram-fit-toggle")
     assert diagram[0] <= diagram[1] + 1, f"the ER diagram is cut off: {diagram}"
+
+
+def test_the_dashboards_retention_card_shows_its_when_column_in_a_1280_px_window(open_page):
+    from catalog.roles import COMPLIANCE_OFFICER
+    from compliance.models import RetentionExecution
+
+    # The demo's dry runs: the card's table cut its WHEN column off
+    for name, entity, status in [
+        ("old addresses", "addresses", "blocked"),
+        ("closed accounts", "customers", "blocked"),
+        ("inactive accounts", "users", "failed"),
+        ("card data", "payments", "succeeded"),
+    ]:
+        RetentionExecution.objects.create(
+            policy_version=1,
+            policy_name=name,
+            datastore_name="shop",
+            entity_name=entity,
+            action="anonymize",
+            status=status,
+            dry_run=True,
+        )
+    page = open_page(make_user("officer", COMPLIANCE_OFFICER))
+    found = overflow(page, reverse("admin:index"), "#dash-retention .table-scroll")
+    last_header = right_edges(page, "#dash-retention-table thead th:last-child")
+    card = right_edges(page, "#dash-retention")
+    assert found["page"] <= WINDOW and not found["boxes"] and last_header[0] <= card[0], (found, last_header)
