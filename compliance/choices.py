@@ -39,6 +39,7 @@ class TableAction(models.TextChoices):
     ARCHIVE = "archive", "Moved to archive"
     CLEAR_REFERENCE = "clear_reference", "Reference cleared"
     HOLD = "hold", "Untouched (legal hold)"
+    KEEP = "keep", "Kept unchanged (no personal data to anonymize)"
 
 
 class RequestKind(models.TextChoices):
@@ -65,4 +66,5 @@ class RowFate(models.TextChoices):
     DELETE = "delete", "Delete"
     RETAIN = "retain", "Anonymize: a retention policy with a legal basis still requires it"
     REFERENCED = "referenced", "Anonymize: rows that stay still reference it"
+    OWNED = "owned", "Anonymize: it belongs to a row that stays (ON DELETE CASCADE)"
     HOLD = "hold", "Untouched: legal hold"

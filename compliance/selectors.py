@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Count, Prefetch
 from django.utils import timezone
 
-from catalog.choices import PIICategory
+from catalog.choices import MaskingStrategy, PIICategory
 from catalog.masking import column_masking
 from catalog.models import Column, DataStore, Entity, RetentionPolicy
 from catalog.selectors import HISTORY_TYPES, audit_models
@@ -37,6 +37,30 @@ class PiiColumn:
     @property
     def regulations(self) -> list[str]:
         return sorted({p.regulation.code for p in self.policies if p.regulation_id})
+
+    @property
+    def masking_label(self) -> str:
+        """The masking in the words the catalog's forms use ("Partial mask", not "partial")."""
+        try:
+            return MaskingStrategy(self.masking).label
+        except ValueError:
+            return self.masking
+
+    @property
+    def legal_hold(self) -> bool:
+        """Whether the column's entity is on legal hold (no retention or erasure touches its rows)."""
+        return self.column.entity.legal_hold
+
+    @property
+    def retention_words(self) -> str:
+        """The entity's legal hold and its policies in words ("—" when none): the CSV's retention text."""
+        parts = ["entity on legal hold"] if self.legal_hold else []
+        parts += [
+            f"{p.name} ({p.get_action_display().lower()} after {p.period_label}"
+            f"{', on hold' if p.legal_hold else ''})"
+            for p in self.policies
+        ]
+        return "; ".join(parts) or "—"
 
 
 @dataclass

@@ -18,6 +18,10 @@ Erasing decides a fate per row, then acts children first:
   identifiable in it. A policy without a legal basis does not hold rows back from an erasure.
 - Referenced: a row that rows staying behind (held or retained) still refer to cannot be deleted without
   breaking or cascading into them, so it is anonymized instead (its keys stay, its personal data goes).
+- Owned: a row whose foreign key to a row that stays is ON DELETE CASCADE is part of that row (an order's
+  line items): it stays with it, anonymized like it. The database would delete it with its parent only.
+- Rows that stay but have no personal data besides their keys are kept unchanged, and reported as kept,
+  not as anonymized: the record counts the rows the erasure really changed.
 - Everything else is deleted, children before parents; foreign keys in cycles are cleared first.
 """
 
@@ -29,7 +33,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from catalog.choices import PIICategory
+from catalog.choices import OnDelete, PIICategory
 from catalog.models import Column, Entity
 from compliance.anonymize import anonymization_plan, anonymize_rows
 from compliance.choices import RowFate, TableAction
@@ -52,7 +56,7 @@ __all__ = [
 ]
 
 INTEGER_LIMITS = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
-ANONYMIZED = [RowFate.RETAIN, RowFate.REFERENCED]
+ANONYMIZED = [RowFate.RETAIN, RowFate.REFERENCED, RowFate.OWNED]
 
 
 @dataclass
@@ -288,6 +292,15 @@ def _decide_fates(session: StoreSession, search: SubjectSearch, now: datetime) -
                 sql.Identifier(ROW_FATE),
             )
             grown |= parent.set_fate(RowFate.REFERENCED, where=staying) > 0
+            if fk.on_delete == OnDelete.CASCADE:
+                # The child is part of its parent: a parent row that stays keeps its children
+                owner_stays = sql.SQL("s.{} IN (SELECT p.{} FROM {} AS p WHERE p.{} <> 'delete')").format(
+                    sql.Identifier(fk.column.name),
+                    sql.Identifier(fk.target.name),
+                    parent.temp,
+                    sql.Identifier(ROW_FATE),
+                )
+                grown |= child.set_fate(RowFate.OWNED, where=owner_stays) > 0
 
 
 def _retained_note(session: StoreSession, pk: int, row_set: RowSet) -> str:
@@ -297,6 +310,11 @@ def _retained_note(session: StoreSession, pk: int, row_set: RowSet) -> str:
         notes.append(f"still required by retention policy {', '.join(repr(n) for n in names)}")
     if row_set.count([RowFate.REFERENCED]):
         notes.append("rows that stay still refer to them")
+    if row_set.count([RowFate.OWNED]):
+        owners = sorted(
+            {fk.target.entity.name for fk in session.graph.parents(pk) if fk.on_delete == OnDelete.CASCADE}
+        )
+        notes.append(f"they belong to {', '.join(owners)} rows that stay, so they stay too")
     return "; ".join(notes)
 
 
@@ -320,7 +338,9 @@ def erasure_plan(
             note = (
                 f"{_retained_note(session, pk, row_set)} ({described}{''.join('; ' + n for n in key_notes)})"
             )
-            effects.append(TableEffect(finding.entity.name, table, TableAction.ANONYMIZE, anonymized, note))
+            # Rows with nothing personal to anonymize stay as they are: kept, not anonymized
+            action = TableAction.ANONYMIZE if rules[pk] else TableAction.KEEP
+            effects.append(TableEffect(finding.entity.name, table, action, anonymized, note))
         deleted = row_set.count([RowFate.DELETE])
         if deleted:
             effects.append(TableEffect(finding.entity.name, table, TableAction.DELETE, deleted))
@@ -359,10 +379,19 @@ def erasure_apply(session: StoreSession, search: SubjectSearch, rules: dict) -> 
                 TableEffect(finding.entity.name, finding.table, TableAction.HOLD, held, finding.held)
             )
         if pk in rules:
+            # Counted from what the database changed, not from the rows that stay
             changed = anonymize_rows(row_set, rules[pk], fates=ANONYMIZED)
-            kept = row_set.count(ANONYMIZED)
-            note = f"{_retained_note(session, pk, row_set)}; {changed} row(s) changed"
-            effects.append(TableEffect(finding.entity.name, finding.table, TableAction.ANONYMIZE, kept, note))
+            unchanged = row_set.count(ANONYMIZED) - changed
+            why = _retained_note(session, pk, row_set)
+            if changed:
+                effects.append(
+                    TableEffect(finding.entity.name, finding.table, TableAction.ANONYMIZE, changed, why)
+                )
+            if unchanged:
+                note = f"{why} (no personal data to anonymize)" if not rules[pk] else why
+                effects.append(
+                    TableEffect(finding.entity.name, finding.table, TableAction.KEEP, unchanged, note)
+                )
         deleted = row_set.delete([RowFate.DELETE])
         if deleted:
             effects.append(TableEffect(finding.entity.name, finding.table, TableAction.DELETE, deleted))

@@ -310,10 +310,20 @@ def _effects_summary(effects: list[dict], *, done: bool) -> str:
         f"{'anonymized' if done else 'anonymize'} {rows[TableAction.ANONYMIZE]} row(s)",
         f"{'left' if done else 'leave'} {rows[TableAction.HOLD]} row(s) untouched (legal hold)",
     ]
+    if rows[TableAction.KEEP]:
+        parts.append(
+            f"{'kept' if done else 'keep'} {rows[TableAction.KEEP]} row(s) unchanged "
+            "(they stay and hold no personal data to anonymize)"
+        )
     return ", ".join(parts)
 
 
-TABLE_WORDS = {TableAction.DELETE: "deleted", TableAction.ANONYMIZE: "anonymized", TableAction.HOLD: "held"}
+TABLE_WORDS = {
+    TableAction.DELETE: "deleted",
+    TableAction.ANONYMIZE: "anonymized",
+    TableAction.HOLD: "held",
+    TableAction.KEEP: "kept unchanged",
+}
 
 
 def _effects_by_table(effects: list[dict]) -> str:

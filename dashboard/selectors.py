@@ -595,14 +595,16 @@ def schema_state() -> list[StoreSchema]:
 @dataclass
 class RetentionSummary:
     counts: list[tuple[str, str, int]]  # (status, label, executions in the period), dry runs apart
+    executions: int
     dry_runs: int
+    dry_run_counts: list[tuple[str, str, int]]  # (status, label, dry runs in the period), the same statuses
     rows_expired: int
     recent: list
 
 
 def retention_summary(*, period: Period, limit: int = 8) -> RetentionSummary | None:
-    """Retention executions of the period counted by status, and the newest ones (two queries); None
-    without the compliance app."""
+    """Retention executions of the period counted by status, executions and dry runs apart, and the newest
+    ones of either (two queries); None without the compliance app."""
     if not apps.is_installed("compliance"):
         return None
     from compliance.choices import ExecutionStatus
@@ -613,6 +615,10 @@ def retention_summary(*, period: Period, limit: int = 8) -> RetentionSummary | N
         dry_runs=Count("pk", filter=Q(dry_run=True)),
         rows_expired=Sum("rows_expired", filter=Q(dry_run=False, status=ExecutionStatus.SUCCEEDED)),
         **{status: Count("pk", filter=Q(dry_run=False, status=status)) for status in ExecutionStatus.values},
+        **{
+            f"dry_{status}": Count("pk", filter=Q(dry_run=True, status=status))
+            for status in ExecutionStatus.values
+        },
     )
     recent = list(
         RetentionExecution.objects.defer("samples", "statements", "policy_snapshot", "timings").order_by(
@@ -621,7 +627,11 @@ def retention_summary(*, period: Period, limit: int = 8) -> RetentionSummary | N
     )
     return RetentionSummary(
         counts=[(status, label, totals[status]) for status, label in ExecutionStatus.choices],
+        executions=sum(totals[status] for status in ExecutionStatus.values),
         dry_runs=totals["dry_runs"],
+        dry_run_counts=[
+            (status, label, totals[f"dry_{status}"]) for status, label in ExecutionStatus.choices
+        ],
         rows_expired=totals["rows_expired"] or 0,
         recent=recent,
     )

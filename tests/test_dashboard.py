@@ -204,6 +204,42 @@ def test_queues_and_workers_come_from_redis(role_client, superuser, settings):
     assert 'id="dash-workers"' in content or 'id="dash-no-worker"' in content
 
 
+def retention_runs(statuses: list[tuple[str, bool]]) -> None:
+    """Retention executions of a demo's kind: (status, dry run) each."""
+    for i, (status, dry_run) in enumerate(statuses):
+        RetentionExecution.objects.create(
+            policy_version=1,
+            policy_name=f"policy_{i}",
+            datastore_name="shop",
+            entity_name="customers",
+            action="delete",
+            status=status,
+            dry_run=dry_run,
+        )
+
+
+def test_the_retention_cards_badges_count_what_its_table_lists_executions_and_dry_runs_apart(role_client, db):
+    # The demo's card said "0 succeeded 0 failed 0 blocked" over a table of four dry runs of those statuses
+    retention_runs([("succeeded", True), ("failed", True), ("blocked", True), ("blocked", True)])
+    content = role_client("officer").get(INDEX).content.decode()
+    executions = re.search(r'<p class="cu-figures" id="dash-retention-executions">(.*?)</p>', content, re.S)
+    dry_runs = re.search(r'<p class="cu-figures" id="dash-retention-dry-runs">(.*?)</p>', content, re.S)
+    badges = re.compile(r'<span class="run-badge[^"]*">([^<]*)</span>')
+    assert executions.group(1).startswith("Executions: ") and badges.findall(executions.group(1)) == []
+    assert "none" in executions.group(1)
+    assert dry_runs.group(1).startswith("Dry runs: ")
+    assert badges.findall(dry_runs.group(1)) == [
+        "1 succeeded",
+        "1 failed (nothing changed)",
+        "2 blocked by legal hold",
+    ]
+
+    retention_runs([("succeeded", False)])
+    content = role_client("officer").get(INDEX).content.decode()
+    executions = re.search(r'id="dash-retention-executions">(.*?)</p>', content, re.S).group(1)
+    assert badges.findall(executions) == ["1 succeeded"]
+
+
 def test_active_runs_show_their_progress(role_client, superuser, settings):
     settings.CUSTODIAN_JOBS_SYNC = True
     build_activity(10, superuser)

@@ -44,6 +44,14 @@ class EnforceForm(forms.Form):
         )
 
 
+class DataStoreNameFilter(admin.AllValuesFieldListFilter):
+    """The data store names the records keep, titled in the words used elsewhere ("By data store")."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "data store"
+
+
 class ExecutionChangeList(ChangeList):
     """The list never shows samples, statements or snapshots: they are not loaded."""
 
@@ -71,7 +79,7 @@ class RetentionExecutionAdmin(RunRecordAdmin):
         "created_at",
     ]
     list_display_links = ["execution_label"]
-    list_filter = ["status", "dry_run", "trigger", "action", "datastore_name"]
+    list_filter = ["status", "dry_run", "trigger", "action", ("datastore_name", DataStoreNameFilter)]
     list_select_related = ["requested_by"]
     search_fields = ["policy_name", "entity_name", "error"]
     date_hierarchy = "created_at"
@@ -143,10 +151,13 @@ class RetentionExecutionAdmin(RunRecordAdmin):
             else:
                 # Without Redis it has run by now; with it, it is queued and its page says so.
                 execution.refresh_from_db()
-                level = messages.ERROR if execution.status == ExecutionStatus.FAILED else messages.SUCCESS
-                self.message_user(
-                    request, f"{execution}: {execution.error or 'see the rows per table below.'}", level
-                )
+                # The page shows the reason once, on the execution: the message only points at it
+                level = {
+                    ExecutionStatus.FAILED: messages.ERROR,
+                    ExecutionStatus.BLOCKED: messages.WARNING,
+                }.get(execution.status, messages.SUCCESS)
+                where = "see why below." if execution.error else "see the rows per table below."
+                self.message_user(request, f"{execution}: {where}", level)
                 return redirect("admin:compliance_retentionexecution_change", execution.pk)
         context = {
             **self.admin_site.each_context(request),

@@ -27,7 +27,10 @@ DEFAULT_DAYS = 30
 
 class ReportForm(forms.Form):
     datastore = forms.ModelChoiceField(
-        queryset=DataStore.objects.order_by("name"), required=False, empty_label="every data store"
+        queryset=DataStore.objects.order_by("name"),
+        required=False,
+        empty_label="every data store",
+        label="Data store",
     )
     start = RangeDateField(label="From")
     end = RangeDateField(label="To")
@@ -125,13 +128,13 @@ def _report_rows(activity, overviews):
     """The report's lines: PII columns and gaps per data store, then executions, requests and audit counts."""
     for overview in overviews:
         for row in overview.columns:
-            policies = "; ".join(f"{p.name} ({p.period_label}, {p.action})" for p in row.policies)
             yield [
                 "pii column",
                 overview.datastore.name,
                 row.column.entity.name,
                 row.column.name,
-                f"{row.column.get_pii_category_display()}; masking {row.masking}; {policies}",
+                f"{row.column.get_pii_category_display()}; masking {row.masking_label}; "
+                f"{row.retention_words}",
                 ", ".join(row.gaps) or "ok",
                 "",
                 "",

@@ -6,13 +6,14 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from catalog.models import Entity
 from catalog.services import catalog_object_save
 from compliance.choices import RequestStatus
 from compliance.models import RetentionExecution, SubjectRequest
 from compliance.retention import retention_enforce
-from tests.compliance.conftest import policy, table
+from tests.compliance.conftest import hold, policy, table
 
 PAGES = {
     # name: (url, roles that may open it)
@@ -278,3 +279,83 @@ def test_the_report_accepts_the_last_day_allowed(client, officer):
     query = {"start": "1900-01-01", "end": "9998-12-31"}
     response = client.get(reverse("admin:compliance_compliancereport_report"), query)
     assert response.status_code == 200 and response.context["activity"] is not None
+
+
+@pytest.mark.django_db
+def test_the_pii_overview_and_the_report_show_an_entity_on_legal_hold_and_masking_in_words(
+    role_client, shop, officer
+):
+    hold(shop.tickets, officer)
+    client = role_client("officer")
+    overview = client.get(reverse("admin:compliance_compliancereport_changelist"))
+    report = client.get(reverse("admin:compliance_compliancereport_report"))
+    rows = {f"{r.column.entity.name}.{r.column.name}": r for r in overview.context["overview"].columns}
+    assert rows["tickets.body"].legal_hold and not rows["customers.email"].legal_hold
+    for response in (overview, report):
+        content = response.content.decode()
+        assert "Entity on legal hold: no retention or erasure changes its rows" in content
+        # Masking in the words the catalog's forms use, not its codes
+        assert "<td>Redact <span" in content and "<td>Hash (peppered)</td>" in content
+        assert "<td>redact" not in content and "<td>hash" not in content
+    assert '<label for="id_datastore">Data store:</label>' in report.content.decode()
+
+    csv_response = client.get(reverse("admin:compliance_compliancereport_csv"))
+    lines = list(csv.reader(io.StringIO(b"".join(csv_response.streaming_content).decode())))
+    body = next(line for line in lines if line[0] == "pii column" and line[2:4] == ["tickets", "body"])
+    assert body[4] == "Sensitive health (PHI); masking Redact; entity on legal hold"
+
+
+@pytest.mark.django_db
+def test_a_failed_or_blocked_dry_run_says_its_status_and_reason_once_and_why_no_rows_were_looked_for(
+    role_client, shop, officer, django_capture_on_commit_callbacks, settings
+):
+    settings.CUSTODIAN_JOBS_SYNC = True
+    # Deleting closed customers would break their orders' RESTRICT keys: the dry run fails
+    closed = policy(shop.customers, officer, "closed accounts", "closed_at", 2)
+    hold(shop.tickets, officer)
+    old_tickets = policy(shop.tickets, officer, "old tickets", "opened_at", 1)
+    client = role_client("officer")
+    url = reverse("admin:compliance_retentionexecution_enforce")
+
+    pages = {}
+    for name, chosen in (("failed", closed), ("blocked", old_tickets)):
+        with django_capture_on_commit_callbacks(execute=True):  # the job runs once the request commits
+            response = client.post(url, {"policy": chosen.pk, "dry_run": "on"})
+        response = client.get(response["Location"])
+        execution = RetentionExecution.objects.get(policy=chosen)
+        assert execution.status == name
+        pages[name] = (response.content.decode(), escape(execution.error))
+
+    content, error = pages["failed"]
+    assert "Failed (nothing changed)</span> (dry run)</dd>" in content
+    assert "(dry run: nothing was changed)" not in content
+    assert content.count(error) == 1  # on the execution, not again in the message above it
+    assert "No rows were found" not in content
+    assert "No rows were looked for or changed: the dry run stopped" in content
+
+    content, error = pages["blocked"]
+    assert content.count(error) == 1
+    assert f"No rows were looked for: {error}" in content
+    assert "No rows were found" not in content
+
+
+@pytest.mark.django_db
+def test_the_retention_executions_list_filters_by_data_store_in_words(role_client, shop, officer):
+    retention_enforce(policy=policy(shop.orders, officer, "bookkeeping", "ordered_at", 10), dry_run=True)
+    content = role_client("officer").get(PAGES["executions"][0]).content.decode()
+    assert "By data store" in content and "By datastore name" not in content
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_message_after_a_dry_run_points_at_the_reason_instead_of_repeating_it(
+    role_client, shop, officer, settings
+):
+    settings.CUSTODIAN_JOBS_SYNC = True  # outside a transaction the job has run when the page is drawn
+    hold(shop.tickets, officer)
+    old_tickets = policy(shop.tickets, officer, "old tickets", "opened_at", 1)
+    url = reverse("admin:compliance_retentionexecution_enforce")
+    response = role_client("officer").post(url, {"policy": old_tickets.pk, "dry_run": "on"}, follow=True)
+    execution = RetentionExecution.objects.get(policy=old_tickets)
+    assert execution.status == "blocked"
+    assert [str(m) for m in response.context["messages"]] == [f"{execution}: see why below."]
+    assert response.content.decode().count(escape(execution.error)) == 1

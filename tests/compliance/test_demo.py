@@ -153,18 +153,20 @@ def test_a_customer_is_found_across_the_shop_exported_and_erased(demo, tmp_path)
     request.refresh_from_db()
     assert request.status == "completed", request.outcome
     # The law keeps orders (bookkeeping, ten years), the recent payment (card data, 13 months) and the
-    # account (inactive accounts), and with them the customer they refer to: all anonymized. Addresses are
-    # on legal hold and stay as they are. The rest goes.
+    # account (inactive accounts), and with them the customer they refer to: all anonymized. The orders'
+    # lines belong to them and stay too; neither holds personal data, so both are kept unchanged and not
+    # counted as anonymized. Addresses are on legal hold and stay as they are. The rest goes.
     assert sorted((e["table"], e["action"], e["rows"]) for e in request.touched) == [
         ("shop.addresses", "hold", 1),
         ("shop.customers", "anonymize", 1),
-        ("shop.order_items", "delete", 3),
-        ("shop.orders", "anonymize", 2),
+        ("shop.order_items", "keep", 3),
+        ("shop.orders", "keep", 2),
         ("shop.payments", "anonymize", 1),
         ("shop.payments", "delete", 1),
         ("shop.users", "anonymize", 1),
     ]
-    assert "Erased: deleted 4 row(s) in 2 table(s), anonymized 5 row(s), left 1 row(s) untouched" in done
+    assert "Erased: deleted 1 row(s) in 1 table(s), anonymized 3 row(s), left 1 row(s) untouched" in done
+    assert "kept 5 row(s) unchanged" in done
     ada = rows(demo, "customers", "id, first_name, last_name, email, phone, birth_date, segment")[0]
     assert ada == (
         1,
@@ -180,7 +182,8 @@ def test_a_customer_is_found_across_the_shop_exported_and_erased(demo, tmp_path)
         (2, None, mask_value("DE89370400440532013000", "tokenize")),
         (3, "1881", None),
     ]
-    assert [i[:2] for i in rows(demo, "order_items")] == [(3, 1)]
+    # The kept orders keep their lines
+    assert [i[:2] for i in rows(demo, "order_items")] == [(1, 1), (1, 2), (2, 1), (3, 1)]
     assert [o[:2] for o in rows(demo, "orders")] == [(1, 1), (2, 1), (3, 2)]
     # The account found through its own e-mail column is the subject's too (issue 16 #11)
     assert rows(demo, "users", "id, email") == [

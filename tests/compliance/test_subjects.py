@@ -9,8 +9,11 @@ import psycopg
 import pytest
 from django.db import connection as django_connection
 
+from catalog.choices import PIICategory
 from catalog.exceptions import CatalogError
 from catalog.masking import mask_value
+from catalog.models import Column
+from catalog.services import catalog_object_save
 from compliance.choices import RequestKind, RequestStatus
 from compliance.exceptions import ConfirmationMismatch
 from compliance.models import SubjectRequest
@@ -165,7 +168,8 @@ class TestErasure:
         assert summary(planned.plan) == [
             ("app.customers", "anonymize", 1),
             ("app.newsletter", "delete", 1),  # ADA@example.com there is the same subject
-            ("app.order_items", "delete", 3),
+            ("app.order_items", "keep", 1),  # the line of order 11, which stays
+            ("app.order_items", "delete", 2),
             ("app.orders", "anonymize", 1),
             ("app.orders", "delete", 1),
             ("app.tickets", "hold", 1),
@@ -179,8 +183,9 @@ class TestErasure:
         )
         assert notes[("app.tickets", "hold")] == "entity tickets is on legal hold"
         assert planned.outcome == (
-            "Dry run, nothing changed: would delete 5 row(s) in 3 table(s), anonymize 2 row(s), "
-            "leave 1 row(s) untouched (legal hold). The identifier was found in customers.email, "
+            "Dry run, nothing changed: would delete 4 row(s) in 3 table(s), anonymize 2 row(s), "
+            "leave 1 row(s) untouched (legal hold), keep 1 row(s) unchanged (they stay and hold no personal "
+            "data to anonymize). The identifier was found in customers.email, "
             "newsletter.email; the erasure covers each of them and every row that refers to them. Left as "
             "they are, in clear: the rows of app.tickets (entity tickets is on legal hold). "
             f"To erase, confirm with the request id ({planned.pk}) or the identifier."
@@ -194,9 +199,10 @@ class TestErasure:
 
         assert erased.status == RequestStatus.COMPLETED, erased.error
         assert erased.outcome == (
-            "Erased: deleted 5 row(s) in 3 table(s), anonymized 2 row(s), "
-            "left 1 row(s) untouched (legal hold). Per table: app.customers: 1 anonymized; "
-            "app.newsletter: 1 deleted; app.order_items: 3 deleted; app.orders: 1 anonymized, 1 deleted; "
+            "Erased: deleted 4 row(s) in 3 table(s), anonymized 2 row(s), "
+            "left 1 row(s) untouched (legal hold), kept 1 row(s) unchanged (they stay and hold no personal "
+            "data to anonymize). Per table: app.customers: 1 anonymized; app.newsletter: 1 deleted; "
+            "app.order_items: 2 deleted, 1 kept unchanged; app.orders: 1 anonymized, 1 deleted; "
             "app.tickets: 1 held."
         )
         after = snapshot(shop)
@@ -210,7 +216,8 @@ class TestErasure:
         assert ada[4:] == before["customers"][0][4:]
         assert [o[0] for o in after["orders"]] == [11, 20, 21]
         assert after["orders"][0] == (11, 1, before["orders"][1][2], None, before["orders"][1][4])
-        assert [i[:2] for i in after["order_items"]] == [(20, 1), (21, 1), (21, 2)]
+        # The kept order keeps its line; the deleted order's lines go
+        assert [i[:2] for i in after["order_items"]] == [(11, 1), (20, 1), (21, 1), (21, 2)]
         assert after["tickets"] == before["tickets"]  # held, untouched
         assert after["newsletter"] == before["newsletter"][1:]  # the same address in another table
         assert after["customers"][1:] == before["customers"][1:]  # other subjects untouched
@@ -218,6 +225,40 @@ class TestErasure:
         assert children_first([e["table"] for e in erased.touched])
         # The record keeps counts, not the erased data
         assert "Ada Lovelace" not in json.dumps(erased.report) and erased.report["touched"] == erased.touched
+
+    def test_the_lines_of_an_order_kept_by_retention_stay_with_it_and_the_dry_run_says_so(
+        self, shop, officer, ada_erasure
+    ):
+        planned = subject_request_erase(request=ada_erasure, user=officer)
+
+        kept = [e for e in planned.plan if e["table"] == "app.order_items" and e["action"] != "delete"]
+        assert summary(kept) == [("app.order_items", "keep", 1)]
+        assert kept[0]["note"].startswith("they belong to orders rows that stay, so they stay too")
+        erased = subject_request_erase(request=planned, user=officer, confirm=str(planned.pk))
+
+        assert erased.status == RequestStatus.COMPLETED, erased.error
+        assert table(shop, "order_items", "1, 2")[0] == (11, 1, "paper", 5)
+        assert [o[0] for o in table(shop, "orders")] == [11, 20, 21]
+
+    def test_the_record_counts_the_rows_really_anonymized_not_the_rows_kept(self, shop, officer):
+        # orders without personal data: a retained order stays as it is, nothing in it is anonymized
+        shipping = Column.objects.get(pk=shop.orders.columns.get(name="shipping_name").pk)
+        shipping.pii_category = PIICategory.NONE
+        catalog_object_save(obj=shipping, user=officer)
+        policy(shop.orders, officer, "bookkeeping", "ordered_at", 10, action="archive", legal_basis="HGB")
+        ada = request(shop, "ada@example.com", RequestKind.ERASURE, officer, shop.customers, "email")
+        subject_request_erase(request=ada, user=officer)
+
+        erased = subject_request_erase(request=ada, user=officer, confirm=str(ada.pk))
+
+        assert erased.status == RequestStatus.COMPLETED, erased.error
+        touched = summary(erased.touched)
+        assert ("app.orders", "keep", 1) in touched
+        assert not [e for e in touched if e[0] == "app.orders" and e[1] == "anonymize"]
+        anonymized = sum(e["rows"] for e in erased.touched if e["action"] == "anonymize")
+        assert anonymized == 1  # only ada's customer row was changed
+        assert "anonymized 1 row(s)" in erased.outcome
+        assert "app.orders: 1 deleted, 1 kept unchanged" in erased.outcome
 
     def test_a_subject_nothing_holds_back_is_deleted_everywhere(self, shop, officer):
         bob = request(shop, "bob@example.com", RequestKind.ERASURE, officer, shop.customers, "email")

@@ -408,3 +408,59 @@ def test_a_pipelines_description_shows_its_lines_whole(open_page, shop):  # noqa
                    return [box.scrollHeight, box.clientHeight]; }"""
     )
     assert box[0] <= box[1], f"the description needs {box[0]} px in a box of {box[1]} px"
+
+
+def test_the_dashboards_retention_card_shows_its_when_column_in_a_1280_px_window(open_page):
+    from catalog.roles import COMPLIANCE_OFFICER
+    from compliance.models import RetentionExecution
+
+    # The demo's dry runs: the card's table cut its WHEN column off
+    for name, entity, status in [
+        ("old addresses", "addresses", "blocked"),
+        ("closed accounts", "customers", "blocked"),
+        ("inactive accounts", "users", "failed"),
+        ("card data", "payments", "succeeded"),
+    ]:
+        RetentionExecution.objects.create(
+            policy_version=1,
+            policy_name=name,
+            datastore_name="shop",
+            entity_name=entity,
+            action="anonymize",
+            status=status,
+            dry_run=True,
+        )
+    page = open_page(make_user("officer", COMPLIANCE_OFFICER))
+    found = overflow(page, reverse("admin:index"), "#dash-retention .table-scroll")
+    last_header = right_edges(page, "#dash-retention-table thead th:last-child")
+    card = right_edges(page, "#dash-retention")
+    assert found["page"] <= WINDOW and not found["boxes"] and last_header[0] <= card[0], (found, last_header)
+
+
+def test_a_subject_requests_found_rows_show_every_column_in_a_1280_px_window(
+    open_page,
+    target_store,  # noqa: F811
+):
+    from catalog.roles import COMPLIANCE_OFFICER
+    from catalog.schema.apply import schema_apply_execute
+    from catalog.schema.releases import release_publish
+    from compliance.subjects import subject_request_create, subject_request_find
+    from tests.catalog.schema.conftest import run_sql
+    from tests.compliance.conftest import ROWS, _catalog
+    from tests.pipelines.conftest import store_url
+
+    # The compliance tests' shop, its customers' masked e-mail a 64-character hash: the table ran past its
+    # box, its last column cut off
+    steward = make_user("catalog_data_steward", DATA_STEWARD)
+    store = target_store("shop", "app")
+    _catalog(store, steward)
+    release_publish(datastore=store, user=steward, message="shop")
+    schema_apply_execute(datastore=store, target_version=1, user=steward)
+    run_sql(store_url(store), ROWS)
+    officer = make_user("officer", COMPLIANCE_OFFICER)
+    request = subject_request_create(datastore=store, identifier="ada@example.com", user=officer)
+    subject_request_find(request=request, user=officer)
+    page = open_page(officer)
+    found = overflow(page, reverse("admin:compliance_subjectrequest_change", args=[request.pk]), TABLE_BOXES)
+    tables = page.evaluate("() => document.querySelectorAll('.request-rows .table-scroll').length")
+    assert tables >= 4 and found["page"] <= WINDOW and not found["boxes"], found

@@ -27,6 +27,7 @@ ACTION_WORDS = {
     TableAction.DELETE: ("would be deleted", "deleted"),
     TableAction.ANONYMIZE: ("would be anonymized", "anonymized"),
     TableAction.HOLD: ("stay untouched", "left untouched"),
+    TableAction.KEEP: ("stay unchanged (no personal data to anonymize)", "kept unchanged"),
 }
 
 
