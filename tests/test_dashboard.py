@@ -66,8 +66,10 @@ def build_activity(size: int, user) -> None:
             pipeline=pipelines[i % 2],
             pipeline_version=1,
             status=STATUSES[i % len(STATUSES)],
-            started_at=now - timedelta(days=i % 30, minutes=10),
-            finished_at=now - timedelta(days=i % 30, minutes=10 - i % 7),
+            # 29 days, not 30: a run 29 days and 10 minutes ago falls out of the 30-day window between
+            # midnight and 00:10 (the window starts at the first day's midnight).
+            started_at=now - timedelta(days=i % 29, minutes=10),
+            finished_at=now - timedelta(days=i % 29, minutes=10 - i % 7),
         )
         for i in range(size - 2)
     )
