@@ -297,6 +297,8 @@ def test_keep_for_zero_is_refused_on_the_field_in_words(customer):
     assert refused.value.message_dict == {"keep_for": ["Keep for must be at least 1 day."]}
 
 
+# Only the names in DATABASES are read (no connection is opened), which Django's warning is about.
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 def test_an_unknown_alias_names_only_the_databases_a_data_store_may_use(db, settings):
     # Only Custodian's own database is configured: no alias is offered, and never its own.
     settings.DATABASES = {"default": settings.DATABASES["default"]}
@@ -307,6 +309,8 @@ def test_an_unknown_alias_names_only_the_databases_a_data_store_may_use(db, sett
     ]
 
 
+# Only the names in DATABASES are read (no connection is opened), which Django's warning is about.
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 def test_an_unknown_alias_lists_the_other_configured_databases(db, settings):
     settings.DATABASES = {
         **settings.DATABASES,
