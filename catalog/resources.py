@@ -16,7 +16,7 @@ from import_export import fields, resources, widgets
 from import_export.results import Error
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from catalog.guarded_fields import GUARDED_FIELDS, guarded_fields
+from catalog.guarded_fields import guarded_fields
 from catalog.models import Column, DataStore, Domain, Entity, Index, Regulation, RetentionPolicy
 from catalog.schema.snapshot import COLUMN_FIELDS
 from catalog.services import index_columns_parse, index_columns_set, index_columns_spec
@@ -143,9 +143,19 @@ class FormulaSafeResource(resources.ModelResource):
 class CatalogResource(FormulaSafeResource):
     """Shared import behaviour: known headers only, all-or-nothing, history with the importing user."""
 
-    # Fields that need a permission beyond importing: field -> permissions of which any one suffices. A row
-    # that sets a new value without one is refused on that field; the value as it stands passes.
-    field_permissions: dict[str, tuple[str, ...]] = {}
+    # Fields that need a permission beyond importing (field -> permission), besides the compliance fields of
+    # catalog/guarded_fields.py, which every resource of their model gets. A row that sets a new value
+    # without the permission is refused on that field; the value as it stands passes.
+    field_permissions: dict[str, str] = {}
+
+    def _permission_for(self, instance, attribute: str) -> str | None:
+        """The permission a change of `attribute` needs on this row, or None. The compliance fields may be
+        set by whoever creates the object, as on its admin page; others (a SQL condition) need it always."""
+        if attribute in self.field_permissions:
+            return self.field_permissions[attribute]
+        if instance.pk is None:
+            return None
+        return guarded_fields(instance).get(attribute)
 
     @classmethod
     def widget_from_django_field(cls, f, default=widgets.Widget):
@@ -213,23 +223,20 @@ class CatalogResource(FormulaSafeResource):
         dataset.headers = headers
 
     def import_field(self, field, instance, row, is_m2m=False, **kwargs):
-        # The compliance fields (catalog/guarded_fields.py) may be set by whoever creates the object, as on
-        # its admin page; other gated fields (an index's SQL condition) need their permission always.
-        gated = field.attribute in self.field_permissions and not (
-            instance.pk is None and field.attribute in guarded_fields(instance)
-        )
-        before = self._value_before(instance, field.attribute) if gated else None
+        permission = self._permission_for(instance, field.attribute)
+        before = self._value_before(instance, field.attribute) if permission else None
         try:
             super().import_field(field, instance, row, is_m2m=is_m2m, **kwargs)
         except (ArithmeticError, TypeError) as exc:  # decimal.InvalidOperation from the number widgets
             raise ValueError(f"'{row.get(field.column_name)}' is not a number.") from exc
-        if gated and getattr(instance, field.attribute) != before and not self._may_set(field.attribute):
+        changed = permission and getattr(instance, field.attribute) != before
+        if changed and not (self.user is not None and self.user.has_perm(permission)):
             setattr(instance, field.attribute, before)
             label = instance._meta.get_field(field.attribute).verbose_name
             shown = "empty" if before in (None, "") else f"'{before}'"
             raise ValueError(
                 f"You may not change the {label}: that needs the permission "
-                f"{' or '.join(self.field_permissions[field.attribute])}. Leave it as it is ({shown}) "
+                f"{permission}. Leave it as it is ({shown}) "
                 "or ask someone who has it to import this row."
             )
 
@@ -239,11 +246,6 @@ class CatalogResource(FormulaSafeResource):
         if instance.pk is None:
             return instance._meta.get_field(attribute).get_default()
         return getattr(instance, attribute)
-
-    def _may_set(self, attribute) -> bool:
-        return self.user is not None and any(
-            self.user.has_perm(permission) for permission in self.field_permissions[attribute]
-        )
 
     def import_instance(self, instance, row, **kwargs):
         try:
@@ -322,10 +324,6 @@ class DomainResource(CatalogResource):
 
 class EntityResource(CatalogResource):
     """Entities, created and updated in bulk (they do not refer to each other)."""
-
-    field_permissions = {
-        field: (permission,) for field, permission in GUARDED_FIELDS["catalog.entity"].items()
-    }
 
     datastore = fields.Field("datastore", "datastore", widget=NaturalKeyWidget(DataStore, "name"))
     domain = fields.Field("domain", "domain", widget=NaturalKeyWidget(Domain, "name"))
@@ -424,10 +422,6 @@ class ColumnResource(EntityRowsResource):
     """
 
     numeric_text = ("min_value", "max_value", "default_value")
-    # As on the column page: whoever may change columns, or only their personal-data settings.
-    field_permissions = {
-        field: (permission,) for field, permission in GUARDED_FIELDS["catalog.column"].items()
-    }
 
     references = fields.Field("references", "references")
     allowed_values = fields.Field("allowed_values", "allowed_values", widget=ValueListWidget())
@@ -595,7 +589,7 @@ class ColumnResource(EntityRowsResource):
 class IndexResource(EntityRowsResource):
     """Indexes with their key and included columns written as "last_name, first_name DESC"."""
 
-    field_permissions = {"condition": ("catalog.write_sql_condition",)}
+    field_permissions = {"condition": "catalog.write_sql_condition"}
 
     key_columns = fields.Field(column_name="columns", readonly=True)
     included_columns = fields.Field(column_name="include", readonly=True)

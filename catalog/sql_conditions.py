@@ -10,9 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from sqlglot import exp
 
-from core.sql_gate import query_problem
-
-__all__ = ["validate_condition", "ALLOWED_NODES", "select_problem"]
+__all__ = ["validate_condition", "ALLOWED_NODES"]
 
 ALLOWED_NODES = (
     exp.Column,
@@ -87,8 +85,3 @@ def validate_condition(text: str, *, column_names: set[str], dialect: str = "pos
             if node.name not in column_names:
                 raise ValidationError(_("'%(col)s' is not a column of this entity.") % {"col": node.name})
     return tree
-
-
-def select_problem(query: str, *, what: str = "The query") -> str | None:
-    """Why free SQL that should only read is refused, or None: the SQL gate's verdict (core/sql_gate.py)."""
-    return query_problem(query, what=what)

@@ -77,12 +77,6 @@ def test_the_gate_lets_ordinary_reads_through(query):
     assert query_problem(query, schema="shop") is None
 
 
-def test_select_problem_of_pipelines_and_quality_is_the_gate():
-    from catalog.sql_conditions import select_problem
-
-    assert "pg_read_file" in select_problem("select pg_read_file('/etc/hostname')", what="Custom SQL")
-
-
 # ---- The second guard: the database itself ----------------------------------------------------------
 
 
