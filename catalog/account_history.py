@@ -4,6 +4,7 @@ each migrate, users and groups whose state their history does not hold get a row
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db.models import Max
 from django.utils import timezone
 
 __all__ = [
@@ -50,9 +51,10 @@ def account_history_sync(sender, using: str = "default", **kwargs) -> None:
         return
     for model in (get_user_model(), Group):
         records = HISTORY_RECORDS[model]
-        latest_by_id = {}
-        for record in model.history.using(using).order_by("history_id"):
-            latest_by_id[record.id] = record
+        # Only the newest row of each account (the highest history_id), not its whole history
+        history = model.history.using(using)
+        newest = history.values("id").annotate(newest=Max("history_id")).values("newest")
+        latest_by_id = {record.id: record for record in history.filter(history_id__in=newest)}
         for obj in model._default_manager.using(using).order_by("pk"):
             latest = latest_by_id.get(obj.pk)
             if latest is not None and not _differs(latest, obj):

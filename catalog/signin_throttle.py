@@ -27,7 +27,6 @@ __all__ = [
     "SignInLock",
     "SignInLockedOut",
     "signin_lock",
-    "signin_lock_started",
     "signin_refuse_if_locked",
     "signin_lockout_lift",
     "on_user_login_failed",
@@ -111,12 +110,6 @@ def signin_lock(*, username: str | None, ip_address: str | None, now: datetime |
     return max(locks, key=lambda lock: lock.until) if locks else None
 
 
-def signin_lock_started(*, username: str | None, ip_address: str | None) -> bool:
-    """Whether the failure just recorded is the one that reached a limit (the lock-out begins now)."""
-    times = _failure_times(username=username, ip_address=ip_address, now=timezone.now())
-    return any(len(found) == _limit(scope) for scope, found in times.items())
-
-
 def signin_refuse_if_locked(*, request, username: str | None) -> None:
     """Refuse (and record the refusal) when the user name or the request's address is locked out."""
     lock = signin_lock(username=username, ip_address=client_ip_address(request))
@@ -151,11 +144,13 @@ def on_user_login_failed(sender, credentials, request=None, **kwargs) -> None:
     failure: `signin_refuse_if_locked` recorded it as a refusal."""
     username = credentials.get(get_user_model().USERNAME_FIELD) or credentials.get("username") or ""
     ip_address = client_ip_address(request)
-    if signin_lock(username=username, ip_address=ip_address) is not None:
+    # One reading of the failures serves both questions: locked already, and does this one start a lock
+    times = _failure_times(username=username, ip_address=ip_address, now=timezone.now())
+    if any(len(found) >= _limit(scope) for scope, found in times.items()):
         return
     user = _user(username)
     signin_event_record(kind=SignInKind.FAILED, username=username, request=request, user=user)
-    if signin_lock_started(username=username, ip_address=ip_address):
+    if any(len(found) == _limit(scope) - 1 for scope, found in times.items()):
         signin_event_record(kind=SignInKind.LOCKED_OUT, username=username, request=request, user=user)
 
 

@@ -151,11 +151,16 @@ def erasure_columns(
 ) -> list[tuple[Column, object]]:
     """(column, identifier as its value) for every column an erasure looks in: those asked for (every
     identifying column when none is), and every direct-identifier column of the data store."""
-    asked = identifying_columns(graph, identifier, entity=entity, column=column)
+    every = identifying_columns(graph, identifier)
+    asked = (
+        every
+        if entity is None and column is None
+        else identifying_columns(graph, identifier, entity=entity, column=column)
+    )
     seen = {candidate.pk for candidate, _value in asked}
     direct = [
         (candidate, value)
-        for candidate, value in identifying_columns(graph, identifier)
+        for candidate, value in every
         if candidate.pii_category == PIICategory.DIRECT_IDENTIFIER and candidate.pk not in seen
     ]
     return asked + direct

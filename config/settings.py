@@ -180,9 +180,7 @@ CUSTODIAN_MAX_IMPORT_ROWS = int(os.environ.get("CUSTODIAN_MAX_IMPORT_ROWS", "100
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Webhooks may only reach public addresses; internal alert receivers are listed here by host name, IP
 # address or network (comma-separated in the environment), e.g. "alerts.corp.example, 10.20.0.0/16".
-CUSTODIAN_WEBHOOK_ALLOWED_HOSTS = [
-    host.strip() for host in os.environ.get("CUSTODIAN_WEBHOOK_ALLOWED_HOSTS", "").split(",") if host.strip()
-]
+CUSTODIAN_WEBHOOK_ALLOWED_HOSTS = env_list("CUSTODIAN_WEBHOOK_ALLOWED_HOSTS")
 
 # Jobs: with REDIS_URL, RQ workers do the work; without it, jobs run in-process when enqueued.
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -47,7 +47,7 @@ from catalog.models import (
     SchemaRelease,
     StorageSample,
 )
-from catalog.schema.snapshot import COLUMN_FIELDS
+from catalog.schema.snapshot import COLUMN_FIELDS, ENTITY_FIELDS, INDEX_FIELDS
 from pipelines.models import ACTIVE, PipelineRun
 from quality.choices import ResultStatus
 from quality.models import EntityScore, Rule, RuleResult
@@ -426,7 +426,7 @@ def rules_failing(*, limit: int = 15) -> FailingRules:
     )
     results = list(
         failing.select_related("entity__datastore")
-        .defer("sql", "samples", "entity__description", "entity__datastore__description")
+        .defer("sql", "samples", "samples_pii", "entity__description", "entity__datastore__description")
         .order_by(worst_first, "-created_at")[:limit]
     )
     return FailingRules(results=results, **counts)
@@ -501,11 +501,10 @@ BEFORE_ANY_RELEASE = datetime(1970, 1, 1, tzinfo=UTC)
 # What a release snapshots: per model, how its history rows reach their data store (the parent model and
 # foreign key, then the path from the parent to the store's id) and the fields a release holds. An owner,
 # a domain or a legal hold is no schema change and waits for no release.
-ENTITY_FIELDS = ["name", "kind", "description", "has_audit_columns", "partition_column_id"]
 RELEASED = [
     (Entity, None, "datastore_id", ENTITY_FIELDS),
     (Column, Entity, "entity_id", COLUMN_FIELDS),
-    (Index, Entity, "entity_id", ["name", "is_unique", "method", "condition", "description"]),
+    (Index, Entity, "entity_id", INDEX_FIELDS),
     (IndexColumn, Index, "index_id", ["index_id", "column_id", "position", "order", "included"]),
 ]
 PARENT_STORE = {Entity: "datastore_id", Index: "entity__datastore_id"}

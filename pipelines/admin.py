@@ -34,7 +34,7 @@ from pygments.lexers import YamlLexer
 
 from catalog.admin.base import CatalogModelAdmin, RunRecordAdmin, VersionedModelForm, duration_text
 from catalog.admin.schema import highlight_css
-from catalog.choices import DataType, MaskingStrategy, PIICategory
+from catalog.choices import TYPE_FAMILIES, MaskingStrategy, PIICategory
 from catalog.exceptions import CustodianError
 from catalog.lineage import LineageRow
 from catalog.masking import load_masking, may_see_pii
@@ -1049,13 +1049,9 @@ class RunChangeList(ChangeList):
         return super().get_queryset(request, exclude_parameters).defer(*RUN_LARGE_FIELDS)
 
 
+# The catalog types a spreadsheet should read as numbers, from the catalog's own type families
 NUMERIC_TYPES = [
-    DataType.SMALLINT,
-    DataType.INTEGER,
-    DataType.BIGINT,
-    DataType.NUMERIC,
-    DataType.REAL,
-    DataType.DOUBLE,
+    data_type for data_type, family in TYPE_FAMILIES.items() if family in ("integer", "numeric", "float")
 ]
 
 

@@ -458,11 +458,14 @@ def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -
         }
         for e in (examples or [])
     ]
-    if rule.kind == RuleKind.CUSTOM_SQL:
-        masking = custom_sql_sample_masking(rule.params["sql"], entity)
-    else:
-        masking = entity_sample_masking(list(entity.columns.all()), counts=("rows",))
-    _samples_set(outcome, rows, masking)
+    # Tracing a custom query's outputs costs a catalog read and sqlglot's lineage: only for examples to mask
+    # (without any, the outcome keeps its empty, unmasked samples)
+    if rows:
+        if rule.kind == RuleKind.CUSTOM_SQL:
+            masking = custom_sql_sample_masking(rule.params["sql"], entity)
+        else:
+            masking = entity_sample_masking(list(entity.columns.all()), counts=("rows",))
+        _samples_set(outcome, rows, masking)
     _judge_rows(outcome)
     if rule.kind == RuleKind.UNIQUE and failing:
         outcome.measured = f"{groups:,} duplicated keys over {failing:,} rows"

@@ -14,6 +14,7 @@ from catalog.admin.base import (
 from catalog.admin.codegen import CodegenMixin
 from catalog.admin.schema import SchemaDDLMixin
 from catalog.choices import PIICategory
+from catalog.guarded_fields import COLUMN_PII, ENTITY_COMPLIANCE, GUARDED_FIELDS
 from catalog.guarded_fields import guarded_fields as permission_guarded_fields
 from catalog.lineage import column_lineage, entity_lineage
 from catalog.models import Column, Entity, Index, IndexColumn, RetentionPolicy
@@ -22,10 +23,9 @@ from catalog.services import index_columns_parse, index_columns_set, index_colum
 
 __all__ = ["EntityAdmin", "ColumnAdmin", "IndexAdmin"]
 
-COLUMN_PII_PERMISSION = "catalog.change_column_pii"
-ENTITY_COMPLIANCE_PERMISSION = "catalog.change_entity_compliance"
-COLUMN_PII_FIELDS = ["pii_category", "masking_strategy"]
-ENTITY_COMPLIANCE_FIELDS = ["sensitivity", "legal_hold"]
+# The fields only a compliance permission may change, from the one map forms and imports share
+COLUMN_PII_FIELDS = list(GUARDED_FIELDS["catalog.column"])
+ENTITY_COMPLIANCE_FIELDS = list(GUARDED_FIELDS["catalog.entity"])
 
 
 class AllowedValuesField(forms.CharField):
@@ -118,7 +118,7 @@ class LineageMixin:
 class ColumnInline(VersionedInlineMixin, PartialEditMixin, admin.TabularInline):
     model = Column
     form = ColumnForm
-    partial_permission = COLUMN_PII_PERMISSION
+    partial_permission = COLUMN_PII
     partial_fields = COLUMN_PII_FIELDS
     # Defaults, checks, ON DELETE and the description are on the column's own page, one click away.
     fields = [
@@ -275,7 +275,7 @@ class EntityAdmin(LineageMixin, CodegenMixin, SchemaDDLMixin, PartialEditMixin, 
     form = EntityForm
     # The change page links to the entity's DDL.
     change_form_template = "admin/catalog/entity/change_form.html"
-    partial_permission = ENTITY_COMPLIANCE_PERMISSION
+    partial_permission = ENTITY_COMPLIANCE
     partial_fields = ENTITY_COMPLIANCE_FIELDS
     list_display = [
         "entity_name",
@@ -387,7 +387,7 @@ class EntityAdmin(LineageMixin, CodegenMixin, SchemaDDLMixin, PartialEditMixin, 
         self._set_legal_hold(request, queryset, False)
 
     def has_compliance_permission(self, request):
-        return request.user.has_perm("catalog.change_entity_compliance")
+        return request.user.has_perm(ENTITY_COMPLIANCE)
 
     def _set_legal_hold(self, request, queryset, hold: bool):
         changed = 0
@@ -407,7 +407,7 @@ class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
     resource_classes = [ColumnResource]
     form = ColumnForm
     change_form_template = "admin/catalog/column/change_form.html"
-    partial_permission = COLUMN_PII_PERMISSION
+    partial_permission = COLUMN_PII
     partial_fields = COLUMN_PII_FIELDS
     # Keys in one column and the data store left to the filter, so masking and references fit at 1280 px.
     list_display = [

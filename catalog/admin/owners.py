@@ -37,10 +37,7 @@ class OwnerPickerMixin:
     accepted."""
 
     def _has_owner_picker(self) -> bool:
-        if OWNER_FIELD not in (self.autocomplete_fields or ()):
-            return False
-        field = self.model._meta.get_field(OWNER_FIELD)
-        return field.remote_field is not None and field.remote_field.model is get_user_model()
+        return OWNER_FIELD in (self.autocomplete_fields or ()) and self._has_owner_field()
 
     def _has_owner_field(self) -> bool:
         try:

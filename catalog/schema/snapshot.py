@@ -12,7 +12,16 @@ from django.db.models import Prefetch
 from catalog.gc_pause import gc_paused
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
 
-__all__ = ["snapshot_empty", "snapshot_build", "snapshot_checksum", "snapshot_canonical", "EMPTY_SNAPSHOT"]
+__all__ = [
+    "snapshot_empty",
+    "snapshot_build",
+    "snapshot_checksum",
+    "snapshot_canonical",
+    "EMPTY_SNAPSHOT",
+    "COLUMN_FIELDS",
+    "ENTITY_FIELDS",
+    "INDEX_FIELDS",
+]
 
 EMPTY_SNAPSHOT = {"datastore": {}, "entities": {}}
 
@@ -38,6 +47,12 @@ COLUMN_FIELDS = [
     "references_id",
     "on_delete",
 ]
+
+
+# The fields of an entity and of an index a release holds besides their columns (what makes a change one
+# that waits for a release: the dashboard counts those too).
+ENTITY_FIELDS = ["name", "kind", "description", "has_audit_columns", "partition_column_id"]
+INDEX_FIELDS = ["name", "is_unique", "is_constraint", "method", "condition", "description"]
 
 
 def _column(column: Column) -> dict:
