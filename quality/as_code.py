@@ -40,8 +40,9 @@ from catalog.yaml_files import YamlDumper as _Dumper
 from catalog.yaml_files import described as _described
 from catalog.yaml_files import suggestion as _suggestion
 from quality.choices import KIND_DIMENSIONS, Dimension, RuleKind, RuleOrigin, Severity
+from quality.kinds import KINDS, ParamType, kind_runs_user_sql
 from quality.models import QualityAlerting, QualitySchedule, Rule
-from quality.rules import rules_implied_sync
+from quality.rules import rule_definition_problems, rules_implied_sync
 
 __all__ = [
     "QualityConfigError",
@@ -82,34 +83,11 @@ RULE_KEYS = [
     "enabled",
     "description",
 ]
-# Each kind's parameters, written flat in the rule's mapping, in the order the export writes them.
-PARAM_KEYS = {
-    RuleKind.NOT_NULL: [],
-    RuleKind.UNIQUE: [],
-    RuleKind.PATTERN: ["pattern"],
-    RuleKind.RANGE: ["min", "max"],
-    RuleKind.ALLOWED_VALUES: ["values"],
-    RuleKind.REFERENTIAL: ["ref_entity", "ref_columns"],
-    RuleKind.FRESHNESS: ["max_age_hours"],
-    RuleKind.VOLUME: ["min_rows", "max_rows", "max_change_percent", "history"],
-    RuleKind.CUSTOM_SQL: ["sql", "timeout_seconds"],
-}
-ALL_PARAMS = [key for keys in PARAM_KEYS.values() for key in keys]
-PARAM_TYPES = {
-    "pattern": "text",
-    "min": "bound",
-    "max": "bound",
-    "values": "values",
-    "ref_entity": "text",
-    "ref_columns": "names",
-    "max_age_hours": "number",
-    "min_rows": "whole",
-    "max_rows": "whole",
-    "max_change_percent": "number",
-    "history": "whole",
-    "sql": "text",
-    "timeout_seconds": "number",
-}
+# Each kind's parameters, written flat in the rule's mapping, in the order the export writes them, and the
+# type the reader checks each one against (quality/kinds.py declares both).
+PARAM_KEYS = {kind.value: list(kind.param_names) for kind in KINDS.values()}
+ALL_PARAMS = list(dict.fromkeys(key for keys in PARAM_KEYS.values() for key in keys))
+PARAM_TYPES = {param.name: param.type for kind in KINDS.values() for param in kind.params}
 TUNING_KEYS = ["severity", "threshold_percent", "enabled"]
 TUNING_DEFAULTS = {"severity": Severity.ERROR, "threshold_percent": Decimal(0), "enabled": True}
 SCHEDULE_KEYS = ["entity", "cron", "enabled"]
@@ -565,7 +543,7 @@ class _Reader(ProblemReader):
 
     def _param(self, value, key: str, where: str):
         kind = PARAM_TYPES[key]
-        if kind == "text":
+        if kind in (ParamType.TEXT, ParamType.REGEX):
             return self.text({key: value}, key, where)
         if kind == "bound":
             if isinstance(value, datetime | date | time):
@@ -630,33 +608,18 @@ RULE_FIELDS = [
 RULE_LOCATIONS = {name: name for name in RULE_FIELDS if name != "params"} | {"name": "name"}
 SCHEDULE_LOCATIONS = {"cron": "cron", "entity": "entity", "enabled": "enabled"}
 ALERTING_LOCATIONS = {"emails": "emails", "webhook_url": "webhook", "score_drop_points": "score_drop_points"}
-# The parameter a kind's parameter errors are about (range and volume: the rule as a whole).
-PARAM_LOCATIONS = {
-    RuleKind.PATTERN: "pattern",
-    RuleKind.ALLOWED_VALUES: "values",
-    RuleKind.FRESHNESS: "max_age_hours",
-    RuleKind.CUSTOM_SQL: "sql",
-}
 
 
-def _params_location(where: str, kind: str, message: str) -> str:
-    if kind == RuleKind.REFERENTIAL:
-        if message.startswith("No entity"):
-            return f"{where}.ref_entity"
-        if "ref_columns must" in message or "has no column" in message:
-            return f"{where}.ref_columns"
-        return where
-    return f"{where}.{PARAM_LOCATIONS[kind]}" if kind in PARAM_LOCATIONS else where
-
-
-def _validation_problems(exc: ValidationError, where: str, locations: dict, kind: str = "") -> list[str]:
+def _validation_problems(exc: ValidationError, where: str, locations: dict, rule: Rule | None = None) -> list:
     if not hasattr(exc, "error_dict"):
         return [f"{where}: {message}" for message in exc.messages]
     problems = []
     for name, messages in exc.message_dict.items():
         for message in messages:
             if name == "params":
-                location = _params_location(where, kind, message)
+                # The kind's check says which parameter the problem is about (None: the rule as a whole).
+                param = rule_definition_problems(rule).get("params", (None, ""))[0] if rule else None
+                location = f"{where}.{param}" if param else where
             elif name in locations and name != NON_FIELD_ERRORS:
                 location = f"{where}.{locations[name]}"
             else:
@@ -735,7 +698,7 @@ def _apply_rules(spec: EntitySpec, manual: dict, implied: dict, user, reader: _R
         rule = manual.get(rule_spec.name)
         if rule is not None and not _rule_differs(rule, values):
             continue
-        writes_sql = values["kind"] == RuleKind.CUSTOM_SQL and (
+        writes_sql = kind_runs_user_sql(values["kind"]) and (
             rule is None or rule.kind != values["kind"] or rule.params != values["params"]
         )
         if writes_sql and not _may_write_sql(user):
@@ -748,7 +711,7 @@ def _apply_rules(spec: EntitySpec, manual: dict, implied: dict, user, reader: _R
         try:
             catalog_object_save(obj=rule, user=user)
         except ValidationError as exc:
-            reader.problems += _validation_problems(exc, rule_spec.where, RULE_LOCATIONS, values["kind"])
+            reader.problems += _validation_problems(exc, rule_spec.where, RULE_LOCATIONS, rule)
             continue
         where = f"{spec.where}.rules.{rule.name}"
         if before is None:
