@@ -11,7 +11,6 @@ A pipeline is found by its name, so renaming one in the file makes a new pipelin
 
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 
 import yaml
 from django.contrib.auth import get_user_model
@@ -19,12 +18,18 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from catalog.yaml_files import ConfigFileError, ProblemReader, yaml_mapping_load
-from catalog.yaml_files import FlowList as _Flow
-from catalog.yaml_files import FlowMap as _FlowMap
-from catalog.yaml_files import YamlDumper as _Dumper
-from catalog.yaml_files import described as _described
-from catalog.yaml_files import suggestion as _suggestion
+from core.config_files import (
+    ConfigFileError,
+    ProblemReader,
+    config_path,
+    validation_problems,
+    yaml_mapping_load,
+)
+from core.config_files import FlowList as _Flow
+from core.config_files import FlowMap as _FlowMap
+from core.config_files import YamlDumper as _Dumper
+from core.config_files import described as _described
+from core.config_files import suggestion as _suggestion
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 
 __all__ = [
@@ -204,7 +209,6 @@ SQL_KIND_KEYS = {"table": "sql_table", "query": "sql_query"}
 EXTRACT_KEYS = {"mode", "watermark"}
 LOAD_KEYS = {"mode", "key"}
 MAPPING_KEYS = {"column", "field", "constant", "steps"}
-YAML_WORDS_HINT = " (quote words such as NULL, yes, no, on and off: YAML reads them as null or booleans)"
 
 # Where a model field lives in the file, for errors the model's validation reports.
 FIELD_LOCATIONS = {
@@ -268,65 +272,6 @@ class _Reader(ProblemReader):
         self.problems: list[str] = []
         self.fields: dict = {}
         self.mappings: list[MappingSpec] = []
-
-    def located(self, where: str) -> bool:
-        return any(p.startswith(f"{where}:") or p.startswith(f"{where}.") for p in self.problems)
-
-    # -- typed access ------------------------------------------------------------------------------------
-
-    def section(self, parent: dict, key: str, where: str, allowed: set, *, required: bool) -> dict:
-        value = parent.get(key)
-        if value is None:
-            if required:
-                self.problem(where, "missing; it is a mapping (" + ", ".join(sorted(allowed)) + ")")
-            return {}
-        if not isinstance(value, dict):
-            self.problem(where, f"must be a mapping, not {_described(value)}")
-            return {}
-        return value
-
-    def unknown_keys(self, section: dict, allowed: set, prefix: str) -> None:
-        for key in section:
-            if key not in allowed:
-                where = f"{prefix}.{key}" if prefix else str(key)
-                self.problem(
-                    where,
-                    f"unknown key{_suggestion(key, allowed)}; known keys: {', '.join(sorted(allowed))}",
-                )
-
-    def whole_number(self, section: dict, key: str, where: str, default: int) -> int:
-        value = section.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(where, f"must be a whole number, not {_described(value)}")
-            return default
-        return value
-
-    def text_list(self, section: dict, key: str, where: str) -> list[str]:
-        value = section.get(key, [])
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.problem(where, f"must be a list of text, not {_described(value)}")
-            return []
-        if not all(isinstance(item, str) for item in value):
-            wrong = next(item for item in value if not isinstance(item, str))
-            hint = YAML_WORDS_HINT if wrong is None or isinstance(wrong, bool) else ""
-            self.problem(where, f"must be a list of text; it holds {_described(wrong)}{hint}")
-            return []
-        return value
-
-    def choice(self, section: dict, key: str, where: str, choices, default: str) -> str:
-        value = section.get(key, default)
-        if not isinstance(value, str):
-            self.problem(where, f"must be one of {', '.join(choices.values)}, not {_described(value)}")
-            return default
-        if value not in choices.values:
-            self.problem(
-                where,
-                f"{value!r} is not one of {', '.join(choices.values)}{_suggestion(value, choices.values)}",
-            )
-            return default
-        return value
 
     # -- the file ----------------------------------------------------------------------------------------
 
@@ -484,19 +429,15 @@ class _Reader(ProblemReader):
                     )
 
     def _limits(self, config: dict) -> None:
-        threshold = config.get("reject_threshold_percent", 5)
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            self.problem(
-                "reject_threshold_percent", f"must be a number from 0 to 100, not {_described(threshold)}"
-            )
-            threshold = 5
-        try:
-            self.fields["reject_threshold_percent"] = Decimal(str(threshold))
-        except InvalidOperation:
-            self.problem("reject_threshold_percent", f"must be a number from 0 to 100, not {threshold}")
-            self.fields["reject_threshold_percent"] = Decimal(5)
-        self.fields["batch_size"] = self.whole_number(config, "batch_size", "batch_size", 50_000)
-        self.fields["max_retries"] = self.whole_number(config, "max_retries", "max_retries", 3)
+        self.fields["reject_threshold_percent"] = self.percent(
+            config,
+            "reject_threshold_percent",
+            "reject_threshold_percent",
+            5,
+            expected="a number from 0 to 100",
+        )
+        self.fields["batch_size"] = self.number(config, "batch_size", "batch_size", 50_000, whole=True)
+        self.fields["max_retries"] = self.number(config, "max_retries", "max_retries", 3, whole=True)
         self.fields["run_quality"] = self.flag(config, "run_quality", "run_quality", False)
 
     def _run_after(self, config: dict):
@@ -578,14 +519,7 @@ class _Reader(ProblemReader):
 
 
 def _validation_problems(exc: ValidationError, locations: dict, prefix: str = "") -> list[str]:
-    if not hasattr(exc, "error_dict"):
-        return [f"{prefix or 'pipeline'}: {message}" for message in exc.messages]
-    problems = []
-    for name, errors in exc.message_dict.items():
-        where = locations.get(name, name)
-        where = f"{prefix}.{where}" if prefix else where
-        problems += [f"{where}: {message}" for message in errors]
-    return problems
+    return validation_problems(exc, lambda name, message: config_path(prefix, locations.get(name, name)))
 
 
 def _mapping_values(spec: MappingSpec, position: int) -> dict:
