@@ -17,6 +17,7 @@ __all__ = [
     "ImpliedRule",
     "rules_implied",
     "rules_implied_pending",
+    "rules_implied_preview",
     "rules_implied_sync",
 ]
 
@@ -224,6 +225,37 @@ def rules_implied_pending(entity: Entity) -> dict[str, int]:
     return counts
 
 
+def _implied_defined(rule, entity: Entity, spec: ImpliedRule, name: str):
+    """The rule (a new one when None) given the definition the catalog implies; not saved."""
+    from quality.models import Rule
+
+    if rule is None:
+        rule = Rule(entity=entity, origin="catalog", implied_key=spec.implied_key)
+    rule.kind, rule.columns, rule.params, rule.name = spec.kind, spec.columns, spec.params, name
+    rule.description = spec.description
+    return rule
+
+
+def rules_implied_preview(entity: Entity) -> tuple[dict[str, int], list, list]:
+    """What a sync would do, without writing: (counts of created, updated and deleted; the entity's implied
+    rules as the sync would leave them, new ones unsaved; those of them it would save). Reads only."""
+    from quality.models import Rule
+
+    counts = {"created": 0, "updated": 0, "deleted": 0}
+    changed, gone = [], set()
+    for action, rule, spec, name in _implied_plan(entity):
+        counts[action] += 1
+        if action == "deleted":
+            gone.add(rule.pk)
+        else:
+            changed.append(_implied_defined(rule, entity, spec, name))
+    touched = {rule.pk for rule in changed if rule.pk} | gone
+    kept = [r for r in Rule.objects.filter(entity=entity, origin="catalog") if r.pk not in touched]
+    for rule in kept:
+        rule.entity = entity  # the definition checks read it: one object, not a query per rule
+    return counts, kept + changed, changed
+
+
 def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
     """Create, update and delete the entity's catalog-origin rules to match the catalog; counts of each.
 
@@ -231,7 +263,6 @@ def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
     Called before every check and by the explicit "Refresh implied rules" POST, never by a page view.
     """
     from catalog.services import catalog_object_save
-    from quality.models import Rule
 
     counts = {"created": 0, "updated": 0, "deleted": 0}
     for action, rule, spec, name in _implied_plan(entity):
@@ -240,9 +271,5 @@ def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
             rule._history_user = user
             rule.delete()
             continue
-        if rule is None:
-            rule = Rule(entity=entity, origin="catalog", implied_key=spec.implied_key)
-        rule.kind, rule.columns, rule.params, rule.name = spec.kind, spec.columns, spec.params, name
-        rule.description = spec.description
-        catalog_object_save(obj=rule, user=user)
+        catalog_object_save(obj=_implied_defined(rule, entity, spec, name), user=user)
     return counts

@@ -4,10 +4,10 @@ and the README's table, so none of them can name a kind the others lack."""
 import pytest
 
 from quality.admin.forms import params_help
-from quality.as_code import PARAM_KEYS, PARAM_TYPES
 from quality.choices import KIND_DIMENSIONS, SCAN_KINDS, Dimension, RuleKind
 from quality.kinds import KINDS, Evaluation, kinds_markdown
 from quality.models import Rule
+from quality.spec import PARAM_KEYS, PARAM_TYPES
 from tests.readme import README
 
 KIND_VALUES = list(KINDS)
