@@ -65,7 +65,7 @@ def patterns_rejected(cursor, patterns: list[str]) -> dict[str, str]:
 
 def _ask_datastore(datastore, pattern: str) -> str | None:
     """PostgreSQL's verdict from the data store; raises OSError-like errors when it cannot be reached."""
-    from catalog.schema.connections import datastore_pg_connect
+    from core.connections import datastore_pg_connect
 
     with datastore_pg_connect(datastore, application_name="custodian-pattern-check") as conn:
         with conn.transaction(), conn.cursor() as cursor:

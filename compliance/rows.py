@@ -6,8 +6,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from uuid import UUID
 
-from catalog.masking import column_masking, mask_value
 from catalog.models import Column
+from core.masking import column_masking, mask_value
 
 __all__ = ["json_safe", "rows_as_dicts", "pii_strategies"]
 

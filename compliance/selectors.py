@@ -9,10 +9,10 @@ from django.db.models import Count, Prefetch
 from django.utils import timezone
 
 from catalog.choices import MaskingStrategy, PIICategory
-from catalog.masking import column_masking
 from catalog.models import Column, DataStore, Entity, RetentionPolicy
 from catalog.selectors import HISTORY_TYPES, audit_models
 from compliance.models import RetentionExecution, SubjectRequest
+from core.masking import column_masking
 
 __all__ = ["PiiColumn", "PiiOverview", "pii_overview", "ReportActivity", "report_activity", "date_range"]
 

@@ -21,8 +21,8 @@ from sqlglot import exp
 from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
 
-from catalog.masking import column_masking, load_masking, mask_value, value_shape
 from catalog.models import Column, Entity
+from core.masking import column_masking, load_masking, mask_value, value_shape
 
 __all__ = ["SampleMasking", "entity_sample_masking", "custom_sql_sample_masking", "custom_sql_origins"]
 

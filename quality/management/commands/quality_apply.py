@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.exceptions import CustodianError
+from core.errors import CustodianError
 from quality.as_code import QualityConfigError, quality_apply_config, quality_yaml_load
 from quality.management.commands._quality import user_named
 

@@ -5,7 +5,8 @@ from collections import defaultdict
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import DataStore, Entity
-from quality.choices import CheckTrigger, ResultStatus, RunStatus
+from core.choices import RunStatus
+from quality.choices import CheckTrigger, ResultStatus
 from quality.management.commands._quality import datastore_named, user_named
 from quality.models import CheckRun, EntityScore, RuleResult
 from quality.runner import check_run_execute
