@@ -14,8 +14,8 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from catalog.choices import DatabaseEngine
-from catalog.exceptions import CatalogError
 from catalog.models import DataStore, StorageSample
+from core.errors import CustodianError
 from core.jobs import job_connections_fresh, job_enqueue
 
 __all__ = ["STORAGE_CATCH_UP", "storage_sample", "storage_sample_job", "storage_stores_due", "storage_tick"]
@@ -114,7 +114,7 @@ def storage_sample_job(datastore_id: int, slot: str) -> None:
             return
         try:
             samples = storage_sample(datastore=store)
-        except CatalogError as exc:
+        except CustodianError as exc:
             logger.warning("Storage of data store %s not sampled: %s", store.name, exc.message)
             return
     logger.info("Storage of data store %s: %d table(s) sampled", store.name, len(samples))
