@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from catalog.choices import RunStatus
+from core.choices import RunStatus
 from quality.kinds import KINDS
 
 __all__ = [
