@@ -210,7 +210,7 @@ def _quality_after_load(run: PipelineRun, pipeline: Pipeline) -> tuple[str, str,
     if not pipeline.run_quality:
         return RunStatus.SUCCEEDED, "", []
     from quality.choices import ResultStatus
-    from quality.services import check_after_load
+    from quality.runner import check_after_load
 
     check = check_after_load(entity=pipeline.target, pipeline_run_id=run.pk)
     results = list(check.results.exclude(status=ResultStatus.PASSED))

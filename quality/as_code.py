@@ -41,9 +41,9 @@ from core.config_files import FlowMap as _FlowMap
 from core.config_files import YamlDumper as _Dumper
 from core.config_files import described as _described
 from quality.choices import RuleOrigin
-from quality.kinds import kind_runs_user_sql
+from quality.kinds import kind_runs_user_sql, rule_definition_problems
 from quality.models import QualityAlerting, QualitySchedule, Rule
-from quality.rules import rule_definition_problems, rules_implied_preview, rules_implied_sync
+from quality.rules import rules_implied_preview, rules_implied_sync
 from quality.spec import (
     ALERTING_REMOVED,
     RULE_FIELDS,
@@ -54,6 +54,7 @@ from quality.spec import (
     RuleSpec,
     ScheduleSpec,
     alerting_item,
+    alerting_values,
     quality_spec_config,
     quality_spec_from_db,
     quality_spec_from_yaml,
@@ -449,10 +450,6 @@ def _plan_schedules(plan: QualityPlan, specs: list[ScheduleSpec], known: dict) -
             plan.changes.append(f"schedules: {words} {'enabled' if spec.enabled else 'disabled'}")
 
 
-def _alerting_values(alerting: QualityAlerting) -> dict:
-    return {name: getattr(alerting, name) for name in ("emails", "webhook_url", "score_drop_points")}
-
-
 def _plan_alerting(plan: QualityPlan, values) -> None:
     alerting = QualityAlerting.objects.filter(datastore=plan.store).first()
     if values == ALERTING_REMOVED:
@@ -467,7 +464,7 @@ def _plan_alerting(plan: QualityPlan, values) -> None:
         and alerting.score_drop_points == values["score_drop_points"]
     ):
         return
-    before = alerting_item(_alerting_values(alerting)) if alerting is not None else None
+    before = alerting_item(alerting_values(alerting)) if alerting is not None else None
     alerting = alerting or QualityAlerting(datastore=plan.store)
     for name, value in values.items():
         setattr(alerting, name, value)
@@ -477,7 +474,7 @@ def _plan_alerting(plan: QualityPlan, values) -> None:
         plan.problems += _located(exc, "alerting", ALERTING_LOCATIONS)
         return
     plan.alerting_saved = alerting
-    after = alerting_item(_alerting_values(alerting))
+    after = alerting_item(alerting_values(alerting))
     if before is None:
         plan.created += 1
         plan.changes.append(f"alerting: created ({_shown(after)})")

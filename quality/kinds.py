@@ -42,6 +42,8 @@ __all__ = [
     "custom_sql_problem",
     "kind_of",
     "kind_runs_user_sql",
+    "rule_definition_errors",
+    "rule_definition_problems",
     "kinds_markdown",
 ]
 
@@ -502,6 +504,53 @@ _declare(
         ),
     )
 )
+
+
+# A rule checked against its kind ----------------------------------------------------------------------------
+
+
+def rule_definition_errors(rule) -> dict[str, str]:
+    """Errors keyed by field when a rule's definition cannot be evaluated as written."""
+    return {name: message for name, (_param, message) in rule_definition_problems(rule).items()}
+
+
+def rule_definition_problems(rule) -> dict[str, tuple[str | None, str]]:
+    """Like `rule_definition_errors`, with the parameter each "params" problem is about (None: the rule as a
+    whole), so a YAML file can say where it is. Checked against the rule's kind declaration."""
+    columns, params = rule.columns, rule.params or {}
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        return {"columns": (None, 'Columns are a list of column names, e.g. ["email"].')}
+    if not isinstance(params, dict):
+        return {"params": (None, 'Parameters are a mapping, e.g. {"pattern": "@"}.')}
+    kind = kind_of(rule.kind)
+    if kind is None:
+        return {"kind": (None, f"Unknown rule kind '{rule.kind}'.")}
+    problems = {}
+    column_problem = _column_problem(rule, kind, columns)
+    if column_problem:
+        problems["columns"] = (None, column_problem)
+    param_problem = kind.param_problem(rule, params)
+    if param_problem:
+        problems["params"] = param_problem
+    return problems
+
+
+def _column_problem(rule, kind: Kind, columns: list[str]) -> str | None:
+    problem = None
+    if kind.columns == Columns.ONE and len(columns) != 1:
+        problem = f"A {kind.value} rule checks exactly one column."
+    if kind.columns == Columns.SOME and not columns:
+        problem = f"A {kind.value} rule needs one or more columns."
+    if kind.columns == Columns.NONE and columns:
+        problem = f"A {kind.value} rule has no columns."
+    if rule.entity_id:
+        known = {c.name: c for c in rule.entity.columns.all()}
+        missing = [c for c in columns if c not in known]
+        if missing:
+            return f"{rule.entity.name} has no column {', '.join(missing)}."
+        if kind.column_types and columns and known[columns[0]].data_type not in kind.column_types:
+            return f"{kind.label} needs a {kind.column_types_words} column."
+    return problem
 
 
 # The README's table -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Rule definitions: what each kind needs, and the rules the catalog implies without anyone writing them.
+"""The rules the catalog implies without anyone writing them (what each kind needs is quality/kinds.py's).
 
 The catalog already says which columns are NOT NULL, which keys are unique, what a foreign key points at,
 and each column's range, pattern and allowed values. Those become rules of origin "catalog", kept in step
@@ -9,61 +9,17 @@ with the catalog before every check: their definition follows the catalog, while
 from dataclasses import dataclass, field
 
 from catalog.models import Entity
-from quality.kinds import ORDERABLE, Columns, Kind, kind_of
+from catalog.services import catalog_object_save
+from quality.kinds import ORDERABLE
+from quality.models import Rule
 
 __all__ = [
-    "rule_definition_errors",
-    "rule_definition_problems",
     "ImpliedRule",
     "rules_implied",
     "rules_implied_pending",
     "rules_implied_preview",
     "rules_implied_sync",
 ]
-
-
-def rule_definition_errors(rule) -> dict[str, str]:
-    """Errors keyed by field when a rule's definition cannot be evaluated as written."""
-    return {name: message for name, (_param, message) in rule_definition_problems(rule).items()}
-
-
-def rule_definition_problems(rule) -> dict[str, tuple[str | None, str]]:
-    """Like `rule_definition_errors`, with the parameter each "params" problem is about (None: the rule as a
-    whole), so a YAML file can say where it is. Checked against the rule's kind declaration."""
-    columns, params = rule.columns, rule.params or {}
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        return {"columns": (None, 'Columns are a list of column names, e.g. ["email"].')}
-    if not isinstance(params, dict):
-        return {"params": (None, 'Parameters are a mapping, e.g. {"pattern": "@"}.')}
-    kind = kind_of(rule.kind)
-    if kind is None:
-        return {"kind": (None, f"Unknown rule kind '{rule.kind}'.")}
-    problems = {}
-    column_problem = _column_problem(rule, kind, columns)
-    if column_problem:
-        problems["columns"] = (None, column_problem)
-    param_problem = kind.param_problem(rule, params)
-    if param_problem:
-        problems["params"] = param_problem
-    return problems
-
-
-def _column_problem(rule, kind: Kind, columns: list[str]) -> str | None:
-    problem = None
-    if kind.columns == Columns.ONE and len(columns) != 1:
-        problem = f"A {kind.value} rule checks exactly one column."
-    if kind.columns == Columns.SOME and not columns:
-        problem = f"A {kind.value} rule needs one or more columns."
-    if kind.columns == Columns.NONE and columns:
-        problem = f"A {kind.value} rule has no columns."
-    if rule.entity_id:
-        known = {c.name: c for c in rule.entity.columns.all()}
-        missing = [c for c in columns if c not in known]
-        if missing:
-            return f"{rule.entity.name} has no column {', '.join(missing)}."
-        if kind.column_types and columns and known[columns[0]].data_type not in kind.column_types:
-            return f"{kind.label} needs a {kind.column_types_words} column."
-    return problem
 
 
 @dataclass
@@ -191,8 +147,6 @@ def rules_implied(entity: Entity) -> list[ImpliedRule]:
 
 def _implied_plan(entity: Entity) -> list[tuple[str, object, ImpliedRule | None, str]]:
     """What syncing would do, without doing it: (create|update|delete, stored rule or None, spec, name)."""
-    from quality.models import Rule
-
     wanted = {rule.implied_key: rule for rule in rules_implied(entity)}
     existing = {rule.implied_key: rule for rule in Rule.objects.filter(entity=entity, origin="catalog")}
     taken = set(Rule.objects.filter(entity=entity).exclude(origin="catalog").values_list("name", flat=True))
@@ -227,8 +181,6 @@ def rules_implied_pending(entity: Entity) -> dict[str, int]:
 
 def _implied_defined(rule, entity: Entity, spec: ImpliedRule, name: str):
     """The rule (a new one when None) given the definition the catalog implies; not saved."""
-    from quality.models import Rule
-
     if rule is None:
         rule = Rule(entity=entity, origin="catalog", implied_key=spec.implied_key)
     rule.kind, rule.columns, rule.params, rule.name = spec.kind, spec.columns, spec.params, name
@@ -239,8 +191,6 @@ def _implied_defined(rule, entity: Entity, spec: ImpliedRule, name: str):
 def rules_implied_preview(entity: Entity) -> tuple[dict[str, int], list, list]:
     """What a sync would do, without writing: (counts of created, updated and deleted; the entity's implied
     rules as the sync would leave them, new ones unsaved; those of them it would save). Reads only."""
-    from quality.models import Rule
-
     counts = {"created": 0, "updated": 0, "deleted": 0}
     changed, gone = [], set()
     for action, rule, spec, name in _implied_plan(entity):
@@ -262,8 +212,6 @@ def rules_implied_sync(entity: Entity, *, user=None) -> dict[str, int]:
     A steward's tuning of an implied rule (threshold, severity, enabled) survives; its definition does not.
     Called before every check and by the explicit "Refresh implied rules" POST, never by a page view.
     """
-    from catalog.services import catalog_object_save
-
     counts = {"created": 0, "updated": 0, "deleted": 0}
     for action, rule, spec, name in _implied_plan(entity):
         counts[action] += 1

@@ -34,8 +34,9 @@ from quality.limits import rule_timeout_seconds, scan_timeout_seconds
 from quality.models import CheckRun, Rule, RuleResult
 from quality.rules import rules_implied_sync
 from quality.samples import SampleMasking, custom_sql_sample_masking, entity_sample_masking
+from quality.services import check_run_record
 
-__all__ = ["check_run_execute", "Outcome"]
+__all__ = ["check_run_execute", "check_after_load", "Outcome"]
 
 logger = logging.getLogger(__name__)
 
@@ -473,8 +474,6 @@ def _claim(check_run_id: int) -> CheckRun | None:
 
 def check_run_execute(check_run_id: int) -> CheckRun | None:
     """Evaluate a queued check run and record everything; returns the finished run."""
-    from quality.services import check_run_record
-
     run = _claim(check_run_id)
     if run is None:
         return None
@@ -484,6 +483,17 @@ def check_run_execute(check_run_id: int) -> CheckRun | None:
         error = _evaluate(run, entities, results)
         check_run_record(run, results, error=error)
     return run
+
+
+def check_after_load(*, entity: Entity, pipeline_run_id: int) -> CheckRun:
+    """Run the entity's rules now, in this process (a pipeline's job calls it after its load commits)."""
+    run = CheckRun.objects.create(
+        datastore=entity.datastore,
+        entity=entity,
+        trigger=CheckTrigger.PIPELINE,
+        pipeline_run_id=pipeline_run_id,
+    )
+    return check_run_execute(run.pk)
 
 
 def _evaluate(run: CheckRun, entities: list[Entity], results: list) -> str:

@@ -24,7 +24,6 @@ from quality.schedules import schedule_next_run
 __all__ = [
     "check_run_request",
     "check_run_record",
-    "check_after_load",
     "entity_scores",
     "quality_schedule_tick",
     "check_runs_reap",
@@ -52,19 +51,6 @@ def check_run_request(
     if enqueue:
         job_enqueue("quality", "quality.jobs.check_run_job", run.pk, job_id=f"custodian-check-run-{run.pk}")
     return run
-
-
-def check_after_load(*, entity: Entity, pipeline_run_id: int) -> CheckRun:
-    """Run the entity's rules now, in this process (a pipeline's job calls it after its load commits)."""
-    from quality.runner import check_run_execute
-
-    run = CheckRun.objects.create(
-        datastore=entity.datastore,
-        entity=entity,
-        trigger=CheckTrigger.PIPELINE,
-        pipeline_run_id=pipeline_run_id,
-    )
-    return check_run_execute(run.pk)
 
 
 def _rule_score(result: RuleResult) -> float:

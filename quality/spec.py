@@ -37,6 +37,7 @@ __all__ = [
     "tuning_values",
     "tuning_item",
     "alerting_item",
+    "alerting_values",
     "PARAM_KEYS",
     "PARAM_TYPES",
     "RULE_FIELDS",
@@ -371,7 +372,7 @@ def quality_spec_from_db(datastore: DataStore) -> QualitySpec:
     manual: dict[int, list[Rule]] = {}
     for rule in Rule.objects.filter(entity__datastore=datastore, origin=RuleOrigin.MANUAL).order_by("name"):
         manual.setdefault(rule.entity_id, []).append(rule)
-    spec = QualitySpec(datastore.name, alerting=_alerting_values(alerting) if alerting else None)
+    spec = QualitySpec(datastore.name, alerting=alerting_values(alerting) if alerting else None)
     spec.schedules = [
         ScheduleSpec(f"schedules[{i}]", s.entity.name if s.entity_id else "", s.cron, s.enabled)
         for i, s in enumerate(schedules)
@@ -396,7 +397,8 @@ def quality_spec_from_db(datastore: DataStore) -> QualitySpec:
     return spec
 
 
-def _alerting_values(alerting: QualityAlerting) -> dict:
+def alerting_values(alerting: QualityAlerting) -> dict:
+    """Stored alert settings' values as a spec holds them."""
     return {
         "emails": alerting.emails,
         "webhook_url": alerting.webhook_url,
