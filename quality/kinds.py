@@ -11,8 +11,9 @@ their YAML types and help), its default dimension, how it is evaluated and the w
   and keeps examples, run beside the scan.
 
 Read by: `RuleKind`, `SCAN_KINDS` and `KIND_DIMENSIONS` (quality/choices.py), a rule's definition checks
-(quality/rules.py), the runner's dispatch (quality/runner.py), the YAML keys and types (quality/as_code.py),
-the admin's parameter help (quality/admin/forms.py) and the README's table (`kinds_markdown`). Adding a kind
+(`rule_definition_errors`, below, which `Rule.clean` calls), the runner's dispatch (quality/runner.py), the
+YAML keys and types (quality/spec.py), the admin's parameter help (quality/admin/forms.py) and the README's
+table (`kinds_markdown`). Adding a kind
 is one `_declare(Kind(...))` here, plus its SQL in quality/compile.py. Values and labels are the database's
 choices: changing one needs a migration.
 """
