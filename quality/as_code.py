@@ -505,7 +505,11 @@ def _plan_save(plan: QualityPlan, user) -> list[str]:
     problems: list[str] = []
     for work in plan.entities:
         if work.synced:
-            rules_implied_sync(work.entity, user=user)
+            try:
+                rules_implied_sync(work.entity, user=user)
+            except ValidationError as exc:  # checked by the plan; only a change meanwhile gets here
+                problems += _located(exc, f"entities.{work.entity.name}.implied", {})
+                continue
         for rule in work.deleted:
             _deleted(rule, user)
         for rule, where in work.saved:
