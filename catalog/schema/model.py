@@ -36,6 +36,7 @@ __all__ = [
     "schema_model_from_snapshot",
     "schema_model_from_catalog",
     "schema_model_snapshot",
+    "schema_model_of",
 ]
 
 INTEGER_WIDTH = {"smallint": 2, "integer": 4, "bigint": 8}
@@ -349,6 +350,13 @@ def schema_model_from_snapshot(snapshot: dict) -> SchemaModel:
         Store(store.get("id", ""), store.get("name", ""), store.get("engine", ""), store.get("schema") or ""),
         tuple(tables),
     )
+
+
+def schema_model_of(snapshot_or_model: "dict | SchemaModel") -> SchemaModel:
+    """A model as is, or a snapshot read into one: for functions that take either at the boundary."""
+    if isinstance(snapshot_or_model, SchemaModel):
+        return snapshot_or_model
+    return schema_model_from_snapshot(snapshot_or_model)
 
 
 def schema_model_from_catalog(datastore) -> SchemaModel:
