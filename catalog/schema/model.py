@@ -333,7 +333,7 @@ def schema_model_from_snapshot(snapshot: dict) -> SchemaModel:
             Table(
                 id=entity_id,
                 name=raw["name"],
-                kind=raw["kind"],
+                kind=raw.get("kind", "table"),  # DDL needs no kind; partial snapshots (codegen) omit it
                 description=raw["description"],
                 has_audit_columns=raw["has_audit_columns"],
                 columns=tuple(_column_from(column_id, column) for column_id, column in ordered),
