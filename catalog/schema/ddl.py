@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, SetColumnComment, SetTableComment
 
-from catalog.gc_pause import gc_paused
 from catalog.schema.dialects import DialectProfile
 from catalog.schema.metadata import SchemaTables, schema_tables_build
 from catalog.schema.model import SchemaModel, schema_model_of
+from core.gc_pause import gc_paused
 
 __all__ = [
     "Statement",

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import mssql, mysql, postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
-from catalog.exceptions import CatalogError
+from core.errors import SchemaError
 
 __all__ = [
     "DialectProfile",
@@ -26,12 +26,7 @@ __all__ = [
     "SQLITE",
     "profile_for",
     "profile_of_connection",
-    "SchemaError",
 ]
-
-
-class SchemaError(CatalogError):
-    """The catalog cannot be turned into SQL for a dialect, or SQL cannot be applied to a data store."""
 
 
 @dataclass(frozen=True)

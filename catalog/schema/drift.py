@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.sql import operators
 
 from catalog.models import DataStore, SchemaRelease
-from catalog.schema.connections import datastore_connect
-from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
+from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.history_table import HistoryRow, history_current_version, history_rows
 from catalog.schema.introspect import LiveIndex, LiveTable, default_normalize, live_tables_read, type_sql
 from catalog.schema.metadata import SchemaTables, schema_tables_build
 from catalog.schema.model import schema_model_from_snapshot
+from core.connections import datastore_connect
+from core.errors import SchemaError
 
 __all__ = ["DriftReport", "drift_compare", "schema_drift"]
 

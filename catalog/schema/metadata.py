@@ -16,8 +16,9 @@ import sqlglot
 from sqlalchemy.sql.elements import quoted_name
 
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, parse_literal
-from catalog.schema.dialects import DialectProfile, SchemaError
+from catalog.schema.dialects import DialectProfile
 from catalog.schema.model import Column, ColumnType, SchemaModel, Table, schema_model_from_snapshot
+from core.errors import SchemaError
 
 __all__ = [
     "SchemaTables",

@@ -9,11 +9,12 @@ the models swapped. What a dialect cannot alter, or writes differently, comes fr
 import sqlalchemy as sa
 from sqlalchemy.schema import AddConstraint, CreateColumn, CreateIndex, DropConstraint, DropIndex
 
-from catalog.gc_pause import gc_paused
 from catalog.schema.ddl import Statement, table_statements, touch_function
-from catalog.schema.dialects import DialectProfile, SchemaError
+from catalog.schema.dialects import DialectProfile
 from catalog.schema.metadata import AUDIT_COLUMNS, SchemaTables, schema_tables_build
 from catalog.schema.model import SchemaModel, Table, schema_model_of
+from core.errors import SchemaError
+from core.gc_pause import gc_paused
 
 __all__ = ["migration_statements"]
 
