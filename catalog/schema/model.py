@@ -17,10 +17,12 @@ foreign key is a ForeignKey with more columns or one more field, an expression i
 an expression instead of a column, an array or enum type is a ColumnType with one more field.
 """
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 
 from catalog.choices import TYPE_FAMILIES, DataType
+from core.gc_pause import gc_paused
 
 __all__ = [
     "SchemaModel",
@@ -277,26 +279,39 @@ class SchemaModel:
 # --- reading and writing the stored JSON ---------------------------------------------------------------
 
 
+# Most columns share a handful of types and have no checks: one instance each (a large catalog is built
+# in a fraction of the time, and SQLAlchemy's per-type cache in metadata.py hits more often).
+_column_type = functools.lru_cache(maxsize=4096)(ColumnType)
+_NO_CHECKS = ColumnChecks()
+
+
+def _checks_from(raw: dict) -> ColumnChecks:
+    if not (raw["min_value"] or raw["max_value"] or raw["allowed_values"] or raw["pattern"]):
+        if raw["min_length"] is None:
+            return _NO_CHECKS
+    return ColumnChecks(
+        min_value=raw["min_value"],
+        max_value=raw["max_value"],
+        allowed_values=tuple(raw["allowed_values"] or ()),
+        min_length=raw["min_length"],
+        pattern=raw["pattern"],
+    )
+
+
 def _column_from(column_id: str, raw: dict) -> Column:
     return Column(
-        id=column_id,
-        name=raw["name"],
-        position=raw["position"],
-        type=ColumnType(raw["data_type"], raw["length"], raw["precision"], raw["scale"]),
-        nullable=raw["nullable"],
-        default_value=raw["default_value"],
-        primary_key_position=raw["primary_key_position"],
-        is_unique=raw["is_unique"],
-        checks=ColumnChecks(
-            min_value=raw["min_value"],
-            max_value=raw["max_value"],
-            allowed_values=tuple(raw["allowed_values"] or ()),
-            min_length=raw["min_length"],
-            pattern=raw["pattern"],
-        ),
-        description=raw["description"],
-        pii_category=raw["pii_category"],
-        masking_strategy=raw["masking_strategy"],
+        column_id,
+        raw["name"],
+        raw["position"],
+        _column_type(raw["data_type"], raw["length"], raw["precision"], raw["scale"]),
+        raw["nullable"],
+        raw["default_value"],
+        raw["primary_key_position"],
+        raw["is_unique"],
+        _checks_from(raw),
+        raw["description"],
+        raw["pii_category"],
+        raw["masking_strategy"],
     )
 
 
@@ -316,6 +331,11 @@ def _index_from(index_id: str, raw: dict) -> Index:
 
 def schema_model_from_snapshot(snapshot: dict) -> SchemaModel:
     """The typed model of a snapshot (a release's stored JSON, or `snapshot_build`'s)."""
+    with gc_paused():  # tens of thousands of small objects, none of them garbage
+        return _model_from(snapshot)
+
+
+def _model_from(snapshot: dict) -> SchemaModel:
     entities = snapshot.get("entities", {})
     owner = {column_id: e for e, entity in entities.items() for column_id in entity["columns"]}
     tables = []
