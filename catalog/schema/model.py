@@ -213,6 +213,13 @@ class Table:
     def has_column(self, column_id: str) -> bool:
         return column_id in self._columns_by_id
 
+    def column_named(self, name: str) -> Column:
+        """The column with this name; KeyError if the table has none."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
     @property
     def primary_key(self) -> tuple[Column, ...]:
         """The primary-key columns in key order."""
@@ -270,6 +277,26 @@ class SchemaModel:
 
     def owner_of(self, column_id: str) -> Table | None:
         return self._column_owner.get(column_id)
+
+    def table_named(self, name: str) -> Table:
+        """The table with this name; KeyError if there is none."""
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+    @cached_property
+    def _incoming(self) -> dict[str, tuple]:
+        incoming: dict[str, list] = {}
+        for table in self.tables:
+            for foreign_key in table.foreign_keys:
+                if foreign_key.target_table_id:
+                    incoming.setdefault(foreign_key.target_table_id, []).append((table, foreign_key))
+        return {table_id: tuple(pairs) for table_id, pairs in incoming.items()}
+
+    def references_to(self, table_id: str) -> tuple[tuple[Table, ForeignKey], ...]:
+        """The foreign keys pointing at a table, with the table that holds each (in table name order)."""
+        return self._incoming.get(table_id, ())
 
     def subset(self, table_ids: set[str]) -> "SchemaModel":
         """The same model with only these tables (in the same order)."""
