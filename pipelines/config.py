@@ -14,7 +14,13 @@ from core.sql_gate import SqlRefused, query_check
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 from pipelines.transforms import MASKING_STEPS
 
-__all__ = ["pipeline_config_errors", "source_fields_check", "source_sql_check", "unique_keys"]
+__all__ = [
+    "pipeline_config_errors",
+    "pipeline_mapping_errors",
+    "source_fields_check",
+    "source_sql_check",
+    "unique_keys",
+]
 
 
 class _Problems(dict):
@@ -78,11 +84,13 @@ def _schedule_error(schedule: str) -> str | None:
 
 
 def pipeline_config_errors(
-    pipeline, *, check_source: bool = True, columns=None, mappings=None, keys=None
+    pipeline, *, check_source: bool = True, columns=None, mappings=None, keys=None, with_mappings: bool = True
 ) -> dict[str, str]:
     """Problems by field. `columns` (the target's), `mappings` (with their columns) and `keys` (the target's
     unique_keys) may be passed when the caller has read them already: a run reads each once, whatever the
-    number of columns."""
+    number of columns. The mappings are checked when given (held in memory, unsaved) or, for a saved
+    pipeline, as stored; `with_mappings=False` checks the pipeline's own settings only (Pipeline.clean: the
+    model cannot see mappings submitted with it, the spec can: pipelines.spec)."""
     errors: dict[str, str] = _Problems()
     kind = pipeline.source_kind
     if kind in FILE_KINDS:
@@ -187,11 +195,22 @@ def pipeline_config_errors(
             )
         if not key:
             errors["key_columns"] = "SCD type 2 needs the business key columns (versions share them)."
-    if pipeline.pk:
+    if with_mappings and (mappings is not None or pipeline.pk):
         if mappings is None:
             mappings = pipeline.mappings.select_related("column")
         errors.update(_mapping_errors(pipeline, list(mappings), columns, key, mode))
     return errors
+
+
+def pipeline_mapping_errors(pipeline, mappings) -> dict[str, str]:
+    """Only the problems that come from the mappings given (held in memory, with their columns) under the
+    pipeline's settings, by field: "mappings", "key_columns", "watermark_field". Nothing while the target or
+    the key columns are themselves wrong (pipeline_config_errors says so)."""
+    key = pipeline.key_columns
+    if not pipeline.target_id or not isinstance(key, list) or not all(isinstance(k, str) for k in key):
+        return {}
+    columns = {c.name: c for c in pipeline.target.columns.all()}
+    return dict(_mapping_errors(pipeline, list(mappings), columns, list(key), pipeline.load_mode))
 
 
 def _mapping_errors(pipeline, mappings: list, columns: dict, key: list[str], mode: str) -> dict[str, str]:
