@@ -498,8 +498,8 @@ def pipeline_apply_config(config: dict, *, user, dry_run: bool = False) -> tuple
         changes = _changes(before, _flat(spec.to_config()))
         if dry_run:
             return stored or Pipeline(**spec.values()), stored is None, changes
-        pipeline, created = pipeline_spec_save(spec=spec, user=user, instance=stored)
-    return pipeline, created, changes
+        saved = pipeline_spec_save(spec=spec, user=user, instance=stored)
+    return saved.pipeline, saved.created, changes
 
 
 # Changes in words ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ form field). It is saved by one service, `pipeline_spec_save`.
 import copy
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
@@ -24,6 +25,7 @@ __all__ = [
     "pipeline_spec_from_pipeline",
     "pipeline_spec_errors",
     "pipeline_spec_save",
+    "SpecSaved",
 ]
 
 
@@ -31,8 +33,10 @@ __all__ = [
 class MappingSpec:
     """Where one target column's value comes from; `column` is None when it names no column of the target.
 
-    `index` is its place in the file or the formset (where its problems are told); `instance` the stored
-    mapping it updates, if the describer knows it (the admin's row, carrying the version its editor loaded).
+    `index` is its place in the file or the formset (where its problems are told); `position` its stored
+    order (None: its place among the spec's mappings); `instance` the stored mapping it updates, if the
+    describer knows it (the admin's row, carrying the version its editor loaded), else the stored mapping
+    of its column is updated.
     """
 
     column_name: str
@@ -41,6 +45,7 @@ class MappingSpec:
     constant: str | None = None
     steps: list = field(default_factory=list)
     index: int = 0
+    position: int | None = None
     instance: object | None = None
 
 
@@ -59,7 +64,7 @@ class PipelineSpec:
     # Source: a file (path or upload, with its reading options) or a table or query of a data store
     source_kind: str = SourceKind.CSV
     source_path: str = ""
-    source_file: str = ""
+    source_file: object = ""  # the stored file's name, or a file (a FieldFile, a new upload)
     csv_delimiter: str = ","
     csv_quotechar: str = '"'
     encoding: str = "utf-8"
@@ -128,7 +133,7 @@ class PipelineSpec:
         if self.source_path:
             source["path"] = self.source_path
         elif self.source_file:
-            source["upload"] = self.source_file
+            source["upload"] = _file_name(self.source_file)
         source["encoding"] = self.encoding
         if self.source_kind == SourceKind.CSV:
             source["delimiter"] = self.csv_delimiter
@@ -138,6 +143,10 @@ class PipelineSpec:
         if self.sheet_name:
             source["sheet"] = self.sheet_name
         return source
+
+
+def _file_name(value) -> str:
+    return (getattr(value, "name", value) or "") if value else ""
 
 
 def _mapping_config(mapping: MappingSpec) -> dict:
@@ -151,10 +160,13 @@ def _mapping_config(mapping: MappingSpec) -> dict:
     return item
 
 
-def pipeline_spec_from_pipeline(pipeline) -> PipelineSpec:
-    """The spec of a stored pipeline, its mappings in their order."""
+def pipeline_spec_from_pipeline(pipeline, *, with_mappings: bool = True) -> PipelineSpec:
+    """The spec of a pipeline as its instance holds it, with its stored mappings in their order (or, without
+    `with_mappings`, saying nothing about them)."""
     values = {f.name: getattr(pipeline, f.name) for f in fields(PipelineSpec) if f.name != "mappings"}
-    values["source_file"] = pipeline.source_file.name or "" if pipeline.source_file else ""
+    values["source_file"] = pipeline.source_file  # a FieldFile: its name, or an upload not stored yet
+    if not with_mappings:
+        return PipelineSpec(**values)
     mappings = [
         MappingSpec(
             column_name=m.column.name,
@@ -163,6 +175,7 @@ def pipeline_spec_from_pipeline(pipeline) -> PipelineSpec:
             constant=m.constant,
             steps=m.steps or [],
             index=index,
+            position=m.position,
             instance=m,
         )
         for index, m in enumerate(pipeline.mappings.select_related("column").order_by("position", "id"))
@@ -227,27 +240,31 @@ def _problems(exc: ValidationError, mapping: int | None = None) -> list[SpecProb
 
 
 def pipeline_spec_errors(
-    spec: PipelineSpec, *, instance=None, mappings_only: bool = False
+    spec: PipelineSpec, *, instance=None, mappings_only: bool = False, draft: bool = False
 ) -> list[SpecProblem]:
-    """Every problem of the spec, mappings' own first, then the pipeline's; writes nothing.
+    """Every problem of the spec, the mappings' own first, then the pipeline's; writes nothing.
 
-    `instance` is the stored pipeline the spec would update (None: a new one). With `mappings_only`, only
-    what depends on the mappings is checked (the admin's form has checked the pipeline's own fields).
+    `instance` is the pipeline the spec would update (None: a new one). With `mappings_only`, only what
+    depends on the mappings is checked (the admin's form has checked the pipeline's own fields). A `draft`
+    (a pipeline added in the admin, whose target's columns the page lists only once it is saved) is not
+    held to what its mappings need to run: the admin saves it and says what it lacks.
     """
     from pipelines.config import pipeline_config_errors, pipeline_mapping_errors
 
     pipeline = _pipeline_in_memory(spec, instance)
     rows, problems = _mappings_in_memory(spec, pipeline) if spec.mappings is not None else (None, [])
+    check_mappings = not draft and (rows is not None or pipeline.pk is not None)
     if mappings_only:
-        found = pipeline_mapping_errors(pipeline, rows) if rows is not None else {}
+        found = pipeline_mapping_errors(pipeline, rows) if rows is not None and check_mappings else {}
         return problems + [SpecProblem(name, message) for name, message in found.items()]
     errors: dict = {}
     try:
         pipeline.clean_fields()
     except ValidationError as exc:
         errors = exc.update_error_dict(errors)
-    config = pipeline_config_errors(pipeline, mappings=rows, with_mappings=rows is not None or bool(instance))
-    for name, message in config.items():
+    for name, message in pipeline_config_errors(
+        pipeline, mappings=rows, with_mappings=check_mappings
+    ).items():
         errors.setdefault(name, []).append(message)
     try:
         pipeline.validate_unique(exclude=[name for name in errors if name != NON_FIELD_ERRORS])
@@ -259,74 +276,108 @@ def pipeline_spec_errors(
 # Saving ---------------------------------------------------------------------------------------------------
 
 
-def _mapping_values(mapping: MappingSpec, pipeline, position: int) -> dict:
+class SpecSaved(NamedTuple):
+    """What `pipeline_spec_save` wrote: the pipeline, whether it was created, and the mappings added,
+    changed (each with the names of its changed fields) and deleted."""
+
+    pipeline: object
+    created: bool
+    added: list
+    changed: list[tuple[object, list[str]]]
+    deleted: list
+
+
+MAPPING_FIELDS = ["column", "source_field", "constant", "steps", "position"]
+
+
+def _changed_fields(stored, values: dict) -> list[str]:
+    """Names of the fields whose value differs from the stored object's (a file compares by name)."""
+    changed = []
+    for name, value in values.items():
+        current = getattr(stored, name)
+        if name == "source_file":
+            current, value = _file_name(current), _file_name(value)
+        if current != value:
+            changed.append(name)
+    return changed
+
+
+def _mapping_values(mapping: MappingSpec, position: int) -> dict:
     return {
-        "pipeline": pipeline,
         "column": mapping.column,
         "source_field": mapping.source_field,
         "constant": mapping.constant,
         "steps": mapping.steps,
-        "position": position,
+        "position": position if mapping.position is None else mapping.position,
     }
 
 
-def _differs(obj, values: dict) -> bool:
-    for name, value in values.items():
-        current = getattr(obj, name)
-        if name == "source_file":
-            current = current.name or ""
-        if name == "pipeline":
-            continue
-        if current != value:
-            return True
-    return False
+def _mappings_save(pipeline, spec: PipelineSpec, user, saved: SpecSaved) -> None:
+    """Delete the stored mappings the spec lacks, then update the changed ones and add the new ones.
 
-
-def _assign(obj, values: dict) -> None:
-    for name, value in values.items():
-        setattr(obj, name, value)
-
-
-def _mappings_save(pipeline, spec: PipelineSpec, user) -> None:
-    """Delete the stored mappings the spec lacks, then update or add the rest in the spec's order."""
+    A mapping updates its own stored row when the describer knows it, else the row of its column; what it
+    is compared with is the row as stored, and what is saved is the describer's instance (so the version
+    its editor loaded is what the save compares and sets).
+    """
     from pipelines.models import FieldMapping
 
+    stored = {m.pk: m for m in FieldMapping.objects.filter(pipeline=pipeline).select_related("column")}
     wanted = [m for m in spec.mappings or [] if m.column is not None]
-    names = {m.column_name for m in wanted}
-    stored = {m.column.name: m for m in pipeline.mappings.select_related("column")}
-    for name, mapping in stored.items():
-        if name not in names:
-            mapping._history_user = user
-            mapping.delete()
-    for position, spec_mapping in enumerate(wanted):
-        mapping = stored.get(spec_mapping.column_name)
-        values = _mapping_values(spec_mapping, pipeline, position)
-        if mapping is not None and not _differs(mapping, values):
+    known = {id(m): m.instance for m in wanted if m.instance is not None and m.instance.pk in stored}
+    claimed = {instance.pk for instance in known.values()}
+    by_column = {m.column.name: m for m in stored.values() if m.pk not in claimed}
+    plan = []  # (the row as stored or None, the instance to save, the values)
+    for position, mapping in enumerate(wanted):
+        values = _mapping_values(mapping, position)
+        if id(mapping) in known:
+            plan.append((stored[known[id(mapping)].pk], known[id(mapping)], values))
+        else:
+            row = by_column.pop(mapping.column_name, None)
+            plan.append((row, row or FieldMapping(), values))
+    kept = {row.pk for row, _, _ in plan if row is not None}
+    for row in stored.values():
+        if row.pk not in kept:
+            row._history_user = user
+            row.delete()
+            saved.deleted.append(row)
+    for row, target, values in sorted(plan, key=lambda step: step[0] is None):  # updates before additions
+        changed = _changed_fields(row, values) if row is not None else list(values)
+        if row is not None and not changed:
             continue
-        mapping = mapping or FieldMapping()
-        _assign(mapping, values)
-        mapping._history_user = user
-        mapping.save()
+        for name, value in {**values, "pipeline": pipeline}.items():
+            setattr(target, name, value)
+        target._history_user = user
+        target.save()
+        if row is None:
+            saved.added.append(target)
+        else:
+            saved.changed.append((target, changed))
 
 
 @transaction.atomic
-def pipeline_spec_save(*, spec: PipelineSpec, user, instance=None) -> tuple:
-    """Make the catalog match the spec; (pipeline, created). `instance` is the stored pipeline it updates
-    (the caller locks it), None to create one. ValidationError listing `pipeline_spec_errors` when the spec
-    has problems, and nothing is written. An unchanged pipeline or mapping is not saved, so no
-    history row is written for it; history names `user`."""
+def pipeline_spec_save(*, spec: PipelineSpec, user, instance=None, draft: bool = False) -> SpecSaved:
+    """Make the catalog match the spec and say what was written.
+
+    `instance` is the pipeline to save (stored, or new and unsaved from the admin's add page); None creates
+    one. The caller locks a stored one if it must. ValidationError listing `pipeline_spec_errors` when the
+    spec has problems, and nothing is written. The pipeline and each mapping are saved only if they differ
+    from what is stored, so no empty history row is written; history names `user`.
+    """
     from pipelines.models import Pipeline
 
-    problems = pipeline_spec_errors(spec, instance=instance)
+    problems = pipeline_spec_errors(spec, instance=instance, draft=draft)
     if problems:
         raise ValidationError([f"{p.field}: {p.message}" for p in problems])
-    pipeline = instance or Pipeline()
-    created = instance is None
+    pipeline = instance if instance is not None else Pipeline()
+    created = pipeline.pk is None
+    saved = SpecSaved(pipeline, created, [], [], [])
     values = spec.values()
-    if created or _differs(pipeline, values):
-        _assign(pipeline, values)
+    stored = None if created else Pipeline.objects.filter(pk=pipeline.pk).first()
+    if stored is None or _changed_fields(stored, values):
+        for name, value in values.items():
+            setattr(pipeline, name, value)
         pipeline._history_user = user
         pipeline.save()
     if spec.mappings is not None:
-        _mappings_save(pipeline, spec, user)
-    return pipeline, created
+        _mappings_save(pipeline, spec, user, saved)
+    return saved
