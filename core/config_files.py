@@ -14,8 +14,7 @@ from decimal import Decimal, InvalidOperation
 import yaml
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-# The root error moves into core with the rest of the kernel; until then it is read from where it lives.
-from catalog.exceptions import CustodianError
+from core.errors import CustodianError
 
 __all__ = [
     "ConfigFileError",
