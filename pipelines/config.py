@@ -10,7 +10,7 @@ from croniter import croniter
 
 from catalog.schema.metadata import AUDIT_COLUMNS
 from core.masking import load_masking, masking_conflict
-from core.sql_gate import SqlRefused, query_check
+from core.sql_gate import SqlRefused
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 from pipelines.transforms import MASKING_STEPS
 
@@ -18,7 +18,6 @@ __all__ = [
     "pipeline_config_errors",
     "pipeline_mapping_errors",
     "source_fields_check",
-    "source_sql_check",
     "unique_keys",
 ]
 
@@ -34,28 +33,6 @@ class _Problems(dict):
     def update(self, other=(), **more):
         for key, value in dict(other, **more).items():
             self[key] = value
-
-
-def source_sql_check(pipeline) -> None:
-    """SqlRefused unless the SQL gate (core.sql_gate) lets the source's SQL through: the query, or a
-    SELECT * of the table. A source reads only ordinary tables of its data store's schema and calls only
-    allow-listed functions (no system catalogs, files, large objects or other sessions). Checked when the
-    pipeline is saved and again right before the SQL runs (pipelines.sources)."""
-    from sqlglot import exp
-
-    store = pipeline.source_datastore
-    dialect = "sqlite" if store.engine == "sqlite" else "postgres"
-    schema = (store.schema_name or None) if dialect == "postgres" else None
-    if pipeline.source_kind == SourceKind.SQL_QUERY:
-        query_check(pipeline.source_query, schema=schema, dialect=dialect, what="The source query")
-        return
-    parts = pipeline.source_table.split(".")
-    if len(parts) > 2 or not all(parts):
-        raise SqlRefused(f"'{pipeline.source_table}' is not a table name (table or schema.table).")
-    table = exp.table_(parts[-1], db=parts[0] if len(parts) == 2 else schema, quoted=True)
-    query_check(
-        exp.select("*").from_(table).sql(dialect), schema=schema, dialect=dialect, what="The source table"
-    )
 
 
 def unique_keys(entity, columns=None) -> list[set[str]]:
@@ -125,6 +102,8 @@ def pipeline_config_errors(
         elif kind == SourceKind.SQL_QUERY and not pipeline.source_query.strip():
             errors["source_query"] = "Write the query."
         elif pipeline.source_datastore_id and "source_datastore" not in errors:
+            from pipelines.sources import source_sql_check
+
             try:
                 source_sql_check(pipeline)
             except SqlRefused as refusal:
