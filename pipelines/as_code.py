@@ -1,12 +1,14 @@
 """Pipelines as code: the YAML form of a pipeline, read, written and applied.
 
 `pipeline_to_config` gives the dict that `pipeline_export` writes as YAML and that each run records as
-what it ran. `pipeline_apply_config` makes the catalog match such a dict: it creates or updates the
-pipeline and its mappings in one transaction, saving through `catalog_object_save` so the history names
-the applying user, and it refuses the whole file, listing every problem with where it is
-(`mappings[2].steps: Step 1: unknown step 'trimm'`), when anything is wrong. The file is the whole truth:
-a key left out means its default (no schedule, no owner, no run-after), and a mapping left out is deleted.
-A pipeline is found by its name, so renaming one in the file makes a new pipeline.
+what it ran (the pipeline's spec, pipelines.spec, in the file's layout). `pipeline_apply_config` makes the
+catalog match such a dict: the file is read into a PipelineSpec with the typed accessors of
+core.config_files, checked by `pipeline_spec_errors` (nothing is written to find out), and saved by
+`pipeline_spec_save` in one transaction, so the history names the applying user. It refuses the whole
+file, listing every problem with where it is (`mappings[2].steps: Step 1: unknown step 'trimm'`), when
+anything is wrong. The file is the whole truth: a key left out means its default (no schedule, no owner,
+no run-after), and a mapping left out is deleted. A pipeline is found by its name, so renaming one in the
+file makes a new pipeline.
 """
 
 import json
