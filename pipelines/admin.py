@@ -546,26 +546,39 @@ class FieldMappingFormSet(forms.BaseInlineFormSet):
                 )
 
     def _spec(self) -> PipelineSpec:
-        """The pipeline as its form left the instance, with the rows submitted (a deleted row left out)."""
-        mappings = []
+        """The pipeline as its form left the instance, with its rows: a changed or new row as submitted, a
+        row left alone (or one its user may not change) as stored, a deleted row left out."""
+        spec = pipeline_spec_from_pipeline(self.instance, with_mappings=False)
+        stored = (
+            {m.pk: m for m in self.instance.mappings.select_related("column")} if self.instance.pk else {}
+        )
+        spec.mappings = []
         for index, form in enumerate(self.forms):
-            data = getattr(form, "cleaned_data", None) or {}
-            if self._should_delete_form(form) or data.get("column") is None:
+            if self._should_delete_form(form):
                 continue
-            mappings.append(
+            if form.instance.pk in stored and not form.has_changed():
+                row = stored[form.instance.pk]
+                values = {
+                    f: getattr(row, f) for f in ("column", "source_field", "constant", "steps", "position")
+                }
+            elif form.has_changed():
+                values = form.cleaned_data
+            else:
+                continue  # an extra row left empty
+            if values.get("column") is None:
+                continue
+            spec.mappings.append(
                 MappingSpec(
-                    column_name=data["column"].name,
-                    column=data["column"],
-                    source_field=data.get("source_field") or "",
-                    constant=data.get("constant"),
-                    steps=data.get("steps") or [],
+                    column_name=values["column"].name,
+                    column=values["column"],
+                    source_field=values.get("source_field") or "",
+                    constant=values.get("constant"),
+                    steps=values.get("steps") or [],
                     index=index,
-                    position=data.get("position") or 0,
+                    position=values.get("position") or 0,
                     instance=form.instance,
                 )
             )
-        spec = pipeline_spec_from_pipeline(self.instance, with_mappings=False)
-        spec.mappings = mappings
         return spec
 
     def _tell(self, problem: SpecProblem) -> None:

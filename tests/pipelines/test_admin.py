@@ -359,6 +359,22 @@ def test_editing_one_mapping_saves_only_that_row_and_the_log_says_so(client, pla
     assert f"Changed steps for field mapping “{email}”." in logged.get_change_message()
 
 
+def test_an_editor_who_may_only_view_the_mappings_keeps_them_when_saving_the_pipeline(client, pipeline):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    editor = get_user_model().objects.create_user("pipeline_editor", is_staff=True)
+    codenames = ["view_pipeline", "change_pipeline", "view_fieldmapping"]
+    editor.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client.force_login(editor)
+    data = edit_data(client, pipeline)
+    data["description"] = "edited"
+    response = client.post(url("pipelines_pipeline_change", pipeline.pk), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    pipeline.refresh_from_db()
+    assert (pipeline.description, pipeline.mappings.count()) == ("edited", 8)
+
+
 def test_a_source_query_the_sql_gate_refuses_is_shown_on_the_query_field(
     client, platform_admin, pipeline, shop
 ):
