@@ -595,13 +595,6 @@ class FieldMappingFormSet(forms.BaseInlineFormSet):
 class PipelineForm(VersionedModelForm):
     """The pipeline's own settings; its mappings are checked with it by FieldMappingFormSet."""
 
-    request = None  # set by PipelineAdmin.get_form: the form tells the request's mapping formset about itself
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.request is not None:
-            self.request.pipeline_form = self
-
     key_columns = NamesField(
         required=False,
         help_text="Target columns that identify a row (upsert, SCD2), comma-separated; empty: the primary "
@@ -617,6 +610,13 @@ class PipelineForm(VersionedModelForm):
             "source_query": forms.Textarea(attrs={"rows": 5, "cols": 80, "class": "pipeline-sql"}),
             "null_markers": forms.TextInput(attrs={"size": 30}),
         }
+
+    request = None  # set by PipelineAdmin.get_form: the form tells the request's mapping formset about itself
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.request is not None:
+            self.request.pipeline_form = self
 
     def clean_source_file(self):
         # An upload is checked before it is stored or read: bytes, and a workbook's unzipped size.
