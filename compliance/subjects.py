@@ -34,7 +34,7 @@ from compliance.subject_search import (
 )
 from core.errors import SchemaError
 from core.masking import may_see_pii
-from core.runs import run_claim, run_finish, run_heartbeat, run_move
+from core.runs import run_claim, run_finish, run_heartbeat, run_move, run_request
 
 __all__ = [
     "REPORT_ROWS_PER_ENTITY",
@@ -108,8 +108,7 @@ def subject_request_create(
         requested_by=user if user is not None and user.is_authenticated else None,
     )
     request.full_clean()
-    request.save()
-    return request
+    return run_request(request, user=request.requested_by or "service", enqueue=False)
 
 
 def _finish(request: SubjectRequest, status: str, **fields) -> SubjectRequest:
