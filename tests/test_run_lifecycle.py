@@ -103,3 +103,13 @@ def test_a_received_subject_request_waits_for_a_person_and_is_never_reaped_as_un
     request = SubjectRequest.objects.create(datastore=datastore, identifier="ada@example.com")
     SubjectRequest.objects.filter(pk=request.pk).update(created_at=timezone.now() - timedelta(days=30))
     assert runs_reap(kinds=[SubjectRequest]) == 0
+
+
+@pytest.mark.django_db
+def test_a_runs_admin_page_shows_its_state_changes_and_who_made_them(client, datastore, superuser):
+    run = run_request(CheckRun(datastore=datastore), user=superuser, enqueue=False)
+    run_cancel(run, user=superuser)
+    client.force_login(superuser)
+    page = client.get(f"/admin/quality/checkrun/{run.pk}/change/").content.decode()
+    assert 'id="run-events"' in page and "State changes" in page
+    assert "<td>Queued</td><td>Cancelled</td><td>root</td><td>Cancelled before it started.</td>" in page
