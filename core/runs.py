@@ -2,12 +2,13 @@
 with the reaper for runs whose worker was lost and retries of transient failures.
 
 A kind of run is a model extending `core.models.RunRecord` with a `run_kind` (core.models.RunKind). Every
-state change goes through `run_move` (one conditional UPDATE, so a second claim or a late finish loses to
-whoever changed the run first) and is logged as a `RunEvent`: from, to, when, by whom or what, and why.
+state change is one conditional UPDATE (so a second claim, or a finish after the reaper, loses to whoever
+changed the run first) and is logged as a `RunEvent`: from, to, when, by whom or what, and why.
 
     run = run_request(PipelineRun(pipeline=..., ...), user=user)      # saved, queued after commit
     run = run_claim(PipelineRun, run_id)                               # in the job; None if not queued
     with run_heartbeat(run, on_cancel=...) as heartbeat: ...           # heartbeat.cancelled once asked
+    run_progress(run, progress=0.5, rows_loaded=...)                  # also beats
     run_finish(run, RunStatus.SUCCEEDED, rows_loaded=...)
     runs_reap()                                                        # each scheduler tick: every kind
 """
@@ -156,7 +157,7 @@ def run_move(run: RunRecord, status: str, *, by="worker", note: str = "", **fiel
         .update(status=status, **fields)
     )
     if moved:
-        _event(run, before, status, by=by, note=note or fields.get("error", ""), at=now)
+        _event(run, before, status, by=by, note=note, at=now)
     run.refresh_from_db()
     return bool(moved)
 
@@ -242,12 +243,14 @@ def runs_reap(*, now: datetime | None = None, kinds=None, **filters) -> int:
             if run.status == kind.running:
                 error = f"{heartbeat_lost(run.heartbeat_at)} {kind.lost_note}".strip()
                 match = Q(status=kind.running, heartbeat_at=run.heartbeat_at)
+                note = "Its worker was lost: no heartbeat within the stale window."
             else:
                 error, match = kind.unclaimed_note, Q(status=kind.queued)
+                note = "No worker took it in time."
             moved = model._base_manager.filter(match, pk=run.pk).update(
                 status=kind.failed, finished_at=now, error=error, **kind.lost_fields
             )
             if moved:
-                _event(run, run.status, kind.failed, by="reaper", note=error, at=now)
+                _event(run, run.status, kind.failed, by="reaper", note=note, at=now)
             count += moved
     return count

@@ -13,10 +13,9 @@ from functools import partial
 
 import psycopg
 from django.db import connection
-from django.utils import timezone
 
 from core.heartbeat import Heartbeat
-from core.runs import run_claim, run_heartbeat
+from core.runs import run_claim, run_heartbeat, run_progress
 from pipelines.as_code import pipeline_to_config
 from pipelines.choices import ErrorKind, RunStatus
 from pipelines.config import source_fields_check
@@ -41,12 +40,6 @@ class ThresholdExceeded(Exception):
     pass
 
 
-def _update(run: PipelineRun, **fields) -> None:
-    for name, value in fields.items():
-        setattr(run, name, value)
-    PipelineRun.objects.filter(pk=run.pk).update(**fields)
-
-
 def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
     """Run a queued run to its end; returns the finished run (None when it was not queued any more)."""
     run = run_claim(
@@ -58,7 +51,9 @@ def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
     if run is None:
         return None
     pipeline = run.pipeline
-    _update(run, pipeline_version=pipeline.version, config=pipeline_to_config(pipeline), phase="preparing")
+    run_progress(
+        run, pipeline_version=pipeline.version, config=pipeline_to_config(pipeline), phase="preparing"
+    )
     with run_heartbeat(run) as heartbeat:
         _run(run, pipeline, heartbeat, progress)
     return run
@@ -126,7 +121,7 @@ def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -
             timings=_rounded(timings),
         )
         return
-    _update(run, phase="checking quality" if pipeline.run_quality else "recording")
+    run_progress(run, phase="checking quality" if pipeline.run_quality else "recording")
     run_succeeded(run, pipeline, outcome, _rounded(timings))
 
 
@@ -180,7 +175,7 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                 file_position=file_position,
             ) as reader:
                 source_fields_check(reader.fields, plan.source_fields_needed())
-                _update(run, phase="loading", watermark_from=watermark)
+                run_progress(run, phase="loading", watermark_from=watermark)
                 extracted = rejected = 0
                 pending: list[RejectedRow] = []
                 clock = time.monotonic()
@@ -210,13 +205,12 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                         if batch.bytes_read and reader.total_bytes
                         else None
                     )
-                    _update(
+                    run_progress(
                         run,
                         rows_extracted=extracted,
                         rows_rejected=rejected,
                         rows_loaded=loader.copied,
                         progress=min(fraction, 1.0) if fraction is not None else None,
-                        heartbeat_at=timezone.now(),
                         timings=_rounded(timings),
                     )
                     if progress:
@@ -236,7 +230,7 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                     f"threshold of {threshold:g}%. Nothing was loaded; the rejected rows are on this run."
                 )
             clock = time.monotonic()
-            _update(run, phase="merging")  # and committing: the target's commit follows at once
+            run_progress(run, phase="merging")  # and committing: the target's commit follows at once
             inserted, updated = loader.finish()
             loader.state_write(
                 pipeline.name, watermark=watermark_to, file_position=end_position, run_id=run.pk

@@ -1,3 +1,4 @@
+# ruff: noqa: F811
 """Every kind of run whose worker is killed mid-run is failed by the one reaper (core.runs.runs_reap) once
 its heartbeat is older than the stale window, and not before.
 
@@ -32,6 +33,8 @@ from core.models import RunEvent
 from core.runs import runs_reap
 from quality.models import CheckRun
 from quality.services import check_run_request
+
+# The compliance `shop` fixture and those it stands on, which the tests take as arguments (hence F811).
 from tests.catalog.schema.conftest import scratch_database, target_store  # noqa: F401
 from tests.compliance.conftest import policy, shop  # noqa: F401
 from tests.conftest import add_column
@@ -43,7 +46,7 @@ BEAT_SECONDS = "0.3"
 
 
 @contextmanager
-def customers_locked(shop):  # noqa: F811
+def customers_locked(shop):
     """Hold ACCESS EXCLUSIVE on app.customers until the block ends, so any run touching it waits."""
     with psycopg.connect(shop.url, autocommit=True) as holder:
         holder.execute("BEGIN")
@@ -58,7 +61,7 @@ def customers_locked(shop):  # noqa: F811
         wait_for(lambda: watcher.execute(waiting, [name]).fetchone()[0] == 0, timeout=30)
 
 
-def blocked_on_the_lock(shop) -> bool:  # noqa: F811
+def blocked_on_the_lock(shop) -> bool:
     with psycopg.connect(shop.url, autocommit=True) as watcher:
         found = watcher.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s",
@@ -67,7 +70,7 @@ def blocked_on_the_lock(shop) -> bool:  # noqa: F811
     return found > 0
 
 
-def worker_env(shop) -> dict:  # noqa: F811
+def worker_env(shop) -> dict:
     return {
         **os.environ,
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
@@ -107,7 +110,7 @@ def assert_reaped_after_the_stale_window(run, settings, claimed_by: str = "worke
     ]
 
 
-def killed_on_a_worker(shop, run, queue: str, settings) -> None:  # noqa: F811
+def killed_on_a_worker(shop, run, queue: str, settings) -> None:
     """Run `run` on a real `rqworker queue`, kill it while the run waits on the lock, reap it."""
     import django_rq
 
@@ -145,7 +148,7 @@ def test_a_schema_apply_whose_worker_is_killed_is_failed_after_the_stale_window(
     shop,
     steward,
     settings,
-    on_workers,  # noqa: F811
+    on_workers,
 ):
     add_column(shop.customers, "nickname", DataType.TEXT, steward)
     release_publish(datastore=shop.store, user=steward, message="nickname")
@@ -162,7 +165,7 @@ def test_a_check_run_whose_worker_is_killed_is_failed_after_the_stale_window(
     shop,
     steward,
     settings,
-    on_workers,  # noqa: F811
+    on_workers,
 ):
     with customers_locked(shop):
         run = check_run_request(datastore=shop.store, entity=shop.customers, user=steward)
@@ -175,7 +178,7 @@ def test_a_retention_execution_whose_worker_is_killed_is_failed_after_the_stale_
     shop,
     officer,
     settings,
-    on_workers,  # noqa: F811
+    on_workers,
 ):
     closed = policy(shop.customers, officer, "closed accounts", "closed_at", 2)
     with customers_locked(shop):
@@ -197,7 +200,7 @@ FIND = (
 def test_a_subject_request_whose_process_is_killed_is_failed_after_the_stale_window(
     shop,
     officer,
-    settings,  # noqa: F811
+    settings,
 ):
     """The process running a subject request (a web request) is its worker: it beats while it runs."""
     request = subject_request_create(datastore=shop.store, identifier="bob@example.com", user=officer)
