@@ -166,6 +166,8 @@ class SubjectRequest(RunRecord):
         claimable=(RequestStatus.RECEIVED, RequestStatus.AWAITING_CONFIRMATION),
         lost_note="Its transaction on the data store was rolled back: nothing was changed. Start a new "
         "request.",
+        # Requests left running by a killed process before they had a heartbeat (they stayed so forever).
+        running_without_heartbeat_after=timedelta(hours=6),
     )
 
     datastore = models.ForeignKey(

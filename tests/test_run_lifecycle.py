@@ -113,3 +113,19 @@ def test_a_runs_admin_page_shows_its_state_changes_and_who_made_them(client, dat
     page = client.get(f"/admin/quality/checkrun/{run.pk}/change/").content.decode()
     assert 'id="run-events"' in page and "State changes" in page
     assert "<td>Queued</td><td>Cancelled</td><td>root</td><td>—</td>" in page
+
+
+@pytest.mark.django_db
+def test_a_subject_request_left_running_before_heartbeats_existed_is_failed_after_six_hours(datastore):
+    """Before issue 17 a web process killed mid-erasure left its request running forever."""
+    now = timezone.now()
+    stuck, recent = (
+        SubjectRequest.objects.create(
+            datastore=datastore, identifier=name, status="running", started_at=now - age
+        )
+        for name, age in (("ada@example.com", timedelta(hours=7)), ("bob@example.com", timedelta(hours=1)))
+    )
+    assert runs_reap(kinds=[SubjectRequest]) == 1
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and stuck.error.startswith("The worker stopped without reporting")
+    assert SubjectRequest.objects.get(pk=recent.pk).status == "running"
