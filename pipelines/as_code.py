@@ -1,20 +1,21 @@
 """Pipelines as code: the YAML form of a pipeline, read, written and applied.
 
 `pipeline_to_config` gives the dict that `pipeline_export` writes as YAML and that each run records as
-what it ran. `pipeline_apply_config` makes the catalog match such a dict: it creates or updates the
-pipeline and its mappings in one transaction, saving through `catalog_object_save` so the history names
-the applying user, and it refuses the whole file, listing every problem with where it is
-(`mappings[2].steps: Step 1: unknown step 'trimm'`), when anything is wrong. The file is the whole truth:
-a key left out means its default (no schedule, no owner, no run-after), and a mapping left out is deleted.
-A pipeline is found by its name, so renaming one in the file makes a new pipeline.
+what it ran (the pipeline's spec, pipelines.spec, in the file's layout). `pipeline_apply_config` makes the
+catalog match such a dict: the file is read into a PipelineSpec with the typed accessors of
+core.config_files, checked by `pipeline_spec_errors` (nothing is written to find out), and saved by
+`pipeline_spec_save` in one transaction, so the history names the applying user. It refuses the whole
+file, listing every problem with where it is (`mappings[2].steps: Step 1: unknown step 'trimm'`), when
+anything is wrong. The file is the whole truth: a key left out means its default (no schedule, no owner,
+no run-after), and a mapping left out is deleted. A pipeline is found by its name, so renaming one in the
+file makes a new pipeline.
 """
 
 import json
-from dataclasses import dataclass, field
 
 import yaml
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.files.storage import default_storage
 from django.db import transaction
 
@@ -22,7 +23,6 @@ from core.config_files import (
     ConfigFileError,
     ProblemReader,
     config_path,
-    validation_problems,
     yaml_mapping_load,
 )
 from core.config_files import FlowList as _Flow
@@ -31,6 +31,14 @@ from core.config_files import YamlDumper as _Dumper
 from core.config_files import described as _described
 from core.config_files import suggestion as _suggestion
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
+from pipelines.spec import (
+    MappingSpec,
+    PipelineSpec,
+    SpecProblem,
+    pipeline_spec_errors,
+    pipeline_spec_from_pipeline,
+    pipeline_spec_save,
+)
 
 __all__ = [
     "PipelineConfigError",
@@ -49,62 +57,7 @@ class PipelineConfigError(ConfigFileError):
 
 def pipeline_to_config(pipeline) -> dict:
     """The pipeline as plain data, keyed by names (never database ids), in the YAML file's layout."""
-    source: dict = {"kind": pipeline.source_kind}
-    if pipeline.is_file_source:
-        if pipeline.source_path:
-            source["path"] = pipeline.source_path
-        elif pipeline.source_file:
-            source["upload"] = pipeline.source_file.name
-        source["encoding"] = pipeline.encoding
-        if pipeline.source_kind == "csv":
-            source["delimiter"] = pipeline.csv_delimiter
-            source["quotechar"] = pipeline.csv_quotechar
-        source["header"] = pipeline.has_header
-        source["null_markers"] = list(pipeline.null_markers or [])
-        if pipeline.sheet_name:
-            source["sheet"] = pipeline.sheet_name
-    else:
-        source["datastore"] = pipeline.source_datastore.name if pipeline.source_datastore_id else None
-        if pipeline.source_kind == "sql_table":
-            source["table"] = pipeline.source_table
-        else:
-            source["query"] = pipeline.source_query
-    mappings = []
-    for mapping in pipeline.mappings.select_related("column").order_by("position", "id"):
-        item: dict = {"column": mapping.column.name}
-        if mapping.source_field:
-            item["field"] = mapping.source_field
-        if mapping.constant is not None:
-            item["constant"] = mapping.constant
-        if mapping.steps:
-            item["steps"] = mapping.steps
-        mappings.append(item)
-    config = {
-        "name": pipeline.name,
-        "description": pipeline.description,
-        "enabled": pipeline.enabled,
-        "target": {"datastore": pipeline.target.datastore.name, "entity": pipeline.target.name},
-        "source": source,
-        "extract": {"mode": pipeline.extract_mode},
-        "load": {"mode": pipeline.load_mode},
-        "reject_threshold_percent": float(pipeline.reject_threshold_percent),
-        "batch_size": pipeline.batch_size,
-        "max_retries": pipeline.max_retries,
-        "mappings": mappings,
-    }
-    if pipeline.watermark_field:
-        config["extract"]["watermark"] = pipeline.watermark_field
-    if pipeline.key_columns:
-        config["load"]["key"] = list(pipeline.key_columns)
-    if pipeline.schedule:
-        config["schedule"] = pipeline.schedule
-    if pipeline.run_after_id:
-        config["run_after"] = pipeline.run_after.name
-    if pipeline.owner_id:
-        config["owner"] = pipeline.owner.get_username()
-    if getattr(pipeline, "run_quality", False):
-        config["run_quality"] = True
-    return config
+    return pipeline_spec_from_pipeline(pipeline).to_config()
 
 
 # YAML text -----------------------------------------------------------------------------------------------
@@ -250,18 +203,6 @@ MAPPING_FIELD_LOCATIONS = {
     "position": "column",
     NON_FIELD_ERRORS: "column",
 }
-
-
-@dataclass
-class MappingSpec:
-    """One mapping as read from the file; `column` is None when it names no column of the target."""
-
-    index: int
-    column_name: str
-    column: object | None
-    source_field: str = ""
-    constant: str | None = None
-    steps: list = field(default_factory=list)
 
 
 class _Reader(ProblemReader):
@@ -483,7 +424,7 @@ class _Reader(ProblemReader):
                     f"{where}.column",
                     f"entity '{target.name}' has no column '{name}'{_suggestion(name, columns)}",
                 )
-            spec = MappingSpec(index, name, column)
+            spec = MappingSpec(column_name=name, column=column, index=index)
             spec.source_field = self.text(item, "field", f"{where}.field").strip()
             spec.constant = self._constant(item, where)
             if spec.source_field and spec.constant is not None:
@@ -518,104 +459,20 @@ class _Reader(ProblemReader):
 # Applying ------------------------------------------------------------------------------------------------
 
 
-def _validation_problems(exc: ValidationError, locations: dict, prefix: str = "") -> list[str]:
-    return validation_problems(exc, lambda name, message: config_path(prefix, locations.get(name, name)))
-
-
-def _mapping_values(spec: MappingSpec, position: int) -> dict:
-    return {
-        "column": spec.column,
-        "source_field": spec.source_field,
-        "constant": spec.constant,
-        "steps": spec.steps,
-        "position": position,
-    }
-
-
-def _differs(obj, values: dict) -> bool:
-    for name, value in values.items():
-        current = getattr(obj, name)
-        if name == "source_file":
-            current = current.name or ""
-        if current != value:
-            return True
-    return False
-
-
-def _assign(obj, values: dict) -> None:
-    for name, value in values.items():
-        setattr(obj, name, value)
-
-
-def _sync_mappings(pipeline, reader: _Reader, user) -> None:
-    """Delete mappings the file lacks, then update or add the rest in the file's order."""
-    from catalog.services import catalog_object_save
-    from pipelines.models import FieldMapping
-
-    wanted = [spec for spec in reader.mappings if spec.column is not None]
-    names = {spec.column_name for spec in wanted}
-    existing = {m.column.name: m for m in pipeline.mappings.select_related("column")}
-    for name, mapping in existing.items():
-        if name not in names:
-            mapping._history_user = user
-            mapping.delete()
-    for position, spec in enumerate(wanted):
-        mapping = existing.get(spec.column_name)
-        values = _mapping_values(spec, position)
-        if mapping is not None and not _differs(mapping, values):
-            continue
-        mapping = mapping or FieldMapping(pipeline=pipeline)
-        mapping.pipeline = pipeline  # the in-memory pipeline, whose target may just have changed
-        _assign(mapping, values)
-        try:
-            catalog_object_save(obj=mapping, user=user)
-        except ValidationError as exc:
-            reader.problems += _validation_problems(exc, MAPPING_FIELD_LOCATIONS, f"mappings[{spec.index}]")
-
-
-def _pipeline_problems(pipeline, reader: _Reader) -> list[str]:
-    """The model's own checks of the whole pipeline, minus places the file reading already reported."""
-    try:
-        pipeline.full_clean()
-    except ValidationError as exc:
-        return _unreported(exc, reader)
-    return []
-
-
-def _unreported(exc: ValidationError, reader: _Reader) -> list[str]:
-    return [
-        problem
-        for problem in _validation_problems(exc, FIELD_LOCATIONS)
-        if not reader.located(problem.split(":", 1)[0])
-    ]
-
-
-def _apply(reader: _Reader, user) -> tuple:
-    from catalog.services import catalog_object_save
-    from pipelines.models import Pipeline
-
-    values = dict(reader.fields)
-    pipeline = Pipeline.objects.select_for_update().filter(name=values["name"]).first()
-    created = pipeline is None
-    before = None if created else _flat(pipeline_to_config(pipeline))
-    pipeline = pipeline or Pipeline()
-    changed = created or _differs(pipeline, values)
-    _assign(pipeline, values)
-    if created:
-        try:
-            catalog_object_save(obj=pipeline, user=user)
-        except ValidationError as exc:
-            reader.problems += _unreported(exc, reader)
-            return pipeline, created, before
-    _sync_mappings(pipeline, reader, user)
-    reader.problems += _pipeline_problems(pipeline, reader)
-    if changed and not created and not reader.problems:
-        catalog_object_save(obj=pipeline, user=user)
-    return pipeline, created, before
-
-
-class _Rollback(Exception):
-    pass
+def _problems(found: list[SpecProblem], reader: _Reader) -> list[str]:
+    """The spec's problems at their places in the file, minus places the reading already reported."""
+    problems = []
+    for problem in found:
+        if problem.mapping is None:
+            where = FIELD_LOCATIONS.get(problem.field, problem.field)
+            if reader.located(where):
+                continue
+        else:
+            where = config_path(
+                "mappings", problem.mapping, MAPPING_FIELD_LOCATIONS.get(problem.field, problem.field)
+            )
+        problems.append(f"{where}: {problem.message}")
+    return problems
 
 
 def pipeline_apply_config(config: dict, *, user, dry_run: bool = False) -> tuple:
@@ -623,27 +480,28 @@ def pipeline_apply_config(config: dict, *, user, dry_run: bool = False) -> tuple
 
     All or nothing in one transaction; PipelineConfigError lists every problem with its location.
     Applying a config that matches the pipeline saves nothing, so no history row is written. With
-    `dry_run` everything is checked and the changes are reported, then rolled back.
+    `dry_run` everything is checked and the changes are reported; nothing is written.
     """
+    from pipelines.models import Pipeline
+
     if not isinstance(config, dict):
         raise PipelineConfigError([f"file: it holds {_described(config)}; a pipeline is a mapping."])
     reader = _Reader(config)
-    outcome = None
-    try:
-        with transaction.atomic():
-            reader.read()
-            target = reader.fields.get("target")
-            if target is not None:  # without the target no column can be resolved: report the reading
-                pipeline, created, before = _apply(reader, user)
-            if reader.problems or target is None:
-                raise _Rollback()
-            outcome = (pipeline, created, _changes(before, _flat(pipeline_to_config(pipeline))))
-            if dry_run:
-                raise _Rollback()
-    except _Rollback:
-        if outcome is None:
-            raise PipelineConfigError(reader.problems or ["target: missing"]) from None
-    return outcome
+    with transaction.atomic():
+        reader.read()
+        if reader.fields.get("target") is None:  # without the target no column can be resolved
+            raise PipelineConfigError(reader.problems or ["target: missing"])
+        spec = PipelineSpec(**reader.fields, mappings=reader.mappings)
+        stored = Pipeline.objects.select_for_update().filter(name=spec.name).first()
+        problems = reader.problems + _problems(pipeline_spec_errors(spec, instance=stored), reader)
+        if problems:
+            raise PipelineConfigError(problems)
+        before = _flat(pipeline_to_config(stored)) if stored is not None else None
+        changes = _changes(before, _flat(spec.to_config()))
+        if dry_run:
+            return stored or Pipeline(**spec.values()), stored is None, changes
+        saved = pipeline_spec_save(spec=spec, user=user, instance=stored)
+    return saved.pipeline, saved.created, changes
 
 
 # Changes in words ----------------------------------------------------------------------------------------

@@ -23,20 +23,19 @@ from psycopg import sql
 
 from catalog.models import Entity
 from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
-from core.choices import RunStatus
 from core.connections import datastore_guard, datastore_pg_connect
 from core.errors import SchemaError
-from core.heartbeat import Heartbeat
+from core.runs import run_claim, run_heartbeat
 from quality.choices import CheckTrigger, ResultStatus, Severity
 from quality.compile import SAMPLE_ROWS, samples_compile, scan_compile
 from quality.kinds import VOLUME_HISTORY, Evaluation, ParamType, RuleNotRunnable, SetTarget, kind_of
 from quality.limits import rule_timeout_seconds, scan_timeout_seconds
 from quality.models import CheckRun, Rule, RuleResult
+from quality.results import check_run_record
 from quality.rules import rules_implied_sync
 from quality.samples import SampleMasking, custom_sql_sample_masking, entity_sample_masking
-from quality.services import check_run_record
 
-__all__ = ["check_run_execute", "check_after_load", "Outcome"]
+__all__ = ["check_run_execute", "Outcome"]
 
 logger = logging.getLogger(__name__)
 
@@ -464,36 +463,17 @@ def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -
     return outcome
 
 
-def _claim(check_run_id: int) -> CheckRun | None:
-    now = timezone.now()
-    claimed = CheckRun.objects.filter(pk=check_run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
-    )
-    return CheckRun.objects.select_related("datastore", "entity").get(pk=check_run_id) if claimed else None
-
-
 def check_run_execute(check_run_id: int) -> CheckRun | None:
     """Evaluate a queued check run and record everything; returns the finished run."""
-    run = _claim(check_run_id)
+    run = run_claim(CheckRun, check_run_id, related=("datastore", "entity"))
     if run is None:
         return None
     entities = [run.entity] if run.entity_id else list(run.datastore.entities.order_by("name"))
     results: list[tuple[Entity, Outcome]] = []
-    with Heartbeat(CheckRun, run.pk):  # until recorded: alerts may wait on a webhook
+    with run_heartbeat(run):  # until recorded: alerts may wait on a webhook
         error = _evaluate(run, entities, results)
         check_run_record(run, results, error=error)
     return run
-
-
-def check_after_load(*, entity: Entity, pipeline_run_id: int) -> CheckRun:
-    """Run the entity's rules now, in this process (a pipeline's job calls it after its load commits)."""
-    run = CheckRun.objects.create(
-        datastore=entity.datastore,
-        entity=entity,
-        trigger=CheckTrigger.PIPELINE,
-        pipeline_run_id=pipeline_run_id,
-    )
-    return check_run_execute(run.pk)
 
 
 def _evaluate(run: CheckRun, entities: list[Entity], results: list) -> str:

@@ -107,3 +107,24 @@ def test_unknown_keys_suggest_the_closest_and_list_the_known_ones(allowed, known
     reader = Reader()
     reader.unknown_keys({"mode": 1, "keys": 2}, allowed, "load")
     assert reader.problems == [f"load.keys: unknown key (did you mean 'key'?); known keys: {known}"]
+
+
+def test_a_model_error_is_told_where_its_field_lives_in_the_file():
+    from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+    from core.config_files import validation_problems
+
+    locations = {"source_field": "field", NON_FIELD_ERRORS: "column"}
+
+    def locate(name, message):
+        return config_path("mappings", 3, locations.get(name, name))
+
+    errors = ValidationError(
+        {"source_field": ["too long"], "steps": ["unknown step"], NON_FIELD_ERRORS: ["twice"]}
+    )
+    assert validation_problems(errors, locate) == [
+        "mappings[3].field: too long",
+        "mappings[3].steps: unknown step",
+        "mappings[3].column: twice",
+    ]
+    assert validation_problems(ValidationError("whole"), locate) == ["mappings[3].column: whole"]
