@@ -17,9 +17,13 @@ __all__ = [
     "code_model_build",
     "pascal_case",
     "camel_case",
+    "snake_case",
+    "words",
     "names_unique",
     "AUDIT_COLUMNS",
     "synthetic_column",
+    "audit_columns",
+    "surrogate_key",
 ]
 
 # The audit columns Custodian's DDL adds (catalog/schema/metadata.py): name, type, length, nullable, default.
@@ -99,6 +103,12 @@ class CodeForeignKey:
     target_entity: "CodeEntity"
     target_column: CodeColumn
     on_delete: str
+
+    @property
+    def is_one_to_one(self) -> bool:
+        """Whether the column alone is unique (or the whole key), so a target row has at most one source."""
+        key = self.entity.primary_key
+        return self.column.is_unique or (len(key) == 1 and key[0] is self.column)
 
 
 @dataclass
@@ -183,13 +193,14 @@ def code_model_build(snapshot: dict, entity_ids: set[str] | None = None) -> Code
     )
 
 
-def _words(name: str) -> list[str]:
+def words(name: str) -> list[str]:
+    """order_items, orderItems, ORDER_ITEMS -> the words of the name, as written."""
     return [w for w in re.split(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])", name) if w]
 
 
 def pascal_case(name: str) -> str:
     """order_items -> OrderItems (a leading digit gets an underscore)."""
-    result = "".join(w[:1].upper() + w[1:].lower() for w in _words(name)) or "_"
+    result = "".join(w[:1].upper() + w[1:].lower() for w in words(name)) or "_"
     return f"_{result}" if result[0].isdigit() else result
 
 
@@ -197,6 +208,11 @@ def camel_case(name: str) -> str:
     """order_id -> orderId."""
     pascal = pascal_case(name)
     return pascal[:1].lower() + pascal[1:] if not pascal.startswith("_") else pascal
+
+
+def snake_case(name: str) -> str:
+    """orderId -> order_id, OrderItems -> order_items (the Python convention for attributes)."""
+    return re.sub(r"(?<!^)(?<!_)(?=[A-Z])", "_", camel_case(name)).lower()
 
 
 def names_unique(names: list[str], convert, where: str) -> dict[str, str]:
@@ -214,12 +230,14 @@ def names_unique(names: list[str], convert, where: str) -> dict[str, str]:
     return converted
 
 
-def synthetic_column(entity, name, data_type, length, nullable, default, key=None) -> CodeColumn:
+def synthetic_column(
+    entity, name, data_type, length, nullable, default, key=None, position=10_000
+) -> CodeColumn:
     """A column the catalog implies but does not list (audit columns, a generated key)."""
     return CodeColumn(
         id=f"{entity.id}:{name}",
         name=name,
-        position=10_000,
+        position=position,
         data_type=data_type,
         length=length,
         precision=None,
@@ -239,6 +257,24 @@ def synthetic_column(entity, name, data_type, length, nullable, default, key=Non
         references_id=None,
         on_delete="no_action",
     )
+
+
+def audit_columns(entity: CodeEntity) -> list[CodeColumn]:
+    """The columns Custodian's DDL adds to an audited table, after the entity's own; CodegenError when the
+    entity already has a column of one of those names."""
+    if not entity.has_audit_columns:
+        return []
+    clash = [name for name, *_spec in AUDIT_COLUMNS if any(c.name == name for c in entity.columns)]
+    if clash:
+        raise CodegenError(
+            f"Entity '{entity.name}' has audit columns and its own column(s) {', '.join(clash)}; rename "
+            "them or turn the audit columns off."
+        )
+    last = max((c.position for c in entity.columns), default=0)
+    return [
+        synthetic_column(entity, *spec, position=last + offset)
+        for offset, spec in enumerate(AUDIT_COLUMNS, 1)
+    ]
 
 
 def surrogate_key(entity, columns: list[CodeColumn], *, generate_keys: bool, need: str, label: str):
