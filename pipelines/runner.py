@@ -15,7 +15,7 @@ import psycopg
 from django.db import connection
 from django.utils import timezone
 
-from catalog.heartbeat import Heartbeat as BaseHeartbeat
+from core.heartbeat import Heartbeat as BaseHeartbeat
 from pipelines.choices import ErrorKind, RunStatus
 from pipelines.config import source_fields_check
 from pipelines.load import TargetLoader, target_connect

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 import sqlglot
 
 from catalog.codegen.base import CodeColumn, CodegenError, CodeModel
-from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
+from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.metadata import constraint_name, sa_type, schema_model_build
 from catalog.schema.snapshot import COLUMN_FIELDS
+from core.errors import SchemaError
 
 __all__ = [
     "CHECK_SUFFIXES",
