@@ -19,7 +19,8 @@ from django.utils import timezone
 from catalog.models import DataStore, SchemaApply, SchemaRelease
 from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.history_table import history_current_version, history_rows, history_table
-from catalog.schema.metadata import schema_model_build
+from catalog.schema.metadata import schema_tables_build
+from catalog.schema.model import schema_model_from_snapshot
 from core.choices import RunStatus
 from core.connections import datastore_connect
 from core.errors import SchemaError
@@ -50,10 +51,10 @@ class ApplyOutcome:
 def _lock(
     connection: sa.Connection, profile: DialectProfile, schema: str | None, datastore: DataStore
 ) -> None:
-    if profile.name != "postgresql":
-        return
+    if not profile.has_template("apply_lock"):
+        return  # the dialect has no advisory locks; its DDL locks are what keep two applies apart
     key = zlib.crc32(f"custodian:{schema}".encode())
-    if not connection.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar():
+    if not connection.execute(sa.text(profile.render("apply_lock")), {"key": key}).scalar():
         raise SchemaError(
             f"Another apply to '{datastore.name}' holds the lock; try again when it has finished."
         )
@@ -74,7 +75,8 @@ def _verify_checksums(rows, releases: dict[int, SchemaRelease], datastore: DataS
 def _verify_no_drift(connection, profile, release: SchemaRelease, datastore: DataStore) -> None:
     from catalog.schema.drift import drift_compare
 
-    report = drift_compare(expected=schema_model_build(release.snapshot, profile), connection=connection)
+    expected = schema_tables_build(schema_model_from_snapshot(release.snapshot), profile)
+    report = drift_compare(expected=expected, connection=connection)
     if report.has_drift:
         lines = "\n".join(f"- {line}" for line in [*report.missing, *report.extra, *report.different][:20])
         raise SchemaError(
