@@ -12,8 +12,8 @@ import sqlglot
 
 from catalog.codegen.base import CodeColumn, CodegenError, CodeModel
 from catalog.schema.dialects import DialectProfile, profile_for
-from catalog.schema.metadata import constraint_name, sa_type, schema_model_build
-from catalog.schema.snapshot import COLUMN_FIELDS
+from catalog.schema.metadata import constraint_name, sa_type, schema_tables_build
+from catalog.schema.model import Column, ColumnChecks, ColumnType, SchemaModel, Store, Table
 from core.errors import SchemaError
 
 __all__ = [
@@ -40,31 +40,22 @@ def profile_of(model: CodeModel) -> DialectProfile:
 
 def column_type(profile: DialectProfile, column: CodeColumn) -> sa.types.TypeEngine:
     """The SQLAlchemy type Custodian's DDL gives the column in this dialect."""
-    return sa_type(profile, vars(column))
+    return sa_type(profile, ColumnType(column.data_type, column.length, column.precision, column.scale))
 
 
 def ddl_checks(model: CodeModel, profile: DialectProfile) -> tuple[dict, dict]:
     """The check constraints Custodian's DDL creates, by (entity, column) -> [(name, SQL)], and by entity the
     notes on what the dialect cannot say."""
-    snapshot = {
-        "datastore": {"name": model.datastore, "schema": model.schema, "engine": model.engine},
-        "entities": {
-            entity.id: {
-                "name": entity.name,
-                "description": "",
-                "has_audit_columns": False,
-                "partition_column_id": None,
-                "indexes": {},
-                "columns": {
-                    c.id: {**{f: getattr(c, f) for f in COLUMN_FIELDS}, "references_id": None}
-                    for c in entity.columns
-                },
-            }
-            for entity in model.entities
-        },
-    }
+    # Only the columns matter here: keys, indexes and foreign keys name no check.
+    tables = tuple(
+        Table(id=entity.id, name=entity.name, columns=tuple(_schema_column(c) for c in entity.columns))
+        for entity in model.entities
+    )
     try:
-        schema = schema_model_build(snapshot, profile)
+        schema = schema_tables_build(
+            SchemaModel(Store(name=model.datastore, engine=model.engine, schema=model.schema), tables),
+            profile,
+        )
     except SchemaError as exc:
         raise CodegenError(exc.message) from None
     compiler = profile.sqla.ddl_compiler(profile.sqla, None).sql_compiler
@@ -83,6 +74,27 @@ def ddl_checks(model: CodeModel, profile: DialectProfile) -> tuple[dict, dict]:
             if found:
                 checks[(entity.name, column.name)] = found
     return checks, {e.name: list(schema.notes.get(e.id, [])) for e in model.entities}
+
+
+def _schema_column(column: CodeColumn) -> Column:
+    """A codegen column as the schema model's column (what the DDL is built from)."""
+    return Column(
+        id=column.id,
+        name=column.name,
+        position=column.position,
+        type=ColumnType(column.data_type, column.length, column.precision, column.scale),
+        nullable=column.nullable,
+        default_value=column.default_value,
+        primary_key_position=column.primary_key_position,
+        is_unique=column.is_unique,
+        checks=ColumnChecks(
+            min_value=column.min_value,
+            max_value=column.max_value,
+            allowed_values=tuple(column.allowed_values),
+            min_length=column.min_length,
+            pattern=column.pattern,
+        ),
+    )
 
 
 def condition_sql(profile: DialectProfile, condition: str) -> str:

@@ -34,6 +34,7 @@ from catalog.codegen.python_source import (
     PythonModule,
     call_source,
     comment_lines,
+    default_function_sql,
     docstring_lines,
     import_order,
     python_literal,
@@ -309,16 +310,10 @@ def _type_arguments(module: _Module, column: CodeColumn) -> tuple[str, list[str]
 
 def _db_default(module: _Module, column: CodeColumn) -> tuple[str | None, str | None]:
     """(source of db_default, or a note when Django cannot set it), as Custodian's DDL sets the default."""
-    text = column.default_value.strip()
-    if not text:
-        return None, None
-    if column.default_is_function:
-        sql = module.profile.default_functions.get(text.lower())
-        if sql is None:
-            return (
-                None,
-                f"{module.profile.label} has no equivalent of the catalog default {text}; none is set.",
-            )
+    text, sql, note = default_function_sql(module, column)
+    if not text or note:
+        return None, note
+    if sql is not None:
         if text.lower() in ("now()", "current_timestamp"):
             module.use("django.db.models.functions", "Now")
             return "Now()", None

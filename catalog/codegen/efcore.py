@@ -30,7 +30,6 @@ import sqlalchemy as sa
 
 from catalog.codegen.base import (
     CodeColumn,
-    CodeEntity,
     CodeForeignKey,
     CodegenError,
     CodeModel,
@@ -38,10 +37,9 @@ from catalog.codegen.base import (
     names_unique,
     pascal_case,
 )
-from catalog.codegen.ddl import column_type, condition_sql, ddl_checks, profile_of
-from catalog.codegen.planner import EntityPlan, LanguageDescriptor, Relation, entities_plan
+from catalog.codegen.ddl import column_type, condition_sql
+from catalog.codegen.planner import EntityPlan, LanguageDescriptor, ModelPlan, Relation
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile
 from catalog.schema.metadata import constraint_name
 
 __all__ = ["generate", "CSHARP_KEYWORDS", "csharp_identifier", "csharp_string"]
@@ -138,23 +136,11 @@ def csharp_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-@dataclass
-class _Plan:
-    model: CodeModel
-    profile: DialectProfile
-    namespace: str
-    context: str
-    entities: list[EntityPlan]
-    db_sets: dict[str, str]  # class -> DbSet property
-    checks: dict  # (entity, column) -> [(constraint name, SQL)], as the DDL creates them
-    by_entity: dict[str, EntityPlan] = field(default_factory=dict)
-
-    def of(self, entity: CodeEntity) -> EntityPlan:
-        return self.by_entity[entity.name]
-
-    @property
-    def has_pii(self) -> bool:
-        return any(c.is_pii for plan in self.entities for c in plan.columns)
+@dataclass(eq=False)
+class _Plan(ModelPlan):
+    namespace: str = ""
+    context: str = ""  # the DbContext class
+    db_sets: dict[str, str] = field(default_factory=dict)  # class -> DbSet property
 
 
 def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
@@ -173,22 +159,23 @@ def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
 
 
 def _plan(model: CodeModel, options: dict) -> _Plan:
-    profile = profile_of(model)
     store = pascal_case(model.datastore or "catalog")
     namespace = options.get("namespace") or f"{store}.Data"
     namespace = ".".join(csharp_identifier(part) for part in namespace.split("."))
     context = f"{store}DbContext"
-    plans = entities_plan(model, _csharp(context), generate_keys=bool(options.get("generate_keys")))
-    db_sets = names_unique(
-        [p.class_name for p in plans],
+    generate_keys = bool(options.get("generate_keys"))
+    plan = _Plan.build(
+        model, _csharp(context), generate_keys=generate_keys, namespace=namespace, context=context
+    )
+    plan.db_sets = names_unique(
+        [p.class_name for p in plan.entities],
         lambda name: f"{name}Set" if name in DBCONTEXT_MEMBERS else name,
         f"{context} (DbSet properties)",
     )
-    checks, dialect_notes = ddl_checks(model, profile)
-    for plan in plans:
-        plan.notes += dialect_notes[plan.entity.name]
-    by_entity = {p.entity.name: p for p in plans}
-    return _Plan(model, profile, namespace, context, plans, db_sets, checks, by_entity)
+    # What the dialect cannot say is said once per entity, with the rest of its notes.
+    for entity_plan in plan.entities:
+        entity_plan.notes += plan.dialect_notes[entity_plan.entity.name]
+    return plan
 
 
 def _csharp(context: str) -> LanguageDescriptor:

@@ -34,12 +34,15 @@ from catalog.codegen.base import (
     surrogate_key,
     words,
 )
+from catalog.codegen.ddl import ddl_checks, profile_of
+from catalog.schema.dialects import DialectProfile
 
 __all__ = [
     "RELATION_SUFFIXES",
     "LanguageDescriptor",
     "Relation",
     "EntityPlan",
+    "ModelPlan",
     "relation_stem",
     "capitalized",
     "entities_plan",
@@ -143,6 +146,37 @@ class EntityPlan:
 
     def reference(self, column: CodeColumn) -> Relation | None:
         return next((r for r in self.references if r.fk.column is column), None)
+
+
+@dataclass(eq=False)
+class ModelPlan:
+    """A model planned for one target: the store's dialect, every entity's plan, and the check constraints
+    and dialect notes of Custodian's DDL; targets subclass it for their own settings."""
+
+    model: CodeModel
+    profile: DialectProfile
+    entities: list[EntityPlan]
+    checks: dict  # (entity, column) -> [(constraint name, SQL)], as the DDL creates them
+    dialect_notes: dict  # entity -> [what the dialect cannot say]
+
+    @classmethod
+    def build(
+        cls, model: CodeModel, language: LanguageDescriptor, *, generate_keys: bool, plan_class=None, **extra
+    ):
+        """The plan of `model` in `language`; `extra` fills the subclass's own fields."""
+        profile = profile_of(model)
+        entities = entities_plan(
+            model, language, generate_keys=generate_keys, plan_class=plan_class or EntityPlan
+        )
+        checks, notes = ddl_checks(model, profile)
+        return cls(model, profile, entities, checks, notes, **extra)
+
+    def of(self, entity: CodeEntity) -> EntityPlan:
+        return next(p for p in self.entities if p.entity is entity)
+
+    @property
+    def has_pii(self) -> bool:
+        return any(c.is_pii for plan in self.entities for c in plan.columns)
 
 
 def entities_plan(

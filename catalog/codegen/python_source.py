@@ -13,6 +13,7 @@ __all__ = [
     "SURROGATE_KEY",
     "PythonModule",
     "surrogate_entities",
+    "default_function_sql",
     "python_string",
     "python_literal",
     "import_order",
@@ -56,6 +57,22 @@ def surrogate_entities(model: CodeModel, options: dict, *, need: str) -> set[str
                 )
             surrogates.add(entity.name)
     return surrogates
+
+
+def default_function_sql(module: PythonModule, column: CodeColumn) -> tuple[str, str | None, str | None]:
+    """(the catalog default's text, the dialect's SQL when it is a function, a note when the dialect has no
+    such function: then no default is set)."""
+    text = column.default_value.strip()
+    if not text or not column.default_is_function:
+        return text, None, None
+    sql = module.profile.default_functions.get(text.lower())
+    if sql is None:
+        return (
+            text,
+            None,
+            f"{module.profile.label} has no equivalent of the catalog default {text}; none is set.",
+        )
+    return text, sql, None
 
 
 def python_string(text: str) -> str:

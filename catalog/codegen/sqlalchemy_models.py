@@ -28,13 +28,14 @@ from catalog.codegen.base import (
     pascal_case,
     snake_case,
 )
-from catalog.codegen.ddl import profile_of
+from catalog.codegen.ddl import column_type, profile_of
 from catalog.codegen.planner import relation_stem, reverse_names
 from catalog.codegen.python_source import (
     SURROGATE_KEY,
     PythonModule,
     call_source,
     comment_lines,
+    default_function_sql,
     docstring_lines,
     import_order,
     python_string,
@@ -42,7 +43,7 @@ from catalog.codegen.python_source import (
 )
 from catalog.literals import parse_literal
 from catalog.schema.dialects import DialectProfile
-from catalog.schema.metadata import ON_DELETE_SQL, constraint_name, sa_type
+from catalog.schema.metadata import ON_DELETE_SQL, constraint_name
 
 __all__ = ["generate", "check_expressions", "index_condition_sql"]
 
@@ -249,22 +250,9 @@ def _surrogate_key(module: _Module) -> list[str]:
 # --- Columns ------------------------------------------------------------------------------------------
 
 
-def _column_type(profile: DialectProfile, column: CodeColumn) -> sa.types.TypeEngine:
-    """The SQLAlchemy type Custodian's DDL gives the column in this dialect."""
-    return sa_type(
-        profile,
-        {
-            "data_type": column.data_type,
-            "length": column.length,
-            "precision": column.precision,
-            "scale": column.scale,
-        },
-    )
-
-
 def _type_source(module: _Module, column: CodeColumn) -> str:
     """The SQLAlchemy type Custodian's DDL gives the column in this dialect, as source: String(254) ..."""
-    type_ = _column_type(module.profile, column)
+    type_ = column_type(module.profile, column)
     name = type(type_).__name__
     source_module = type(type_).__module__
     if source_module.startswith("sqlalchemy.dialects."):
@@ -284,7 +272,7 @@ def _python_type(module: _Module, column: CodeColumn) -> str:
     if TYPE_FAMILIES[DataType(column.data_type)] == "json":
         module.use("typing", "Any")
         return "Any"
-    type_ = _column_type(module.profile, column)
+    type_ = column_type(module.profile, column)
     python_type = type_.python_type
     if python_type.__module__ == "builtins":
         return python_type.__name__
@@ -294,16 +282,10 @@ def _python_type(module: _Module, column: CodeColumn) -> str:
 
 def _server_default(module: _Module, column: CodeColumn) -> tuple[str | None, str | None]:
     """(source of server_default, or a note when the dialect has no such default), as Custodian's DDL."""
-    text = column.default_value.strip()
-    if not text:
-        return None, None
-    if column.default_is_function:
-        sql = module.profile.default_functions.get(text.lower())
-        if sql is None:
-            return (
-                None,
-                f"{module.profile.label} has no equivalent of the catalog default {text}; none is set.",
-            )
+    text, sql, note = default_function_sql(module, column)
+    if not text or note:
+        return None, note
+    if sql is not None:
         module.use("sqlalchemy", "text")
         return f"text({python_string(sql)})", None
     value = parse_literal(column.data_type, column.default_value)
@@ -407,7 +389,7 @@ def check_expressions(
 ) -> tuple[list[tuple[str, object]], list[str]]:
     """The column's checks as SQLAlchemy expressions with the suffix Custodian names them by (min, max, in,
     len, re), and notes on the rules the dialect cannot check."""
-    type_ = _column_type(profile, column)
+    type_ = column_type(profile, column)
     target = sa.column(column.name, type_)
     checks = []
     if column.min_value:
