@@ -54,7 +54,7 @@ class DialectProfile:
     # Comments written inside CREATE TABLE (MySQL) rather than as statements of their own.
     inline_comments: bool = False
     # Whether a comment statement replaces the comment a table or column has (COMMENT ON does; SQL Server's
-    # sp_addextendedproperty fails on one that exists), so a migration may re-issue it.
+    # sp_addextendedproperty fails on one that exists), so a migration may re-issue it or set it to NULL.
     comments_replace: bool = False
     # Catalog type -> SQLAlchemy type class this dialect stores natively (others use the portable mapping).
     native_types: dict = field(default_factory=dict)
@@ -171,8 +171,6 @@ POSTGRESQL = DialectProfile(
         "drop_default": "ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT",
         "comment_table": "COMMENT ON TABLE {table} IS {comment}",
         "comment_column": "COMMENT ON COLUMN {table}.{column} IS {comment}",
-        "uncomment_table": "COMMENT ON TABLE {table} IS NULL",
-        "uncomment_column": "COMMENT ON COLUMN {table}.{column} IS NULL",
         "touch_function": _POSTGRESQL_TOUCH_FUNCTION,
         "touch_trigger": "CREATE TRIGGER {trigger} BEFORE UPDATE ON {table} FOR EACH ROW "
         "EXECUTE FUNCTION {function}()",

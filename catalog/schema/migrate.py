@@ -312,18 +312,18 @@ class _Migration:
                 self.statements += [s for s in new_statements if s.kind == "trigger"]
 
     def _comments_removed(self, entity_id: str, old: Table, new: Table) -> None:
-        """A comment emptied in the catalog is removed from the database, where the dialect can say so."""
+        """A comment emptied in the catalog is set to NULL, where a comment statement replaces one."""
         profile = self.profile
-        if not profile.has_template("uncomment_table"):
+        if not profile.comments_replace:
             return
         table = self.table_name(self.new, entity_id)
         if old.description and not new.description:
-            self.emit(profile.render("uncomment_table", table=table), entity_id)
+            self.emit(profile.render("comment_table", table=table, comment="NULL"), entity_id)
         for column in sorted(new.columns, key=lambda c: c.id):
             if old.has_column(column.id) and old.column(column.id).description and not column.description:
+                name = profile.quote(column.name)
                 self.emit(
-                    profile.render("uncomment_column", table=table, column=profile.quote(column.name)),
-                    entity_id,
+                    profile.render("comment_column", table=table, column=name, comment="NULL"), entity_id
                 )
 
 

@@ -17,10 +17,12 @@ foreign key is a ForeignKey with more columns or one more field, an expression i
 an expression instead of a column, an array or enum type is a ColumnType with one more field.
 """
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 
 from catalog.choices import TYPE_FAMILIES, DataType
+from core.gc_pause import gc_paused
 
 __all__ = [
     "SchemaModel",
@@ -211,6 +213,13 @@ class Table:
     def has_column(self, column_id: str) -> bool:
         return column_id in self._columns_by_id
 
+    def column_named(self, name: str) -> Column:
+        """The column with this name; KeyError if the table has none."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
     @property
     def primary_key(self) -> tuple[Column, ...]:
         """The primary-key columns in key order."""
@@ -269,6 +278,26 @@ class SchemaModel:
     def owner_of(self, column_id: str) -> Table | None:
         return self._column_owner.get(column_id)
 
+    def table_named(self, name: str) -> Table:
+        """The table with this name; KeyError if there is none."""
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+    @cached_property
+    def _incoming(self) -> dict[str, tuple]:
+        incoming: dict[str, list] = {}
+        for table in self.tables:
+            for foreign_key in table.foreign_keys:
+                if foreign_key.target_table_id:
+                    incoming.setdefault(foreign_key.target_table_id, []).append((table, foreign_key))
+        return {table_id: tuple(pairs) for table_id, pairs in incoming.items()}
+
+    def references_to(self, table_id: str) -> tuple[tuple[Table, ForeignKey], ...]:
+        """The foreign keys pointing at a table, with the table that holds each (in table name order)."""
+        return self._incoming.get(table_id, ())
+
     def subset(self, table_ids: set[str]) -> "SchemaModel":
         """The same model with only these tables (in the same order)."""
         return SchemaModel(self.store, tuple(t for t in self.tables if t.id in table_ids))
@@ -277,26 +306,39 @@ class SchemaModel:
 # --- reading and writing the stored JSON ---------------------------------------------------------------
 
 
+# Most columns share a handful of types and have no checks: one instance each (a large catalog is built
+# in a fraction of the time, and SQLAlchemy's per-type cache in metadata.py hits more often).
+_column_type = functools.lru_cache(maxsize=4096)(ColumnType)
+_NO_CHECKS = ColumnChecks()
+
+
+def _checks_from(raw: dict) -> ColumnChecks:
+    if not (raw["min_value"] or raw["max_value"] or raw["allowed_values"] or raw["pattern"]):
+        if raw["min_length"] is None:
+            return _NO_CHECKS
+    return ColumnChecks(
+        min_value=raw["min_value"],
+        max_value=raw["max_value"],
+        allowed_values=tuple(raw["allowed_values"] or ()),
+        min_length=raw["min_length"],
+        pattern=raw["pattern"],
+    )
+
+
 def _column_from(column_id: str, raw: dict) -> Column:
     return Column(
-        id=column_id,
-        name=raw["name"],
-        position=raw["position"],
-        type=ColumnType(raw["data_type"], raw["length"], raw["precision"], raw["scale"]),
-        nullable=raw["nullable"],
-        default_value=raw["default_value"],
-        primary_key_position=raw["primary_key_position"],
-        is_unique=raw["is_unique"],
-        checks=ColumnChecks(
-            min_value=raw["min_value"],
-            max_value=raw["max_value"],
-            allowed_values=tuple(raw["allowed_values"] or ()),
-            min_length=raw["min_length"],
-            pattern=raw["pattern"],
-        ),
-        description=raw["description"],
-        pii_category=raw["pii_category"],
-        masking_strategy=raw["masking_strategy"],
+        column_id,
+        raw["name"],
+        raw["position"],
+        _column_type(raw["data_type"], raw["length"], raw["precision"], raw["scale"]),
+        raw["nullable"],
+        raw["default_value"],
+        raw["primary_key_position"],
+        raw["is_unique"],
+        _checks_from(raw),
+        raw["description"],
+        raw["pii_category"],
+        raw["masking_strategy"],
     )
 
 
@@ -316,6 +358,11 @@ def _index_from(index_id: str, raw: dict) -> Index:
 
 def schema_model_from_snapshot(snapshot: dict) -> SchemaModel:
     """The typed model of a snapshot (a release's stored JSON, or `snapshot_build`'s)."""
+    with gc_paused():  # tens of thousands of small objects, none of them garbage
+        return _model_from(snapshot)
+
+
+def _model_from(snapshot: dict) -> SchemaModel:
     entities = snapshot.get("entities", {})
     owner = {column_id: e for e, entity in entities.items() for column_id in entity["columns"]}
     tables = []

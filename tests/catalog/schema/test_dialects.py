@@ -33,8 +33,8 @@ HOME = {
 # DialectProfile flag, template or hook. The counts may only go down; a new file or a new branch fails.
 KNOWN_DEBTS = {
     "catalog/patterns.py": 1,  # regex checks run in the store only on PostgreSQL
-    "core/connections.py": 2,  # connect timeout and psycopg-only connections
     "compliance/models.py": 1,  # retention runs on PostgreSQL stores only
+    "core/connections.py": 2,  # connect timeout and psycopg-only connections
     "pipelines/config.py": 4,  # sqlglot dialect and schema of a source; which stores can be sources, targets
     "pipelines/load.py": 1,  # COPY loads need PostgreSQL
     "pipelines/sources.py": 3,  # schema-qualified names and errors of SQLite sources
@@ -126,31 +126,14 @@ def test_every_profile_is_found_by_its_name_and_says_who_it_is():
 @pytest.mark.parametrize(
     ("profile", "templates"),
     [
-        (
-            POSTGRESQL,
-            {
-                "touch_function",
-                "touch_trigger",
-                "drop_trigger",
-                "uncomment_table",
-                "uncomment_column",
-                "apply_lock",
-            },
-        ),
+        (POSTGRESQL, {"touch_function", "touch_trigger", "drop_trigger", "apply_lock"}),
         (SQLITE, {"touch_trigger", "drop_trigger"}),
         (MYSQL, set()),
         (SQLSERVER, set()),
     ],
 )
-def test_a_dialect_has_the_audit_trigger_lock_and_comment_templates_it_can_run(profile, templates):
-    optional = {
-        "touch_function",
-        "touch_trigger",
-        "drop_trigger",
-        "uncomment_table",
-        "uncomment_column",
-        "apply_lock",
-    }
+def test_a_dialect_has_the_audit_trigger_and_lock_templates_it_can_run(profile, templates):
+    optional = {"touch_function", "touch_trigger", "drop_trigger", "apply_lock"}
     assert {t for t in optional if profile.has_template(t)} == templates
 
 

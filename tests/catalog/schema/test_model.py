@@ -80,6 +80,24 @@ def test_foreign_keys_point_at_the_target_table_and_column(shop):
     assert pairs == expected and pairs
 
 
+def test_tables_and_columns_are_found_by_name_and_incoming_keys_by_target(shop):
+    model = schema_model_from_catalog(shop)
+    orders = model.table_named("orders")
+    assert orders.column_named("customer_id").name == "customer_id"
+    with pytest.raises(KeyError):
+        model.table_named("nope")
+    with pytest.raises(KeyError):
+        orders.column_named("nope")
+    incoming = {
+        (table.name, table.column(fk.column_ids[0]).name) for table, fk in model.references_to(orders.id)
+    }
+    expected = {
+        (c.entity.name, c.name)
+        for c in Column.objects.filter(references__entity__name="orders", entity__datastore=shop)
+    }
+    assert incoming == expected and incoming
+
+
 def test_the_model_is_immutable_and_compares_by_value(shop):
     one, two = schema_model_from_catalog(shop), schema_model_from_catalog(shop)
     assert one == two
