@@ -9,12 +9,9 @@ from the release it is at.
 import time
 import traceback
 import zlib
-from datetime import timedelta
 
 import sqlalchemy as sa
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from catalog.models import DataStore, SchemaApply, SchemaRelease
 from catalog.schema.dialects import DialectProfile, profile_for
@@ -24,8 +21,7 @@ from catalog.schema.model import schema_model_from_snapshot
 from core.choices import RunStatus
 from core.connections import datastore_connect
 from core.errors import SchemaError
-from core.heartbeat import Heartbeat, heartbeat_lost, heartbeat_stale_before
-from core.jobs import job_enqueue
+from core.runs import run_claim, run_finish, run_heartbeat, run_request, runs_reap
 
 __all__ = [
     "schema_apply_enqueue",
@@ -34,11 +30,6 @@ __all__ = [
     "schema_apply_execute",
     "ApplyOutcome",
 ]
-
-
-# Runs recorded before applies had a heartbeat: the job timeout is an hour; "running" after two is lost.
-LOST_RUNNING_AFTER = timedelta(hours=2)
-LOST_QUEUED_AFTER = timedelta(hours=24)
 
 
 class ApplyOutcome:
@@ -174,65 +165,43 @@ def schema_apply_enqueue(*, datastore: DataStore, user, version: int | None = No
     with transaction.atomic():
         # One request at a time decides whether an apply is already under way for this store.
         DataStore.objects.select_for_update().get(pk=datastore.pk)
-        _fail_lost_runs(datastore)
-        if SchemaApply.objects.filter(
-            datastore=datastore, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-        ).exists():
+        runs_reap(kinds=[SchemaApply], datastore=datastore)
+        if SchemaApply.objects.filter(datastore=datastore, status__in=SchemaApply.run_kind.active).exists():
             raise SchemaError(f"An apply to '{datastore.name}' is already queued or running.")
-        run = SchemaApply.objects.create(datastore=datastore, release=release, requested_by=user)
-        job_enqueue("default", "catalog.jobs.schema_apply_job", run.pk)
-    return run
-
-
-def _fail_lost_runs(datastore: DataStore) -> None:
-    """Runs whose worker died (heartbeat stale) or that no worker took are marked failed."""
-    now = timezone.now()
-    lost = SchemaApply.objects.filter(datastore=datastore).filter(
-        Q(status=RunStatus.RUNNING, heartbeat_at__lt=heartbeat_stale_before(now))
-        # runs recorded before applies had a heartbeat: by age
-        | Q(status=RunStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=now - LOST_RUNNING_AFTER)
-        | Q(status=RunStatus.QUEUED, created_at__lt=now - LOST_QUEUED_AFTER)
-    )
-    for run in lost:
-        first = (
-            heartbeat_lost(run.heartbeat_at)
-            if run.status == RunStatus.RUNNING
-            else ("No worker took this apply within a day (is an rqworker for the default queue running?).")
-        )
-        SchemaApply.objects.filter(pk=run.pk, status=run.status).update(
-            status=RunStatus.FAILED,
-            finished_at=now,
-            error=f"{first} The target's transaction was rolled back by the database; check the target and "
-            "apply again.",
-        )
+        return run_request(SchemaApply(datastore=datastore, release=release, requested_by=user), user=user)
 
 
 def schema_apply_recorded(*, datastore: DataStore, release: SchemaRelease, user) -> SchemaApply:
     """Apply now, in this process, with a record like an admin's queued apply (the command line and the
     demo), so that the data store's page and the dashboard know the version it is at."""
-    run = SchemaApply.objects.create(datastore=datastore, release=release, requested_by=user)
+    run = run_request(
+        SchemaApply(datastore=datastore, release=release, requested_by=user),
+        user=user or "command",
+        enqueue=False,
+    )
     return schema_apply_run(apply_id=run.pk)
 
 
-def schema_apply_run(*, apply_id: int) -> SchemaApply:
-    """Job body: run a recorded apply and record how it ended (the error with its traceback if it failed)."""
-    run = SchemaApply.objects.select_related("datastore", "release", "requested_by").get(pk=apply_id)
-    run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-    run.heartbeat_at = run.started_at
-    run.save(update_fields=["status", "started_at", "heartbeat_at"])
+def schema_apply_run(*, apply_id: int) -> SchemaApply | None:
+    """Job body: run a recorded apply and record how it ended (the error with its traceback if it failed);
+    None when it was not queued any more."""
+    run = run_claim(SchemaApply, apply_id)
+    if run is None:
+        return None
     try:
-        with Heartbeat(SchemaApply, run.pk):
+        with run_heartbeat(run):
             outcome = schema_apply_execute(
                 datastore=run.datastore, target_version=run.release.version, user=run.requested_by
             )
     except Exception as exc:  # every failure is recorded on the run; the target rolled back
-        run.status = RunStatus.FAILED
-        run.error = exc.message if isinstance(exc, SchemaError) else f"{exc}\n\n{traceback.format_exc()}"
+        error = exc.message if isinstance(exc, SchemaError) else f"{exc}\n\n{traceback.format_exc()}"
+        run_finish(run, RunStatus.FAILED, error=error)
     else:
-        run.status = RunStatus.SUCCEEDED
-        run.from_version = outcome.from_version
-        run.statements_run = len(outcome.statements)
-        run.log = ";\n\n".join(outcome.statements)
-    run.finished_at = timezone.now()
-    run.save()
+        run_finish(
+            run,
+            RunStatus.SUCCEEDED,
+            from_version=outcome.from_version,
+            statements_run=len(outcome.statements),
+            log=";\n\n".join(outcome.statements),
+        )
     return run
