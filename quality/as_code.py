@@ -29,16 +29,14 @@ import json
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import yaml
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from catalog.models import DataStore, Entity
 from catalog.services import catalog_object_save
-from core.config_files import ConfigFileError, suggestion, validation_problems, yaml_mapping_load
+from core.config_files import ConfigFileError, suggestion, validation_problems, yaml_dump, yaml_mapping_load
 from core.config_files import FlowList as _Flow
 from core.config_files import FlowMap as _FlowMap
-from core.config_files import YamlDumper as _Dumper
 from core.config_files import described as _described
 from quality.choices import RuleOrigin
 from quality.kinds import kind_runs_user_sql, rule_definition_problems
@@ -137,15 +135,7 @@ def _config_for_yaml(config: dict) -> dict:
 
 def quality_yaml_dump(datastore: DataStore) -> str:
     """The data store's quality configuration as a YAML file that `quality_apply` reads back unchanged."""
-    body = yaml.dump(
-        _config_for_yaml(quality_export(datastore)),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=110,
-    )
-    return HEADER.format(name=datastore.name) + body
+    return yaml_dump(_config_for_yaml(quality_export(datastore)), header=HEADER.format(name=datastore.name))
 
 
 def quality_yaml_load(text: str) -> dict:
