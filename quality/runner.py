@@ -26,6 +26,7 @@ from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
 from core.connections import datastore_guard, datastore_pg_connect
 from core.errors import SchemaError
 from core.runs import run_claim, run_heartbeat
+from core.sql_gate import guard_transaction
 from quality.choices import CheckTrigger, ResultStatus, Severity
 from quality.compile import SAMPLE_ROWS, samples_compile, scan_compile
 from quality.kinds import VOLUME_HISTORY, Evaluation, ParamType, RuleNotRunnable, SetTarget, kind_of
@@ -81,8 +82,7 @@ class _Store:
             if guard is not None:
                 datastore_guard(cursor, guard, timeout_seconds=timeout_ms / 1000)
             else:
-                cursor.execute("SET TRANSACTION READ ONLY")
-                cursor.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms)))
+                guard_transaction(cursor, timeout_ms=timeout_ms)
             cursor.execute(statement)
             rows = cursor.fetchone() if fetch == "one" else cursor.fetchall()
         return rows, time.monotonic() - started
@@ -90,10 +90,7 @@ class _Store:
     def patterns_rejected(self, patterns: list[str]) -> dict[str, str]:
         """The patterns this data store's PostgreSQL rejects, with its reasons; reads no table."""
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(
-                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(PATTERN_CHECK_TIMEOUT_MS))
-            )
+            guard_transaction(cursor, timeout_ms=PATTERN_CHECK_TIMEOUT_MS)
             return patterns_rejected(cursor, patterns)
 
     def text(self, statement) -> str:
