@@ -19,6 +19,7 @@ __all__ = [
     "snapshot_canonical",
     "EMPTY_SNAPSHOT",
     "COLUMN_FIELDS",
+    "COLUMN_GENERATION_FIELDS",
     "ENTITY_FIELDS",
     "INDEX_FIELDS",
 ]
@@ -48,6 +49,8 @@ COLUMN_FIELDS = [
     "on_delete",
 ]
 
+# Written only when set (see _column), so old releases keep their bytes.
+COLUMN_GENERATION_FIELDS = ["generation", "identity_options"]
 
 # The fields of an entity and of an index a release holds besides their columns (what makes a change one
 # that waits for a release: the dashboard counts those too).
@@ -58,6 +61,11 @@ INDEX_FIELDS = ["name", "is_unique", "is_constraint", "method", "condition", "de
 def _column(column: Column) -> dict:
     values = {field: getattr(column, field) for field in COLUMN_FIELDS}
     values["references_id"] = str(column.references_id) if column.references_id else None
+    # Only when set, so releases published before key generation existed read as unchanged.
+    if column.generation:
+        values["generation"] = column.generation
+        if column.identity_options:
+            values["identity_options"] = dict(sorted(column.identity_options.items()))
     return values
 
 
