@@ -399,6 +399,9 @@ class Column(VersionedModel):
                 _("Key generation needs a smallint, integer or bigint column, not %(type)s.")
                 % {"type": self.data_type},
             )
+        # A generated column always has a value (PostgreSQL makes serial and identity columns NOT NULL)
+        if self.nullable:
+            yield "nullable", _("A generated column is NOT NULL; untick nullable.")
         # The sequence is the column's default: a second one has no place
         if self.default_value.strip():
             yield "default_value", _("A generated column takes no default value; clear one of the two.")

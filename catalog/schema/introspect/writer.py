@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from simple_history.utils import bulk_create_with_history
 
-from catalog.choices import IndexMethod, OnDelete, SortOrder
+from catalog.choices import TYPE_FAMILIES, DataType, IndexMethod, KeyGeneration, OnDelete, SortOrder
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_type, parse_literal
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
 from catalog.schema.dialects import DialectProfile, profile_for
@@ -28,14 +28,20 @@ from catalog.schema.introspect.expressions import (
     check_rules,
     default_read,
 )
-from catalog.schema.introspect.reflection import LiveIndex, LiveTable, catalog_type, live_tables_read
+from catalog.schema.introspect.reflection import (
+    LiveColumn,
+    LiveIndex,
+    LiveTable,
+    catalog_type,
+    live_tables_read,
+)
 from catalog.schema.metadata import AUDIT_COLUMNS
 from catalog.services import catalog_object_save, index_columns_set
 from catalog.validators import validate_identifier, validate_regex
 from core.connections import datastore_connect
 from core.errors import SchemaError
 
-__all__ = ["SkippedItem", "IntrospectionReport", "schema_introspect"]
+__all__ = ["SkippedItem", "IntrospectionReport", "schema_introspect", "generation_of_live"]
 
 
 @dataclass(frozen=True)
@@ -196,17 +202,46 @@ class _TablePlanner:
             # SQLite reports an INTEGER PRIMARY KEY (a rowid alias) as nullable; a key never holds NULL.
             column["nullable"] = reflected.nullable and name not in table.primary_key
             column["description"] = reflected.comment or ""
-            try:
-                column["default_value"] = catalog_default(
-                    reflected.default, data_type=column["data_type"], profile=self.profile
-                )
-            except ValueError as exc:
-                column["default_value"] = ""
-                self.skip(table.name, f"default of column {name}", f"{exc}; imported without a default")
-            if reflected.identity:
-                self.skip(table.name, f"identity of column {name}", "the catalog has no identity columns")
+            column.update(self._generation(table, reflected, column["data_type"]))
+            if column["generation"] == KeyGeneration.SERIAL:
+                column["default_value"] = ""  # the serial's own nextval()
+            else:
+                column["default_value"] = self._default(table, reflected, column["data_type"])
             columns[name] = column
         return columns
+
+    def _default(self, table: LiveTable, reflected: LiveColumn, data_type: str) -> str:
+        name = reflected.name
+        if reflected.sequence is not None and not reflected.owns_sequence:
+            self.skip(
+                table.name,
+                f"default of column {name}",
+                f"{reflected.default} draws from sequence {reflected.sequence}, which the column does not "
+                "own (it is no serial); imported without a default",
+            )
+            return ""
+        try:
+            return catalog_default(reflected.default, data_type=data_type, profile=self.profile)
+        except ValueError as exc:
+            self.skip(table.name, f"default of column {name}", f"{exc}; imported without a default")
+            return ""
+
+    def _generation(self, table: LiveTable, reflected: LiveColumn, data_type: str) -> dict:
+        """The catalog's key generation of a reflected column: serial, or an identity with its options."""
+        none = {"generation": KeyGeneration.NONE, "identity_options": {}}
+        if not reflected.generation:
+            return none
+        name = reflected.name
+        if TYPE_FAMILIES[DataType(data_type)] != "integer":
+            self.skip(table.name, f"key generation of column {name}", "the catalog generates integers only")
+            return none
+        kind = generation_of_live(self.profile, reflected.generation)
+        if kind == KeyGeneration.SERIAL and reflected.sequence != f"{table.name}_{name}_seq":
+            self.report.notes.append(
+                f"{table.name}.{name}: its serial sequence is named {reflected.sequence}; DDL from the "
+                f"catalog names it {table.name}_{name}_seq."
+            )
+        return {"generation": kind, "identity_options": dict(reflected.identity_options)}
 
     def _primary_and_unique(self, table: LiveTable, columns: dict[str, dict]) -> None:
         key = table.primary_key
@@ -619,6 +654,15 @@ def _index_columns(index: Index) -> tuple[list, list]:
     usages = sorted(index.index_columns.all(), key=lambda u: (u.included, u.position))
     keys = [(u.column.name, SortOrder(u.order)) for u in usages if not u.included]
     return keys, [u.column.name for u in usages if u.included]
+
+
+def generation_of_live(profile: DialectProfile, live: str) -> str:
+    """The catalog's key generation of a reflected one (in the dialect's words): the one kind the dialect
+    writes that way, else the identity mode the dialect enforces (MySQL's AUTO_INCREMENT is BY DEFAULT)."""
+    kinds = [kind for kind, written in profile.live_generation.items() if written == live]
+    if len(kinds) == 1:
+        return kinds[0]
+    return sorted(profile.identity_modes)[0]
 
 
 def _same(field_name: str, current, desired, *, data_type: str | None, profile: DialectProfile) -> bool:
