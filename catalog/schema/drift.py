@@ -49,7 +49,7 @@ class DriftReport:
 
 def _default_text(column: sa.Column) -> str | None:
     default = column.server_default
-    if default is None:
+    if default is None or isinstance(default, sa.Identity):  # an identity is compared as key generation
         return None
     return getattr(default.arg, "text", default.arg)
 

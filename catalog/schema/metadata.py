@@ -29,6 +29,7 @@ __all__ = [
     "ON_DELETE_SQL",
     "sa_type",
     "base_type",
+    "default_sql",
     "q",
 ]
 
@@ -174,6 +175,14 @@ def _build_columns(tables: SchemaTables, table: Table) -> list[tuple[Column, sa.
 def base_type(column: sa.Column) -> sa.types.TypeEngine:
     """A built column's type without its key generation (SERIAL is an integer)."""
     return column.info.get("base_type", column.type)
+
+
+def default_sql(column: sa.Column) -> str | None:
+    """A built column's DEFAULT expression (an identity is none: it is the column's key generation)."""
+    default = column.server_default
+    if default is None or isinstance(default, sa.Identity):
+        return None
+    return str(default.arg)
 
 
 # --- Key generation, one generator per `DialectProfile.key_generation` --------------------------------

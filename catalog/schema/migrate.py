@@ -11,7 +11,7 @@ from sqlalchemy.schema import AddConstraint, CreateColumn, CreateIndex, DropCons
 
 from catalog.schema.ddl import Statement, table_statements, touch_function
 from catalog.schema.dialects import DialectProfile
-from catalog.schema.metadata import AUDIT_COLUMNS, SchemaTables, base_type, schema_tables_build
+from catalog.schema.metadata import AUDIT_COLUMNS, SchemaTables, base_type, default_sql, schema_tables_build
 from catalog.schema.model import SchemaModel, Table, schema_model_of
 from core.errors import SchemaError
 from core.gc_pause import gc_paused
@@ -193,8 +193,7 @@ class _Migration:
     def _alter_column(self, entity_id: str, table: str, old: sa.Column, new: sa.Column) -> None:
         profile = self.profile
         old_type, new_type = profile.compile(base_type(old)), profile.compile(base_type(new))
-        old_default = str(old.server_default.arg) if old.server_default is not None else None
-        new_default = str(new.server_default.arg) if new.server_default is not None else None
+        old_default, new_default = default_sql(old), default_sql(new)
         old_generation, new_generation = old.info.get("generation"), new.info.get("generation")
         if (old_type, old.nullable, old_default, old_generation) == (
             new_type,
@@ -408,7 +407,7 @@ class _GenerationChange:
     def _add_serial(self) -> None:
         sequence = self._sequence()
         sequence_text = self.profile.literal(sequence, sa.Text())
-        self.emit("create_serial_sequence", sequence=sequence, type=self.profile.compile(self.base))
+        self.emit("create_serial_sequence", sequence=sequence)
         self.emit("set_default", default=f"nextval({sequence_text}::regclass)")
         self.emit("start_serial_sequence", sequence_text=sequence_text)
 
