@@ -159,6 +159,12 @@ def test_every_template_renders_with_the_parts_its_callers_give():
             "comment",
             "trigger",
             "function",
+            # key generation (migrate._GenerationChange)
+            "mode",
+            "options",
+            "changes",
+            "sequence",
+            "sequence_text",
         ],
         "x",
     )
