@@ -315,8 +315,7 @@ SQLITE = DialectProfile(
     identity_options=frozenset(),
     identity_modes=frozenset({"by_default"}),
     generated_per_table=1,
-    # SQLite's reflection does not say AUTOINCREMENT: drift cannot see it.
-    live_generation={"serial": "", "always": "", "by_default": ""},
+    live_generation={"serial": "autoincrement", "always": "autoincrement", "by_default": "autoincrement"},
     length_function="length",
     boolean_literals=("0", "1"),
     default_functions={

@@ -163,7 +163,7 @@ def _build_columns(tables: SchemaTables, table: Table) -> list[tuple[Column, sa.
             comment=(column.description or None) if profile.supports_comments else None,
             # What drift and migrations compare: the plain type, and the generation as the database says it.
             info={
-                "base_type": column_type,
+                "base_type": column_type if generated is None or generated.is_serial else generated.type,
                 "generation": column.generation,
                 "live_generation": generated.live if generated else "",
             },
@@ -210,6 +210,11 @@ class _Generated:
     identity: sa.Identity | None = None
     autoincrement: bool = False
     live: str = ""
+
+    @property
+    def is_serial(self) -> bool:
+        """A serial pseudo-type, which stands for the integer type it creates."""
+        return isinstance(self.type, _SerialType)
 
 
 def _check_generated_count(profile: DialectProfile, table: Table) -> None:
@@ -280,7 +285,7 @@ def _rowid(tables: SchemaTables, table: Table, column: Column, column_type) -> _
             f"{where}: {profile.label} generates values only for a table's single INTEGER PRIMARY KEY "
             "column; this column is not generated.",
         )
-        return _Generated(column_type, live=profile.live_generation[column.generation.kind])
+        return _Generated(column_type)
     _generation_notes(tables, table, column, profile.identity_options)
     tables.table_options.setdefault(table.id, {})[f"{profile.sqla.name}_autoincrement"] = True
     # Only the type INTEGER makes the column the rowid (which is 64 bits whatever the catalog's width).

@@ -13,7 +13,7 @@ options), a partition bound on LiveTable, an expression key on LiveIndex.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -183,6 +183,18 @@ def _no_owned_sequences(connection: sa.Connection, schema: str | None) -> dict:
     return {}
 
 
+def _sqlite_autoincrement_tables(connection: sa.Connection, schema: str | None) -> set[str]:
+    """Tables whose INTEGER PRIMARY KEY is AUTOINCREMENT (only the CREATE TABLE text says so)."""
+    rows = connection.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all()
+    return {r.name for r in rows if r.sql and re.search(r"\bAUTOINCREMENT\b", r.sql, re.IGNORECASE)}
+
+
+def _no_autoincrement_tables(connection: sa.Connection, schema: str | None) -> set[str]:
+    return set()
+
+
+# SQLite's reflection does not report AUTOINCREMENT; its table definitions do.
+_AUTOINCREMENT_TABLE_READERS = {"sqlite": _sqlite_autoincrement_tables}
 # Only PostgreSQL has sequences owned by columns among our dialects (serial).
 _SEQUENCE_READERS = {"postgresql": _postgresql_owned_sequences}
 # Dialects whose reflected `autoincrement` is the column's own key generation (elsewhere it is a guess).
@@ -248,6 +260,13 @@ def _live_column(raw: dict, dialect: str, owned: str | None) -> LiveColumn:
         sequence=sequence,
         owns_sequence=sequence is not None and sequence == owned,
     )
+
+
+def _rowid_generated(columns: list[LiveColumn], key: list[str], autoincrement: bool) -> list[LiveColumn]:
+    """The columns, the single key column of an AUTOINCREMENT table marked as generated (SQLite)."""
+    if not autoincrement or len(key) != 1:
+        return columns
+    return [replace(c, generation="autoincrement") if c.name == key[0] else c for c in columns]
 
 
 def _integer_width(type_) -> int | None:
@@ -322,6 +341,7 @@ def live_tables_read(
     dialect = connection.dialect.name
     partitions, partition_keys = _PARTITION_READERS.get(dialect, _no_partitions)(connection, schema)
     owned = _SEQUENCE_READERS.get(dialect, _no_owned_sequences)(connection, schema)
+    autoincrement = _AUTOINCREMENT_TABLE_READERS.get(dialect, _no_autoincrement_tables)(connection, schema)
     result = {}
     skipped = bookkeeping_tables()
     for key in sorted(columns, key=lambda k: k[1]):
@@ -331,7 +351,11 @@ def live_tables_read(
         result[name] = LiveTable(
             name=name,
             comment=(comments.get(key) or {}).get("text"),
-            columns=[_live_column(raw, dialect, owned.get((name, raw["name"]))) for raw in columns[key]],
+            columns=_rowid_generated(
+                [_live_column(raw, dialect, owned.get((name, raw["name"]))) for raw in columns[key]],
+                list((keys.get(key) or {}).get("constrained_columns") or []),
+                name in autoincrement,
+            ),
             primary_key=list((keys.get(key) or {}).get("constrained_columns") or []),
             foreign_keys=[_live_foreign_key(raw) for raw in foreign_keys.get(key) or []],
             unique_constraints=[_live_unique(raw, dialect) for raw in uniques.get(key) or []],

@@ -12,7 +12,7 @@ from catalog.schema.ddl import ddl_render, schema_ddl
 from catalog.schema.dialects import MYSQL, POSTGRESQL, SQLITE, SQLSERVER
 from catalog.schema.diff import schema_diff
 from catalog.schema.drift import drift_compare
-from catalog.schema.introspect import schema_introspect
+from catalog.schema.introspect import live_tables_read, schema_introspect
 from catalog.schema.metadata import schema_tables_build
 from catalog.schema.migrate import migration_statements
 from catalog.schema.model import Column as ModelColumn
@@ -324,4 +324,31 @@ def test_drift_compares_the_live_generation_and_identity_options(scratch_databas
     ]
     assert _drift(url, _model(_key(Generation("serial")), NOTE)) == [
         "table app.ticket: key generation of column id is serial in the release, always in the database"
+    ]
+
+
+def test_sqlite_autoincrement_is_read_back_and_compared_by_drift(tmp_path):
+    url = f"sqlite:///{tmp_path / 'lite.db'}"
+    model = SchemaModel(
+        Store("s1", "lite", "sqlite", ""), (Table("t1", "ticket", columns=(_key(TICKET), NOTE)),)
+    )
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            for statement in schema_ddl(model, SQLITE):
+                if not statement.is_note:
+                    connection.execute(sa.text(statement.sql))
+        with engine.connect() as connection:
+            live = live_tables_read(connection, schema=None)
+            same = drift_compare(expected=schema_tables_build(model, SQLITE), connection=connection)
+            plain = SchemaModel(model.store, (Table("t1", "ticket", columns=(_key(None), NOTE)),))
+            other = drift_compare(expected=schema_tables_build(plain, SQLITE), connection=connection)
+    finally:
+        engine.dispose()
+
+    assert [c.generation for c in live["ticket"].columns] == ["autoincrement", ""]
+    assert not same.has_drift
+    assert other.different == [
+        "table ticket: column id is BIGINT in the release, INTEGER in the database",
+        "table ticket: key generation of column id is none in the release, autoincrement in the database",
     ]
