@@ -14,8 +14,10 @@ from contextlib import contextmanager
 import psycopg
 from django.db import connection
 from django.utils import timezone
+from psycopg import sql
 
 from catalog.heartbeat import Heartbeat as BaseHeartbeat
+from core.quoting import identifier
 from pipelines.choices import ErrorKind, RunStatus
 from pipelines.config import source_fields_check
 from pipelines.load import TargetLoader, target_connect
@@ -311,7 +313,9 @@ def _rejects_save(run, rejects) -> None:
         return
     from psycopg.types.json import Jsonb
 
-    statement = f'COPY "{RejectedRow._meta.db_table}" (run_id, row_number, raw, errors) FROM STDIN'
+    statement = sql.SQL("COPY {} (run_id, row_number, raw, errors) FROM STDIN").format(
+        identifier(RejectedRow._meta.db_table)
+    )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for r in rejects:
             copy.write_row((run.pk, r.row_number, Jsonb(r.raw), Jsonb(r.errors)))

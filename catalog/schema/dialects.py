@@ -12,6 +12,7 @@ from sqlalchemy.dialects import mssql, mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from catalog.exceptions import CatalogError
+from core import quoting
 
 __all__ = [
     "DialectProfile",
@@ -58,7 +59,7 @@ class DialectProfile:
 
     def quote(self, name: str) -> str:
         """The one quoting gate for catalog names: always quoted, embedded quotes escaped."""
-        return self.sqla.identifier_preparer.quote_identifier(name)
+        return quoting.quote(name, self.sqla)
 
     def table(self, schema: str | None, name: str) -> str:
         if schema and self.supports_schemas:

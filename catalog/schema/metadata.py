@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import quoted_name
 from catalog.choices import TYPE_FAMILIES, DataType
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, parse_literal
 from catalog.schema.dialects import DialectProfile, SchemaError
+from core.quoting import forced
 
 __all__ = ["SchemaModel", "schema_model_build", "constraint_name", "AUDIT_COLUMNS", "sa_type"]
 
@@ -32,7 +33,7 @@ LARGE_TYPES = {"text", "json", "jsonb", "bytea"}
 
 def q(name: str) -> quoted_name:
     """A name SQLAlchemy will always quote."""
-    return quoted_name(name, quote=True)
+    return forced(name)
 
 
 def constraint_name(profile: DialectProfile, table: str, columns: list[str], suffix: str) -> str:
