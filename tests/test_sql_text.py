@@ -7,8 +7,8 @@ Names reach SQL through `core.quoting` and values travel as parameters; a statem
 - a call that runs or wraps SQL (`execute`, `executemany`, `copy`, `sql.SQL`, `text`, `exec_driver_sql`,
   `RunSQL`) whose SQL argument is an f-string, a `%` or `+` on strings or a `str.format`, directly or
   through a local variable assigned that way;
-- a string that starts with an SQL verb (SELECT, INSERT, ... GRANT) built as an f-string, with `%`, `+`
-  or `.format`, wherever it is.
+- a string that starts with an SQL verb (SELECT, INSERT, ... GRANT, REVOKE, COMMENT ON, WITH) built as
+  an f-string, with `%`, `+` or `.format`, wherever it is.
 
 The checker is a plain function, so the tests at the bottom feed it planted snippets and prove it fails.
 """
@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SKIPPED_DIRS = {".venv", "node_modules", ".git", "static", "media", "__pycache__"}
 
 SQL_CALLS = {"execute", "executemany", "copy", "SQL", "text", "exec_driver_sql", "RunSQL"}
-SQL_VERB = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|COPY|SET|TRUNCATE|GRANT)\b")
+SQL_VERB = re.compile(
+    r"\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|COPY|SET|TRUNCATE|GRANT|REVOKE|COMMENT ON|WITH|MERGE"
+    r"|VACUUM)\b"
+)
 
 # (path, function) -> why building SQL text there is sound. Only the dialect layer's DDL rendering of
 # parts that are already quoted belongs here, and the checker's own planted examples.
@@ -244,6 +247,8 @@ PLANTED = {
     "verb concatenated for later": 'grant = "GRANT SELECT ON " + table',
     "verb formatted for later": 'truncate = "TRUNCATE {}".format(table)',
     "keyword argument": 'connection.execute(statement=f"SET search_path = {schema}")',
+    "a comment statement": 'emit(f"COMMENT ON TABLE {table} IS NULL")',
+    "a CTE": 'query = f"WITH failing AS (SELECT * FROM {table}) SELECT count(*) FROM failing"',
 }
 # ... and none of these.
 CLEAN = {

@@ -332,13 +332,13 @@ class _Migration:
             return
         table = self.table_name(self.new, entity_id)
         if old_entity["description"] and not new_entity["description"]:
-            self.emit(f"COMMENT ON TABLE {table} IS NULL", entity_id)
+            self.emit(self.profile.render("comment_table", table=table, comment="NULL"), entity_id)
         for column_id, column in sorted(new_entity["columns"].items()):
             before = old_entity["columns"].get(column_id)
             if before and before["description"] and not column["description"]:
-                self.emit(
-                    f"COMMENT ON COLUMN {table}.{self.profile.quote(column['name'])} IS NULL", entity_id
-                )
+                name = self.profile.quote(column["name"])
+                comment = self.profile.render("comment_column", table=table, column=name, comment="NULL")
+                self.emit(comment, entity_id)
 
 
 def migration_statements(old: dict, new: dict, profile: DialectProfile) -> list[Statement]:
