@@ -131,9 +131,9 @@ def run(entities: int) -> dict:
         started = time.perf_counter()
         schema_apply_execute(datastore=store, target_version=1, user=user)
         apply_s = time.perf_counter() - started
-        from catalog.schema.connections import datastore_connect
         from catalog.schema.drift import drift_compare
         from catalog.schema.metadata import schema_model_build
+        from core.connections import datastore_connect
 
         expected = schema_model_build(store.releases.get(version=1).snapshot, profile_for("postgresql"))
         with datastore_connect(store) as target:

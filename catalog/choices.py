@@ -15,7 +15,6 @@ __all__ = [
     "RetentionAction",
     "PeriodUnit",
     "TYPE_FAMILIES",
-    "RunStatus",
     "LintSeverity",
     "SignInKind",
 ]
@@ -136,14 +135,6 @@ class PeriodUnit(models.TextChoices):
     DAYS = "days", "days"
     MONTHS = "months", "months"
     YEARS = "years", "years"
-
-
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
 
 
 class LintSeverity(models.TextChoices):

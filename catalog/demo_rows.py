@@ -20,7 +20,7 @@ from decimal import Decimal
 from psycopg import sql
 
 from catalog.models import DataStore
-from catalog.schema.connections import datastore_pg_connect
+from core.connections import datastore_pg_connect
 
 __all__ = ["DEMO_SUBJECT", "DemoRows", "demo_rows", "demo_rows_seed"]
 

@@ -1,15 +1,8 @@
 """Errors raised by Custodian's services."""
 
-__all__ = ["CustodianError", "CatalogError", "ConcurrentEditError"]
+from core.errors import CustodianError
 
-
-class CustodianError(Exception):
-    """Root of every error Custodian raises on purpose; `message` is written for the person who sees it."""
-
-    def __init__(self, message: str, extra: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.extra = extra or {}
+__all__ = ["CatalogError", "ConcurrentEditError"]
 
 
 class CatalogError(CustodianError):

@@ -13,8 +13,8 @@ from import_export.formats.base_formats import CSV, JSON, XLSX
 from import_export.results import Result
 
 from catalog.exceptions import CatalogError
-from catalog.gc_pause import gc_paused
 from catalog.resources import RESOURCES
+from core.gc_pause import gc_paused
 from core.uploads import upload_check
 
 __all__ = [

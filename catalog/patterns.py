@@ -65,14 +65,12 @@ def patterns_rejected(cursor, patterns: list[str]) -> dict[str, str]:
 
 def _ask_datastore(datastore, pattern: str) -> str | None:
     """PostgreSQL's verdict from the data store; raises OSError-like errors when it cannot be reached."""
-    from catalog.schema.connections import datastore_pg_connect
+    from core.connections import datastore_pg_connect
+    from core.sql_gate import guard_transaction
 
     with datastore_pg_connect(datastore, application_name="custodian-pattern-check") as conn:
         with conn.transaction(), conn.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(
-                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(PATTERN_CHECK_TIMEOUT_MS))
-            )
+            guard_transaction(cursor, timeout_ms=PATTERN_CHECK_TIMEOUT_MS)
             return patterns_rejected(cursor, [pattern]).get(pattern)
 
 

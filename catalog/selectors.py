@@ -4,17 +4,17 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db.models import CharField, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast
-from django.utils import timezone
 
 from catalog.choices import SignInKind
 from catalog.history import history_models
 from catalog.models import SignInEvent
+from core.dates import days_in
 
 __all__ = [
     "AuditEvent",
@@ -123,18 +123,9 @@ def _object_name(history_model):
     return Value("", output_field=CharField())
 
 
-def _in_date_range(rows: QuerySet, field: str, date_from: date | None, date_to: date | None) -> QuerySet:
-    if date_from:
-        rows = rows.filter(**{f"{field}__gte": timezone.make_aware(datetime.combine(date_from, time.min))})
-    if date_to:
-        end = timezone.make_aware(datetime.combine(date_to + timedelta(days=1), time.min))
-        rows = rows.filter(**{f"{field}__lt": end})
-    return rows
-
-
 def _sign_in_rows(*, object_id, username, date_from, date_to, change_type) -> QuerySet:
     """Sign-in events shaped as trail rows: the user is the object, the kind is the change type."""
-    rows = _in_date_range(SignInEvent.objects.order_by(), "at", date_from, date_to)
+    rows = days_in(SignInEvent.objects.order_by(), "at", date_from, date_to)
     if object_id is not None:
         rows = rows.filter(user_id=object_id)
     if username:
@@ -188,7 +179,7 @@ def audit_event_rows(
         if (model and label != model) or (change_type and change_type not in CHANGE_TYPES):
             continue
         # No ordering inside the UNION parts: SQLite refuses ORDER BY in compound subqueries.
-        rows = _in_date_range(history_model.objects.order_by(), "history_date", date_from, date_to)
+        rows = days_in(history_model.objects.order_by(), "history_date", date_from, date_to)
         if object_id is not None:
             rows = rows.filter(id=object_id)
         if username:

@@ -14,9 +14,9 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from catalog.choices import DatabaseEngine
-from catalog.exceptions import CatalogError
-from catalog.jobs import job_enqueue
 from catalog.models import DataStore, StorageSample
+from core.errors import CustodianError
+from core.jobs import job_connections_fresh, job_enqueue
 
 __all__ = ["STORAGE_CATCH_UP", "storage_sample", "storage_sample_job", "storage_stores_due", "storage_tick"]
 
@@ -52,7 +52,7 @@ def storage_sample(*, datastore: DataStore, now: datetime | None = None) -> list
     Entities whose table does not exist yet (not applied) get no sample. SchemaError (or StoreUnreachable)
     when the store is not PostgreSQL or cannot be reached; nothing is recorded then.
     """
-    from catalog.schema.connections import datastore_pg_connect
+    from core.connections import datastore_pg_connect
 
     now = now or timezone.now()
     entities = {entity.name: entity for entity in datastore.entities.all()}
@@ -91,12 +91,19 @@ def storage_tick(*, now: datetime | None = None) -> list[DataStore]:
     for store in due:
         # One job id per store and hour: a tick that sees the store again before the job ran adds nothing.
         job_id = f"custodian-storage-{store.pk}-{_hour_slot(now):%Y%m%d%H}"
-        job_enqueue("default", storage_sample_job, store.pk, _hour_slot(now).isoformat(), job_id=job_id)
+        job_enqueue(
+            "default",
+            "catalog.storage.storage_sample_job",
+            store.pk,
+            _hour_slot(now).isoformat(),
+            job_id=job_id,
+        )
     return due
 
 
 def storage_sample_job(datastore_id: int, slot: str) -> None:
     """The RQ job: sample the store unless another job already did in this hour's slot."""
+    job_connections_fresh()
     slot_start = datetime.fromisoformat(slot)
     with transaction.atomic():
         # The lock makes a second job for the same slot wait, then find the samples and stop.
@@ -107,7 +114,7 @@ def storage_sample_job(datastore_id: int, slot: str) -> None:
             return
         try:
             samples = storage_sample(datastore=store)
-        except CatalogError as exc:
+        except CustodianError as exc:
             logger.warning("Storage of data store %s not sampled: %s", store.name, exc.message)
             return
     logger.info("Storage of data store %s: %d table(s) sampled", store.name, len(samples))

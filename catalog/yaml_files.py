@@ -5,7 +5,7 @@ import difflib
 
 import yaml
 
-from catalog.exceptions import CustodianError
+from core.errors import CustodianError
 
 __all__ = [
     "ConfigFileError",

@@ -6,7 +6,7 @@ The rule, per PII column (the catalog says which columns are personal data):
   join on them. They are reported as kept.
 - Text columns whose strategy is hash or tokenize get that masked value, and partial masking gets its
   partial value (hash instead when the column is unique, since partial values collide). The value is
-  computed in Python with `catalog.masking.mask_value` (one definition of masking, keyed by the pepper,
+  computed in Python with `core.masking.mask_value` (one definition of masking, keyed by the pepper,
   which the data store never sees) and written per batch with one UPDATE ... FROM unnest(...).
 - Every other strategy (redact, nullify, none) sets the column to NULL when it may be NULL. A NOT NULL text
   column gets the hash instead (unique-safe and not reversible).
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from catalog.masking import column_masking, mask_value
 from catalog.models import Column
 from compliance.exceptions import RetentionRefused
 from compliance.graph import CatalogGraph
 from compliance.store import ROW_NUMBER, RowSet
+from core.masking import column_masking, mask_value
 
 __all__ = ["ColumnAnonymization", "anonymization_plan", "anonymize_rows"]
 

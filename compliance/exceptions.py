@@ -1,6 +1,6 @@
 """Errors of the compliance app."""
 
-from catalog.exceptions import CustodianError
+from core.errors import CustodianError
 
 __all__ = [
     "ComplianceError",

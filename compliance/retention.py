@@ -16,14 +16,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from catalog.jobs import job_enqueue
 from catalog.models import RetentionPolicy
-from catalog.schema.dialects import SchemaError
 from compliance.choices import ExecutionStatus, ExecutionTrigger
 from compliance.enforcement import retention_apply
 from compliance.exceptions import ComplianceError, RetentionBusy
 from compliance.models import RetentionExecution, RetentionSweep
 from compliance.store import database_problem, store_session, timed
+from core.errors import SchemaError
+from core.jobs import job_enqueue
 
 __all__ = [
     "retention_cutoff",
@@ -98,7 +98,6 @@ def retention_execution_request(
 ) -> RetentionExecution:
     """Record a queued execution of the policy and (unless `enqueue` is False) queue its job; RetentionBusy
     when the policy already has one queued or running."""
-    from compliance.jobs import retention_execution_job
 
     execution = RetentionExecution(
         policy=policy,
@@ -119,7 +118,10 @@ def retention_execution_request(
         ) from None
     if enqueue:
         job_enqueue(
-            "default", retention_execution_job, execution.pk, job_id=f"custodian-retention-{execution.pk}"
+            "default",
+            "compliance.jobs.retention_execution_job",
+            execution.pk,
+            job_id=f"custodian-retention-{execution.pk}",
         )
     return execution
 

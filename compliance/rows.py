@@ -1,30 +1,11 @@
 """Rows read from a data store, made fit to show or store: JSON-safe and, unless the reader may see
 personal data, with every PII column masked (the column's strategy, else redacted)."""
 
-import base64
-from datetime import date, datetime, time
-from decimal import Decimal
-from uuid import UUID
-
-from catalog.masking import column_masking, mask_value
 from catalog.models import Column
+from core.masking import column_masking, mask_value
+from core.values import json_safe
 
-__all__ = ["json_safe", "rows_as_dicts", "pii_strategies"]
-
-
-def json_safe(value):
-    """A database value as JSON can hold it: numbers, text, ISO dates; binary as base64."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    if isinstance(value, (Decimal, UUID)):
-        return str(value)
-    if isinstance(value, (bytes, memoryview)):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, (list, dict)):
-        return value
-    return str(value)
+__all__ = ["rows_as_dicts", "pii_strategies"]
 
 
 def pii_strategies(columns: list[Column]) -> dict[str, str]:

@@ -3,18 +3,18 @@ compliance report covers (retention executions, subject requests, audit trail) f
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from django.db.models import Count, Prefetch
-from django.utils import timezone
 
 from catalog.choices import MaskingStrategy, PIICategory
-from catalog.masking import column_masking
 from catalog.models import Column, DataStore, Entity, RetentionPolicy
 from catalog.selectors import HISTORY_TYPES, audit_models
 from compliance.models import RetentionExecution, SubjectRequest
+from core.dates import days_in
+from core.masking import column_masking
 
-__all__ = ["PiiColumn", "PiiOverview", "pii_overview", "ReportActivity", "report_activity", "date_range"]
+__all__ = ["PiiColumn", "PiiOverview", "pii_overview", "ReportActivity", "report_activity"]
 
 # Categories whose values must not be shown in clear to anyone without catalog.view_pii.
 IDENTIFYING = {
@@ -103,14 +103,6 @@ def pii_overview(datastore: DataStore) -> PiiOverview:
     return PiiOverview(datastore=datastore, columns=rows, unowned=unowned)
 
 
-def date_range(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00, the day after end 00:00) in the current time zone."""
-    return (
-        timezone.make_aware(datetime.combine(start, time.min)),
-        timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min)),
-    )
-
-
 @dataclass
 class ReportActivity:
     executions: list[RetentionExecution]
@@ -123,11 +115,10 @@ class ReportActivity:
 def report_activity(*, start: date, end: date, datastore: DataStore | None = None) -> ReportActivity:
     """Retention executions and subject requests created in the range (newest first), their counts by
     status and kind, and the audit trail's changes per model and change type."""
-    since, until = date_range(start, end)
-    executions = RetentionExecution.objects.filter(
-        created_at__gte=since, created_at__lt=until
-    ).select_related("requested_by")
-    requests = SubjectRequest.objects.filter(created_at__gte=since, created_at__lt=until).select_related(
+    executions = days_in(RetentionExecution.objects.all(), "created_at", start, end).select_related(
+        "requested_by"
+    )
+    requests = days_in(SubjectRequest.objects.all(), "created_at", start, end).select_related(
         "datastore", "requested_by"
     )
     if datastore is not None:
@@ -137,7 +128,7 @@ def report_activity(*, start: date, end: date, datastore: DataStore | None = Non
     audit = []
     for label, history_model in sorted(audit_models().items()):
         counts = (
-            history_model.objects.filter(history_date__gte=since, history_date__lt=until)
+            days_in(history_model.objects.all(), "history_date", start, end)
             .values("history_type")
             .annotate(total=Count("history_id"))
             .order_by("history_type")

@@ -14,8 +14,8 @@ from django.conf import settings
 from psycopg import sql
 
 from catalog.models import DataStore, Entity
-from catalog.schema.connections import datastore_pg_connect
 from compliance.graph import CatalogGraph, ForeignKey
+from core.connections import datastore_pg_connect
 
 __all__ = ["StoreSession", "RowSet", "store_session", "batch_rows", "database_problem", "timed"]
 

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from catalog.choices import PIICategory
-from catalog.masking import may_see_pii
 from catalog.models import Column, DataStore, Entity, Regulation
-from catalog.schema.dialects import SchemaError
 from compliance.choices import RequestKind, RequestStatus, TableAction
 from compliance.exceptions import ComplianceError, ConfirmationMismatch, SubjectAmbiguous, SubjectBusy
 from compliance.models import SubjectRequest
@@ -34,6 +32,8 @@ from compliance.subject_search import (
     identifying_columns,
     subject_search,
 )
+from core.errors import SchemaError
+from core.masking import may_see_pii
 
 __all__ = [
     "REPORT_ROWS_PER_ENTITY",

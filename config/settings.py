@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "simple_history",
     "import_export",
     "django_rq",
+    "core",
     "catalog",
     "pipelines",
     "quality",
@@ -186,7 +187,7 @@ CUSTODIAN_WEBHOOK_ALLOWED_HOSTS = env_list("CUSTODIAN_WEBHOOK_ALLOWED_HOSTS")
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CUSTODIAN_JOBS_SYNC = not REDIS_URL
 # `manage.py rqworker` uses this worker class: it imports the job modules below before forking each job.
-RQ = {"WORKER_CLASS": "catalog.worker.PreloadingWorker"}
+RQ = {"WORKER_CLASS": "core.worker.PreloadingWorker"}
 # django-rq would also mount its dashboard inside the admin (/admin/django_rq/dashboard/), guarded only by
 # is_staff: the one mount is /django-rq/, for superusers (config/urls.py).
 RQ_SHOW_ADMIN_LINK = False
@@ -221,7 +222,7 @@ CUSTODIAN_QUALITY_MAX_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_QUALITY_
 CUSTODIAN_QUALITY_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_QUALITY_TIMEOUT_SECONDS", "300"))
 CUSTODIAN_QUALITY_MIN_SCHEDULE_MINUTES = int(os.environ.get("CUSTODIAN_QUALITY_MIN_SCHEDULE_MINUTES", "15"))
 
-# Each app's scheduled work, run by one tick job on the RQ scheduler (catalog/scheduler.py).
+# Each app's scheduled work, run by one tick job on the RQ scheduler (core/scheduler.py).
 # Tables the apps keep inside target databases for themselves: drift and introspection pass them by.
 CUSTODIAN_BOOKKEEPING_TABLES = ["custodian_pipeline_state"]
 CUSTODIAN_SCHEDULED_TICKS = [

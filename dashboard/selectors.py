@@ -35,7 +35,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from catalog.choices import PIICategory, RunStatus
+from catalog.choices import PIICategory
 from catalog.models import (
     Column,
     DataStore,
@@ -48,6 +48,7 @@ from catalog.models import (
     StorageSample,
 )
 from catalog.schema.snapshot import COLUMN_FIELDS, ENTITY_FIELDS, INDEX_FIELDS
+from core.choices import RunStatus
 from pipelines.models import ACTIVE, PipelineRun
 from quality.choices import ResultStatus
 from quality.models import EntityScore, Rule, RuleResult

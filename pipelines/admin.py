@@ -35,11 +35,11 @@ from pygments.lexers import YamlLexer
 from catalog.admin.base import CatalogModelAdmin, RunRecordAdmin, VersionedModelForm, duration_text
 from catalog.admin.schema import highlight_css
 from catalog.choices import TYPE_FAMILIES, MaskingStrategy, PIICategory
-from catalog.exceptions import CustodianError
 from catalog.lineage import LineageRow
-from catalog.masking import load_masking, may_see_pii
 from catalog.models import Column
+from core.errors import CustodianError
 from core.exports import csv_download
+from core.masking import load_masking, may_see_pii
 from core.uploads import upload_check
 from pipelines.choices import RunStatus, RunTrigger, SourceKind
 from pipelines.config import pipeline_config_errors

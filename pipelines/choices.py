@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from catalog.choices import RunStatus
+from core.choices import RunStatus
 
 __all__ = ["SourceKind", "ExtractMode", "LoadMode", "RunTrigger", "RunStatus", "ErrorKind", "FILE_KINDS"]
 

@@ -8,8 +8,8 @@ import codecs
 
 from croniter import croniter
 
-from catalog.masking import load_masking, masking_conflict
 from catalog.schema.metadata import AUDIT_COLUMNS
+from core.masking import load_masking, masking_conflict
 from core.sql_gate import SqlRefused, query_check
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 from pipelines.transforms import MASKING_STEPS

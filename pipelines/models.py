@@ -11,8 +11,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from catalog.models.base import RunRecord, VersionedModel
+from catalog.models.base import VersionedModel
 from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit
+from core.models import RunRecord
 from pipelines.choices import FILE_KINDS, ErrorKind, ExtractMode, LoadMode, RunStatus, RunTrigger, SourceKind
 
 # A source query is parsed by the SQL gate on every save and run: bounded like any other text.
@@ -327,7 +328,7 @@ def _schedule_changed(sender, instance: Pipeline, **kwargs) -> None:
     from django.db import transaction
 
     def ensure():
-        from catalog.scheduler import scheduler_tick_ensure
+        from core.scheduler import scheduler_tick_ensure
 
         try:
             scheduler_tick_ensure()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from catalog.masking import load_masking
+from core.masking import load_masking
 from pipelines.choices import ExtractMode
 from pipelines.load import SCD2_COLUMNS
 from pipelines.sources import PipelineDataError

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg import sql
 
-from catalog.heartbeat import Heartbeat as BaseHeartbeat
+from core.heartbeat import Heartbeat as BaseHeartbeat
 from core.quoting import identifier
 from pipelines.choices import ErrorKind, RunStatus
 from pipelines.config import source_fields_check

@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.exceptions import CustodianError
-from catalog.heartbeat import heartbeat_lost, heartbeat_stale_before
-from catalog.jobs import job_enqueue
+from core.errors import CustodianError
+from core.heartbeat import heartbeat_lost, heartbeat_stale_before
+from core.jobs import job_enqueue
 from pipelines.as_code import pipeline_to_config
 from pipelines.choices import ErrorKind, RunStatus, RunTrigger
 from pipelines.models import ACTIVE, LineageEdge, Pipeline, PipelineRun, PipelineState, RejectedRow
@@ -91,7 +91,6 @@ def pipeline_run_request(
     enqueue: bool = True,
 ) -> PipelineRun:
     """Queue a run on the `etl` queue (after commit); PipelineBusy when one is queued or running."""
-    from pipelines.jobs import pipeline_run_job
 
     if trigger in (RunTrigger.MANUAL, RunTrigger.COMMAND):
         pipeline_preflight(pipeline)
@@ -116,7 +115,9 @@ def pipeline_run_request(
     run.job_id = _job_id(run)
     PipelineRun.objects.filter(pk=run.pk).update(job_id=run.job_id)
     if enqueue:
-        job_enqueue("etl", pipeline_run_job, run.pk, job_id=run.job_id, delay_seconds=delay_seconds)
+        job_enqueue(
+            "etl", "pipelines.jobs.pipeline_run_job", run.pk, job_id=run.job_id, delay_seconds=delay_seconds
+        )
     return run
 
 
@@ -464,6 +465,6 @@ def schedule_tick(*, now=None) -> list[PipelineRun]:
 
 def schedule_tick_ensure() -> None:
     """Make sure the scheduler's tick job exists (no-op for in-process jobs)."""
-    from catalog.scheduler import scheduler_tick_ensure
+    from core.scheduler import scheduler_tick_ensure
 
     scheduler_tick_ensure()

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from catalog.exceptions import CustodianError
+from core.errors import CustodianError
 from core.quoting import forced
 from core.uploads import archive_check
 from pipelines.choices import SourceKind
@@ -595,7 +595,7 @@ def _source_guard(connection, store, timeout_seconds: float) -> None:
     """Open the transaction that runs the source's SQL as user-written SQL is run: on PostgreSQL read
     only, with a statement timeout, as the store's read-only role, in its schema (catalog's
     datastore_guard); on SQLite read only, and interrupted once the time is up."""
-    from catalog.schema.connections import datastore_guard
+    from core.connections import datastore_guard
 
     raw = connection.connection.dbapi_connection
     if connection.dialect.name == "sqlite":
@@ -643,8 +643,8 @@ def _sql_reader(
     stack,
     timeout_seconds: float,
 ) -> SourceReader:
-    from catalog.schema.connections import datastore_connect, datastore_url
-    from catalog.schema.dialects import SchemaError
+    from core.connections import datastore_connect, datastore_url
+    from core.errors import SchemaError
     from core.sql_gate import SqlRefused
     from pipelines.config import source_sql_check
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from catalog.masking import column_masking, mask_value
+from core.masking import column_masking, mask_value
 
 __all__ = [
     "STEPS",

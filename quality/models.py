@@ -13,10 +13,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from catalog.models.base import RunRecord, VersionedModel
+from catalog.models.base import VersionedModel
 from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit
+from core.choices import RunStatus
+from core.models import RunRecord
 from core.outbound import url_problem
-from quality.choices import CheckTrigger, Dimension, ResultStatus, RuleKind, RuleOrigin, RunStatus, Severity
+from quality.choices import CheckTrigger, Dimension, ResultStatus, RuleKind, RuleOrigin, Severity
 
 __all__ = ["Rule", "CheckRun", "RuleResult", "EntityScore", "Incident", "QualityAlerting", "QualitySchedule"]
 
@@ -340,7 +342,7 @@ def _schedule_saved(sender, instance, **kwargs) -> None:
     from django.db import transaction
 
     def ensure():
-        from catalog.scheduler import scheduler_tick_ensure
+        from core.scheduler import scheduler_tick_ensure
 
         try:
             scheduler_tick_ensure()

@@ -21,12 +21,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg import sql
 
-from catalog.heartbeat import Heartbeat
 from catalog.models import Entity
 from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
-from catalog.schema.connections import datastore_guard, datastore_pg_connect
-from catalog.schema.dialects import SchemaError
-from quality.choices import SCAN_KINDS, CheckTrigger, ResultStatus, RuleKind, RunStatus, Severity
+from core.choices import RunStatus
+from core.connections import datastore_guard, datastore_pg_connect
+from core.errors import SchemaError
+from core.heartbeat import Heartbeat
+from quality.choices import SCAN_KINDS, CheckTrigger, ResultStatus, RuleKind, Severity
 from quality.compile import (
     SAMPLE_ROWS,
     custom_compile,

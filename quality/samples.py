@@ -13,16 +13,15 @@ pattern rule checks are shown by their shape (`aaa@aaaaaaa.aaa (15)`) to those w
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from decimal import Decimal
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
 
-from catalog.masking import column_masking, load_masking, mask_value, value_shape
 from catalog.models import Column, Entity
+from core.masking import column_masking, load_masking, mask_value, value_shape
+from core.values import json_safe
 
 __all__ = ["SampleMasking", "entity_sample_masking", "custom_sql_sample_masking", "custom_sql_origins"]
 
@@ -35,22 +34,12 @@ UNKNOWN_ORIGIN = "redact"
 _GENERATED_ALIAS = re.compile(r"^_col_\d+$")
 
 
-def _json_safe(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
-
-
 def _masked(value, strategy: str):
     if strategy == CLEAR:
-        return _json_safe(value)
+        return json_safe(value)
     if strategy == SHAPE:
         return value_shape(value)
-    return _json_safe(mask_value(value, strategy))
+    return json_safe(mask_value(value, strategy))
 
 
 @dataclass

@@ -12,11 +12,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.heartbeat import heartbeat_lost, heartbeat_stale_before
-from catalog.jobs import job_enqueue
 from catalog.models import DataStore, Entity
+from core.choices import RunStatus
+from core.heartbeat import heartbeat_lost, heartbeat_stale_before
+from core.jobs import job_enqueue
 from core.outbound import OutboundRefused, post_json
-from quality.choices import CheckTrigger, ResultStatus, RunStatus, Severity
+from quality.choices import CheckTrigger, ResultStatus, Severity
 from quality.models import CheckRun, EntityScore, Incident, QualityAlerting, QualitySchedule, RuleResult
 from quality.schedules import schedule_next_run
 
@@ -41,7 +42,6 @@ def check_run_request(
     enqueue: bool = True,
 ) -> CheckRun:
     """Queue a check of one entity, or of every entity of the data store, on the `quality` queue."""
-    from quality.jobs import check_run_job
 
     run = CheckRun.objects.create(
         datastore=datastore,
@@ -50,7 +50,7 @@ def check_run_request(
         requested_by=user if user is not None and user.is_authenticated else None,
     )
     if enqueue:
-        job_enqueue("quality", check_run_job, run.pk, job_id=f"custodian-check-run-{run.pk}")
+        job_enqueue("quality", "quality.jobs.check_run_job", run.pk, job_id=f"custodian-check-run-{run.pk}")
     return run
 
 
@@ -173,10 +173,9 @@ def _incidents_update(run: CheckRun, entity: Entity, results: list[RuleResult], 
     if score is not None:
         opened += _score_drop(run, entity, score)
     # Alerts go out from their own job once the check is recorded: a slow receiver never holds a check.
-    from quality.jobs import incident_notify_job
 
     for incident in opened:
-        job_enqueue("default", incident_notify_job, incident.pk)
+        job_enqueue("default", "quality.jobs.incident_notify_job", incident.pk)
 
 
 def _score_drop(run: CheckRun, entity: Entity, score: float) -> list[Incident]:

@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from catalog.choices import RunStatus
-from catalog.heartbeat import Heartbeat, heartbeat_stale_before
 from catalog.models import SchemaApply
 from catalog.schema.apply import _fail_lost_runs
 from catalog.schema.releases import release_publish
+from core.choices import RunStatus
+from core.heartbeat import Heartbeat, heartbeat_stale_before
 from quality.models import CheckRun
 from quality.services import check_runs_reap
 

@@ -48,7 +48,7 @@ def test_a_worker_started_with_the_scheduler_schedules_the_tick_on_a_fresh_insta
     import django_rq
     from django.db import connection
 
-    from catalog.scheduler import TICK_JOB_ID, TICK_QUEUE
+    from core.scheduler import TICK_JOB_ID, TICK_QUEUE
 
     ticks = django_rq.get_queue(TICK_QUEUE)
 

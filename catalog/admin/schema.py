@@ -21,14 +21,15 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import SqlLexer
 
 from catalog.admin.base import ReadOnlyAdmin
-from catalog.choices import DatabaseEngine, LintSeverity, RunStatus
-from catalog.exceptions import CatalogError
+from catalog.choices import DatabaseEngine, LintSeverity
 from catalog.models import DataStore, SchemaApply, SchemaRelease
 from catalog.schema.apply import schema_apply_enqueue
 from catalog.schema.ddl import ddl_render, schema_ddl
-from catalog.schema.dialects import SchemaError, profile_for
+from catalog.schema.dialects import profile_for
 from catalog.schema.releases import release_preview, release_publish
 from catalog.schema.snapshot import snapshot_build
+from core.choices import RunStatus
+from core.errors import CustodianError, SchemaError
 
 __all__ = [
     "sql_highlight",
@@ -203,7 +204,7 @@ class DataStoreSchemaMixin:
         if request.method == "POST":
             try:
                 report = schema_drift(datastore=store)
-            except CatalogError as exc:
+            except CustodianError as exc:
                 error = exc.message
         context = _page(
             self.admin_site,

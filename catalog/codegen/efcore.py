@@ -45,8 +45,9 @@ from catalog.codegen.base import (
     synthetic_column as _synthetic_column,
 )
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
+from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.metadata import constraint_name, q, sa_type
+from core.errors import SchemaError
 
 __all__ = ["generate", "CSHARP_KEYWORDS", "csharp_identifier", "csharp_string"]
 

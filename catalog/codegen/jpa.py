@@ -49,9 +49,10 @@ from catalog.codegen.base import (
     synthetic_column as _synthetic_column,
 )
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
+from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.metadata import constraint_name, sa_type, schema_model_build
 from catalog.schema.snapshot import COLUMN_FIELDS
+from core.errors import SchemaError
 from core.quoting import needs_quoting
 
 __all__ = ["generate", "JAVA_KEYWORDS", "java_identifier", "java_string"]

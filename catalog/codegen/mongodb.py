@@ -47,8 +47,9 @@ from catalog.codegen.base import (
     synthetic_column,
 )
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
+from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.metadata import constraint_name
+from core.errors import SchemaError
 
 __all__ = ["generate", "BSON_TYPES"]
 

@@ -52,9 +52,10 @@ from catalog.codegen.base import (
     synthetic_column as _synthetic_column,
 )
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
+from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.metadata import constraint_name, sa_type, schema_model_build
 from catalog.schema.snapshot import COLUMN_FIELDS
+from core.errors import SchemaError
 
 __all__ = ["generate", "TS_RESERVED_WORDS", "ts_identifier", "ts_string"]
 

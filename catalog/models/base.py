@@ -4,10 +4,9 @@ from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from catalog.choices import RunStatus
-from catalog.exceptions import CatalogError, ConcurrentEditError
+from catalog.exceptions import ConcurrentEditError
 
-__all__ = ["VersionedModel", "RunRecord"]
+__all__ = ["VersionedModel"]
 
 
 class VersionedModel(models.Model):
@@ -53,31 +52,4 @@ class VersionedModel(models.Model):
                 "were not saved, so nothing was overwritten: reload the page, then apply your edits again."
             )
             % {"model": self._meta.verbose_name.capitalize(), "name": self, "who": who, "when": when}
-        )
-
-
-class RunRecord(models.Model):
-    """A record of work that ran (an apply, a pipeline run, a check run ...): written while it runs, then
-    kept as it ended. Once finished it can be neither changed nor deleted; `status` uses RunStatus."""
-
-    FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-    record_name = "Run"
-
-    class Meta:
-        abstract = True
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            stored = type(self)._base_manager.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored in self.FINISHED:
-                raise CatalogError(f"{self.record_name} #{self.pk} has finished; its record cannot change.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise CatalogError(
-            f"{self.record_name} #{self.pk} is a record of what happened and cannot be deleted."
         )

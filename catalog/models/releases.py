@@ -4,9 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from catalog.choices import RunStatus
 from catalog.exceptions import CatalogError
-from catalog.models.base import RunRecord
+from core.choices import RunStatus
+from core.models import RunRecord
 
 __all__ = ["SchemaRelease", "SchemaApply"]
 

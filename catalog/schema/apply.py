@@ -16,14 +16,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.choices import RunStatus
-from catalog.heartbeat import Heartbeat, heartbeat_lost, heartbeat_stale_before
-from catalog.jobs import job_enqueue, schema_apply_job
 from catalog.models import DataStore, SchemaApply, SchemaRelease
-from catalog.schema.connections import datastore_connect
-from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
+from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.history_table import history_current_version, history_rows, history_table
 from catalog.schema.metadata import schema_model_build
+from core.choices import RunStatus
+from core.connections import datastore_connect
+from core.errors import SchemaError
+from core.heartbeat import Heartbeat, heartbeat_lost, heartbeat_stale_before
+from core.jobs import job_enqueue
 
 __all__ = [
     "schema_apply_enqueue",
@@ -178,7 +179,7 @@ def schema_apply_enqueue(*, datastore: DataStore, user, version: int | None = No
         ).exists():
             raise SchemaError(f"An apply to '{datastore.name}' is already queued or running.")
         run = SchemaApply.objects.create(datastore=datastore, release=release, requested_by=user)
-        job_enqueue("default", schema_apply_job, run.pk)
+        job_enqueue("default", "catalog.jobs.schema_apply_job", run.pk)
     return run
 
 

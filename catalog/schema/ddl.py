@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, SetColumnComment, SetTableComment
 
-from catalog.gc_pause import gc_paused
 from catalog.schema.dialects import DialectProfile
 from catalog.schema.metadata import SchemaModel, schema_model_build
+from core.gc_pause import gc_paused
 
 __all__ = ["Statement", "schema_ddl", "ddl_for_model", "ddl_render", "table_statements", "touch_function"]
 

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mssql, mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from catalog.exceptions import CatalogError
 from core import quoting
+from core.errors import SchemaError
 
 __all__ = [
     "DialectProfile",
@@ -22,12 +22,7 @@ __all__ = [
     "SQLSERVER",
     "SQLITE",
     "profile_for",
-    "SchemaError",
 ]
-
-
-class SchemaError(CatalogError):
-    """The catalog cannot be turned into SQL for a dialect, or SQL cannot be applied to a data store."""
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.sql import operators
 
 from catalog.models import DataStore, SchemaRelease
-from catalog.schema.connections import datastore_connect
-from catalog.schema.dialects import DialectProfile, SchemaError, profile_for
+from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.history_table import HistoryRow, history_current_version, history_rows
 from catalog.schema.introspect import LiveIndex, LiveTable, default_normalize, live_tables_read, type_sql
 from catalog.schema.metadata import SchemaModel, schema_model_build
+from core.connections import datastore_connect
+from core.errors import SchemaError
 
 __all__ = ["DriftReport", "drift_compare", "schema_drift"]
 

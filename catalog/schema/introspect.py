@@ -24,13 +24,14 @@ from sqlglot import exp
 from catalog.choices import TYPE_FAMILIES, DataType, IndexMethod, OnDelete, SortOrder
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_type, parse_literal
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
-from catalog.schema.connections import datastore_connect
-from catalog.schema.dialects import PROFILES, DialectProfile, SchemaError, profile_for
+from catalog.schema.dialects import PROFILES, DialectProfile, profile_for
 from catalog.schema.history_table import bookkeeping_tables
 from catalog.schema.metadata import AUDIT_COLUMNS
 from catalog.services import catalog_object_save, index_columns_set
 from catalog.sql_conditions import validate_condition
 from catalog.validators import validate_identifier, validate_regex
+from core.connections import datastore_connect
+from core.errors import SchemaError
 
 __all__ = [
     "LiveIndex",

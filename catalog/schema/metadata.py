@@ -15,7 +15,8 @@ from sqlalchemy.sql.elements import quoted_name
 
 from catalog.choices import TYPE_FAMILIES, DataType
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, parse_literal
-from catalog.schema.dialects import DialectProfile, SchemaError
+from catalog.schema.dialects import DialectProfile
+from core.errors import SchemaError
 from core.quoting import forced
 
 __all__ = ["SchemaModel", "schema_model_build", "constraint_name", "AUDIT_COLUMNS", "sa_type"]

@@ -8,10 +8,11 @@ a drop and a re-create. The down migration is the same function with the snapsho
 import sqlalchemy as sa
 from sqlalchemy.schema import AddConstraint, CreateColumn, CreateIndex, DropConstraint, DropIndex
 
-from catalog.gc_pause import gc_paused
 from catalog.schema.ddl import Statement, table_statements, touch_function
-from catalog.schema.dialects import DialectProfile, SchemaError
+from catalog.schema.dialects import DialectProfile
 from catalog.schema.metadata import AUDIT_COLUMNS, SchemaModel, schema_model_build
+from core.errors import SchemaError
+from core.gc_pause import gc_paused
 
 __all__ = ["migration_statements"]
 

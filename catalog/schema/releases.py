@@ -6,12 +6,13 @@ from django.utils.translation import gettext as _
 from catalog.choices import LintSeverity
 from catalog.models import DataStore, SchemaRelease
 from catalog.schema.ddl import Statement, ddl_render
-from catalog.schema.dialects import SchemaError, profile_for
+from catalog.schema.dialects import profile_for
 from catalog.schema.diff import snapshot_diff
 from catalog.schema.lint import release_lint
 from catalog.schema.migrate import migration_statements
 from catalog.schema.snapshot import snapshot_build, snapshot_checksum, snapshot_empty
 from catalog.schema.stats import table_rows_read
+from core.errors import SchemaError
 
 __all__ = ["release_publish", "release_preview", "ReleasePreview"]
 

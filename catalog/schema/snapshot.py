@@ -9,8 +9,8 @@ import json
 
 from django.db.models import Prefetch
 
-from catalog.gc_pause import gc_paused
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
+from core.gc_pause import gc_paused
 
 __all__ = [
     "snapshot_empty",

@@ -5,8 +5,8 @@ import logging
 import sqlalchemy as sa
 
 from catalog.models import DataStore
-from catalog.schema.connections import datastore_connect
-from catalog.schema.dialects import SchemaError
+from core.connections import datastore_connect
+from core.errors import SchemaError
 
 __all__ = ["table_rows_read"]
 

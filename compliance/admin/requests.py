@@ -13,9 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
-from catalog.masking import may_see_pii
 from catalog.models import Column, Entity
-from catalog.schema.dialects import SchemaError
 from compliance.choices import RequestKind, RequestStatus
 from compliance.exceptions import ComplianceError, ConfirmationMismatch
 from compliance.models import SubjectRequest
@@ -28,6 +26,8 @@ from compliance.subjects import (
     subject_request_export,
     subject_request_find,
 )
+from core.errors import SchemaError
+from core.masking import may_see_pii
 
 __all__ = ["SubjectRequestAdmin", "SubjectRequestForm", "ERASE_PERMISSION"]
 

@@ -16,8 +16,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from catalog.admin.base import CatalogModelAdmin
-from catalog.masking import may_see_pii
 from catalog.models import DataStore, Entity
+from core.choices import RunStatus
+from core.masking import may_see_pii
 from quality.admin.common import (
     CATALOG_DEFINITION_FIELDS,
     CUSTOM_SQL_PERMISSION,
@@ -38,7 +39,7 @@ from quality.admin.common import (
 )
 from quality.admin.forms import RuleForm
 from quality.admin.trend import trend_chart
-from quality.choices import Dimension, ResultStatus, RuleKind, RuleOrigin, RunStatus
+from quality.choices import Dimension, ResultStatus, RuleKind, RuleOrigin
 from quality.models import (
     CheckRun,
     EntityScore,

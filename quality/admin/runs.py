@@ -12,8 +12,8 @@ from django.template.response import TemplateResponse
 
 from catalog.admin.base import RunRecordAdmin, duration_text
 from catalog.admin.schema import sql_highlight
-from catalog.masking import may_see_pii
 from catalog.models import Entity
+from core.masking import may_see_pii
 from quality.admin.common import (
     RUN_PERMISSION,
     STATUS_ORDER,

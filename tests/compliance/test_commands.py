@@ -206,6 +206,6 @@ class TestSubjectRequest:
             failing(*subject("--identifier", "x", "--action", "find", "--confirm", "1"))
         )
         assert str(failing(*subject("--identifier", "x", "--action", "find", "--entity", "nope"))).startswith(
-            "Data store 'shop' has no entity 'nope' "
-            "(known: customers, newsletter, order_items, orders, tickets)"
+            "Data store 'shop' has no entity 'nope'. Known: customers, newsletter, order_items, orders, "
+            "tickets."
         )

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from psycopg import sql
 
-from catalog.masking import mask_value
 from compliance.models import SubjectRequest
+from core.masking import mask_value
 from core.quoting import identifier
 from tests.catalog.schema.conftest import scratch_database  # noqa: F401
 from tests.pipelines.conftest import import_root  # noqa: F401
@@ -281,7 +281,7 @@ def test_loading_the_demo_again_adds_only_the_missing_rows_and_keeps_edits(seede
 def test_the_demo_stores_run_user_sql_as_their_read_only_role(seeded_demo):
     """README, "Security model": a store names a read-only role; the demo's do, and it can read, not write."""
     from catalog.models import DataStore
-    from catalog.schema.connections import datastore_guard, datastore_pg_connect
+    from core.connections import datastore_guard, datastore_pg_connect
 
     shop = DataStore.objects.get(name="shop")
     assert shop.read_role == "custodian_demo_reader"

@@ -5,14 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from catalog.exceptions import CatalogError
-from catalog.masking import mask_value
 from catalog.models import Entity
-from catalog.scheduler import scheduler_tick
 from catalog.services import catalog_object_save
 from compliance.choices import ExecutionStatus, ExecutionTrigger
 from compliance.exceptions import RetentionBusy
 from compliance.models import RetentionExecution, RetentionSweep
 from compliance.retention import retention_enforce, retention_execution_request, retention_schedule_tick
+from core.masking import mask_value
+from core.scheduler import scheduler_tick
 from tests.compliance.conftest import hold, policy, query, run_sql, snapshot, table
 from tests.conftest import add_column
 

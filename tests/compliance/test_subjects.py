@@ -11,7 +11,6 @@ from django.db import connection as django_connection
 
 from catalog.choices import PIICategory
 from catalog.exceptions import CatalogError
-from catalog.masking import mask_value
 from catalog.models import Column
 from catalog.services import catalog_object_save
 from compliance.choices import RequestKind, RequestStatus
@@ -24,6 +23,7 @@ from compliance.subjects import (
     subject_request_export,
     subject_request_find,
 )
+from core.masking import mask_value
 from tests.compliance.conftest import hold, policy, query, run_sql, snapshot, table
 
 

@@ -121,7 +121,8 @@ class TestPipelineExport:
     def test_unknown_pipeline_names_the_known_ones(self, shop_catalog, import_root, platform_admin):
         make_pipeline(shop_catalog.customer, platform_admin)
         assert (
-            str(failing("pipeline_export", "custmers")) == "No pipeline named 'custmers' (known: customers)."
+            str(failing("pipeline_export", "custmers"))
+            == "No pipeline named 'custmers'. Did you mean 'customers'? Known: customers."
         )
 
 
@@ -179,7 +180,7 @@ class TestRunPipeline:
         assert f"already queued or running (run #{queued.pk}, queued)" in str(error)
 
     def test_unknown_pipeline_is_refused(self, db):
-        assert str(failing("run_pipeline", "nothing")) == "No pipeline named 'nothing' (known: none yet)."
+        assert str(failing("run_pipeline", "nothing")) == "No pipeline named 'nothing'. Known: none yet."
 
     def test_queued_run_is_followed_until_a_worker_finishes_it(
         self, shop, import_root, platform_admin, monkeypatch, settings

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from catalog.exceptions import CatalogError, CustodianError
+from core.errors import CustodianError, RecordError
 from pipelines.choices import ErrorKind, RunStatus, RunTrigger
 from pipelines.models import LineageEdge, PipelineRun, PipelineState
 from pipelines.runner import pipeline_run_execute
@@ -64,9 +64,9 @@ class TestRunRecords:
         run = pipeline_run_request(make_pipeline(shop.customer, platform_admin), enqueue=False)
         run = pipeline_run_execute(run.pk)
         run.error = "rewritten"
-        with pytest.raises(CatalogError, match="finished"):
+        with pytest.raises(RecordError, match="finished"):
             run.save()
-        with pytest.raises(CatalogError, match="cannot be deleted"):
+        with pytest.raises(RecordError, match="cannot be deleted"):
             run.delete()
 
     def test_success_records_lineage_and_config(self, shop, import_root, platform_admin):
@@ -303,7 +303,7 @@ def test_the_scheduler_tick_runs_on_a_worker_with_scheduler_and_queues_due_runs(
     queues the pipeline once its cron time has come, then schedules itself again."""
     import django_rq
 
-    from catalog.scheduler import TICK_JOB_ID
+    from core.scheduler import TICK_JOB_ID
 
     settings.CUSTODIAN_JOBS_SYNC = False
     queue, ticks = django_rq.get_queue("etl"), django_rq.get_queue("default")

@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from catalog.models import DataStore, Entity
 from catalog.services import catalog_object_save
+from core.choices import RunStatus
 from quality.admin import params_yaml, trend_chart
-from quality.choices import ResultStatus, RunStatus
+from quality.choices import ResultStatus
 from quality.models import CheckRun, EntityScore, Incident, QualityAlerting, QualitySchedule, Rule, RuleResult
 from quality.runner import check_run_execute
 from quality.services import check_run_request

@@ -16,8 +16,9 @@ from django.db import connection
 
 from catalog.models import DataStore
 from catalog.services import catalog_object_save
+from core.choices import RunStatus
 from quality.as_code import quality_yaml_load
-from quality.choices import CheckTrigger, ResultStatus, RunStatus
+from quality.choices import CheckTrigger, ResultStatus
 from quality.models import CheckRun, Rule
 from tests.quality.conftest import BAD, store_url
 from tests.quality.test_as_code import allowed_custom_sql, dq_catalog_make, dq_config, history_rows

@@ -501,7 +501,7 @@ def test_production_refuses_to_start_without_a_pepper_of_its_own(tmp_path):
 def test_masked_values_depend_on_the_pepper_not_on_the_secret_key(settings):
     from django.core.exceptions import ImproperlyConfigured
 
-    from catalog.masking import mask_value
+    from core.masking import mask_value
 
     settings.CUSTODIAN_PEPPER = "pepper-one"
     hashed = mask_value("ada@example.com", "hash")

@@ -12,11 +12,11 @@ from django.urls import reverse
 from psycopg import sql
 
 from catalog.choices import DataType, MaskingStrategy, PIICategory
-from catalog.masking import mask_value
 from catalog.models import Entity
 from catalog.schema.apply import schema_apply_execute
 from catalog.schema.releases import release_publish
 from catalog.services import catalog_object_save
+from core.masking import mask_value
 from core.quoting import identifier
 from pipelines.choices import RunStatus
 from pipelines.runner import pipeline_run_execute

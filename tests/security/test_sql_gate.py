@@ -13,9 +13,9 @@ from django.core.exceptions import ValidationError
 from psycopg import sql
 
 from catalog.models import DataStore
-from catalog.schema.connections import datastore_guard, datastore_pg_connect, datastore_url
-from catalog.schema.dialects import SchemaError
 from catalog.services import catalog_object_save
+from core.connections import datastore_guard, datastore_pg_connect, datastore_url
+from core.errors import SchemaError
 from core.sql_gate import SqlRefused, query_check, query_problem
 from tests.catalog.schema.conftest import run_sql, scratch_database, target_store  # noqa: F401
 

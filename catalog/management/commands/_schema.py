@@ -1,24 +1,22 @@
-"""Shared argument handling of the schema_* commands."""
+"""Catalog objects named on the command line, shared by the commands of every app."""
 
-from django.core.management.base import CommandError
+from catalog.models import Column, DataStore, Entity
+from core.commands import object_named, user_may, user_named
 
-from catalog.models import DataStore
+__all__ = ["datastore_named", "entity_named", "column_named", "user_named", "user_may"]
 
 
 def datastore_named(name: str) -> DataStore:
-    store = DataStore.objects.filter(name=name).first()
-    if store is None:
-        known = ", ".join(DataStore.objects.values_list("name", flat=True)) or "none yet"
-        raise CommandError(f"No data store named '{name}' (known: {known}).")
-    return store
+    return object_named(DataStore.objects.all(), name, missing=f"No data store named '{name}'")
 
 
-def user_named(username: str | None):
-    from django.contrib.auth import get_user_model
+def entity_named(store: DataStore, name: str) -> Entity:
+    return object_named(
+        Entity.objects.filter(datastore=store),
+        name,
+        missing=f"Data store '{store.name}' has no entity '{name}'",
+    )
 
-    if not username:
-        return None
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise CommandError(f"No user named '{username}'.")
-    return user
+
+def column_named(entity: Entity, name: str) -> Column:
+    return object_named(entity.columns.all(), name, missing=f"Entity '{entity.name}' has no column '{name}'")

@@ -3,9 +3,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.exceptions import CatalogError
 from catalog.imports import FORMATS, catalog_import, result_error_lines
 from catalog.resources import RESOURCES
+from core.errors import CustodianError
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
                 user=user,
                 dry_run=options["dry_run"],
             )
-        except CatalogError as exc:
+        except CustodianError as exc:
             raise CommandError(exc.message) from exc
         problems = result_error_lines(result)
         if problems:

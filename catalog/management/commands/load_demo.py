@@ -5,16 +5,17 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from catalog.choices import RunStatus
 from catalog.demo import DEMO_USERS, demo_load
 from catalog.demo_rows import demo_reader_grant, demo_rows_seed
 from catalog.models import DataStore
 from catalog.schema.apply import schema_apply_recorded
-from catalog.schema.connections import datastore_connect
-from catalog.schema.dialects import SchemaError, profile_for
+from catalog.schema.dialects import profile_for
 from catalog.schema.history_table import history_current_version, history_rows
 from catalog.schema.releases import release_publish
 from catalog.signals import demo_loaded
+from core.choices import RunStatus
+from core.connections import datastore_connect
+from core.errors import SchemaError
 
 DEMO_STORES = ["shop", "warehouse"]
 # The stores the demo gives rows of their own (the warehouse is filled by the demo pipelines)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from catalog.scheduler import TICK_QUEUE, TICK_SECONDS, scheduler_tick, scheduler_tick_ensure
+from core.scheduler import TICK_QUEUE, TICK_SECONDS, scheduler_tick, scheduler_tick_ensure
 
 
 class Command(BaseCommand):

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.choices import RunStatus
 from catalog.management.commands._schema import datastore_named, user_named
 from catalog.schema.apply import schema_apply_execute, schema_apply_recorded
-from catalog.schema.dialects import SchemaError
+from core.choices import RunStatus
+from core.errors import SchemaError
 
 
 class Command(BaseCommand):

@@ -2,8 +2,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.management.commands._schema import datastore_named
 from catalog.schema.ddl import ddl_render, schema_ddl
-from catalog.schema.dialects import PROFILES, SchemaError, profile_for
+from catalog.schema.dialects import PROFILES, profile_for
 from catalog.schema.snapshot import snapshot_build
+from core.errors import SchemaError
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.exceptions import CatalogError
 from catalog.models import DataStore
 from catalog.schema.drift import schema_drift
+from core.errors import CustodianError
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
             raise CommandError(f"No data store named '{options['datastore']}'.")
         try:
             report = schema_drift(datastore=datastore)
-        except CatalogError as exc:
+        except CustodianError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write("\n".join(report.lines()))
         if report.has_drift:

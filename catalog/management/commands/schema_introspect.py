@@ -1,9 +1,9 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.exceptions import CatalogError
 from catalog.models import DataStore
 from catalog.schema.introspect import schema_introspect
+from core.errors import CustodianError
 
 
 class Command(BaseCommand):
@@ -30,6 +30,6 @@ class Command(BaseCommand):
                 raise CommandError(f"No user named '{options['user']}'.")
         try:
             report = schema_introspect(datastore=datastore, user=user, tables=options["tables"])
-        except CatalogError as exc:
+        except CustodianError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write("\n".join(report.lines()))

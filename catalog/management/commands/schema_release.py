@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.management.commands._schema import datastore_named, user_named
-from catalog.schema.dialects import SchemaError
 from catalog.schema.releases import release_publish
+from core.errors import SchemaError
 
 
 class Command(BaseCommand):

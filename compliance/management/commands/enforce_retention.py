@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from catalog.management.commands._schema import datastore_named, user_may, user_named
 from catalog.models import RetentionPolicy
 from compliance.choices import ExecutionStatus, ExecutionTrigger, TableAction
 from compliance.exceptions import RetentionBusy
-from compliance.management.commands._compliance import datastore_named, user_may, user_named
 from compliance.models import RetentionExecution
 from compliance.retention import retention_enforce
 

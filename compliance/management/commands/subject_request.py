@@ -3,16 +3,16 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.models import Regulation
-from compliance.choices import RequestKind, RequestStatus, TableAction
-from compliance.exceptions import ConfirmationMismatch
-from compliance.management.commands._compliance import (
+from catalog.management.commands._schema import (
     column_named,
     datastore_named,
     entity_named,
     user_may,
     user_named,
 )
+from catalog.models import Regulation
+from compliance.choices import RequestKind, RequestStatus, TableAction
+from compliance.exceptions import ConfirmationMismatch
 from compliance.models import SubjectRequest
 from compliance.subjects import (
     subject_request_create,

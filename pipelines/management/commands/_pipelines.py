@@ -1,23 +1,12 @@
-"""Shared argument handling of the pipeline commands."""
+"""Pipelines named on the command line."""
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import CommandError
-
+from core.commands import object_named, user_named
 from pipelines.models import Pipeline
+
+__all__ = ["pipeline_named", "user_named"]
 
 
 def pipeline_named(name: str) -> Pipeline:
-    pipeline = Pipeline.objects.select_related("target__datastore").filter(name=name).first()
-    if pipeline is None:
-        known = ", ".join(Pipeline.objects.values_list("name", flat=True)[:30]) or "none yet"
-        raise CommandError(f"No pipeline named '{name}' (known: {known}).")
-    return pipeline
-
-
-def user_named(username: str | None):
-    if not username:
-        return None
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise CommandError(f"No user named '{username}'.")
-    return user
+    return object_named(
+        Pipeline.objects.select_related("target__datastore"), name, missing=f"No pipeline named '{name}'"
+    )

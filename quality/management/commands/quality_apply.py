@@ -2,9 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.exceptions import CustodianError
+from catalog.management.commands._schema import user_named
+from core.errors import CustodianError
 from quality.as_code import QualityConfigError, quality_apply_config, quality_yaml_load
-from quality.management.commands._quality import user_named
 
 
 class Command(BaseCommand):

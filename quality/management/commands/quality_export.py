@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from catalog.management.commands._schema import datastore_named
 from quality.as_code import quality_yaml_dump
-from quality.management.commands._quality import datastore_named
 
 
 class Command(BaseCommand):

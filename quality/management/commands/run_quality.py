@@ -4,9 +4,10 @@ from collections import defaultdict
 
 from django.core.management.base import BaseCommand, CommandError
 
+from catalog.management.commands._schema import datastore_named, user_named
 from catalog.models import DataStore, Entity
-from quality.choices import CheckTrigger, ResultStatus, RunStatus
-from quality.management.commands._quality import datastore_named, user_named
+from core.choices import RunStatus
+from quality.choices import CheckTrigger, ResultStatus
 from quality.models import CheckRun, EntityScore, RuleResult
 from quality.runner import check_run_execute
 from quality.services import check_run_request

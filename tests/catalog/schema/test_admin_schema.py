@@ -10,7 +10,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import strip_tags
 
-from catalog.choices import RunStatus
 from catalog.demo import demo_load
 from catalog.models import DataStore, Entity, SchemaApply, SchemaRelease
 from catalog.schema.ddl import ddl_render, schema_ddl
@@ -18,6 +17,7 @@ from catalog.schema.dialects import profile_for
 from catalog.schema.releases import release_publish
 from catalog.schema.snapshot import snapshot_build
 from catalog.services import catalog_object_save, column_delete
+from core.choices import RunStatus
 from tests.catalog.schema.conftest import run_sql
 from tests.conftest import add_column
 

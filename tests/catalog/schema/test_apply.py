@@ -9,13 +9,14 @@ import psycopg
 import pytest
 from django.core.management import call_command
 
-from catalog.choices import RunStatus
 from catalog.models import Entity, SchemaApply
 from catalog.schema.apply import schema_apply_enqueue, schema_apply_execute
 from catalog.schema.ddl import ddl_render, schema_ddl
-from catalog.schema.dialects import SchemaError, profile_for
+from catalog.schema.dialects import profile_for
 from catalog.schema.releases import release_publish
 from catalog.services import catalog_object_save
+from core.choices import RunStatus
+from core.errors import SchemaError
 from tests.catalog.schema.conftest import run_sql
 from tests.catalog.schema.test_releases import build_bank, change_for_v2, fresh_schema, schema_signature
 from tests.conftest import add_column

@@ -7,9 +7,10 @@ from django.core.exceptions import ValidationError
 from catalog.demo import demo_load
 from catalog.models import Column, DataStore, Entity, Index
 from catalog.schema.ddl import ddl_render, schema_ddl
-from catalog.schema.dialects import PROFILES, SchemaError, profile_for
+from catalog.schema.dialects import PROFILES, profile_for
 from catalog.schema.snapshot import snapshot_build, snapshot_checksum
 from catalog.services import catalog_object_save, index_columns_set
+from core.errors import SchemaError
 from tests.catalog.schema.conftest import run_sql
 from tests.conftest import add_column
 

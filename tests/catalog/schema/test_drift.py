@@ -12,12 +12,13 @@ from django.core.management.base import CommandError
 from catalog.choices import DataType
 from catalog.models import Entity, Index, SchemaRelease
 from catalog.schema.ddl import ddl_render, schema_ddl
-from catalog.schema.dialects import POSTGRESQL, SQLITE, SchemaError
+from catalog.schema.dialects import POSTGRESQL, SQLITE
 from catalog.schema.drift import drift_compare, schema_drift
 from catalog.schema.history_table import history_table
 from catalog.schema.metadata import constraint_name, schema_model_build
 from catalog.schema.snapshot import snapshot_build, snapshot_checksum
 from catalog.services import catalog_object_save, index_columns_set
+from core.errors import SchemaError
 from tests.catalog.schema.conftest import run_sql
 from tests.conftest import add_column
 

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
 from catalog.schema.ddl import ddl_render, schema_ddl
-from catalog.schema.dialects import POSTGRESQL, SchemaError, profile_for
+from catalog.schema.dialects import POSTGRESQL, profile_for
 from catalog.schema.introspect import (
     CheckRule,
     catalog_condition,
@@ -23,6 +23,7 @@ from catalog.schema.introspect import (
 from catalog.schema.metadata import AUDIT_COLUMNS
 from catalog.schema.snapshot import snapshot_build
 from catalog.services import catalog_object_save
+from core.errors import SchemaError
 from tests.catalog.schema.conftest import run_sql
 
 SHOP_DDL = """

@@ -5,9 +5,10 @@ import sqlalchemy as sa
 
 from catalog.models import Column, DataStore, Entity, Index, SchemaRelease
 from catalog.schema.ddl import ddl_render, schema_ddl
-from catalog.schema.dialects import SchemaError, profile_for
+from catalog.schema.dialects import profile_for
 from catalog.schema.releases import release_preview, release_publish
 from catalog.services import catalog_object_save, column_delete, index_columns_set
+from core.errors import SchemaError
 from tests.catalog.schema.conftest import run_sql
 from tests.conftest import add_column
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from catalog.choices import RunStatus
+from core.choices import RunStatus
 
 __all__ = ["Heartbeat", "heartbeat_stale_before", "heartbeat_lost"]
 

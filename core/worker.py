@@ -5,7 +5,7 @@ RQ runs each job in a fresh fork of the worker. Modules the worker has not impor
 every horse: `pipelines.runner` alone (Polars, PyArrow's readers) costs about 50 ms per run, a quarter of an
 incremental run that moves a few thousand rows. Imported in the worker, every horse inherits them.
 
-The tick (catalog.scheduler) reschedules itself each minute once it runs; a fresh installation has none
+The tick (core.scheduler) reschedules itself each minute once it runs; a fresh installation has none
 until something schedules it, so the first worker started `--with-scheduler` on the tick's queue does.
 """
 
@@ -14,7 +14,7 @@ from importlib import import_module
 from django.conf import settings
 from rq import Worker
 
-from catalog.scheduler import TICK_QUEUE, scheduler_tick_ensure
+from core.scheduler import TICK_QUEUE, scheduler_tick_ensure
 
 __all__ = ["PreloadingWorker"]
 

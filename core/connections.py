@@ -2,15 +2,16 @@
 environment variable, read at use time. No password is ever stored in the catalog."""
 
 from contextlib import contextmanager
+from typing import Protocol
 
 import sqlalchemy as sa
 
-from catalog.models import DataStore
-from catalog.schema.dialects import SchemaError
 from core.databases import alias_url, environment_url, own_database_problem_for_url
+from core.errors import SchemaError
 from core.sql_gate import guard_transaction
 
 __all__ = [
+    "DataStore",
     "datastore_url",
     "datastore_engine",
     "datastore_connect",
@@ -18,6 +19,15 @@ __all__ = [
     "datastore_guard",
     "StoreUnreachable",
 ]
+
+
+class DataStore(Protocol):
+    """What a connection needs of a catalog data store (catalog.models.DataStore); core reads no app."""
+
+    name: str
+    connection_alias: str
+    url_env: str
+    read_role: str
 
 
 def datastore_url(datastore: DataStore) -> sa.URL:
