@@ -15,11 +15,10 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.db.models import CharField, Func, OuterRef, Subquery
-from django.forms.models import construct_instance
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
@@ -52,6 +51,14 @@ from pipelines.services import (
     pipeline_run_retry,
     quarantine_expired,
 )
+from pipelines.spec import (
+    MappingSpec,
+    PipelineSpec,
+    SpecProblem,
+    pipeline_spec_errors,
+    pipeline_spec_from_pipeline,
+    pipeline_spec_save,
+)
 from pipelines.transforms import MASKING_STEPS, STEPS, mask_value, steps_describe, steps_normalize
 
 __all__ = [
@@ -69,8 +76,6 @@ __all__ = [
 REJECTS_PER_PAGE = 50
 DRY_RUN_ROWS = 100
 RUN_PERMISSION = "pipelines.run_pipeline"
-# Where the submitted mapping formset waits for the pipeline form's checks (see PipelineForm._post_clean).
-SUBMITTED_MAPPINGS = "_submitted_mapping_formset"
 MAPPINGS_LABEL = "Field mappings: "
 # List columns cut longer text (whole in a tooltip), so the lists fit a 1280 px window beside their filters:
 # names, targets and schedules of pipelines, their sources; pipelines and users on the (wider) list of runs.
@@ -493,15 +498,39 @@ class FieldMappingForm(VersionedModelForm):
 
 
 class FieldMappingFormSet(forms.BaseInlineFormSet):
-    """The mappings as submitted; the pipeline form checks the pipeline against them, not the stored ones."""
+    """The mappings as submitted, checked with the pipeline's form as one spec (pipelines.spec).
 
-    def __init__(self, *args, **kwargs):
+    Django validates the inline formsets after the main form, so `clean()` sees the form's cleaned values
+    on the instance: it builds the spec from both, checks what the mappings bring to the pipeline (a
+    required column left unmapped, a key column not mapped, a masking conflict), and tells each problem in
+    place: on the pipeline's field, above the pipeline's form for the mappings as a whole, or on the row.
+    The spec it built is what PipelineAdmin saves.
+    """
+
+    def __init__(self, *args, parent_form=None, **kwargs):
+        self.parent_form = parent_form
+        self.spec = None
         super().__init__(*args, **kwargs)
-        if self.is_bound:
-            setattr(self.instance, SUBMITTED_MAPPINGS, self)
 
     def clean(self):
         super().clean()
+        self._columns_of_the_target_check()
+        rows_valid = not any(form.errors for form in self.forms if not self._should_delete_form(form))
+        if self.parent_form is None or self.parent_form.errors or not rows_valid:
+            return  # the page comes back with those errors; the whole is checked once they are fixed
+        self.spec = self._spec()
+        adding = self.instance.pk is None
+        for problem in pipeline_spec_errors(
+            self.spec, instance=self.instance, mappings_only=True, draft=adding
+        ):
+            self._tell(problem)
+
+    def is_valid(self):
+        # The pipeline's form hears of the problems its mappings cause only here, after Django validated
+        # it: the save waits for those too.
+        return super().is_valid() and not (self.parent_form is not None and self.parent_form.errors)
+
+    def _columns_of_the_target_check(self) -> None:
         target_id = self.instance.target_id
         if not target_id:
             return
@@ -516,39 +545,56 @@ class FieldMappingFormSet(forms.BaseInlineFormSet):
                     "of its columns (save the new target first to see them listed).",
                 )
 
-    def stage(self) -> bool:
-        """Write the valid submitted mappings to the database, for checks; the caller rolls them back."""
-        pipeline_id = self.instance.pk
-        gone, fresh = [], []
-        for form in self.forms:
-            if not form.is_valid():
-                continue
-            stored = form.instance.pk
+    def _spec(self) -> PipelineSpec:
+        """The pipeline as its form left the instance, with its rows: a changed or new row as submitted, a
+        row left alone (or one its user may not change) as stored, a deleted row left out."""
+        spec = pipeline_spec_from_pipeline(self.instance, with_mappings=False)
+        stored = (
+            {m.pk: m for m in self.instance.mappings.select_related("column")} if self.instance.pk else {}
+        )
+        spec.mappings = []
+        for index, form in enumerate(self.forms):
             if self._should_delete_form(form):
-                gone += [stored] if stored else []
-            elif form.has_changed() and form.cleaned_data.get("column") is not None:
-                gone += [stored] if stored else []
-                data = form.cleaned_data
-                fresh.append(
-                    FieldMapping(
-                        pipeline_id=pipeline_id,
-                        column=data["column"],
-                        source_field=data.get("source_field") or "",
-                        constant=data.get("constant"),
-                        steps=data.get("steps") or [],
-                        position=data.get("position") or 0,
-                    )
+                continue
+            if form.instance.pk in stored and not form.has_changed():
+                row = stored[form.instance.pk]
+                values = {
+                    f: getattr(row, f) for f in ("column", "source_field", "constant", "steps", "position")
+                }
+            elif form.has_changed():
+                values = form.cleaned_data
+            else:
+                continue  # an extra row left empty
+            if values.get("column") is None:
+                continue
+            spec.mappings.append(
+                MappingSpec(
+                    column_name=values["column"].name,
+                    column=values["column"],
+                    source_field=values.get("source_field") or "",
+                    constant=values.get("constant"),
+                    steps=values.get("steps") or [],
+                    index=index,
+                    position=values.get("position") or 0,
+                    instance=form.instance,
                 )
-        try:
-            with transaction.atomic():
-                FieldMapping.objects.filter(pk__in=gone).delete()
-                FieldMapping.objects.bulk_create(fresh)
-        except IntegrityError:  # a column mapped twice: the formset says so in place
-            return False
-        return True
+            )
+        return spec
+
+    def _tell(self, problem: SpecProblem) -> None:
+        if problem.mapping is not None:
+            form = self.forms[problem.mapping]
+            form.add_error(problem.field if problem.field in form.fields else None, problem.message)
+        elif problem.field in self.parent_form.fields:
+            self.parent_form.add_error(problem.field, problem.message)
+        else:
+            label = MAPPINGS_LABEL if problem.field == "mappings" else f"{problem.field.replace('_', ' ')}: "
+            self.parent_form.add_error(None, label + problem.message)
 
 
 class PipelineForm(VersionedModelForm):
+    """The pipeline's own settings; its mappings are checked with it by FieldMappingFormSet."""
+
     key_columns = NamesField(
         required=False,
         help_text="Target columns that identify a row (upsert, SCD2), comma-separated; empty: the primary "
@@ -565,6 +611,13 @@ class PipelineForm(VersionedModelForm):
             "null_markers": forms.TextInput(attrs={"size": 30}),
         }
 
+    request = None  # set by PipelineAdmin.get_form: the form tells the request's mapping formset about itself
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.request is not None:
+            self.request.pipeline_form = self
+
     def clean_source_file(self):
         # An upload is checked before it is stored or read: bytes, and a workbook's unzipped size.
         upload = self.cleaned_data.get("source_file")
@@ -576,56 +629,6 @@ class PipelineForm(VersionedModelForm):
                 hint="Put a larger file under the import folder and give its path instead.",
             )
         return upload
-
-    def _post_clean(self):
-        # Pipeline.clean() checks the mappings stored in the database. The mappings submitted with this save
-        # are written in a savepoint first, so the checks see them, then rolled back: the admin saves them.
-        formset = getattr(self.instance, SUBMITTED_MAPPINGS, None)
-        if formset is None or not self.instance.pk:
-            super()._post_clean()
-            return
-        try:
-            construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
-        except ValidationError:
-            super()._post_clean()
-            return
-        with transaction.atomic():
-            formset.is_valid()  # validates the rows, so only valid ones are staged
-            staged = formset.stage()
-            super()._post_clean()
-            transaction.set_rollback(True)
-        if not staged:
-            # A column mapped twice could not be staged: the checks saw the stored mappings, so their
-            # verdict on the mappings is not about this save; the formset shows the duplicate in place.
-            self._non_field_errors_drop(MAPPINGS_LABEL)
-
-    def _non_field_errors_drop(self, prefix: str) -> None:
-        errors = self._errors.get(NON_FIELD_ERRORS) if self._errors else None
-        if not errors:
-            return
-        kept = [message for message in errors if not str(message).startswith(prefix)]
-        if kept:
-            self._errors[NON_FIELD_ERRORS] = self.error_class(
-                kept, error_class="nonfield", renderer=self.renderer
-            )
-        else:
-            del self._errors[NON_FIELD_ERRORS]
-
-    def _update_errors(self, errors):
-        # Checks of the model keyed by something that is not a field here (the mappings) are shown above
-        # the form instead of failing the page.
-        if hasattr(errors, "error_dict"):
-            moved = {}
-            for name, error_list in errors.error_dict.items():
-                if name != NON_FIELD_ERRORS and name not in self.fields:
-                    label = MAPPINGS_LABEL if name == "mappings" else f"{name}: "
-                    moved.setdefault(NON_FIELD_ERRORS, []).extend(
-                        ValidationError(label + message) for message in ValidationError(error_list).messages
-                    )
-                else:
-                    moved.setdefault(name, []).extend(error_list)
-            errors = ValidationError(moved)
-        super()._update_errors(errors)
 
 
 # Pipelines ------------------------------------------------------------------------------------------------
@@ -819,8 +822,34 @@ class PipelineAdmin(CatalogModelAdmin):
             RunStatus(obj.latest_run_status).label,
         )
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        return type(form_class.__name__, (form_class,), {"request": request})
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, FieldMappingInline):
+            # The mappings are checked with the pipeline's form, built for this request before them.
+            kwargs["parent_form"] = getattr(request, "pipeline_form", None)
+        return kwargs
+
+    def save_model(self, request, obj, form, change):
+        pass  # the pipeline is saved with its mappings, as one spec, by save_related
+
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
+        mappings = next((f for f in formsets if isinstance(f, FieldMappingFormSet)), None)
+        spec = mappings.spec if mappings is not None else None
+        if spec is None:  # no mappings on the page (a user who may not edit them): they stay as stored
+            spec = pipeline_spec_from_pipeline(form.instance, with_mappings=False)
+        saved = pipeline_spec_save(spec=spec, user=request.user, instance=form.instance, draft=not change)
+        form.save_m2m()
+        for formset in formsets:
+            if formset is mappings:
+                # What the change message and the admin log say was done to the rows.
+                formset.new_objects, formset.changed_objects = saved.added, saved.changed
+                formset.deleted_objects = saved.deleted
+            else:
+                self.save_formset(request, form, formset, change=change)
         problems = pipeline_config_errors(form.instance)
         if problems:
             self.message_user(

@@ -1,31 +1,44 @@
 """Pipelines as code: the YAML form of a pipeline, read, written and applied.
 
 `pipeline_to_config` gives the dict that `pipeline_export` writes as YAML and that each run records as
-what it ran. `pipeline_apply_config` makes the catalog match such a dict: it creates or updates the
-pipeline and its mappings in one transaction, saving through `catalog_object_save` so the history names
-the applying user, and it refuses the whole file, listing every problem with where it is
-(`mappings[2].steps: Step 1: unknown step 'trimm'`), when anything is wrong. The file is the whole truth:
-a key left out means its default (no schedule, no owner, no run-after), and a mapping left out is deleted.
-A pipeline is found by its name, so renaming one in the file makes a new pipeline.
+what it ran (the pipeline's spec, pipelines.spec, in the file's layout). `pipeline_apply_config` makes the
+catalog match such a dict: the file is read into a PipelineSpec with the typed accessors of
+core.config_files, checked by `pipeline_spec_errors` (nothing is written to find out), and saved by
+`pipeline_spec_save` in one transaction, so the history names the applying user. It refuses the whole
+file, listing every problem with where it is (`mappings[2].steps: Step 1: unknown step 'trimm'`), when
+anything is wrong. The file is the whole truth: a key left out means its default (no schedule, no owner,
+no run-after), and a mapping left out is deleted. A pipeline is found by its name, so renaming one in the
+file makes a new pipeline.
 """
 
 import json
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 
 import yaml
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from catalog.yaml_files import ConfigFileError, ProblemReader, yaml_mapping_load
-from catalog.yaml_files import FlowList as _Flow
-from catalog.yaml_files import FlowMap as _FlowMap
-from catalog.yaml_files import YamlDumper as _Dumper
-from catalog.yaml_files import described as _described
-from catalog.yaml_files import suggestion as _suggestion
+from core.config_files import (
+    ConfigFileError,
+    ProblemReader,
+    config_path,
+    yaml_mapping_load,
+)
+from core.config_files import FlowList as _Flow
+from core.config_files import FlowMap as _FlowMap
+from core.config_files import YamlDumper as _Dumper
+from core.config_files import described as _described
+from core.config_files import suggestion as _suggestion
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
+from pipelines.spec import (
+    MappingSpec,
+    PipelineSpec,
+    SpecProblem,
+    pipeline_spec_errors,
+    pipeline_spec_from_pipeline,
+    pipeline_spec_save,
+)
 
 __all__ = [
     "PipelineConfigError",
@@ -44,62 +57,7 @@ class PipelineConfigError(ConfigFileError):
 
 def pipeline_to_config(pipeline) -> dict:
     """The pipeline as plain data, keyed by names (never database ids), in the YAML file's layout."""
-    source: dict = {"kind": pipeline.source_kind}
-    if pipeline.is_file_source:
-        if pipeline.source_path:
-            source["path"] = pipeline.source_path
-        elif pipeline.source_file:
-            source["upload"] = pipeline.source_file.name
-        source["encoding"] = pipeline.encoding
-        if pipeline.source_kind == "csv":
-            source["delimiter"] = pipeline.csv_delimiter
-            source["quotechar"] = pipeline.csv_quotechar
-        source["header"] = pipeline.has_header
-        source["null_markers"] = list(pipeline.null_markers or [])
-        if pipeline.sheet_name:
-            source["sheet"] = pipeline.sheet_name
-    else:
-        source["datastore"] = pipeline.source_datastore.name if pipeline.source_datastore_id else None
-        if pipeline.source_kind == "sql_table":
-            source["table"] = pipeline.source_table
-        else:
-            source["query"] = pipeline.source_query
-    mappings = []
-    for mapping in pipeline.mappings.select_related("column").order_by("position", "id"):
-        item: dict = {"column": mapping.column.name}
-        if mapping.source_field:
-            item["field"] = mapping.source_field
-        if mapping.constant is not None:
-            item["constant"] = mapping.constant
-        if mapping.steps:
-            item["steps"] = mapping.steps
-        mappings.append(item)
-    config = {
-        "name": pipeline.name,
-        "description": pipeline.description,
-        "enabled": pipeline.enabled,
-        "target": {"datastore": pipeline.target.datastore.name, "entity": pipeline.target.name},
-        "source": source,
-        "extract": {"mode": pipeline.extract_mode},
-        "load": {"mode": pipeline.load_mode},
-        "reject_threshold_percent": float(pipeline.reject_threshold_percent),
-        "batch_size": pipeline.batch_size,
-        "max_retries": pipeline.max_retries,
-        "mappings": mappings,
-    }
-    if pipeline.watermark_field:
-        config["extract"]["watermark"] = pipeline.watermark_field
-    if pipeline.key_columns:
-        config["load"]["key"] = list(pipeline.key_columns)
-    if pipeline.schedule:
-        config["schedule"] = pipeline.schedule
-    if pipeline.run_after_id:
-        config["run_after"] = pipeline.run_after.name
-    if pipeline.owner_id:
-        config["owner"] = pipeline.owner.get_username()
-    if getattr(pipeline, "run_quality", False):
-        config["run_quality"] = True
-    return config
+    return pipeline_spec_from_pipeline(pipeline).to_config()
 
 
 # YAML text -----------------------------------------------------------------------------------------------
@@ -204,7 +162,6 @@ SQL_KIND_KEYS = {"table": "sql_table", "query": "sql_query"}
 EXTRACT_KEYS = {"mode", "watermark"}
 LOAD_KEYS = {"mode", "key"}
 MAPPING_KEYS = {"column", "field", "constant", "steps"}
-YAML_WORDS_HINT = " (quote words such as NULL, yes, no, on and off: YAML reads them as null or booleans)"
 
 # Where a model field lives in the file, for errors the model's validation reports.
 FIELD_LOCATIONS = {
@@ -248,18 +205,6 @@ MAPPING_FIELD_LOCATIONS = {
 }
 
 
-@dataclass
-class MappingSpec:
-    """One mapping as read from the file; `column` is None when it names no column of the target."""
-
-    index: int
-    column_name: str
-    column: object | None
-    source_field: str = ""
-    constant: str | None = None
-    steps: list = field(default_factory=list)
-
-
 class _Reader(ProblemReader):
     """Reads a config dict into model field values and mapping specs, collecting every problem."""
 
@@ -268,65 +213,6 @@ class _Reader(ProblemReader):
         self.problems: list[str] = []
         self.fields: dict = {}
         self.mappings: list[MappingSpec] = []
-
-    def located(self, where: str) -> bool:
-        return any(p.startswith(f"{where}:") or p.startswith(f"{where}.") for p in self.problems)
-
-    # -- typed access ------------------------------------------------------------------------------------
-
-    def section(self, parent: dict, key: str, where: str, allowed: set, *, required: bool) -> dict:
-        value = parent.get(key)
-        if value is None:
-            if required:
-                self.problem(where, "missing; it is a mapping (" + ", ".join(sorted(allowed)) + ")")
-            return {}
-        if not isinstance(value, dict):
-            self.problem(where, f"must be a mapping, not {_described(value)}")
-            return {}
-        return value
-
-    def unknown_keys(self, section: dict, allowed: set, prefix: str) -> None:
-        for key in section:
-            if key not in allowed:
-                where = f"{prefix}.{key}" if prefix else str(key)
-                self.problem(
-                    where,
-                    f"unknown key{_suggestion(key, allowed)}; known keys: {', '.join(sorted(allowed))}",
-                )
-
-    def whole_number(self, section: dict, key: str, where: str, default: int) -> int:
-        value = section.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(where, f"must be a whole number, not {_described(value)}")
-            return default
-        return value
-
-    def text_list(self, section: dict, key: str, where: str) -> list[str]:
-        value = section.get(key, [])
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.problem(where, f"must be a list of text, not {_described(value)}")
-            return []
-        if not all(isinstance(item, str) for item in value):
-            wrong = next(item for item in value if not isinstance(item, str))
-            hint = YAML_WORDS_HINT if wrong is None or isinstance(wrong, bool) else ""
-            self.problem(where, f"must be a list of text; it holds {_described(wrong)}{hint}")
-            return []
-        return value
-
-    def choice(self, section: dict, key: str, where: str, choices, default: str) -> str:
-        value = section.get(key, default)
-        if not isinstance(value, str):
-            self.problem(where, f"must be one of {', '.join(choices.values)}, not {_described(value)}")
-            return default
-        if value not in choices.values:
-            self.problem(
-                where,
-                f"{value!r} is not one of {', '.join(choices.values)}{_suggestion(value, choices.values)}",
-            )
-            return default
-        return value
 
     # -- the file ----------------------------------------------------------------------------------------
 
@@ -484,19 +370,15 @@ class _Reader(ProblemReader):
                     )
 
     def _limits(self, config: dict) -> None:
-        threshold = config.get("reject_threshold_percent", 5)
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            self.problem(
-                "reject_threshold_percent", f"must be a number from 0 to 100, not {_described(threshold)}"
-            )
-            threshold = 5
-        try:
-            self.fields["reject_threshold_percent"] = Decimal(str(threshold))
-        except InvalidOperation:
-            self.problem("reject_threshold_percent", f"must be a number from 0 to 100, not {threshold}")
-            self.fields["reject_threshold_percent"] = Decimal(5)
-        self.fields["batch_size"] = self.whole_number(config, "batch_size", "batch_size", 50_000)
-        self.fields["max_retries"] = self.whole_number(config, "max_retries", "max_retries", 3)
+        self.fields["reject_threshold_percent"] = self.percent(
+            config,
+            "reject_threshold_percent",
+            "reject_threshold_percent",
+            5,
+            expected="a number from 0 to 100",
+        )
+        self.fields["batch_size"] = self.number(config, "batch_size", "batch_size", 50_000, whole=True)
+        self.fields["max_retries"] = self.number(config, "max_retries", "max_retries", 3, whole=True)
         self.fields["run_quality"] = self.flag(config, "run_quality", "run_quality", False)
 
     def _run_after(self, config: dict):
@@ -542,7 +424,7 @@ class _Reader(ProblemReader):
                     f"{where}.column",
                     f"entity '{target.name}' has no column '{name}'{_suggestion(name, columns)}",
                 )
-            spec = MappingSpec(index, name, column)
+            spec = MappingSpec(column_name=name, column=column, index=index)
             spec.source_field = self.text(item, "field", f"{where}.field").strip()
             spec.constant = self._constant(item, where)
             if spec.source_field and spec.constant is not None:
@@ -577,111 +459,20 @@ class _Reader(ProblemReader):
 # Applying ------------------------------------------------------------------------------------------------
 
 
-def _validation_problems(exc: ValidationError, locations: dict, prefix: str = "") -> list[str]:
-    if not hasattr(exc, "error_dict"):
-        return [f"{prefix or 'pipeline'}: {message}" for message in exc.messages]
+def _problems(found: list[SpecProblem], reader: _Reader) -> list[str]:
+    """The spec's problems at their places in the file, minus places the reading already reported."""
     problems = []
-    for name, errors in exc.message_dict.items():
-        where = locations.get(name, name)
-        where = f"{prefix}.{where}" if prefix else where
-        problems += [f"{where}: {message}" for message in errors]
+    for problem in found:
+        if problem.mapping is None:
+            where = FIELD_LOCATIONS.get(problem.field, problem.field)
+            if reader.located(where):
+                continue
+        else:
+            where = config_path(
+                "mappings", problem.mapping, MAPPING_FIELD_LOCATIONS.get(problem.field, problem.field)
+            )
+        problems.append(f"{where}: {problem.message}")
     return problems
-
-
-def _mapping_values(spec: MappingSpec, position: int) -> dict:
-    return {
-        "column": spec.column,
-        "source_field": spec.source_field,
-        "constant": spec.constant,
-        "steps": spec.steps,
-        "position": position,
-    }
-
-
-def _differs(obj, values: dict) -> bool:
-    for name, value in values.items():
-        current = getattr(obj, name)
-        if name == "source_file":
-            current = current.name or ""
-        if current != value:
-            return True
-    return False
-
-
-def _assign(obj, values: dict) -> None:
-    for name, value in values.items():
-        setattr(obj, name, value)
-
-
-def _sync_mappings(pipeline, reader: _Reader, user) -> None:
-    """Delete mappings the file lacks, then update or add the rest in the file's order."""
-    from catalog.services import catalog_object_save
-    from pipelines.models import FieldMapping
-
-    wanted = [spec for spec in reader.mappings if spec.column is not None]
-    names = {spec.column_name for spec in wanted}
-    existing = {m.column.name: m for m in pipeline.mappings.select_related("column")}
-    for name, mapping in existing.items():
-        if name not in names:
-            mapping._history_user = user
-            mapping.delete()
-    for position, spec in enumerate(wanted):
-        mapping = existing.get(spec.column_name)
-        values = _mapping_values(spec, position)
-        if mapping is not None and not _differs(mapping, values):
-            continue
-        mapping = mapping or FieldMapping(pipeline=pipeline)
-        mapping.pipeline = pipeline  # the in-memory pipeline, whose target may just have changed
-        _assign(mapping, values)
-        try:
-            catalog_object_save(obj=mapping, user=user)
-        except ValidationError as exc:
-            reader.problems += _validation_problems(exc, MAPPING_FIELD_LOCATIONS, f"mappings[{spec.index}]")
-
-
-def _pipeline_problems(pipeline, reader: _Reader) -> list[str]:
-    """The model's own checks of the whole pipeline, minus places the file reading already reported."""
-    try:
-        pipeline.full_clean()
-    except ValidationError as exc:
-        return _unreported(exc, reader)
-    return []
-
-
-def _unreported(exc: ValidationError, reader: _Reader) -> list[str]:
-    return [
-        problem
-        for problem in _validation_problems(exc, FIELD_LOCATIONS)
-        if not reader.located(problem.split(":", 1)[0])
-    ]
-
-
-def _apply(reader: _Reader, user) -> tuple:
-    from catalog.services import catalog_object_save
-    from pipelines.models import Pipeline
-
-    values = dict(reader.fields)
-    pipeline = Pipeline.objects.select_for_update().filter(name=values["name"]).first()
-    created = pipeline is None
-    before = None if created else _flat(pipeline_to_config(pipeline))
-    pipeline = pipeline or Pipeline()
-    changed = created or _differs(pipeline, values)
-    _assign(pipeline, values)
-    if created:
-        try:
-            catalog_object_save(obj=pipeline, user=user)
-        except ValidationError as exc:
-            reader.problems += _unreported(exc, reader)
-            return pipeline, created, before
-    _sync_mappings(pipeline, reader, user)
-    reader.problems += _pipeline_problems(pipeline, reader)
-    if changed and not created and not reader.problems:
-        catalog_object_save(obj=pipeline, user=user)
-    return pipeline, created, before
-
-
-class _Rollback(Exception):
-    pass
 
 
 def pipeline_apply_config(config: dict, *, user, dry_run: bool = False) -> tuple:
@@ -689,27 +480,28 @@ def pipeline_apply_config(config: dict, *, user, dry_run: bool = False) -> tuple
 
     All or nothing in one transaction; PipelineConfigError lists every problem with its location.
     Applying a config that matches the pipeline saves nothing, so no history row is written. With
-    `dry_run` everything is checked and the changes are reported, then rolled back.
+    `dry_run` everything is checked and the changes are reported; nothing is written.
     """
+    from pipelines.models import Pipeline
+
     if not isinstance(config, dict):
         raise PipelineConfigError([f"file: it holds {_described(config)}; a pipeline is a mapping."])
     reader = _Reader(config)
-    outcome = None
-    try:
-        with transaction.atomic():
-            reader.read()
-            target = reader.fields.get("target")
-            if target is not None:  # without the target no column can be resolved: report the reading
-                pipeline, created, before = _apply(reader, user)
-            if reader.problems or target is None:
-                raise _Rollback()
-            outcome = (pipeline, created, _changes(before, _flat(pipeline_to_config(pipeline))))
-            if dry_run:
-                raise _Rollback()
-    except _Rollback:
-        if outcome is None:
-            raise PipelineConfigError(reader.problems or ["target: missing"]) from None
-    return outcome
+    with transaction.atomic():
+        reader.read()
+        if reader.fields.get("target") is None:  # without the target no column can be resolved
+            raise PipelineConfigError(reader.problems or ["target: missing"])
+        spec = PipelineSpec(**reader.fields, mappings=reader.mappings)
+        stored = Pipeline.objects.select_for_update().filter(name=spec.name).first()
+        problems = reader.problems + _problems(pipeline_spec_errors(spec, instance=stored), reader)
+        if problems:
+            raise PipelineConfigError(problems)
+        before = _flat(pipeline_to_config(stored)) if stored is not None else None
+        changes = _changes(before, _flat(spec.to_config()))
+        if dry_run:
+            return stored or Pipeline(**spec.values()), stored is None, changes
+        saved = pipeline_spec_save(spec=spec, user=user, instance=stored)
+    return saved.pipeline, saved.created, changes
 
 
 # Changes in words ----------------------------------------------------------------------------------------

@@ -10,11 +10,16 @@ from croniter import croniter
 
 from catalog.schema.metadata import AUDIT_COLUMNS
 from core.masking import load_masking, masking_conflict
-from core.sql_gate import SqlRefused, query_check
+from core.sql_gate import SqlRefused
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
 from pipelines.transforms import MASKING_STEPS
 
-__all__ = ["pipeline_config_errors", "source_fields_check", "source_sql_check", "unique_keys"]
+__all__ = [
+    "pipeline_config_errors",
+    "pipeline_mapping_errors",
+    "source_fields_check",
+    "unique_keys",
+]
 
 
 class _Problems(dict):
@@ -28,28 +33,6 @@ class _Problems(dict):
     def update(self, other=(), **more):
         for key, value in dict(other, **more).items():
             self[key] = value
-
-
-def source_sql_check(pipeline) -> None:
-    """SqlRefused unless the SQL gate (core.sql_gate) lets the source's SQL through: the query, or a
-    SELECT * of the table. A source reads only ordinary tables of its data store's schema and calls only
-    allow-listed functions (no system catalogs, files, large objects or other sessions). Checked when the
-    pipeline is saved and again right before the SQL runs (pipelines.sources)."""
-    from sqlglot import exp
-
-    store = pipeline.source_datastore
-    dialect = "sqlite" if store.engine == "sqlite" else "postgres"
-    schema = (store.schema_name or None) if dialect == "postgres" else None
-    if pipeline.source_kind == SourceKind.SQL_QUERY:
-        query_check(pipeline.source_query, schema=schema, dialect=dialect, what="The source query")
-        return
-    parts = pipeline.source_table.split(".")
-    if len(parts) > 2 or not all(parts):
-        raise SqlRefused(f"'{pipeline.source_table}' is not a table name (table or schema.table).")
-    table = exp.table_(parts[-1], db=parts[0] if len(parts) == 2 else schema, quoted=True)
-    query_check(
-        exp.select("*").from_(table).sql(dialect), schema=schema, dialect=dialect, what="The source table"
-    )
 
 
 def unique_keys(entity, columns=None) -> list[set[str]]:
@@ -78,11 +61,13 @@ def _schedule_error(schedule: str) -> str | None:
 
 
 def pipeline_config_errors(
-    pipeline, *, check_source: bool = True, columns=None, mappings=None, keys=None
+    pipeline, *, check_source: bool = True, columns=None, mappings=None, keys=None, with_mappings: bool = True
 ) -> dict[str, str]:
     """Problems by field. `columns` (the target's), `mappings` (with their columns) and `keys` (the target's
     unique_keys) may be passed when the caller has read them already: a run reads each once, whatever the
-    number of columns."""
+    number of columns. The mappings are checked when given (held in memory, unsaved) or, for a saved
+    pipeline, as stored; `with_mappings=False` checks the pipeline's own settings only (Pipeline.clean: the
+    model cannot see mappings submitted with it, the spec can: pipelines.spec)."""
     errors: dict[str, str] = _Problems()
     kind = pipeline.source_kind
     if kind in FILE_KINDS:
@@ -117,6 +102,8 @@ def pipeline_config_errors(
         elif kind == SourceKind.SQL_QUERY and not pipeline.source_query.strip():
             errors["source_query"] = "Write the query."
         elif pipeline.source_datastore_id and "source_datastore" not in errors:
+            from pipelines.sources import source_sql_check
+
             try:
                 source_sql_check(pipeline)
             except SqlRefused as refusal:
@@ -187,11 +174,22 @@ def pipeline_config_errors(
             )
         if not key:
             errors["key_columns"] = "SCD type 2 needs the business key columns (versions share them)."
-    if pipeline.pk:
+    if with_mappings and (mappings is not None or pipeline.pk):
         if mappings is None:
             mappings = pipeline.mappings.select_related("column")
         errors.update(_mapping_errors(pipeline, list(mappings), columns, key, mode))
     return errors
+
+
+def pipeline_mapping_errors(pipeline, mappings) -> dict[str, str]:
+    """Only the problems that come from the mappings given (held in memory, with their columns) under the
+    pipeline's settings, by field: "mappings", "key_columns", "watermark_field". Nothing while the target or
+    the key columns are themselves wrong (pipeline_config_errors says so)."""
+    key = pipeline.key_columns
+    if not pipeline.target_id or not isinstance(key, list) or not all(isinstance(k, str) for k in key):
+        return {}
+    columns = {c.name: c for c in pipeline.target.columns.all()}
+    return dict(_mapping_errors(pipeline, list(mappings), columns, list(key), pipeline.load_mode))
 
 
 def _mapping_errors(pipeline, mappings: list, columns: dict, key: list[str], mode: str) -> dict[str, str]:

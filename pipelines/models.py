@@ -146,7 +146,8 @@ class Pipeline(VersionedModel):
     def clean(self):
         from pipelines.config import pipeline_config_errors
 
-        errors = pipeline_config_errors(self)
+        # The pipeline's own settings; with its mappings it is checked as a whole by pipelines.spec.
+        errors = pipeline_config_errors(self, with_mappings=False)
         if errors:
             raise ValidationError(errors)
 

@@ -44,6 +44,7 @@ __all__ = [
     "source_file_path",
     "import_path_resolve",
     "file_fingerprint",
+    "source_sql_check",
 ]
 
 HEAD_BYTES = 65536
@@ -634,6 +635,30 @@ def _timeout_message(store, timeout_seconds: float) -> str:
     )
 
 
+def source_sql_check(pipeline) -> None:
+    """SqlRefused unless the SQL gate (core.sql_gate) lets the source's SQL through: the query, or a
+    SELECT * of the table. A source reads only ordinary tables of its data store's schema and calls only
+    allow-listed functions (no system catalogs, files, large objects or other sessions). Checked when the
+    pipeline is saved (pipelines.config) and again right before the SQL runs (_sql_reader)."""
+    from sqlglot import exp
+
+    from core.sql_gate import SqlRefused, query_check
+
+    store = pipeline.source_datastore
+    dialect = "sqlite" if store.engine == "sqlite" else "postgres"
+    schema = (store.schema_name or None) if dialect == "postgres" else None
+    if pipeline.source_kind == SourceKind.SQL_QUERY:
+        query_check(pipeline.source_query, schema=schema, dialect=dialect, what="The source query")
+        return
+    parts = pipeline.source_table.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise SqlRefused(f"'{pipeline.source_table}' is not a table name (table or schema.table).")
+    table = exp.table_(parts[-1], db=parts[0] if len(parts) == 2 else schema, quoted=True)
+    query_check(
+        exp.select("*").from_(table).sql(dialect), schema=schema, dialect=dialect, what="The source table"
+    )
+
+
 def _sql_reader(
     pipeline,
     batch_rows: int,
@@ -646,7 +671,6 @@ def _sql_reader(
     from core.connections import datastore_connect, datastore_url
     from core.errors import SchemaError
     from core.sql_gate import SqlRefused
-    from pipelines.config import source_sql_check
 
     store = pipeline.source_datastore
     if store is None:

@@ -33,12 +33,12 @@ from django.db import transaction
 
 from catalog.models import DataStore, Entity
 from catalog.services import catalog_object_save
-from catalog.yaml_files import ConfigFileError, ProblemReader, yaml_mapping_load
-from catalog.yaml_files import FlowList as _Flow
-from catalog.yaml_files import FlowMap as _FlowMap
-from catalog.yaml_files import YamlDumper as _Dumper
-from catalog.yaml_files import described as _described
-from catalog.yaml_files import suggestion as _suggestion
+from core.config_files import ConfigFileError, ProblemReader, yaml_mapping_load
+from core.config_files import FlowList as _Flow
+from core.config_files import FlowMap as _FlowMap
+from core.config_files import YamlDumper as _Dumper
+from core.config_files import described as _described
+from core.config_files import suggestion as _suggestion
 from quality.choices import KIND_DIMENSIONS, Dimension, RuleKind, RuleOrigin, Severity
 from quality.models import QualityAlerting, QualitySchedule, Rule
 from quality.rules import rules_implied_sync

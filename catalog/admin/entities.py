@@ -159,6 +159,8 @@ class IndexInlineForm(VersionedModelForm):
     def __init__(self, *args, known_column_names: set[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.known_column_names = known_column_names
+        # The model's check of the condition may name columns added in the same save.
+        self.instance.pending_column_names = known_column_names
         if self.instance.pk:
             self.initial["key_columns"] = index_columns_spec(self.instance)
             self.initial["include_columns"] = index_columns_spec(self.instance, included=True)
@@ -179,11 +181,6 @@ class IndexInlineForm(VersionedModelForm):
         if unknown:
             raise forms.ValidationError(f"No column named {', '.join(unknown)} in this entity.")
         return parsed
-
-    def _post_clean(self):
-        # The condition may name columns added in the same save.
-        self.instance.pending_column_names = self.known_column_names
-        super()._post_clean()
 
 
 class IndexInlineFormSet(forms.BaseInlineFormSet):

@@ -86,6 +86,16 @@ CUSTOMER_MAPPINGS = [
 ]
 
 
+def spec_problems(pipeline: Pipeline) -> dict[str, str]:
+    """The stored pipeline checked as a whole (settings and mappings), field -> its messages."""
+    from pipelines.spec import pipeline_spec_errors, pipeline_spec_from_pipeline
+
+    problems: dict[str, str] = {}
+    for problem in pipeline_spec_errors(pipeline_spec_from_pipeline(pipeline), instance=pipeline):
+        problems[problem.field] = f"{problems.get(problem.field, '')} {problem.message}".strip()
+    return problems
+
+
 def make_pipeline(entity, user, mappings=CUSTOMER_MAPPINGS, **fields) -> Pipeline:
     fields.setdefault("name", "customers")
     fields.setdefault("source_path", "customers.csv")

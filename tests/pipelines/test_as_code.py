@@ -5,6 +5,8 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from catalog.models import DataStore
 from catalog.services import catalog_object_save
@@ -16,10 +18,12 @@ from pipelines.as_code import (
     pipeline_yaml_load,
 )
 from pipelines.models import FieldMapping, Pipeline
+from pipelines.spec import pipeline_spec_errors, pipeline_spec_from_pipeline
 from tests.pipelines.conftest import customer_entity, make_pipeline
 from tests.readme import readme_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|TRUNCATE)\b", re.I)
 
 
 def catalog_shop_make(steward) -> DataStore:
@@ -222,6 +226,38 @@ class TestApply:
         )
         assert (created, changes) == (False, ["batch_size: 10000 → 500"])
         assert Pipeline.objects.get().batch_size == 10_000 and history_rows() == rows
+
+    def test_a_dry_run_and_a_refused_file_send_no_write_to_the_database(
+        self, shop_catalog, import_root, platform_admin
+    ):
+        pipeline_apply_config(customer_config(), user=platform_admin)
+        broken = without_mapping("email")
+        for apply in (
+            lambda: pipeline_apply_config(customer_config(batch_size=500), user=platform_admin, dry_run=True),
+            lambda: pytest.raises(PipelineConfigError, pipeline_apply_config, broken, user=platform_admin),
+        ):
+            with CaptureQueriesContext(connection) as queries:
+                apply()
+            assert [q["sql"] for q in queries if WRITES.match(q["sql"])] == []
+
+    def test_checking_a_spec_reads_only_and_places_each_problem(
+        self, shop_catalog, import_root, platform_admin
+    ):
+        pipeline, _, _ = pipeline_apply_config(customer_config(), user=platform_admin)
+        before = pipeline_to_config(pipeline)
+        spec = pipeline_spec_from_pipeline(pipeline)
+        spec.load_mode, spec.key_columns = "upsert", ["email"]
+        spec.mappings = [m for m in spec.mappings if m.column_name != "email"]
+        spec.mappings[0].steps = [{"op": "trim"}, {"op": "trim"}, {"op": "nope"}]
+        with CaptureQueriesContext(connection) as queries:
+            problems = pipeline_spec_errors(spec, instance=pipeline)
+        assert [q["sql"] for q in queries if WRITES.match(q["sql"])] == []
+        assert {(p.field, p.mapping) for p in problems} == {
+            ("steps", 0),
+            ("mappings", None),
+            ("key_columns", None),
+        }
+        assert pipeline_to_config(Pipeline.objects.get()) == pipeline_to_config(pipeline) == before
 
     def test_a_file_with_a_problem_changes_nothing_of_an_existing_pipeline(
         self, shop_catalog, import_root, platform_admin
