@@ -1,9 +1,12 @@
 """Records of compliance work: retention executions (and the daily sweeps that queue them) and data subject
 requests.
 
-Both are records, not configuration: written by the services, never edited once finished and never
-deleted (save() and delete() refuse). The policies and the catalog they act on live in `catalog`.
+Both are records, not configuration, and kinds of run (core.runs): written by the services, never edited
+once finished and never deleted (save() and delete() refuse). The policies and the catalog they act on
+live in `catalog`.
 """
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,6 +25,7 @@ from compliance.choices import (
     RequestKind,
     RequestStatus,
 )
+from core.models import RunKind, RunRecord
 
 __all__ = ["RetentionSweep", "RetentionExecution", "SubjectRequest", "ComplianceReport"]
 
@@ -55,10 +59,23 @@ class RetentionSweep(models.Model):
         raise CatalogError(f"{self} is a record and cannot be deleted.")
 
 
-class RetentionExecution(models.Model):
+class RetentionExecution(RunRecord):
     """One enforcement (or dry run) of a retention policy: what it would do or did, per table; kept as it
     ended. The policy's name, version and settings are copied in, so the record still reads right after the
     policy changes or is deleted."""
+
+    record_name = "Retention execution"
+    run_kind = RunKind(
+        job="compliance.jobs.retention_execution_job",
+        finished=FINISHED_EXECUTION,
+        lost_note="Its data store transaction was rolled back unless it had committed just before; run a dry "
+        "run to see which rows remain.",
+        unclaimed_note="No worker took this execution within 12 hours (is an rqworker for the default queue "
+        "running?).",
+        unclaimed_after=timedelta(hours=12),
+        # Executions recorded before they had a heartbeat were lost after 12 hours.
+        running_without_heartbeat_after=timedelta(hours=12),
+    )
 
     policy = models.ForeignKey(
         "catalog.RetentionPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
@@ -99,11 +116,7 @@ class RetentionExecution(models.Model):
     statements = models.JSONField(
         default=list, blank=True, help_text=_("The SQL that ran, with its parameters as %s.")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text=_("Seconds per phase."))
-    error = models.TextField(blank=True)
 
     objects = RecordQuerySet.as_manager()
 
@@ -130,39 +143,32 @@ class RetentionExecution(models.Model):
         )
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_EXECUTION
-
-    @property
-    def duration(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
-
-    @property
     def rows_changed(self) -> int:
         """Rows deleted, anonymized, archived or updated across every table (0 for dry runs)."""
         if self.dry_run:
             return 0
         return sum(entry["rows"] for entry in self.rows_by_table if entry["action"] != "hold")
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            stored = RetentionExecution.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored in FINISHED_EXECUTION:
-                raise CatalogError(f"Retention execution #{self.pk} has finished; its record cannot change.")
-        super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
-        raise CatalogError(
-            f"Retention execution #{self.pk} is a record of what happened and cannot be deleted."
-        )
-
-
-class SubjectRequest(models.Model):
+class SubjectRequest(RunRecord):
     """A data subject's request (GDPR Art. 15 access, Art. 17 erasure, CCPA): whose data, where it was
     looked for, what was found and what was done. Found rows are kept here only masked: the record
-    outlives the data, so it must not bring an erased subject back."""
+    outlives the data, so it must not bring an erased subject back.
+
+    Its "worker" is the process that runs the service (a web request): received (queued) -> running ->
+    awaiting confirmation (after an erasure's dry run) -> running -> completed, refused or failed."""
+
+    record_name = "Subject request"
+    run_kind = RunKind(
+        queued=RequestStatus.RECEIVED,
+        succeeded=RequestStatus.COMPLETED,
+        finished=FINISHED_REQUEST,
+        claimable=(RequestStatus.RECEIVED, RequestStatus.AWAITING_CONFIRMATION),
+        lost_note="Its transaction on the data store was rolled back: nothing was changed. Start a new "
+        "request.",
+        # Requests left running by a killed process before they had a heartbeat (they stayed so forever).
+        running_without_heartbeat_after=timedelta(hours=6),
+    )
 
     datastore = models.ForeignKey(
         "catalog.DataStore",
@@ -206,9 +212,6 @@ class SubjectRequest(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.TextField(blank=True, help_text=_("What happened, in one or two sentences."))
     found = models.JSONField(
         default=list, blank=True, help_text=_("Per entity: rows found, matched on or reached via.")
@@ -222,7 +225,6 @@ class SubjectRequest(models.Model):
     report = models.JSONField(
         default=dict, blank=True, help_text=_("The downloadable report (personal data masked).")
     )
-    error = models.TextField(blank=True)
 
     objects = RecordQuerySet.as_manager()
 
@@ -236,10 +238,6 @@ class SubjectRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} request #{self.pk} ({self.get_status_display()})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_REQUEST
 
     def clean(self):
         super().clean()
@@ -261,16 +259,6 @@ class SubjectRequest(models.Model):
             )
         if not self.identifier.strip():
             raise ValidationError({"identifier": _("Give the subject's identifier.")})
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            stored = SubjectRequest.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored in FINISHED_REQUEST:
-                raise CatalogError(f"Subject request #{self.pk} has finished; its record cannot change.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise CatalogError(f"Subject request #{self.pk} is a record of what happened and cannot be deleted.")
 
 
 class ComplianceReport(models.Model):

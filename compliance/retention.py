@@ -1,7 +1,8 @@
 """Retention enforcement: request an execution (or dry run) of a policy, run it, and the daily schedule.
 
-Every execution, dry runs included, is a RetentionExecution record: queued, then running, then succeeded,
-failed (nothing changed: the data store's transaction was rolled back) or blocked (legal hold). Admin
+Every execution, dry runs included, is a RetentionExecution record, a kind of run (core.runs): queued,
+then running (with a heartbeat), then succeeded, failed (nothing changed: the data store's transaction was
+rolled back) or blocked (legal hold). Admin
 actions, the command and the scheduled job all call these services.
 """
 
@@ -23,7 +24,7 @@ from compliance.exceptions import ComplianceError, RetentionBusy
 from compliance.models import RetentionExecution, RetentionSweep
 from compliance.store import database_problem, store_session, timed
 from core.errors import SchemaError
-from core.jobs import job_enqueue
+from core.runs import run_claim, run_finish, run_heartbeat, run_request
 
 __all__ = [
     "retention_cutoff",
@@ -31,9 +32,8 @@ __all__ = [
     "retention_execution_request",
     "retention_execution_run",
     "retention_enforce",
-    "retention_schedule_tick",
+    "retention_tick",
     "RETENTION_CATCH_UP",
-    "RETENTION_LOST_AFTER",
 ]
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 # A slot missed by less than this (downtime around 02:00) still runs; older slots wait for the next one,
 # so the first tick after installing does not enforce at once.
 RETENTION_CATCH_UP = timedelta(hours=6)
-# An execution queued or running longer than this lost its worker.
-RETENTION_LOST_AFTER = timedelta(hours=12)
 
 
 def retention_cutoff(policy: RetentionPolicy, now: datetime) -> datetime:
@@ -109,28 +107,16 @@ def retention_execution_request(
     )
     execution.full_clean(validate_constraints=False)  # the database says "busy", race-free
     try:
-        with transaction.atomic():
-            execution.save()
+        return run_request(execution, user=execution.requested_by or trigger, enqueue=enqueue)
     except IntegrityError:
         raise RetentionBusy(
             f"Retention policy '{policy.name}' of {policy.entity.name} already has an execution queued or "
             "running; wait for it to finish."
         ) from None
-    if enqueue:
-        job_enqueue(
-            "default",
-            "compliance.jobs.retention_execution_job",
-            execution.pk,
-            job_id=f"custodian-retention-{execution.pk}",
-        )
-    return execution
 
 
 def _finish(execution: RetentionExecution, status: str, **fields) -> RetentionExecution:
-    RetentionExecution.objects.filter(pk=execution.pk).update(
-        status=status, finished_at=timezone.now(), **fields
-    )
-    execution.refresh_from_db()
+    run_finish(execution, status, **fields)
     return execution
 
 
@@ -148,15 +134,15 @@ def retention_execution_run(execution_id: int) -> RetentionExecution:
     policy = RetentionPolicy.objects.select_related("entity__datastore", "anchor_column", "regulation").get(
         pk=policy.pk
     )
-    now = timezone.now()
-    cutoff = retention_cutoff(policy, now)
-    RetentionExecution.objects.filter(pk=execution.pk).update(
-        status=ExecutionStatus.RUNNING, started_at=now, cutoff=cutoff, **_policy_fields(policy)
-    )
+    cutoff = retention_cutoff(policy, timezone.now())
+    claimed = run_claim(RetentionExecution, execution.pk, cutoff=cutoff, **_policy_fields(policy))
+    if claimed is None:  # taken by another worker first
+        execution.refresh_from_db()
+        return execution
     hold = retention_hold_reason(policy)
     if hold:
-        return _finish(execution, ExecutionStatus.BLOCKED, error=hold)
-    return _enforce(execution, policy, cutoff)
+        return _finish(claimed, ExecutionStatus.BLOCKED, error=hold)
+    return _enforce(claimed, policy, cutoff)
 
 
 def _enforce(execution: RetentionExecution, policy: RetentionPolicy, cutoff: datetime) -> RetentionExecution:
@@ -164,9 +150,12 @@ def _enforce(execution: RetentionExecution, policy: RetentionPolicy, cutoff: dat
     statements: list[str] = []
     started = time.monotonic()
     try:
-        with store_session(
-            policy.entity.datastore, commit=not execution.dry_run, purpose=f"retention #{execution.pk}"
-        ) as session:
+        with (
+            run_heartbeat(execution),
+            store_session(
+                policy.entity.datastore, commit=not execution.dry_run, purpose=f"retention #{execution.pk}"
+            ) as session,
+        ):
             try:
                 with timed(timings, "dry_run" if execution.dry_run else "enforce"):
                     outcome = retention_apply(session, policy, cutoff=cutoff, dry_run=execution.dry_run)
@@ -205,27 +194,11 @@ def retention_enforce(
     return retention_execution_run(execution.pk)
 
 
-def _executions_reap(now: datetime) -> int:
-    """Mark executions whose worker was lost failed, so the policy can run again."""
-    lost = RetentionExecution.objects.filter(
-        status__in=[ExecutionStatus.QUEUED, ExecutionStatus.RUNNING],
-        created_at__lt=now - RETENTION_LOST_AFTER,
-    )
-    return lost.update(
-        status=ExecutionStatus.FAILED,
-        finished_at=now,
-        error=(
-            "The worker running this execution was lost. Its data store transaction was rolled back unless "
-            "it had committed just before; run a dry run to see which rows remain."
-        ),
-    )
-
-
-def retention_schedule_tick(*, now=None) -> list[RetentionExecution]:
+def retention_tick(*, now=None) -> list[RetentionExecution]:
     """Queue one execution of every policy per slot of settings.CUSTODIAN_RETENTION_CRON (daily at 02:00
-    UTC by default), however many ticks see the slot; returns the executions queued."""
+    UTC by default), however many ticks see the slot; returns the executions queued. The scheduler tick
+    calls it each minute, after reaping lost runs."""
     now = now or timezone.now()
-    _executions_reap(now)
     cron = getattr(settings, "CUSTODIAN_RETENTION_CRON", "0 2 * * *")
     # The slot at or before now: croniter's get_prev is strictly before its start.
     slot = croniter(cron, now + timedelta(seconds=1)).get_prev(datetime)

@@ -34,6 +34,7 @@ from compliance.subject_search import (
 )
 from core.errors import SchemaError
 from core.masking import may_see_pii
+from core.runs import run_claim, run_finish, run_heartbeat, run_move, run_request
 
 __all__ = [
     "REPORT_ROWS_PER_ENTITY",
@@ -107,13 +108,11 @@ def subject_request_create(
         requested_by=user if user is not None and user.is_authenticated else None,
     )
     request.full_clean()
-    request.save()
-    return request
+    return run_request(request, user=request.requested_by or "service", enqueue=False)
 
 
 def _finish(request: SubjectRequest, status: str, **fields) -> SubjectRequest:
-    SubjectRequest.objects.filter(pk=request.pk).update(status=status, finished_at=timezone.now(), **fields)
-    request.refresh_from_db()
+    run_finish(request, status, by="service", **fields)
     return request
 
 
@@ -132,13 +131,18 @@ def _locked(request: SubjectRequest, work, *, commit: bool):
 
 
 def _on_store(request: SubjectRequest, work, *, commit: bool, rolled_back: str):
-    """_locked(...) with the request marked running; refusals and failures are recorded on the request and
-    raise _Outcome."""
-    SubjectRequest.objects.filter(pk=request.pk).update(
-        status=RequestStatus.RUNNING, started_at=request.started_at or timezone.now()
-    )
+    """_locked(...) with the request claimed (running, with a heartbeat from this process, so a process
+    killed meanwhile leaves a request the reaper fails); refusals and failures are recorded on the request
+    and raise _Outcome."""
+    if run_claim(SubjectRequest, request.pk, by="service") is None:
+        request.refresh_from_db()
+        raise SubjectBusy(
+            f"Request #{request.pk} is {request.get_status_display().lower()}; it is not run again."
+        )
+    request.refresh_from_db()
     try:
-        return _locked(request, work, commit=commit)
+        with run_heartbeat(request):
+            return _locked(request, work, commit=commit)
     except ComplianceError as exc:
         _finish(request, RequestStatus.REFUSED, error=exc.message, outcome=exc.message)
     except SchemaError as exc:
@@ -428,14 +432,16 @@ def _erasure_record(
             f"{_erasure_scope(request, search)} To erase, confirm with the request id ({request.pk}) or the "
             "identifier."
         )
-        SubjectRequest.objects.filter(pk=request.pk).update(
-            status=RequestStatus.AWAITING_CONFIRMATION,
+        run_move(
+            request,
+            RequestStatus.AWAITING_CONFIRMATION,
+            by="service",
+            note="Dry run done.",
             outcome=outcome,
             found=found,
             plan=planned,
             report=report,
         )
-        request.refresh_from_db()
         return request
     outcome = f"Erased: {_effects_summary(touched, done=True)}. Per table: {_effects_by_table(touched)}."
     return _finish(

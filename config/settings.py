@@ -222,13 +222,14 @@ CUSTODIAN_QUALITY_MAX_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_QUALITY_
 CUSTODIAN_QUALITY_TIMEOUT_SECONDS = float(os.environ.get("CUSTODIAN_QUALITY_TIMEOUT_SECONDS", "300"))
 CUSTODIAN_QUALITY_MIN_SCHEDULE_MINUTES = int(os.environ.get("CUSTODIAN_QUALITY_MIN_SCHEDULE_MINUTES", "15"))
 
-# Each app's scheduled work, run by one tick job on the RQ scheduler (core/scheduler.py).
+# Each app's scheduled work (<app>_tick), run by one tick job on the RQ scheduler (core/scheduler.py),
+# which first fails lost runs of every kind (core.runs.runs_reap).
 # Tables the apps keep inside target databases for themselves: drift and introspection pass them by.
 CUSTODIAN_BOOKKEEPING_TABLES = ["custodian_pipeline_state"]
 CUSTODIAN_SCHEDULED_TICKS = [
-    "pipelines.services.schedule_tick",
-    "quality.services.quality_schedule_tick",
-    "compliance.retention.retention_schedule_tick",
+    "pipelines.services.pipelines_tick",
+    "quality.services.quality_tick",
+    "compliance.retention.retention_tick",
     "catalog.storage.storage_tick",
 ]
 # When every retention policy is enforced (cron, UTC): daily at 02:00 by default.

@@ -1,5 +1,5 @@
-"""One scheduler tick for every app: a job on the RQ scheduler that runs each app's due work, then
-schedules itself again a minute later.
+"""One scheduler tick for every app: a job on the RQ scheduler that fails lost runs of every kind
+(core.runs.runs_reap), runs each app's due work, then schedules itself again a minute later.
 
 Apps name their tick functions in settings.CUSTODIAN_SCHEDULED_TICKS (dotted paths taking `now=`), so the
 catalog starts their work without importing them. The tick runs on `rqworker ... --with-scheduler`; with
@@ -23,9 +23,16 @@ TICK_QUEUE = "default"
 
 
 def scheduler_tick(*, now=None) -> dict[str, list]:
-    """Run every app's tick once; what each queued. One app's failure does not stop the others."""
+    """Reap lost runs, then run every app's tick once; what each queued. One app's failure does not stop
+    the others."""
+    from core.runs import runs_reap
+
     now = now or timezone.now()
     queued = {}
+    try:
+        runs_reap(now=now)
+    except Exception:
+        logger.exception("Reaping lost runs failed")
     for path in settings.CUSTODIAN_SCHEDULED_TICKS:
         try:
             queued[path] = import_string(path)(now=now)

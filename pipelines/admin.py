@@ -1043,7 +1043,7 @@ def _dependents_waiting(run: PipelineRun) -> str:
 def _dependent_runs(run: PipelineRun) -> list[PipelineRun]:
     """The runs a succeeded run started through `run_after`, then those they started in turn, in order.
 
-    pipelines.services.run_succeeded queues each enabled follower as the run ends, so a follower's run is
+    pipelines.outcomes.run_succeeded queues each enabled follower as the run ends, so a follower's run is
     its first dependency run queued after that (none when the follower was busy).
     """
     found, leaders, seen = [], [run], {run.pipeline_id}

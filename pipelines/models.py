@@ -4,6 +4,8 @@ Pipelines and mappings are configuration: versioned and audited like the catalog
 lineage edges are records the runner writes; a finished run never changes.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -13,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.models.base import VersionedModel
 from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit
-from core.models import RunRecord
+from core.models import RunKind, RunRecord
 from pipelines.choices import FILE_KINDS, ErrorKind, ExtractMode, LoadMode, RunStatus, RunTrigger, SourceKind
 
 # A source query is parsed by the SQL gate on every save and run: bounded like any other text.
@@ -224,23 +226,32 @@ class PipelineState(models.Model):
 class PipelineRun(RunRecord):
     """One run of a pipeline: its state while it runs, kept as it ended once finished."""
 
+    run_kind = RunKind(
+        job="pipelines.jobs.pipeline_run_job",
+        queue="etl",
+        lost_note="PostgreSQL rolled back its open transaction, so the target is as it was; retry the run.",
+        unclaimed_note="No worker took this run within 6 hours (is an rqworker for the etl queue running?).",
+        unclaimed_after=timedelta(hours=6),
+        # Its transaction rolled back: whatever it had copied is not in the target.
+        lost_fields={
+            "error_kind": ErrorKind.LOST,
+            "phase": "",
+            "rows_loaded": 0,
+            "rows_inserted": 0,
+            "rows_updated": 0,
+        },
+        cancelled_fields={"error_kind": ErrorKind.CANCELLED},
+    )
+
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="runs")
     pipeline_version = models.PositiveIntegerField(help_text=_("The pipeline's version when it was queued."))
     config = models.JSONField(default=dict, help_text=_("The pipeline as it was run (the YAML form)."))
-    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     trigger = models.CharField(max_length=20, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    attempt = models.PositiveSmallIntegerField(default=1)
     job_id = models.CharField(max_length=64, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    cancel_requested = models.BooleanField(default=False)
 
     phase = models.CharField(max_length=20, blank=True, help_text=_("What the run is doing now."))
     progress = models.FloatField(null=True, blank=True, help_text=_("0 to 1 when the source size is known."))
@@ -254,7 +265,6 @@ class PipelineRun(RunRecord):
     watermark_from = models.TextField(null=True, blank=True)
     watermark_to = models.TextField(null=True, blank=True)
     error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True)
-    error = models.TextField(blank=True)
     warnings = models.JSONField(default=list)
     lineage = models.JSONField(default=list, help_text=_("Source fields → target columns, with steps."))
 
@@ -272,12 +282,6 @@ class PipelineRun(RunRecord):
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} #{self.pk} ({self.get_status_display()})"
-
-    @property
-    def duration(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
 
 
 class RejectedRow(models.Model):

@@ -3,25 +3,27 @@
 The run row is the only state: the runner records progress on it after every batch, a heartbeat thread
 touches it every few seconds (and passes on a cancel request by cancelling the running statement), and
 the outcome is written when the transaction has committed or rolled back. A worker killed mid-run leaves
-an open transaction that PostgreSQL rolls back and a heartbeat that goes stale (see services.runs_reap).
+an open transaction that PostgreSQL rolls back and a heartbeat that goes stale (see core.runs.runs_reap).
 """
 
 import logging
-import threading
 import time
 from contextlib import contextmanager
+from functools import partial
 
 import psycopg
 from django.db import connection
-from django.utils import timezone
 from psycopg import sql
 
-from core.heartbeat import Heartbeat as BaseHeartbeat
+from core.heartbeat import Heartbeat
 from core.quoting import identifier
+from core.runs import run_claim, run_heartbeat, run_progress
+from pipelines.as_code import pipeline_to_config
 from pipelines.choices import ErrorKind, RunStatus
 from pipelines.config import source_fields_check
 from pipelines.load import TargetLoader, target_connect
 from pipelines.models import Pipeline, PipelineRun, RejectedRow
+from pipelines.outcomes import run_finished, run_succeeded, run_transient_failed
 from pipelines.plan import plan_apply, plan_build, plan_lookups_load
 from pipelines.sources import PipelineDataError, TransientSourceError, source_open
 
@@ -40,83 +42,32 @@ class ThresholdExceeded(Exception):
     pass
 
 
-class Heartbeat(BaseHeartbeat):
-    """The run's heartbeat, which also passes on a cancel request by cancelling the target's statement."""
-
-    def __init__(self, run_id: int, interval: float | None = None):
-        super().__init__(PipelineRun, run_id, interval)
-        self.cancelled = threading.Event()
-        self.target: psycopg.Connection | None = None
-
-    def beat(self) -> None:
-        super().beat()
-        if PipelineRun.objects.filter(pk=self.pk, cancel_requested=True).exists():
-            self.cancelled.set()
-            if self.target is not None:
-                self.target.cancel_safe(timeout=5)
-
-
-def _update(run: PipelineRun, **fields) -> None:
-    for name, value in fields.items():
-        setattr(run, name, value)
-    PipelineRun.objects.filter(pk=run.pk).update(**fields)
-
-
-def _claim(run_id: int) -> PipelineRun | None:
-    """Mark a queued run running; None if it was cancelled (or taken) before it started."""
-    now = timezone.now()
-    claimed = PipelineRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
-    )
-    run = PipelineRun.objects.select_related("pipeline__target__datastore", "pipeline__source_datastore").get(
-        pk=run_id
-    )
-    if not claimed:
-        if run.status == RunStatus.QUEUED and run.cancel_requested:
-            _finish(run, RunStatus.CANCELLED, ErrorKind.CANCELLED, "Cancelled before it started.")
-        return None
-    return run
-
-
-def _finish(run: PipelineRun, status: str, kind: str = "", error: str = "", **fields) -> None:
-    """Record how the run ended. Counts say what is true after it: a run that stopped before its commit
-    loaded nothing (its transaction rolled back), whatever it had copied; only a committed load passes
-    `rows_loaded`. Rows per second are the rows read over the duration the run page shows beside them."""
-    now = timezone.now()
-    if status != RunStatus.SUCCEEDED and "rows_loaded" not in fields:
-        fields.update(rows_loaded=0, rows_inserted=0, rows_updated=0)
-    read = fields.get("rows_extracted", run.rows_extracted)
-    seconds = (now - run.started_at).total_seconds() if run.started_at else 0
-    fields["rows_per_second"] = round(read / seconds, 1) if read and seconds > 0 else None
-    PipelineRun.objects.filter(pk=run.pk).update(
-        status=status, error_kind=kind, error=error, finished_at=now, phase="", **fields
-    )
-    run.refresh_from_db()
-
-
 def pipeline_run_execute(run_id: int, *, progress=None) -> PipelineRun | None:
     """Run a queued run to its end; returns the finished run (None when it was not queued any more)."""
-    run = _claim(run_id)
+    run = run_claim(
+        PipelineRun,
+        run_id,
+        related=("pipeline__target__datastore", "pipeline__source_datastore"),
+        phase="starting",
+    )
     if run is None:
         return None
-    from pipelines.services import pipeline_to_config
-
     pipeline = run.pipeline
-    _update(run, pipeline_version=pipeline.version, config=pipeline_to_config(pipeline), phase="preparing")
-    with Heartbeat(run.pk) as heartbeat:
+    run_progress(
+        run, pipeline_version=pipeline.version, config=pipeline_to_config(pipeline), phase="preparing"
+    )
+    with run_heartbeat(run) as heartbeat:
         _run(run, pipeline, heartbeat, progress)
     return run
 
 
 def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -> None:
     """Execute and record the outcome; the heartbeat keeps beating until the run is recorded."""
-    from pipelines.services import run_succeeded, run_transient_failed
-
     timings = {"extract": 0.0, "transform": 0.0, "load": 0.0, "commit": 0.0}
     try:
         outcome = _execute(run, pipeline, heartbeat, timings, progress)
     except RunCancelled:
-        _finish(
+        run_finished(
             run,
             RunStatus.CANCELLED,
             ErrorKind.CANCELLED,
@@ -125,14 +76,14 @@ def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -
         )
         return
     except ThresholdExceeded as exc:
-        _finish(run, RunStatus.FAILED, ErrorKind.THRESHOLD, str(exc), timings=_rounded(timings))
+        run_finished(run, RunStatus.FAILED, ErrorKind.THRESHOLD, str(exc), timings=_rounded(timings))
         return
     except PipelineDataError as exc:
-        _finish(run, RunStatus.FAILED, ErrorKind.DATA, exc.message, timings=_rounded(timings))
+        run_finished(run, RunStatus.FAILED, ErrorKind.DATA, exc.message, timings=_rounded(timings))
         return
     except (TransientSourceError, psycopg.OperationalError) as exc:
         if heartbeat.cancelled.is_set():
-            _finish(
+            run_finished(
                 run,
                 RunStatus.CANCELLED,
                 ErrorKind.CANCELLED,
@@ -154,7 +105,7 @@ def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -
                 ": a row repeats the key of a row already in the table or of a row in an earlier batch of "
                 "this run"
             )
-        _finish(
+        run_finished(
             run,
             RunStatus.FAILED,
             ErrorKind.DATA,
@@ -164,7 +115,7 @@ def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -
         return
     except Exception as exc:
         logger.exception("Pipeline run %s failed", run.pk)
-        _finish(
+        run_finished(
             run,
             RunStatus.FAILED,
             ErrorKind.INTERNAL,
@@ -172,7 +123,7 @@ def _run(run: PipelineRun, pipeline: Pipeline, heartbeat: Heartbeat, progress) -
             timings=_rounded(timings),
         )
         return
-    _update(run, phase="checking quality" if pipeline.run_quality else "recording")
+    run_progress(run, phase="checking quality" if pipeline.run_quality else "recording")
     run_succeeded(run, pipeline, outcome, _rounded(timings))
 
 
@@ -196,7 +147,8 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
     target = pipeline.target
     datastore = target.datastore
     with target_connect(datastore) as conn:
-        heartbeat.target = conn
+        # A cancel request stops the statement the run waits on; the run then rolls back.
+        heartbeat.on_cancel = partial(conn.cancel_safe, timeout=5)
         loader = TargetLoader(
             conn,
             schema=datastore.schema_name,
@@ -225,7 +177,7 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                 file_position=file_position,
             ) as reader:
                 source_fields_check(reader.fields, plan.source_fields_needed())
-                _update(run, phase="loading", watermark_from=watermark)
+                run_progress(run, phase="loading", watermark_from=watermark)
                 extracted = rejected = 0
                 pending: list[RejectedRow] = []
                 clock = time.monotonic()
@@ -255,13 +207,12 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                         if batch.bytes_read and reader.total_bytes
                         else None
                     )
-                    _update(
+                    run_progress(
                         run,
                         rows_extracted=extracted,
                         rows_rejected=rejected,
                         rows_loaded=loader.copied,
                         progress=min(fraction, 1.0) if fraction is not None else None,
-                        heartbeat_at=timezone.now(),
                         timings=_rounded(timings),
                     )
                     if progress:
@@ -281,7 +232,7 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
                     f"threshold of {threshold:g}%. Nothing was loaded; the rejected rows are on this run."
                 )
             clock = time.monotonic()
-            _update(run, phase="merging")  # and committing: the target's commit follows at once
+            run_progress(run, phase="merging")  # and committing: the target's commit follows at once
             inserted, updated = loader.finish()
             loader.state_write(
                 pipeline.name, watermark=watermark_to, file_position=end_position, run_id=run.pk
@@ -289,7 +240,7 @@ def _execute(run, pipeline, heartbeat, timings, progress) -> dict:
             timings["load"] += time.monotonic() - clock
             clock = time.monotonic()
         timings["commit"] += time.monotonic() - clock
-        heartbeat.target = None
+        heartbeat.on_cancel = None
     return {
         "extracted": extracted,
         "loaded": loader.copied,

@@ -1,4 +1,5 @@
-"""What callers do with pipelines: request, cancel and retry runs, dry-run, reap lost runs, schedule.
+"""What callers do with pipelines: request, cancel and retry runs, dry-run, schedule (the run's lifecycle is
+core.runs'; what a run's end records is pipelines.outcomes).
 
 Admin actions, commands and jobs all call these; permissions are checked by the callers.
 """
@@ -9,16 +10,14 @@ from datetime import timedelta
 
 from croniter import croniter
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError
 from django.utils import timezone
 
 from core.errors import CustodianError
-from core.heartbeat import heartbeat_lost, heartbeat_stale_before
-from core.jobs import job_enqueue
+from core.runs import run_cancel, run_enqueue, run_job_id, run_request, runs_reap
 from pipelines.as_code import pipeline_to_config
-from pipelines.choices import ErrorKind, RunStatus, RunTrigger
-from pipelines.models import ACTIVE, LineageEdge, Pipeline, PipelineRun, PipelineState, RejectedRow
+from pipelines.choices import RunStatus, RunTrigger
+from pipelines.models import ACTIVE, Pipeline, PipelineRun, PipelineState, RejectedRow
 
 __all__ = [
     "PipelineBusy",
@@ -30,18 +29,12 @@ __all__ = [
     "pipeline_run_cancel",
     "pipeline_run_retry",
     "pipeline_dry_run",
-    "runs_reap",
     "quarantine_purge",
     "quarantine_expired",
-    "run_succeeded",
-    "run_transient_failed",
-    "schedule_tick",
-    "retry_delay",
+    "pipelines_tick",
 ]
 
 logger = logging.getLogger(__name__)
-
-QUEUED_LOST_AFTER = timedelta(hours=6)
 
 
 class PipelineBusy(CustodianError):
@@ -77,10 +70,6 @@ def pipeline_preflight(pipeline: Pipeline) -> None:
         raise PipelineNotRunnable(exc.message) from None
 
 
-def _job_id(run: PipelineRun) -> str:
-    return f"custodian-pipeline-run-{run.pk}"
-
-
 def pipeline_run_request(
     pipeline: Pipeline,
     *,
@@ -94,17 +83,18 @@ def pipeline_run_request(
 
     if trigger in (RunTrigger.MANUAL, RunTrigger.COMMAND):
         pipeline_preflight(pipeline)
-    runs_reap(pipeline=pipeline)
+    runs_reap(kinds=[PipelineRun], pipeline=pipeline)
+    user = user if user is not None and user.is_authenticated else None
+    run = PipelineRun(
+        pipeline=pipeline,
+        pipeline_version=pipeline.version,
+        trigger=trigger,
+        requested_by=user,
+        retry_of=retry_of,
+        attempt=(retry_of.attempt + 1) if retry_of and trigger == RunTrigger.RETRY else 1,
+    )
     try:
-        with transaction.atomic():
-            run = PipelineRun.objects.create(
-                pipeline=pipeline,
-                pipeline_version=pipeline.version,
-                trigger=trigger,
-                requested_by=user if user is not None and user.is_authenticated else None,
-                retry_of=retry_of,
-                attempt=(retry_of.attempt + 1) if retry_of and trigger == RunTrigger.RETRY else 1,
-            )
+        run_request(run, user=user or trigger, enqueue=False)
     except IntegrityError:
         active = PipelineRun.objects.filter(pipeline=pipeline, status__in=ACTIVE).first()
         where = f" (run #{active.pk}, {active.get_status_display().lower()})" if active else ""
@@ -112,12 +102,10 @@ def pipeline_run_request(
             f"Pipeline '{pipeline.name}' is already queued or running{where}; one run at a time. Wait for it "
             "or cancel it."
         ) from None
-    run.job_id = _job_id(run)
+    run.job_id = run_job_id(run)
     PipelineRun.objects.filter(pk=run.pk).update(job_id=run.job_id)
     if enqueue:
-        job_enqueue(
-            "etl", "pipelines.jobs.pipeline_run_job", run.pk, job_id=run.job_id, delay_seconds=delay_seconds
-        )
+        run_enqueue(run, delay_seconds=delay_seconds)
     return run
 
 
@@ -126,18 +114,8 @@ def pipeline_run_cancel(run: PipelineRun, *, user=None) -> str:
     run.refresh_from_db()
     if run.is_finished:
         raise CustodianError(f"Run #{run.pk} has already finished ({run.get_status_display().lower()}).")
-    if run.status == RunStatus.QUEUED:
-        updated = PipelineRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-            status=RunStatus.CANCELLED,
-            cancel_requested=True,
-            error_kind=ErrorKind.CANCELLED,
-            error=f"Cancelled before it started{_by(user)}.",
-            finished_at=timezone.now(),
-        )
-        if updated:
-            _rq_cancel(run)
-            return f"Run #{run.pk} was cancelled before it started."
-    PipelineRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True)
+    if run_cancel(run, user=user, error=f"Cancelled before it started{_by(user)}."):
+        return f"Run #{run.pk} was cancelled before it started."
     return f"Run #{run.pk} is stopping: its transaction is being rolled back and the target stays as it was."
 
 
@@ -147,209 +125,11 @@ def _by(user) -> str:
     )
 
 
-def _rq_cancel(run: PipelineRun) -> None:
-    if settings.CUSTODIAN_JOBS_SYNC or not run.job_id:
-        return
-    try:
-        import django_rq
-        from rq.job import Job
-
-        job = Job.fetch(run.job_id, connection=django_rq.get_connection("etl"))
-        job.cancel()
-    except Exception:  # the job may be gone already; the run record is what counts
-        logger.info("No RQ job %s to cancel", run.job_id)
-
-
 def pipeline_run_retry(run: PipelineRun, *, user=None) -> PipelineRun:
     """A new run of a failed or cancelled run's pipeline, linked to it."""
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise CustodianError(f"Only failed or cancelled runs can be retried; run #{run.pk} is {run.status}.")
     return pipeline_run_request(run.pipeline, user=user, trigger=RunTrigger.RETRY, retry_of=run)
-
-
-def retry_delay(attempt: int) -> float:
-    """Backoff before retry number `attempt` (1, 2, ...): base × 3^(attempt-1), at most ten minutes."""
-    base = float(getattr(settings, "CUSTODIAN_RETRY_BASE_SECONDS", 10))
-    return min(base * 3 ** (attempt - 1), 600.0)
-
-
-def run_transient_failed(run: PipelineRun, message: str, *, timings: dict) -> None:
-    """Record a lost connection; queue the next attempt with backoff while retries remain."""
-    from pipelines.runner import _finish
-
-    pipeline = run.pipeline
-    retries_used = run.attempt - 1
-    if retries_used < pipeline.max_retries:
-        delay = retry_delay(run.attempt)
-        # In-process jobs have no scheduler: the retry starts at once rather than after the backoff.
-        when = "now" if settings.CUSTODIAN_JOBS_SYNC else f"in {delay:g} s"
-        _finish(
-            run,
-            RunStatus.FAILED,
-            ErrorKind.TRANSIENT,
-            f"{message}. Nothing was loaded; retrying {when} (attempt {run.attempt + 1} of "
-            f"{pipeline.max_retries + 1}).",
-            timings=timings,
-        )
-        try:
-            pipeline_run_request(pipeline, trigger=RunTrigger.RETRY, retry_of=run, delay_seconds=delay)
-        except PipelineBusy:
-            logger.info("Retry of run %s skipped: pipeline busy", run.pk)
-    else:
-        _finish(
-            run,
-            RunStatus.FAILED,
-            ErrorKind.TRANSIENT,
-            f"{message}. Nothing was loaded; gave up after {run.attempt} attempts.",
-            timings=timings,
-        )
-
-
-def _quality_after_load(run: PipelineRun, pipeline: Pipeline) -> tuple[str, str, list[str]]:
-    """(status, error, warnings) from the target's quality rules, when the pipeline asks for them."""
-    if not pipeline.run_quality:
-        return RunStatus.SUCCEEDED, "", []
-    from quality.choices import ResultStatus
-    from quality.services import check_after_load
-
-    check = check_after_load(entity=pipeline.target, pipeline_run_id=run.pk)
-    results = list(check.results.exclude(status=ResultStatus.PASSED))
-    failed = [r for r in results if r.status == ResultStatus.FAILED]
-    warned = [
-        f"Quality warning: {r.rule_name}: {r.measured or r.error}"
-        for r in results
-        if r.status != ResultStatus.FAILED
-    ]
-    if failed:
-        names = ", ".join(f"{r.rule_name} ({r.measured or r.error})" for r in failed[:5])
-        return (
-            RunStatus.FAILED,
-            (
-                f"The load was committed, then {len(failed)} error-severity quality rule(s) failed on "
-                f"{pipeline.target.name}: {names}. The rows are in the table; see check run #{check.pk}."
-            ),
-            warned,
-        )
-    return RunStatus.SUCCEEDED, "", warned + [f"Quality checked: check run #{check.pk}."]
-
-
-def run_succeeded(run: PipelineRun, pipeline: Pipeline, outcome: dict, timings: dict) -> None:
-    """Record a committed load: counts, state mirror, lineage, quality, then start dependent pipelines."""
-    from pipelines.runner import _finish
-
-    state = {"watermark": outcome["watermark_to"], "file_position": outcome["file_position"]}
-    if not PipelineState.objects.filter(pipeline=pipeline).update(**state, updated_at=timezone.now()):
-        PipelineState.objects.update_or_create(pipeline=pipeline, defaults=state)
-    _lineage_record(run, pipeline, outcome["lineage"])
-    try:
-        status, error, quality_notes = _quality_after_load(run, pipeline)
-    except Exception as exc:  # the load is committed whatever the checks do; say so
-        logger.exception("Quality after run %s failed", run.pk)
-        status, error, quality_notes = (
-            RunStatus.FAILED,
-            f"The load was committed, but its quality check could not run: {exc}",
-            [],
-        )
-    _finish(
-        run,
-        status,
-        ErrorKind.QUALITY if error else "",
-        error,
-        rows_extracted=outcome["extracted"],
-        rows_loaded=outcome["loaded"],
-        rows_inserted=outcome["inserted"],
-        rows_updated=outcome["updated"],
-        rows_rejected=outcome["rejected"],
-        watermark_to=outcome["watermark_to"],
-        warnings=outcome["notes"]
-        + (
-            [f"{outcome['rejected']:,} rows were rejected (within the threshold); see the quarantine."]
-            if outcome["rejected"]
-            else []
-        )
-        + quality_notes,
-        lineage=outcome["lineage"],
-        timings=timings,
-        progress=1.0,
-    )
-    if status != RunStatus.SUCCEEDED:
-        return
-    for follower in pipeline.followers.filter(enabled=True):
-        try:
-            pipeline_run_request(follower, trigger=RunTrigger.DEPENDENCY)
-        except PipelineBusy as exc:
-            logger.info("%s", exc.message)
-
-
-def _lineage_record(run: PipelineRun, pipeline: Pipeline, lineage: list[dict]) -> None:
-    """Keep the pipeline's lineage edges in step with this run's; rows are written only where an edge is new
-    or changed, so a run's bookkeeping costs the same few statements however many columns it maps."""
-    columns = {c.name: c for c in pipeline.target.columns.all()}
-    existing = {(e.column_id, e.source_field): e for e in LineageEdge.objects.filter(pipeline=pipeline)}
-    kept, new, changed = [], [], []
-    for item in lineage:
-        column = columns.get(item["column"])
-        if column is None:
-            continue
-        key = (column.pk, item["source_field"] or "")
-        edge = existing.get(key)
-        if edge is None:
-            new.append(
-                LineageEdge(
-                    pipeline=pipeline,
-                    column=column,
-                    source_field=key[1],
-                    source=item["source"],
-                    steps=item["steps"],
-                    last_run=run,
-                )
-            )
-            continue
-        kept.append(edge.pk)
-        if (edge.source, edge.steps) != (item["source"], item["steps"]):
-            edge.source, edge.steps = item["source"], item["steps"]
-            changed.append(edge)
-    if changed:
-        LineageEdge.objects.bulk_update(changed, ["source", "steps"])
-    LineageEdge.objects.filter(pk__in=kept).update(last_run=run, updated_at=timezone.now())
-    LineageEdge.objects.filter(pipeline=pipeline).exclude(pk__in=kept).delete()
-    if new:
-        LineageEdge.objects.bulk_create(new)
-
-
-def runs_reap(*, pipeline: Pipeline | None = None, now=None) -> int:
-    """Mark runs whose worker died (heartbeat stale) or that no worker took as failed; how many."""
-    now = now or timezone.now()
-    stale = heartbeat_stale_before(now)
-    runs = PipelineRun.objects.filter(
-        Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
-        | Q(status=RunStatus.QUEUED, created_at__lt=now - QUEUED_LOST_AFTER)
-    )
-    if pipeline is not None:
-        runs = runs.filter(pipeline=pipeline)
-    count = 0
-    for run in runs:
-        if run.status == RunStatus.RUNNING:
-            error = (
-                f"{heartbeat_lost(run.heartbeat_at)} PostgreSQL rolled back its open transaction, so the "
-                "target is as it was; retry the run."
-            )
-            match = Q(status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at)
-        else:
-            error = "No worker took this run within 6 hours (is an rqworker for the etl queue running?)."
-            match = Q(status=RunStatus.QUEUED)
-        count += PipelineRun.objects.filter(match, pk=run.pk).update(
-            status=RunStatus.FAILED,
-            error_kind=ErrorKind.LOST,
-            error=error,
-            finished_at=now,
-            phase="",
-            # Its transaction rolled back: whatever it had copied is not in the target.
-            rows_loaded=0,
-            rows_inserted=0,
-            rows_updated=0,
-        )
-    return count
 
 
 # Dry run -------------------------------------------------------------------------------------------------
@@ -412,8 +192,6 @@ def pipeline_dry_run(pipeline: Pipeline, *, limit: int = 100) -> DryRun:
 
 # Schedules -----------------------------------------------------------------------------------------------
 
-TICK_SECONDS = 60
-
 
 def schedule_next(expression: str, after) -> timezone.datetime:
     return croniter(expression, after).get_next(timezone.datetime)
@@ -439,11 +217,10 @@ def quarantine_purge(*, now=None) -> int:
     return deleted
 
 
-def schedule_tick(*, now=None) -> list[PipelineRun]:
-    """Queue the runs whose cron time has come, reap lost runs and purge expired quarantine (the scheduler
-    tick calls this each minute); returns the runs queued."""
+def pipelines_tick(*, now=None) -> list[PipelineRun]:
+    """Queue the runs whose cron time has come and purge expired quarantine (the scheduler tick calls this
+    each minute, after reaping lost runs); returns the runs queued."""
     now = now or timezone.now()
-    runs_reap(now=now)
     quarantine_purge(now=now)
     queued = []
     for pipeline in Pipeline.objects.filter(enabled=True).exclude(schedule=""):
@@ -461,10 +238,3 @@ def schedule_tick(*, now=None) -> list[PipelineRun]:
         except PipelineBusy as exc:
             logger.info("Scheduled run skipped: %s", exc.message)
     return queued
-
-
-def schedule_tick_ensure() -> None:
-    """Make sure the scheduler's tick job exists (no-op for in-process jobs)."""
-    from core.scheduler import scheduler_tick_ensure
-
-    scheduler_tick_ensure()

@@ -6,6 +6,8 @@ A rule names its columns (not foreign keys), so a rule whose column disappears f
 its next result says so.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -15,8 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.models.base import VersionedModel
 from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit
-from core.choices import RunStatus
-from core.models import RunRecord
+from core.models import RunKind, RunRecord
 from core.outbound import url_problem
 from quality.choices import CheckTrigger, Dimension, ResultStatus, RuleKind, RuleOrigin, Severity
 
@@ -201,6 +202,14 @@ class CheckRun(RunRecord):
     """One evaluation of the rules of an entity or of a whole data store; kept as it ended."""
 
     record_name = "Check run"
+    run_kind = RunKind(
+        job="quality.jobs.check_run_job",
+        queue="quality",
+        lost_note="No results were recorded; run the checks again.",
+        unclaimed_note="No worker took this check within 6 hours (is an rqworker for the quality queue "
+        "running?).",
+        unclaimed_after=timedelta(hours=6),
+    )
 
     datastore = models.ForeignKey("catalog.DataStore", on_delete=models.PROTECT, related_name="check_runs")
     entity = models.ForeignKey(
@@ -213,17 +222,11 @@ class CheckRun(RunRecord):
     pipeline_run_id = models.BigIntegerField(
         null=True, blank=True, help_text=_("The load that triggered it.")
     )
-    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     rules_total = models.PositiveIntegerField(default=0)
     rules_passed = models.PositiveIntegerField(default=0)
     rules_warned = models.PositiveIntegerField(default=0)
     rules_failed = models.PositiveIntegerField(default=0)
     rules_errored = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

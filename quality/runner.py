@@ -23,10 +23,9 @@ from psycopg import sql
 
 from catalog.models import Entity
 from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
-from core.choices import RunStatus
 from core.connections import datastore_guard, datastore_pg_connect
 from core.errors import SchemaError
-from core.heartbeat import Heartbeat
+from core.runs import run_claim, run_heartbeat
 from quality.choices import SCAN_KINDS, CheckTrigger, ResultStatus, RuleKind, Severity
 from quality.compile import (
     SAMPLE_ROWS,
@@ -38,6 +37,7 @@ from quality.compile import (
 )
 from quality.limits import rule_timeout_seconds, scan_timeout_seconds
 from quality.models import CheckRun, Rule, RuleResult
+from quality.results import check_run_record
 from quality.rules import custom_sql_problem, rules_implied_sync
 from quality.samples import SampleMasking, custom_sql_sample_masking, entity_sample_masking
 
@@ -479,24 +479,14 @@ def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -
     return outcome
 
 
-def _claim(check_run_id: int) -> CheckRun | None:
-    now = timezone.now()
-    claimed = CheckRun.objects.filter(pk=check_run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
-    )
-    return CheckRun.objects.select_related("datastore", "entity").get(pk=check_run_id) if claimed else None
-
-
 def check_run_execute(check_run_id: int) -> CheckRun | None:
     """Evaluate a queued check run and record everything; returns the finished run."""
-    from quality.services import check_run_record
-
-    run = _claim(check_run_id)
+    run = run_claim(CheckRun, check_run_id, related=("datastore", "entity"))
     if run is None:
         return None
     entities = [run.entity] if run.entity_id else list(run.datastore.entities.order_by("name"))
     results: list[tuple[Entity, Outcome]] = []
-    with Heartbeat(CheckRun, run.pk):  # until recorded: alerts may wait on a webhook
+    with run_heartbeat(run):  # until recorded: alerts may wait on a webhook
         error = _evaluate(run, entities, results)
         check_run_record(run, results, error=error)
     return run

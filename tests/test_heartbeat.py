@@ -7,12 +7,11 @@ import pytest
 from django.utils import timezone
 
 from catalog.models import SchemaApply
-from catalog.schema.apply import _fail_lost_runs
 from catalog.schema.releases import release_publish
 from core.choices import RunStatus
 from core.heartbeat import Heartbeat, heartbeat_stale_before
+from core.runs import runs_reap
 from quality.models import CheckRun
-from quality.services import check_runs_reap
 
 LONG_AGO = timedelta(hours=3)
 
@@ -50,7 +49,7 @@ def test_check_runs_whose_worker_died_or_that_no_worker_took_are_failed(datastor
     forgotten = CheckRun.objects.create(datastore=datastore)
     CheckRun.objects.filter(pk=forgotten.pk).update(created_at=now - timedelta(hours=7))
 
-    assert check_runs_reap(now=now) == 2
+    assert runs_reap(now=now, kinds=[CheckRun]) == 2
     states = dict(CheckRun.objects.values_list("pk", "status"))
     assert states[lost.pk] == states[forgotten.pk] == RunStatus.FAILED
     assert (states[alive.pk], states[waiting.pk]) == (RunStatus.RUNNING, RunStatus.QUEUED)
@@ -76,7 +75,7 @@ def test_an_apply_whose_heartbeat_went_stale_is_failed_not_after_two_hours(custo
     )
     beating = apply(status=RunStatus.RUNNING, started_at=now - LONG_AGO, heartbeat_at=now)
     legacy = apply(status=RunStatus.RUNNING, started_at=now - LONG_AGO)  # recorded before heartbeats
-    _fail_lost_runs(customer.datastore)
+    runs_reap(kinds=[SchemaApply], datastore=customer.datastore)
     states = dict(SchemaApply.objects.values_list("pk", "status"))
     assert states[stale.pk] == states[legacy.pk] == RunStatus.FAILED
     assert states[beating.pk] == RunStatus.RUNNING  # running for hours, but alive

@@ -32,22 +32,10 @@ SQL_VERB = re.compile(
     r"|\s*(select|insert into|update|delete from|create|alter|drop|copy|truncate|grant|with)\s"
 )
 
-# (path, enclosing function, start of the text) -> why building that text is sound. Only the dialect
-# layer's DDL over names it has already quoted belongs here (and messages that name a statement). An entry
-# that no longer matches anything fails below, so the list cannot outlive its code.
+# (path, enclosing function, start of the text) -> why building that text is sound. Messages that name a
+# statement belong here and, should a template not do, the dialect layer's DDL over names it has already
+# quoted; nothing else. An entry that no longer matches anything fails below, so none outlives its code.
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("catalog/schema/ddl.py", "touch_function", "CREATE OR REPLACE FUNCTION"): (
-        "dialect layer DDL: the function's name is already quoted by DialectProfile.table"
-    ),
-    ("catalog/schema/ddl.py", "_touch_trigger", "CREATE TRIGGER"): (
-        "dialect layer DDL: trigger, table and function names are already quoted by DialectProfile"
-    ),
-    ("catalog/schema/ddl.py", "table_statements", "CREATE TABLE"): (
-        "dialect layer DDL: the default partition's and the table's names are already quoted"
-    ),
-    ("catalog/schema/migrate.py", "_Migration._audit_columns", "DROP TRIGGER IF EXISTS"): (
-        "dialect layer DDL: trigger and table names are already quoted by DialectProfile"
-    ),
     ("catalog/schema/lint.py", "_finding", "SET NOT NULL on"): (
         "a lint finding's message for a person, naming the statement it warns about; never run"
     ),

@@ -1,12 +1,13 @@
 """Schema releases (immutable, checksummed snapshots with migrations) and schema applies (run records)."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from catalog.exceptions import CatalogError
-from core.choices import RunStatus
-from core.models import RunRecord
+from core.models import RunKind, RunRecord
 
 __all__ = ["SchemaRelease", "SchemaApply"]
 
@@ -64,10 +65,22 @@ class SchemaRelease(models.Model):
         raise CatalogError(f"Release {self} is part of the schema's history and cannot be deleted.")
 
 
+ROLLED_BACK = "The target's transaction was rolled back by the database; check the target and apply again."
+
+
 class SchemaApply(RunRecord):
     """One run of applying (or rolling back) a data store to a release; kept as it ended."""
 
     record_name = "Apply"
+    run_kind = RunKind(
+        job="catalog.jobs.schema_apply_job",
+        lost_note=ROLLED_BACK,
+        unclaimed_note="No worker took this apply within a day (is an rqworker for the default queue "
+        f"running?). {ROLLED_BACK}",
+        unclaimed_after=timedelta(hours=24),
+        # Applies recorded before they had a heartbeat: the job timeout is an hour; running after two is lost.
+        running_without_heartbeat_after=timedelta(hours=2),
+    )
 
     datastore = models.ForeignKey(
         "catalog.DataStore", on_delete=models.PROTECT, related_name="applies", verbose_name=_("data store")
@@ -79,7 +92,6 @@ class SchemaApply(RunRecord):
         help_text=_("The release the data store is brought to."),
     )
     from_version = models.PositiveIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -88,12 +100,7 @@ class SchemaApply(RunRecord):
         related_name="+",
         help_text=_("Empty for an apply from the command line without --user."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     statements_run = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
     log = models.TextField(blank=True)
 
     class Meta:

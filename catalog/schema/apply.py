@@ -9,22 +9,19 @@ from the release it is at.
 import time
 import traceback
 import zlib
-from datetime import timedelta
 
 import sqlalchemy as sa
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from catalog.models import DataStore, SchemaApply, SchemaRelease
 from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.history_table import history_current_version, history_rows, history_table
-from catalog.schema.metadata import schema_model_build
+from catalog.schema.metadata import schema_tables_build
+from catalog.schema.model import schema_model_from_snapshot
 from core.choices import RunStatus
 from core.connections import datastore_connect
 from core.errors import SchemaError
-from core.heartbeat import Heartbeat, heartbeat_lost, heartbeat_stale_before
-from core.jobs import job_enqueue
+from core.runs import run_claim, run_finish, run_heartbeat, run_request, runs_reap
 
 __all__ = [
     "schema_apply_enqueue",
@@ -33,11 +30,6 @@ __all__ = [
     "schema_apply_execute",
     "ApplyOutcome",
 ]
-
-
-# Runs recorded before applies had a heartbeat: the job timeout is an hour; "running" after two is lost.
-LOST_RUNNING_AFTER = timedelta(hours=2)
-LOST_QUEUED_AFTER = timedelta(hours=24)
 
 
 class ApplyOutcome:
@@ -50,10 +42,10 @@ class ApplyOutcome:
 def _lock(
     connection: sa.Connection, profile: DialectProfile, schema: str | None, datastore: DataStore
 ) -> None:
-    if profile.name != "postgresql":
-        return
+    if not profile.has_template("apply_lock"):
+        return  # the dialect has no advisory locks; its DDL locks are what keep two applies apart
     key = zlib.crc32(f"custodian:{schema}".encode())
-    if not connection.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar():
+    if not connection.execute(sa.text(profile.render("apply_lock")), {"key": key}).scalar():
         raise SchemaError(
             f"Another apply to '{datastore.name}' holds the lock; try again when it has finished."
         )
@@ -74,7 +66,8 @@ def _verify_checksums(rows, releases: dict[int, SchemaRelease], datastore: DataS
 def _verify_no_drift(connection, profile, release: SchemaRelease, datastore: DataStore) -> None:
     from catalog.schema.drift import drift_compare
 
-    report = drift_compare(expected=schema_model_build(release.snapshot, profile), connection=connection)
+    expected = schema_tables_build(schema_model_from_snapshot(release.snapshot), profile)
+    report = drift_compare(expected=expected, connection=connection)
     if report.has_drift:
         lines = "\n".join(f"- {line}" for line in [*report.missing, *report.extra, *report.different][:20])
         raise SchemaError(
@@ -173,65 +166,43 @@ def schema_apply_enqueue(*, datastore: DataStore, user, version: int | None = No
     with transaction.atomic():
         # One request at a time decides whether an apply is already under way for this store.
         DataStore.objects.select_for_update().get(pk=datastore.pk)
-        _fail_lost_runs(datastore)
-        if SchemaApply.objects.filter(
-            datastore=datastore, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-        ).exists():
+        runs_reap(kinds=[SchemaApply], datastore=datastore)
+        if SchemaApply.objects.filter(datastore=datastore, status__in=SchemaApply.run_kind.active).exists():
             raise SchemaError(f"An apply to '{datastore.name}' is already queued or running.")
-        run = SchemaApply.objects.create(datastore=datastore, release=release, requested_by=user)
-        job_enqueue("default", "catalog.jobs.schema_apply_job", run.pk)
-    return run
-
-
-def _fail_lost_runs(datastore: DataStore) -> None:
-    """Runs whose worker died (heartbeat stale) or that no worker took are marked failed."""
-    now = timezone.now()
-    lost = SchemaApply.objects.filter(datastore=datastore).filter(
-        Q(status=RunStatus.RUNNING, heartbeat_at__lt=heartbeat_stale_before(now))
-        # runs recorded before applies had a heartbeat: by age
-        | Q(status=RunStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=now - LOST_RUNNING_AFTER)
-        | Q(status=RunStatus.QUEUED, created_at__lt=now - LOST_QUEUED_AFTER)
-    )
-    for run in lost:
-        first = (
-            heartbeat_lost(run.heartbeat_at)
-            if run.status == RunStatus.RUNNING
-            else ("No worker took this apply within a day (is an rqworker for the default queue running?).")
-        )
-        SchemaApply.objects.filter(pk=run.pk, status=run.status).update(
-            status=RunStatus.FAILED,
-            finished_at=now,
-            error=f"{first} The target's transaction was rolled back by the database; check the target and "
-            "apply again.",
-        )
+        return run_request(SchemaApply(datastore=datastore, release=release, requested_by=user), user=user)
 
 
 def schema_apply_recorded(*, datastore: DataStore, release: SchemaRelease, user) -> SchemaApply:
     """Apply now, in this process, with a record like an admin's queued apply (the command line and the
     demo), so that the data store's page and the dashboard know the version it is at."""
-    run = SchemaApply.objects.create(datastore=datastore, release=release, requested_by=user)
+    run = run_request(
+        SchemaApply(datastore=datastore, release=release, requested_by=user),
+        user=user or "command",
+        enqueue=False,
+    )
     return schema_apply_run(apply_id=run.pk)
 
 
-def schema_apply_run(*, apply_id: int) -> SchemaApply:
-    """Job body: run a recorded apply and record how it ended (the error with its traceback if it failed)."""
-    run = SchemaApply.objects.select_related("datastore", "release", "requested_by").get(pk=apply_id)
-    run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-    run.heartbeat_at = run.started_at
-    run.save(update_fields=["status", "started_at", "heartbeat_at"])
+def schema_apply_run(*, apply_id: int) -> SchemaApply | None:
+    """Job body: run a recorded apply and record how it ended (the error with its traceback if it failed);
+    None when it was not queued any more."""
+    run = run_claim(SchemaApply, apply_id)
+    if run is None:
+        return None
     try:
-        with Heartbeat(SchemaApply, run.pk):
+        with run_heartbeat(run):
             outcome = schema_apply_execute(
                 datastore=run.datastore, target_version=run.release.version, user=run.requested_by
             )
     except Exception as exc:  # every failure is recorded on the run; the target rolled back
-        run.status = RunStatus.FAILED
-        run.error = exc.message if isinstance(exc, SchemaError) else f"{exc}\n\n{traceback.format_exc()}"
+        error = exc.message if isinstance(exc, SchemaError) else f"{exc}\n\n{traceback.format_exc()}"
+        run_finish(run, RunStatus.FAILED, error=error)
     else:
-        run.status = RunStatus.SUCCEEDED
-        run.from_version = outcome.from_version
-        run.statements_run = len(outcome.statements)
-        run.log = ";\n\n".join(outcome.statements)
-    run.finished_at = timezone.now()
-    run.save()
+        run_finish(
+            run,
+            RunStatus.SUCCEEDED,
+            from_version=outcome.from_version,
+            statements_run=len(outcome.statements),
+            log=";\n\n".join(outcome.statements),
+        )
     return run

@@ -1,14 +1,18 @@
 """What differs between the SQL dialects Custodian writes, in one place.
 
 Each dialect is a `DialectProfile`: SQLAlchemy's dialect (which compiles CREATE TABLE, types, indexes), the
-identifier quoting gate, capability flags, and the few templates SQLAlchemy has no construct for. Code that
-generates SQL asks the profile; there is no `if dialect == "mysql"` anywhere else.
+identifier quoting gate, capability flags (`supports_*`), native types, and named templates for what
+SQLAlchemy has no construct for (renames, ALTER COLUMN, comments, the audit trigger, the apply lock). A
+template a dialect lacks means it cannot say that thing (`has_template`). Code that generates SQL asks the
+profile; there is no `if dialect == "mysql"` anywhere else (tests/catalog/schema/test_dialects.py holds
+every module to that).
 """
 
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql, mysql, postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
 from core import quoting
@@ -22,6 +26,7 @@ __all__ = [
     "SQLSERVER",
     "SQLITE",
     "profile_for",
+    "profile_of_connection",
 ]
 
 
@@ -44,6 +49,24 @@ class DialectProfile:
     supports_transactional_ddl: bool = False
     # SQLite cannot ALTER TABLE ... ADD CONSTRAINT, but accepts a foreign key to a table created later.
     supports_add_constraint: bool = True
+    # Whether a primary key or unique constraint may cover a column of unbounded type (text, json, bytea).
+    supports_unbounded_keys: bool = True
+    supports_on_delete_restrict: bool = True
+    # Comments written inside CREATE TABLE (MySQL) rather than as statements of their own.
+    inline_comments: bool = False
+    # Whether a comment statement replaces the comment a table or column has (COMMENT ON does; SQL Server's
+    # sp_addextendedproperty fails on one that exists), so a migration may re-issue it or set it to NULL.
+    comments_replace: bool = False
+    # Catalog type -> SQLAlchemy type class this dialect stores natively (others use the portable mapping).
+    native_types: dict = field(default_factory=dict)
+    # The DEFAULT of the audit column updated_at, when the dialect can keep it current by itself.
+    updated_at_default: str | None = None
+    # The remark for audited tables when no trigger keeps updated_at and version current.
+    audit_note: str = (
+        "{table}: updated_at and version are kept by the application on {label} (no trigger generated)."
+    )
+    # Planner estimates of table rows (:schema bound), where counting every table would be slow.
+    row_estimates_sql: str | None = None
     length_function: str = "char_length"
     boolean_literals: tuple[str, str] = ("false", "true")
     # Catalog default functions -> this dialect's SQL (None: cannot be expressed).
@@ -60,6 +83,9 @@ class DialectProfile:
         if schema and self.supports_schemas:
             return f"{self.quote(schema)}.{self.quote(name)}"
         return self.quote(name)
+
+    def has_template(self, template: str) -> bool:
+        return template in self.templates
 
     def render(self, template: str, **parts) -> str:
         if template not in self.templates:
@@ -108,6 +134,13 @@ _ANSI_TEMPLATES = {
     "drop_constraint": "ALTER TABLE {table} DROP CONSTRAINT {name}",
 }
 
+# Keeps updated_at and version of an audited table current (PostgreSQL: one shared trigger function).
+_POSTGRESQL_TOUCH_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    'BEGIN\n    NEW."updated_at" := now();\n    NEW."version" := OLD."version" + 1;\n'
+    "    RETURN NEW;\nEND\n$$"
+)
+
 POSTGRESQL = DialectProfile(
     name="postgresql",
     label="PostgreSQL",
@@ -117,6 +150,12 @@ POSTGRESQL = DialectProfile(
     supports_partitioning=True,
     supports_triggers=True,
     supports_transactional_ddl=True,
+    comments_replace=True,
+    native_types={"uuid": sa.Uuid, "jsonb": JSONB},
+    row_estimates_sql=(
+        "SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"
+    ),
     default_functions={
         **_COMMON_DEFAULTS,
         "now()": "now()",
@@ -133,6 +172,13 @@ POSTGRESQL = DialectProfile(
         "drop_default": "ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT",
         "comment_table": "COMMENT ON TABLE {table} IS {comment}",
         "comment_column": "COMMENT ON COLUMN {table}.{column} IS {comment}",
+        "touch_function": _POSTGRESQL_TOUCH_FUNCTION,
+        "touch_trigger": "CREATE TRIGGER {trigger} BEFORE UPDATE ON {table} FOR EACH ROW "
+        "EXECUTE FUNCTION {function}()",
+        "drop_trigger": "DROP TRIGGER IF EXISTS {trigger} ON {table}",
+        "default_partition": "CREATE TABLE {partition} PARTITION OF {table} DEFAULT",
+        # Two applies to one schema at once: the second is refused, not queued.
+        "apply_lock": "SELECT pg_try_advisory_xact_lock(:key)",
     },
 )
 
@@ -145,6 +191,11 @@ MYSQL = DialectProfile(
     supports_partial_index=False,
     supports_index_include=False,
     supports_index_method=False,
+    supports_unbounded_keys=False,
+    inline_comments=True,
+    updated_at_default="CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP",
+    audit_note="{table}: updated_at follows ON UPDATE CURRENT_TIMESTAMP; version is kept by the application "
+    "(no trigger generated).",
     length_function="CHAR_LENGTH",
     boolean_literals=("0", "1"),
     default_functions={
@@ -177,6 +228,9 @@ SQLSERVER = DialectProfile(
     supports_index_method=False,
     supports_regex_check=False,
     supports_transactional_ddl=True,
+    supports_unbounded_keys=False,
+    supports_on_delete_restrict=False,
+    native_types={"uuid": sa.Uuid},
     length_function="LEN",
     boolean_literals=("0", "1"),
     default_functions={
@@ -231,7 +285,14 @@ SQLITE = DialectProfile(
         "substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))))",
     },
     type_notes={"timestamptz": "SQLite stores timestamps as text: store UTC."},
-    templates={**_ANSI_TEMPLATES},
+    templates={
+        **_ANSI_TEMPLATES,
+        "touch_trigger": "CREATE TRIGGER {trigger} AFTER UPDATE ON {table} FOR EACH ROW "
+        'WHEN NEW."version" = OLD."version" BEGIN '
+        'UPDATE {table} SET "updated_at" = CURRENT_TIMESTAMP, "version" = OLD."version" + 1 '
+        "WHERE rowid = NEW.rowid; END",
+        "drop_trigger": "DROP TRIGGER IF EXISTS {trigger}",
+    },
 )
 
 PROFILES = {profile.name: profile for profile in (POSTGRESQL, SQLITE, MYSQL, SQLSERVER)}
@@ -245,3 +306,8 @@ def profile_for(name: str) -> DialectProfile:
         raise SchemaError(
             f"'{name}' is not a supported dialect; choose one of {', '.join(PROFILES)}."
         ) from None
+
+
+def profile_of_connection(connection: sa.Connection) -> DialectProfile | None:
+    """The profile of the dialect a SQLAlchemy connection speaks; None for a dialect Custodian has none of."""
+    return next((p for p in PROFILES.values() if p.sqla.name == connection.dialect.name), None)

@@ -16,7 +16,8 @@ from catalog.models import DataStore, SchemaRelease
 from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.history_table import HistoryRow, history_current_version, history_rows
 from catalog.schema.introspect import LiveIndex, LiveTable, default_normalize, live_tables_read, type_sql
-from catalog.schema.metadata import SchemaModel, schema_model_build
+from catalog.schema.metadata import SchemaTables, schema_tables_build
+from catalog.schema.model import schema_model_from_snapshot
 from core.connections import datastore_connect
 from core.errors import SchemaError
 
@@ -234,7 +235,7 @@ def _live_shape(index: LiveIndex) -> _IndexShape:
     )
 
 
-def drift_compare(*, expected: SchemaModel, connection: sa.Connection) -> DriftReport:
+def drift_compare(*, expected: SchemaTables, connection: sa.Connection) -> DriftReport:
     """How the database behind `connection` differs from the tables of `expected` (built from a release's
     snapshot for this dialect); Custodian's history table and partitions of partitioned tables aside."""
     live = live_tables_read(connection, schema=expected.schema)
@@ -284,7 +285,7 @@ def schema_drift(*, datastore: DataStore, release: SchemaRelease | None = None) 
     with datastore_connect(datastore) as connection:
         rows = history_rows(connection, profile, schema)
         release = release or _applied_release(datastore, rows)
-        expected = schema_model_build(release.snapshot, profile)
+        expected = schema_tables_build(schema_model_from_snapshot(release.snapshot), profile)
         report = drift_compare(expected=expected, connection=connection)
     report.different += _history_lines(release, rows)
     report.subject = f"Data store '{datastore.name}' against release v{release.version}"

@@ -1,8 +1,9 @@
-"""The SQL that takes a database from one snapshot's schema to another's, in a safe order.
+"""The SQL that takes a database from one schema model's tables to another's, in a safe order.
 
-Both snapshots become SQLAlchemy tables for the dialect (metadata.py); tables and columns are matched by id
-(renames are renames), and constraints and indexes by their compiled definition, so any change to one is
-a drop and a re-create. The down migration is the same function with the snapshots swapped.
+Both models (read from releases' snapshots) become SQLAlchemy tables for the dialect (metadata.py); tables
+and columns are matched by id (renames are renames), and constraints and indexes by their compiled
+definition, so any change to one is a drop and a re-create. The down migration is the same function with
+the models swapped. What a dialect cannot alter, or writes differently, comes from its profile.
 """
 
 import sqlalchemy as sa
@@ -10,7 +11,8 @@ from sqlalchemy.schema import AddConstraint, CreateColumn, CreateIndex, DropCons
 
 from catalog.schema.ddl import Statement, table_statements, touch_function
 from catalog.schema.dialects import DialectProfile
-from catalog.schema.metadata import AUDIT_COLUMNS, SchemaModel, schema_model_build
+from catalog.schema.metadata import AUDIT_COLUMNS, SchemaTables, schema_tables_build
+from catalog.schema.model import SchemaModel, Table, schema_model_of
 from core.errors import SchemaError
 from core.gc_pause import gc_paused
 
@@ -26,53 +28,49 @@ def _constraints(profile: DialectProfile, table: sa.Table, kinds) -> dict[str, t
     return found
 
 
-def _indexes(profile: DialectProfile, model: SchemaModel, entity_id: str) -> dict[str, tuple[str, sa.Index]]:
-    return {str(i.name): (profile.compile(CreateIndex(i)), i) for i in model.indexes.get(entity_id, [])}
+def _indexes(profile: DialectProfile, tables: SchemaTables, table_id: str) -> dict[str, tuple[str, sa.Index]]:
+    return {str(i.name): (profile.compile(CreateIndex(i)), i) for i in tables.indexes.get(table_id, [])}
 
 
-def _changed_entities(old: dict, new: dict) -> set[str]:
-    """Entities whose definition differs, and those whose foreign keys point into one (their FK SQL names
+def _changed_tables(old: SchemaModel, new: SchemaModel) -> set[str]:
+    """Tables whose definition differs, and those whose foreign keys point into one (their FK SQL names
     the target table and column, so it may differ too)."""
-    before, after = old["entities"], new["entities"]
-    changed = {e for e in set(before) | set(after) if before.get(e) != after.get(e)}
-    owner = {
-        c: e for snapshot in (before, after) for e, entity in snapshot.items() for c in entity["columns"]
+    changed = {
+        t
+        for t in old.table_ids | new.table_ids
+        if (old.table(t) if old.has_table(t) else None) != (new.table(t) if new.has_table(t) else None)
     }
     pointing = {
-        e
-        for snapshot in (before, after)
-        for e, entity in snapshot.items()
-        if any(
-            owner.get(c["references_id"]) in changed for c in entity["columns"].values() if c["references_id"]
-        )
+        table.id
+        for model in (old, new)
+        for table in model.tables
+        if any(foreign_key.target_table_id in changed for foreign_key in table.foreign_keys)
     }
     return changed | pointing
 
 
-def _neighbourhood(snapshot: dict, focus: set[str]) -> dict:
-    """The snapshot cut down to the focus entities and the tables their foreign keys point at."""
-    entities = snapshot["entities"]
-    owner = {c: e for e, entity in entities.items() for c in entity["columns"]}
-    wanted = {e for e in focus if e in entities}
+def _neighbourhood(model: SchemaModel, focus: set[str]) -> SchemaModel:
+    """The model cut down to the focus tables and the tables their foreign keys point at."""
+    wanted = {t for t in focus if model.has_table(t)}
     wanted |= {
-        owner[c["references_id"]]
-        for e in list(wanted)
-        for c in entities[e]["columns"].values()
-        if c["references_id"] in owner
+        foreign_key.target_table_id
+        for t in list(wanted)
+        for foreign_key in model.table(t).foreign_keys
+        if foreign_key.target_table_id
     }
-    return {**snapshot, "entities": {e: entities[e] for e in wanted}}
+    return model.subset(wanted)
 
 
 class _Migration:
     """Collects the statements of one migration, phase by phase."""
 
-    def __init__(self, old: dict, new: dict, profile: DialectProfile):
-        self.old_snapshot, self.new_snapshot, self.profile = old, new, profile
+    def __init__(self, old: SchemaModel, new: SchemaModel, profile: DialectProfile):
+        self.old_model, self.new_model, self.profile = old, new, profile
         # Only what changed (and its foreign-key neighbours) is built: 5% of a large catalog costs 5%.
-        focus = _changed_entities(old, new)
-        self.old = schema_model_build(_neighbourhood(old, focus), profile, focus)
-        self.new = schema_model_build(_neighbourhood(new, focus), profile, focus)
-        in_old, in_new = focus & set(old["entities"]), focus & set(new["entities"])
+        focus = _changed_tables(old, new)
+        self.old = schema_tables_build(_neighbourhood(old, focus), profile, focus)
+        self.new = schema_tables_build(_neighbourhood(new, focus), profile, focus)
+        in_old, in_new = focus & old.table_ids, focus & new.table_ids
         self.kept = sorted(in_old & in_new, key=lambda e: self.new.tables[e].name)
         self.added = sorted(in_new - in_old, key=lambda e: self.new.tables[e].name)
         self.dropped = sorted(in_old - in_new, key=lambda e: self.old.tables[e].name)
@@ -81,8 +79,12 @@ class _Migration:
     def emit(self, sql: str, entity_id: str | None = None) -> None:
         self.statements.append(Statement(sql, entity_id))
 
-    def table_name(self, model: SchemaModel, entity_id: str) -> str:
-        return self.profile.table(model.schema, model.tables[entity_id].name)
+    def table_name(self, tables: SchemaTables, entity_id: str) -> str:
+        return self.profile.table(tables.schema, tables.tables[entity_id].name)
+
+    def tables_of(self, entity_id: str) -> tuple[Table, Table]:
+        """The old and the new model's table of a kept entity."""
+        return self.old_model.table(entity_id), self.new_model.table(entity_id)
 
     # Phase 1: remove what changes or goes, newest dependencies first.
     def drop_changed(self, kinds, entity_ids) -> None:
@@ -138,28 +140,25 @@ class _Migration:
                     )
 
     def _kept_columns(self, entity_id: str) -> list[str]:
-        old_ids = set(self.old_snapshot["entities"][entity_id]["columns"])
-        new_ids = set(self.new_snapshot["entities"][entity_id]["columns"])
-        return sorted(
-            old_ids & new_ids,
-            key=lambda c: self.new_snapshot["entities"][entity_id]["columns"][c]["position"],
-        )
+        old, new = self.tables_of(entity_id)
+        return [column.id for column in new.columns if old.has_column(column.id)]
 
     def columns(self) -> None:
         for entity_id in self.kept:
-            old_cols = self.old_snapshot["entities"][entity_id]["columns"]
-            new_cols = self.new_snapshot["entities"][entity_id]["columns"]
+            old, new = self.tables_of(entity_id)
             table = self.table_name(self.new, entity_id)
-            for column_id in sorted(set(old_cols) - set(new_cols), key=lambda c: old_cols[c]["position"]):
-                self.emit(
-                    self.profile.render(
-                        "drop_column", table=table, column=self.profile.quote(old_cols[column_id]["name"])
-                    ),
-                    entity_id,
-                )
+            for column in old.columns:
+                if not new.has_column(column.id):
+                    self.emit(
+                        self.profile.render(
+                            "drop_column", table=table, column=self.profile.quote(column.name)
+                        ),
+                        entity_id,
+                    )
             self._audit_columns(entity_id, table)
-            for column_id in sorted(set(new_cols) - set(old_cols), key=lambda c: new_cols[c]["position"]):
-                self._add_column(entity_id, table, self.new.columns[column_id][1])
+            for column in new.columns:
+                if not old.has_column(column.id):
+                    self._add_column(entity_id, table, self.new.columns[column.id][1])
             for column_id in self._kept_columns(entity_id):
                 self._alter_column(
                     entity_id, table, self.old.columns[column_id][1], self.new.columns[column_id][1]
@@ -174,21 +173,17 @@ class _Migration:
         )
 
     def _audit_columns(self, entity_id: str, table: str) -> None:
-        before = self.old_snapshot["entities"][entity_id]["has_audit_columns"]
-        after = self.new_snapshot["entities"][entity_id]["has_audit_columns"]
+        old, new = self.tables_of(entity_id)
+        before, after = old.has_audit_columns, new.has_audit_columns
         if before == after:
             return
         if after:
             for name in AUDIT_COLUMNS:
                 self._add_column(entity_id, table, self.new.tables[entity_id].c[name])
         else:
-            if self.profile.supports_triggers:
+            if self.profile.has_template("drop_trigger"):
                 trigger = self.profile.quote(f"{self.old.tables[entity_id].name}_touch")
-                self.emit(
-                    f"DROP TRIGGER IF EXISTS {trigger}"
-                    + (f" ON {table}" if self.profile.name == "postgresql" else ""),
-                    entity_id,
-                )
+                self.emit(self.profile.render("drop_trigger", trigger=trigger, table=table), entity_id)
             for name in AUDIT_COLUMNS:
                 self.emit(
                     self.profile.render("drop_column", table=table, column=self.profile.quote(name)),
@@ -234,28 +229,24 @@ class _Migration:
     # Phase 3: build what is new.
     def create_tables(self) -> None:
         # The first release creates its schema, so its script runs on an empty database as it is.
-        if (
-            self.added
-            and not self.old_snapshot["entities"]
-            and self.new.schema
-            and self.profile.supports_schemas
-        ):
+        if self.added and not self.old_model.tables and self.new.schema and self.profile.supports_schemas:
             self.emit(
                 self.profile.render(
                     "create_schema", schema=self.profile.quote(self.new.schema), schema_plain=self.new.schema
                 )
             )
+        # The trigger function comes with the first audited table (PostgreSQL; other dialects have none).
+        function = touch_function(self.new)
         if (
-            self.profile.name == "postgresql"
-            and any(self.new_snapshot["entities"][e]["has_audit_columns"] for e in self.added + self.kept)
-            and not any(e["has_audit_columns"] for e in self.old_snapshot["entities"].values())
+            function
+            and any(self.new_model.table(e).has_audit_columns for e in self.added + self.kept)
+            and not any(table.has_audit_columns for table in self.old_model.tables)
         ):
-            self.statements.append(touch_function(self.new))
+            self.statements.append(function)
         for entity_id in self.added:
             self.statements += table_statements(
                 self.new,
                 entity_id,
-                self.new_snapshot["entities"][entity_id],
                 # Inline where constraints cannot be added later (SQLite), else added after all tables.
                 foreign_keys=[] if self.profile.supports_add_constraint else None,
             )
@@ -304,51 +295,48 @@ class _Migration:
 
     def comments_and_triggers(self) -> None:
         for entity_id in self.kept:
-            old_entity = self.old_snapshot["entities"][entity_id]
-            new_entity = self.new_snapshot["entities"][entity_id]
-            if old_entity["partition_column_id"] != new_entity["partition_column_id"]:
+            old, new = self.tables_of(entity_id)
+            if old.partitioning != new.partitioning:
                 raise SchemaError(
-                    f"Entity '{new_entity['name']}': changing the partitioning of an existing table "
+                    f"Entity '{new.name}': changing the partitioning of an existing table "
                     "means rebuilding it; Custodian does not generate that migration."
                 )
-            comment_statements = [
-                s
-                for s in table_statements(self.new, entity_id, new_entity, foreign_keys=[])
-                if s.sql.startswith(("COMMENT ON", "EXEC sp_addextendedproperty"))
-            ]
-            old_comments = {s.sql for s in table_statements(self.old, entity_id, old_entity, foreign_keys=[])}
-            for statement in comment_statements:
-                if statement.sql not in old_comments:
-                    self.statements.append(statement)
-            self._comments_removed(entity_id, old_entity, new_entity)
-            if new_entity["has_audit_columns"] and not old_entity["has_audit_columns"]:
+            new_statements = table_statements(self.new, entity_id, foreign_keys=[])
+            if self.profile.comments_replace:
+                old_comments = {s.sql for s in table_statements(self.old, entity_id, foreign_keys=[])}
                 self.statements += [
-                    s
-                    for s in table_statements(self.new, entity_id, new_entity, foreign_keys=[])
-                    if s.sql.startswith("CREATE TRIGGER")
+                    s for s in new_statements if s.kind == "comment" and s.sql not in old_comments
                 ]
+            self._comments_removed(entity_id, old, new)
+            if new.has_audit_columns and not old.has_audit_columns:
+                self.statements += [s for s in new_statements if s.kind == "trigger"]
 
-    def _comments_removed(self, entity_id: str, old_entity: dict, new_entity: dict) -> None:
-        if self.profile.name != "postgresql":
+    def _comments_removed(self, entity_id: str, old: Table, new: Table) -> None:
+        """A comment emptied in the catalog is set to NULL, where a comment statement replaces one."""
+        profile = self.profile
+        if not profile.comments_replace:
             return
         table = self.table_name(self.new, entity_id)
-        if old_entity["description"] and not new_entity["description"]:
-            self.emit(self.profile.render("comment_table", table=table, comment="NULL"), entity_id)
-        for column_id, column in sorted(new_entity["columns"].items()):
-            before = old_entity["columns"].get(column_id)
-            if before and before["description"] and not column["description"]:
-                name = self.profile.quote(column["name"])
-                comment = self.profile.render("comment_column", table=table, column=name, comment="NULL")
-                self.emit(comment, entity_id)
+        if old.description and not new.description:
+            self.emit(profile.render("comment_table", table=table, comment="NULL"), entity_id)
+        for column in sorted(new.columns, key=lambda c: c.id):
+            if old.has_column(column.id) and old.column(column.id).description and not column.description:
+                name = profile.quote(column.name)
+                self.emit(
+                    profile.render("comment_column", table=table, column=name, comment="NULL"), entity_id
+                )
 
 
-def migration_statements(old: dict, new: dict, profile: DialectProfile) -> list[Statement]:
-    """Statements taking a database with `old`'s schema to `new`'s, dependency-safe."""
+def migration_statements(
+    old: dict | SchemaModel, new: dict | SchemaModel, profile: DialectProfile
+) -> list[Statement]:
+    """Statements taking a database with `old`'s schema to `new`'s (models, or releases' snapshots),
+    dependency-safe."""
     with gc_paused():
-        return _migration_statements(old, new, profile)
+        return _migration_statements(schema_model_of(old), schema_model_of(new), profile)
 
 
-def _migration_statements(old: dict, new: dict, profile: DialectProfile) -> list[Statement]:
+def _migration_statements(old: SchemaModel, new: SchemaModel, profile: DialectProfile) -> list[Statement]:
     migration = _Migration(old, new, profile)
     key_kinds = (sa.PrimaryKeyConstraint, sa.UniqueConstraint, sa.CheckConstraint)
     migration.drop_changed(sa.ForeignKeyConstraint, sorted(migration.kept + migration.dropped))

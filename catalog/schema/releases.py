@@ -7,9 +7,10 @@ from catalog.choices import LintSeverity
 from catalog.models import DataStore, SchemaRelease
 from catalog.schema.ddl import Statement, ddl_render
 from catalog.schema.dialects import profile_for
-from catalog.schema.diff import snapshot_diff
+from catalog.schema.diff import schema_diff
 from catalog.schema.lint import release_lint
 from catalog.schema.migrate import migration_statements
+from catalog.schema.model import schema_model_from_snapshot
 from catalog.schema.snapshot import snapshot_build, snapshot_checksum, snapshot_empty
 from catalog.schema.stats import table_rows_read
 from core.errors import SchemaError
@@ -26,11 +27,14 @@ class ReleasePreview:
         self.version = (self.previous.version if self.previous else 0) + 1
         self.snapshot = snapshot_build(datastore)
         self.checksum = snapshot_checksum(self.snapshot)
-        old = self.previous.snapshot if self.previous else snapshot_empty(datastore)
+        # Each snapshot is read into the typed model once, for the diff and both migrations.
+        previous = self.previous.snapshot if self.previous else snapshot_empty(datastore)
+        old = schema_model_from_snapshot(previous)
+        new = schema_model_from_snapshot(self.snapshot)
         profile = profile_for(datastore.engine)
-        self.changes = snapshot_diff(old, self.snapshot)
-        self.up = migration_statements(old, self.snapshot, profile)
-        self.down = migration_statements(self.snapshot, old, profile)
+        self.changes = schema_diff(old, new)
+        self.up = migration_statements(old, new, profile)
+        self.down = migration_statements(new, old, profile)
         self.findings = release_lint(self.changes, table_rows if self.previous else {})
         self.errors = [f for f in self.findings if f.severity == LintSeverity.ERROR]
 

@@ -5,6 +5,7 @@ import logging
 import sqlalchemy as sa
 
 from catalog.models import DataStore
+from catalog.schema.dialects import profile_of_connection
 from core.connections import datastore_connect
 from core.errors import SchemaError
 
@@ -12,21 +13,18 @@ __all__ = ["table_rows_read"]
 
 logger = logging.getLogger(__name__)
 
-# PostgreSQL's planner estimate; -1 means never analyzed, then the table is counted (small if never analyzed).
-_POSTGRESQL_ESTIMATES = sa.text(
-    "SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"
-)
-
 
 def table_rows_read(datastore: DataStore) -> dict[str, int] | None:
-    """{table: rows (estimated on PostgreSQL)}, or None when the database cannot be reached or read."""
+    """{table: rows (estimated where the dialect keeps estimates), or None when the database cannot be
+    reached or read."""
     if not (datastore.url_env or datastore.connection_alias):
         return None
     try:
         with datastore_connect(datastore) as connection:
-            if connection.dialect.name == "postgresql":
-                return _postgresql_rows(connection, datastore.schema_name or "public")
+            profile = profile_of_connection(connection)
+            estimates = profile.row_estimates_sql if profile else None
+            if estimates:
+                return _estimated_rows(connection, sa.text(estimates), datastore.schema_name or "public")
             tables = sa.inspect(connection).get_table_names()
             return {name: _count(connection, None, name) for name in tables}
     except (SchemaError, sa.exc.SQLAlchemyError) as exc:
@@ -34,9 +32,10 @@ def table_rows_read(datastore: DataStore) -> dict[str, int] | None:
         return None
 
 
-def _postgresql_rows(connection, schema: str) -> dict[str, int]:
+def _estimated_rows(connection, estimates: sa.TextClause, schema: str) -> dict[str, int]:
+    # The planner's estimate; -1 means never analyzed, then the table is counted (small if never analyzed).
     rows = {}
-    for name, estimate in connection.execute(_POSTGRESQL_ESTIMATES, {"schema": schema}):
+    for name, estimate in connection.execute(estimates, {"schema": schema}):
         rows[name] = estimate if estimate >= 0 else _count(connection, schema, name)
     return rows
 

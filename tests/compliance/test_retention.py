@@ -10,7 +10,8 @@ from catalog.services import catalog_object_save
 from compliance.choices import ExecutionStatus, ExecutionTrigger
 from compliance.exceptions import RetentionBusy
 from compliance.models import RetentionExecution, RetentionSweep
-from compliance.retention import retention_enforce, retention_execution_request, retention_schedule_tick
+from compliance.retention import retention_enforce, retention_execution_request, retention_tick
+from core.errors import RecordError
 from core.masking import mask_value
 from core.scheduler import scheduler_tick
 from tests.compliance.conftest import hold, policy, query, run_sql, snapshot, table
@@ -252,9 +253,9 @@ class TestRecords:
             policy=policy(shop.orders, officer, "bookkeeping", "ordered_at", 10), dry_run=True, user=officer
         )
         execution.error = "rewritten"
-        with pytest.raises(CatalogError, match="has finished; its record cannot change"):
+        with pytest.raises(RecordError, match="has finished; its record cannot change"):
             execution.save()
-        with pytest.raises(CatalogError, match="cannot be deleted"):
+        with pytest.raises(RecordError, match="cannot be deleted"):
             execution.delete()
         with pytest.raises(CatalogError, match="are records and cannot be deleted"):
             RetentionExecution.objects.all().delete()
@@ -294,11 +295,11 @@ def test_the_daily_tick_queues_enforcement_once_per_slot(
     old_tickets = policy(shop.tickets, officer, "old tickets", "opened_at", 5, action="archive")
 
     # Before 02:00 (and the first tick after installing, hours after the slot) nothing runs
-    assert retention_schedule_tick(now=at(1, 1, 59)) == []
-    assert retention_schedule_tick(now=at(2, 15)) == []
+    assert retention_tick(now=at(1, 1, 59)) == []
+    assert retention_tick(now=at(2, 15)) == []
 
     with django_capture_on_commit_callbacks(execute=True):
-        queued = scheduler_tick(now=at(3, 2))["compliance.retention.retention_schedule_tick"]
+        queued = scheduler_tick(now=at(3, 2))["compliance.retention.retention_tick"]
     assert [e.policy for e in queued] == [bookkeeping, old_tickets]
     executions = RetentionExecution.objects.order_by("pk")
     assert [(e.status, e.trigger, e.sweep.slot) for e in executions] == [
@@ -309,10 +310,10 @@ def test_the_daily_tick_queues_enforcement_once_per_slot(
 
     # Later ticks of the same day, and of the same slot, queue nothing more
     for later in (at(3, 2, 1), at(3, 2, 30), at(3, 7)):
-        assert retention_schedule_tick(now=later) == []
+        assert retention_tick(now=later) == []
     assert RetentionExecution.objects.count() == 2 and RetentionSweep.objects.count() == 1
     # The next day's slot runs again
-    assert len(retention_schedule_tick(now=at(4, 2))) == 2
+    assert len(retention_tick(now=at(4, 2))) == 2
 
 
 @pytest.mark.django_db

@@ -10,7 +10,6 @@ import pytest
 from django.db import connection as django_connection
 
 from catalog.choices import PIICategory
-from catalog.exceptions import CatalogError
 from catalog.models import Column
 from catalog.services import catalog_object_save
 from compliance.choices import RequestKind, RequestStatus
@@ -23,6 +22,7 @@ from compliance.subjects import (
     subject_request_export,
     subject_request_find,
 )
+from core.errors import RecordError
 from core.masking import mask_value
 from tests.compliance.conftest import hold, policy, query, run_sql, snapshot, table
 
@@ -359,9 +359,9 @@ class TestErasure:
     def test_finished_requests_are_records(self, shop, officer):
         record = subject_request_find(request=request(shop, "bob@example.com"), user=officer).request
         record.identifier = "someone else"
-        with pytest.raises(CatalogError, match="has finished"):
+        with pytest.raises(RecordError, match="has finished"):
             record.save()
-        with pytest.raises(CatalogError, match="cannot be deleted"):
+        with pytest.raises(RecordError, match="cannot be deleted"):
             record.delete()
         with pytest.raises(ConfirmationMismatch, match="not an erasure"):
             subject_request_erase(request=record, confirm=str(record.pk))

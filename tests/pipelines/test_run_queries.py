@@ -41,7 +41,8 @@ def test_a_run_costs_the_same_queries_for_three_mapped_columns_as_for_eight(
     assert first_few == first_many  # lineage edges created in one statement, not one per column
     again = queries_of_a_run(many)  # nothing new past the watermark: all bookkeeping
     assert again[0] == first_many[0] and again[1] <= first_many[1]
-    assert again[0] <= 8 and again[1] <= 18, again  # 19 + 79 before lineage and checks read once
+    # 19 + 79 before lineage and checks read once; +1 and +2 since every state change is a RunEvent row
+    assert again[0] <= 9 and again[1] <= 20, again
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from core.errors import CustodianError, RecordError
+from core.runs import run_retry_delay, runs_reap
 from pipelines.choices import ErrorKind, RunStatus, RunTrigger
 from pipelines.models import LineageEdge, PipelineRun, PipelineState
 from pipelines.runner import pipeline_run_execute
@@ -21,9 +22,7 @@ from pipelines.services import (
     pipeline_run_cancel,
     pipeline_run_request,
     pipeline_run_retry,
-    retry_delay,
-    runs_reap,
-    schedule_tick,
+    pipelines_tick,
 )
 from tests.pipelines.conftest import CUSTOMER_CSV, make_pipeline, query, store_url
 
@@ -94,7 +93,7 @@ class TestRunRecords:
         assert all(r.status == RunStatus.FAILED and r.error_kind == ErrorKind.TRANSIENT for r in runs)
         assert "retrying now" in runs[0].error and "gave up after 3 attempts" in runs[2].error
         assert runs[1].retry_of == runs[0] and runs[1].trigger == RunTrigger.RETRY
-        assert retry_delay(1) == 10 and retry_delay(2) == 30 and retry_delay(9) == 600
+        assert run_retry_delay(1) == 10 and run_retry_delay(2) == 30 and run_retry_delay(9) == 600
 
     def test_data_errors_are_not_retried(
         self, shop, import_root, platform_admin, settings, django_capture_on_commit_callbacks
@@ -149,13 +148,13 @@ class TestRunRecords:
         settings.CUSTODIAN_JOBS_SYNC = True
         pipeline = make_pipeline(shop.customer, platform_admin, schedule="*/5 * * * *")
         now = datetime(2026, 1, 1, 10, 2, tzinfo=UTC)
-        assert schedule_tick(now=now) == []  # first sight: next run computed
+        assert pipelines_tick(now=now) == []  # first sight: next run computed
         assert PipelineState.objects.get(pipeline=pipeline).next_run_at == datetime(
             2026, 1, 1, 10, 5, tzinfo=UTC
         )
-        queued = schedule_tick(now=now + timedelta(minutes=3))
+        queued = pipelines_tick(now=now + timedelta(minutes=3))
         assert [r.trigger for r in queued] == [RunTrigger.SCHEDULE]
-        assert schedule_tick(now=now + timedelta(minutes=4)) == []
+        assert pipelines_tick(now=now + timedelta(minutes=4)) == []
         assert PipelineState.objects.get(pipeline=pipeline).next_run_at == datetime(
             2026, 1, 1, 10, 10, tzinfo=UTC
         )
@@ -274,8 +273,9 @@ def test_real_worker_runs_the_job_and_a_killed_worker_is_detected(
             os.kill(pid, signal.SIGKILL)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
-    settings.CUSTODIAN_HEARTBEAT_STALE_SECONDS = 2
-    time.sleep(3)
+    settings.CUSTODIAN_HEARTBEAT_STALE_SECONDS = 3
+    assert runs_reap() == 0  # killed, but its last beat is within the stale window
+    time.sleep(3.5)
     reaped = runs_reap()
     doomed.refresh_from_db()
     assert reaped == 1, (doomed.status, doomed.error, doomed.rows_loaded, doomed.heartbeat_at)
@@ -409,4 +409,4 @@ def test_quarantined_rows_are_purged_once_their_run_is_older_than_the_retention(
     assert list(RejectedRow.objects.values_list("run_id", flat=True)) == [recent.pk]
     old.refresh_from_db()
     assert old.rows_rejected == 1  # the run keeps its counts
-    assert schedule_tick(now=now + timedelta(days=30, minutes=1)) == [] and not RejectedRow.objects.exists()
+    assert pipelines_tick(now=now + timedelta(days=30, minutes=1)) == [] and not RejectedRow.objects.exists()

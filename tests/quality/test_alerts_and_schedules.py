@@ -12,7 +12,7 @@ from catalog.services import catalog_object_save
 from quality.choices import CheckTrigger
 from quality.models import CheckRun, EntityScore, Incident, QualityAlerting, QualitySchedule
 from quality.runner import check_run_execute
-from quality.services import check_run_request, quality_schedule_tick
+from quality.services import check_run_request, quality_tick
 from tests.quality.conftest import run_sql, store_url
 
 pytestmark = pytest.mark.django_db
@@ -108,12 +108,12 @@ def test_schedules_queue_checks_when_their_time_comes(dq, steward):
         obj=QualitySchedule(datastore=dq, entity=dq.customer, cron="0 * * * *"), user=steward
     )
     now = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
-    assert quality_schedule_tick(now=now) == []
+    assert quality_tick(now=now) == []
     schedule.refresh_from_db()
     assert schedule.next_run_at == datetime(2026, 1, 1, 11, 0, tzinfo=UTC)
-    queued = quality_schedule_tick(now=now + timedelta(minutes=31))
+    queued = quality_tick(now=now + timedelta(minutes=31))
     assert [(r.entity, r.trigger) for r in queued] == [(dq.customer, CheckTrigger.SCHEDULE)]
-    assert quality_schedule_tick(now=now + timedelta(minutes=32)) == []
+    assert quality_tick(now=now + timedelta(minutes=32)) == []
     assert CheckRun.objects.count() == 1
 
 
@@ -150,7 +150,7 @@ def test_a_schedule_stored_before_the_minimum_still_runs_at_most_that_often(dq, 
     now = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
     QualitySchedule.objects.filter(pk=schedule.pk).update(next_run_at=now)
     minutes = [now + timedelta(minutes=m) for m in range(31)]
-    queued = [at for at in minutes if quality_schedule_tick(now=at)]
+    queued = [at for at in minutes if quality_tick(now=at)]
     assert queued == [now, now + timedelta(minutes=15), now + timedelta(minutes=30)]
 
 

@@ -1,7 +1,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from pipelines.services import TICK_SECONDS, schedule_tick, schedule_tick_ensure
+from core.runs import runs_reap
+from core.scheduler import TICK_SECONDS, scheduler_tick_ensure
+from pipelines.services import pipelines_tick
 
 
 class Command(BaseCommand):
@@ -11,13 +13,14 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        runs = schedule_tick()
+        runs_reap()
+        runs = pipelines_tick()
         if runs:
             listed = ", ".join(f"{run.pipeline.name} (run #{run.pk})" for run in runs)
             self.stdout.write(self.style.SUCCESS(f"Queued {len(runs)} scheduled run(s): {listed}."))
         else:
             self.stdout.write("No scheduled run was due.")
-        schedule_tick_ensure()
+        scheduler_tick_ensure()
         if settings.CUSTODIAN_JOBS_SYNC:
             self.stdout.write(
                 "Jobs run in this process (no REDIS_URL): run this command every minute from cron."

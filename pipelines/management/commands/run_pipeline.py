@@ -3,10 +3,10 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from core.runs import run_finish
 from pipelines.choices import ErrorKind, RunStatus, RunTrigger
 from pipelines.management.commands._pipelines import pipeline_named, user_named
 from pipelines.models import PipelineRun
@@ -88,11 +88,13 @@ class Command(BaseCommand):
             pipeline_run_execute(run.pk, progress=bar.show)
         except KeyboardInterrupt:
             # The run's target transaction died with this process's connection, so nothing was loaded.
-            PipelineRun.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
-                status=RunStatus.CANCELLED,
+            run.refresh_from_db()
+            run_finish(
+                run,
+                RunStatus.CANCELLED,
+                by="command",
                 error_kind=ErrorKind.CANCELLED,
                 error="Interrupted (Ctrl-C) in run_pipeline; the target was left as it was.",
-                finished_at=timezone.now(),
                 phase="",
             )
         run.refresh_from_db()

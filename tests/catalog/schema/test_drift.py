@@ -15,7 +15,8 @@ from catalog.schema.ddl import ddl_render, schema_ddl
 from catalog.schema.dialects import POSTGRESQL, SQLITE
 from catalog.schema.drift import drift_compare, schema_drift
 from catalog.schema.history_table import history_table
-from catalog.schema.metadata import constraint_name, schema_model_build
+from catalog.schema.metadata import constraint_name, schema_tables_build
+from catalog.schema.model import schema_model_from_catalog
 from catalog.schema.snapshot import snapshot_build, snapshot_checksum
 from catalog.services import catalog_object_save, index_columns_set
 from core.errors import SchemaError
@@ -275,10 +276,11 @@ def test_sqlite_database_built_from_the_catalog_has_no_drift(target_store, stewa
     entity = Entity.objects.get(datastore=store, name="event")
     entity.partition_column = None  # SQLite has no partitions; the DDL says so in a comment
     catalog_object_save(obj=entity, user=steward)
-    expected = schema_model_build(snapshot_build(store), SQLITE)
+    model = schema_model_from_catalog(store)
+    expected = schema_tables_build(model, SQLITE)
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'pocket.db'}", poolclass=sa.pool.NullPool)
     with engine.begin() as connection:
-        for statement in schema_ddl(snapshot_build(store), SQLITE):
+        for statement in schema_ddl(model, SQLITE):
             if not statement.is_note:
                 connection.exec_driver_sql(statement.sql)
 
