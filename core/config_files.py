@@ -17,6 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from core.errors import CustodianError
 
 __all__ = [
+    "yaml_dump",
     "ConfigFileError",
     "FlowList",
     "FlowMap",
@@ -84,6 +85,15 @@ YamlDumper.add_representer(
 
 
 # Words for problems -------------------------------------------------------------------------------------
+
+
+def yaml_dump(config: dict, *, header: str) -> str:
+    """A configuration as the YAML file the as-code commands write: `header` (comment lines), then the keys
+    in the order given, block style, unicode kept, lines up to 110 characters."""
+    body = yaml.dump(
+        config, Dumper=YamlDumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110
+    )
+    return header + body
 
 
 def described(value) -> str:

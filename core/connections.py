@@ -7,7 +7,7 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from core.databases import alias_url, environment_url, own_database_problem_for_url
-from core.errors import SchemaError
+from core.errors import SchemaError, StoreUnreachable
 from core.sql_gate import guard_transaction
 
 __all__ = [
@@ -17,7 +17,6 @@ __all__ = [
     "datastore_connect",
     "datastore_pg_connect",
     "datastore_guard",
-    "StoreUnreachable",
 ]
 
 
@@ -80,22 +79,19 @@ def datastore_engine(datastore: DataStore) -> sa.Engine:
 
 @contextmanager
 def datastore_connect(datastore: DataStore):
-    """A connection to the data store; SchemaError naming the store when it cannot be reached."""
+    """A connection to the data store; StoreUnreachable (a SchemaError) naming the store when it cannot be
+    reached, so that callers that retry transient failures can tell it from a wrong configuration."""
     engine = datastore_engine(datastore)
     try:
         connection = engine.connect()
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise SchemaError(f"Cannot reach data store '{datastore.name}': {reason}") from None
+        raise StoreUnreachable(f"Cannot reach data store '{datastore.name}': {reason}") from None
     try:
         yield connection
     finally:
         connection.close()
         engine.dispose()
-
-
-class StoreUnreachable(SchemaError):
-    """The data store refused or dropped the connection: trying again later may work."""
 
 
 def datastore_pg_connect(datastore: DataStore, *, application_name: str = "custodian"):

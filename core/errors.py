@@ -4,7 +4,7 @@ Apps add a few subclasses each (CatalogError, PipelineError, QualityError, Compl
 always written for the person who will read it.
 """
 
-__all__ = ["CustodianError", "SchemaError", "RecordError"]
+__all__ = ["CustodianError", "SchemaError", "StoreUnreachable", "RecordError"]
 
 
 class CustodianError(Exception):
@@ -18,6 +18,10 @@ class CustodianError(Exception):
 
 class SchemaError(CustodianError):
     """The catalog cannot be turned into SQL for a dialect, or SQL cannot be applied to a data store."""
+
+
+class StoreUnreachable(SchemaError):
+    """The data store refused or dropped the connection: trying again later may work."""
 
 
 class RecordError(CustodianError):

@@ -31,11 +31,12 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import YamlLexer
 
-from catalog.admin.base import CatalogModelAdmin, RunRecordAdmin, VersionedModelForm, duration_text
+from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
 from catalog.admin.schema import highlight_css
 from catalog.choices import TYPE_FAMILIES, MaskingStrategy, PIICategory
 from catalog.lineage import LineageRow
 from catalog.models import Column
+from core.admin import RunRecordAdmin, duration_text, run_label
 from core.errors import CustodianError
 from core.exports import csv_download
 from core.masking import load_masking, may_see_pii
@@ -1113,10 +1114,7 @@ class PipelineRunAdmin(RunRecordAdmin):
     list_filter = ["status", ("pipeline", admin.RelatedOnlyFieldListFilter), "trigger", "error_kind"]
     list_select_related = ["pipeline", "requested_by"]
     search_fields = ["pipeline__name", "error"]
-    date_hierarchy = "created_at"
-    actions = None
-    list_per_page = 50
-    show_full_result_count = False
+    run_label = run_label("run")
 
     def get_queryset(self, request):
         return (
@@ -1127,10 +1125,6 @@ class PipelineRunAdmin(RunRecordAdmin):
 
     def get_changelist(self, request, **kwargs):
         return RunChangeList
-
-    @admin.display(description="run", ordering="pk")
-    def run_label(self, obj):
-        return f"#{obj.pk}"
 
     @admin.display(description="pipeline", ordering="pipeline__name")
     def pipeline_display(self, obj):
@@ -1149,10 +1143,6 @@ class PipelineRunAdmin(RunRecordAdmin):
         if obj.started_at is None:
             return "—"
         return timezone.localtime(obj.started_at).strftime("%Y-%m-%d %H:%M")
-
-    @admin.display(description="duration")
-    def duration_display(self, obj):
-        return duration_text(obj.duration)
 
     @admin.display(description="loaded", ordering="rows_loaded")
     def loaded_display(self, obj):

@@ -13,7 +13,6 @@ file makes a new pipeline.
 
 import json
 
-import yaml
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.files.storage import default_storage
@@ -23,11 +22,11 @@ from core.config_files import (
     ConfigFileError,
     ProblemReader,
     config_path,
+    yaml_dump,
     yaml_mapping_load,
 )
 from core.config_files import FlowList as _Flow
 from core.config_files import FlowMap as _FlowMap
-from core.config_files import YamlDumper as _Dumper
 from core.config_files import described as _described
 from core.config_files import suggestion as _suggestion
 from pipelines.choices import FILE_KINDS, ExtractMode, LoadMode, SourceKind
@@ -130,15 +129,7 @@ def _config_for_yaml(config: dict) -> dict:
 
 def pipeline_yaml_dump(pipeline) -> str:
     """The pipeline as a YAML file that `pipeline_apply` turns back into the same pipeline."""
-    body = yaml.dump(
-        _config_for_yaml(pipeline_to_config(pipeline)),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=110,
-    )
-    return HEADER + body
+    return yaml_dump(_config_for_yaml(pipeline_to_config(pipeline)), header=HEADER)
 
 
 def pipeline_yaml_load(text: str) -> dict:

@@ -33,8 +33,8 @@ SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
 
 def target_connect(datastore) -> psycopg.Connection:
     """A psycopg connection to a PostgreSQL data store (COPY needs the driver itself)."""
-    from core.connections import StoreUnreachable, datastore_pg_connect
-    from core.errors import SchemaError
+    from core.connections import datastore_pg_connect
+    from core.errors import SchemaError, StoreUnreachable
     from pipelines.sources import TransientSourceError
 
     if datastore.engine != "postgresql":

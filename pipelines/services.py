@@ -152,8 +152,7 @@ def pipeline_dry_run(pipeline: Pipeline, *, limit: int = 100) -> DryRun:
 
     It reads the source (a SQL source runs under the SQL gate, with CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS):
     callers let only users who may run the pipeline start it."""
-    from psycopg import sql
-
+    from core.sql_gate import guard_transaction
     from pipelines.config import source_fields_check
     from pipelines.load import target_connect
     from pipelines.plan import plan_apply, plan_build, plan_lookups_load
@@ -164,15 +163,12 @@ def pipeline_dry_run(pipeline: Pipeline, *, limit: int = 100) -> DryRun:
         plan = plan_build(pipeline)
         result.columns = plan.columns
         if any(step["op"] == "lookup" for m in plan.mappings for step in m.steps):
+            # A page started it: the reference tables are read only and within the dry run's time.
+            timeout_ms = int(settings.CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS * 1000)
             with target_connect(pipeline.target.datastore) as connection:
-                # A page started it: the reference tables are read only and within the dry run's time.
-                connection.read_only = True
-                connection.execute(
-                    sql.SQL("SET statement_timeout = {}").format(
-                        sql.Literal(int(settings.CUSTODIAN_DRY_RUN_TIMEOUT_SECONDS * 1000))
-                    )
-                )
-                plan_lookups_load(plan, pipeline, connection)
+                with connection.transaction(), connection.cursor() as cursor:
+                    guard_transaction(cursor, timeout_ms=timeout_ms)
+                    plan_lookups_load(plan, pipeline, connection)
         with source_open(
             pipeline,
             limit=limit,

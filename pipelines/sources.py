@@ -668,8 +668,8 @@ def _sql_reader(
     stack,
     timeout_seconds: float,
 ) -> SourceReader:
-    from core.connections import datastore_connect, datastore_url
-    from core.errors import SchemaError
+    from core.connections import datastore_connect
+    from core.errors import SchemaError, StoreUnreachable
     from core.sql_gate import SqlRefused
 
     store = pipeline.source_datastore
@@ -681,13 +681,11 @@ def _sql_reader(
     except SqlRefused as refusal:
         raise PipelineDataError(f"{refusal.message} Nothing was read.") from None
     try:
-        datastore_url(store)  # no connection, or Custodian's own database: a retry will not help
-    except SchemaError as exc:
-        raise PipelineDataError(f"{exc.message} Nothing was read.") from None
-    try:
         connection = stack.enter_context(datastore_connect(store))
-    except SchemaError as exc:
+    except StoreUnreachable as exc:  # down or refusing: a retry may work
         raise TransientSourceError(exc.message) from None
+    except SchemaError as exc:  # no connection, or Custodian's own database: a retry will not help
+        raise PipelineDataError(f"{exc.message} Nothing was read.") from None
     _source_guard(connection, store, timeout_seconds)
     statement, label = _sql_statement(pipeline, connection)
     params = {}

@@ -1,11 +1,15 @@
 """Quality as code: the YAML form of a data store's rules, schedules and alert settings, written and applied.
 
 `quality_export` gives a data store's configuration as a dict in the file's layout (`quality_yaml_dump` as
-the YAML the `quality_export` command writes); `quality_apply_config` makes the configuration match such a
-dict, all or nothing in one transaction, saving through `catalog_object_save` so the history names the
-applying user. A wrong file changes nothing and every problem is listed with where it is
-(`entities.customer.rules[2].pattern: ...`). Custom SQL rules are created or rewritten only by a user with
-`quality.write_custom_sql`.
+the YAML the `quality_export` command writes). Applying a file is three steps (quality/spec.py holds the
+typed spec):
+1. `quality_spec_from_yaml`: the file read into a spec, with its problems of shape and type (reads nothing);
+2. `quality_plan`: the spec checked against the catalog and compared with what is stored: every problem with
+   where it is (`entities.customer.rules[2].pattern: ...`) and every change in words. Reads, never writes;
+3. `quality_spec_save`: the one service the command, the dry run and the tests call: plan, then (unless a
+   dry run) save the plan all or nothing in one transaction through `catalog_object_save`, so the history
+   names the applying user. A wrong file changes nothing. Custom SQL rules are created or rewritten only by
+   a user with `quality.write_custom_sql`.
 
 What a file states is the whole truth; what it leaves out is left as it is:
 - `entities.<name>.rules` lists all the steward-written rules of that entity: a rule missing from the list is
@@ -23,32 +27,52 @@ data store; implied rules appear only when their tuning differs from the default
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-import yaml
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from catalog.models import DataStore, Entity
 from catalog.services import catalog_object_save
-from core.config_files import ConfigFileError, ProblemReader, yaml_mapping_load
+from core.config_files import ConfigFileError, suggestion, validation_problems, yaml_dump, yaml_mapping_load
 from core.config_files import FlowList as _Flow
 from core.config_files import FlowMap as _FlowMap
-from core.config_files import YamlDumper as _Dumper
 from core.config_files import described as _described
-from core.config_files import suggestion as _suggestion
-from quality.choices import KIND_DIMENSIONS, Dimension, RuleKind, RuleOrigin, Severity
+from quality.choices import RuleOrigin
+from quality.kinds import kind_runs_user_sql, rule_definition_problems
 from quality.models import QualityAlerting, QualitySchedule, Rule
-from quality.rules import rules_implied_sync
+from quality.rules import rules_implied_preview, rules_implied_sync
+from quality.spec import (
+    ALERTING_REMOVED,
+    RULE_FIELDS,
+    TUNING_DEFAULTS,
+    TUNING_KEYS,
+    EntitySpec,
+    QualitySpec,
+    RuleSpec,
+    ScheduleSpec,
+    alerting_item,
+    alerting_values,
+    quality_spec_config,
+    quality_spec_from_db,
+    quality_spec_from_yaml,
+    rule_item,
+    rule_values,
+    schedule_order,
+    tuning_item,
+    tuning_values,
+)
 
 __all__ = [
     "QualityConfigError",
     "QualityApplied",
+    "QualityPlan",
     "quality_export",
     "quality_yaml_dump",
     "quality_yaml_load",
+    "quality_plan",
+    "quality_spec_errors",
+    "quality_spec_save",
     "quality_apply_config",
 ]
 
@@ -68,160 +92,12 @@ class QualityApplied(NamedTuple):
     changes: list[str]
 
 
-# The file's vocabulary ------------------------------------------------------------------------------------
-
-TOP_KEYS = ["datastore", "alerting", "schedules", "entities"]
-ENTITY_KEYS = ["rules", "implied"]
-RULE_KEYS = [
-    "name",
-    "kind",
-    "columns",
-    "severity",
-    "threshold_percent",
-    "dimension",
-    "enabled",
-    "description",
-]
-# Each kind's parameters, written flat in the rule's mapping, in the order the export writes them.
-PARAM_KEYS = {
-    RuleKind.NOT_NULL: [],
-    RuleKind.UNIQUE: [],
-    RuleKind.PATTERN: ["pattern"],
-    RuleKind.RANGE: ["min", "max"],
-    RuleKind.ALLOWED_VALUES: ["values"],
-    RuleKind.REFERENTIAL: ["ref_entity", "ref_columns"],
-    RuleKind.FRESHNESS: ["max_age_hours"],
-    RuleKind.VOLUME: ["min_rows", "max_rows", "max_change_percent", "history"],
-    RuleKind.CUSTOM_SQL: ["sql", "timeout_seconds"],
-}
-ALL_PARAMS = [key for keys in PARAM_KEYS.values() for key in keys]
-PARAM_TYPES = {
-    "pattern": "text",
-    "min": "bound",
-    "max": "bound",
-    "values": "values",
-    "ref_entity": "text",
-    "ref_columns": "names",
-    "max_age_hours": "number",
-    "min_rows": "whole",
-    "max_rows": "whole",
-    "max_change_percent": "number",
-    "history": "whole",
-    "sql": "text",
-    "timeout_seconds": "number",
-}
-TUNING_KEYS = ["severity", "threshold_percent", "enabled"]
-TUNING_DEFAULTS = {"severity": Severity.ERROR, "threshold_percent": Decimal(0), "enabled": True}
-SCHEDULE_KEYS = ["entity", "cron", "enabled"]
-ALERTING_KEYS = ["emails", "webhook", "score_drop_points"]
-ALERTING_DEFAULT_POINTS = 10
-YAML_WORDS_HINT = " (quote words such as NULL, yes, no, on and off: YAML reads them as null or booleans)"
-
-
-def _default_dimension(kind: str) -> str:
-    return KIND_DIMENSIONS.get(kind, Dimension.VALIDITY)
-
-
-def _number(value):
-    """A Decimal or float as YAML shows it best: 1 rather than 1.000, 0.5 rather than Decimal('0.500')."""
-    if isinstance(value, Decimal | float) and value == int(value):
-        return int(value)
-    return float(value) if isinstance(value, Decimal) else value
-
-
-# Export ---------------------------------------------------------------------------------------------------
-
-
-def _rule_config(rule: Rule, *, full: bool = False) -> dict:
-    """A manual rule in the file's layout; without `full`, keys holding their default are left out."""
-    item: dict = {"name": rule.name, "kind": str(rule.kind)}
-    if rule.columns or full:
-        item["columns"] = list(rule.columns)
-    params = rule.params or {}
-    for key in PARAM_KEYS.get(rule.kind, []) + sorted(set(params) - set(PARAM_KEYS.get(rule.kind, []))):
-        if key in params:
-            item[key] = params[key]
-    item["severity"] = str(rule.severity)
-    if rule.threshold_percent or full:
-        item["threshold_percent"] = _number(rule.threshold_percent)
-    if (rule.dimension and rule.dimension != _default_dimension(rule.kind)) or full:
-        item["dimension"] = str(rule.dimension or _default_dimension(rule.kind))
-    if not rule.enabled or full:
-        item["enabled"] = rule.enabled
-    if rule.description or full:
-        item["description"] = rule.description
-    return item
-
-
-def _tuning_config(rule: Rule, *, full: bool = False) -> dict:
-    """An implied rule's tuning; without `full`, only what differs from the defaults."""
-    tuning = {"severity": str(rule.severity), "threshold_percent": _number(rule.threshold_percent)}
-    tuning["enabled"] = rule.enabled
-    if full:
-        return tuning
-    return {key: value for key, value in tuning.items() if value != TUNING_DEFAULTS[key]}
-
-
-def _schedule_config(schedule: QualitySchedule) -> dict:
-    item: dict = {"entity": schedule.entity.name} if schedule.entity_id else {}
-    item["cron"] = schedule.cron
-    if not schedule.enabled:
-        item["enabled"] = False
-    return item
-
-
-def _alerting_config(alerting: QualityAlerting) -> dict:
-    item: dict = {}
-    if alerting.email_list:
-        item["emails"] = alerting.email_list
-    if alerting.webhook_url:
-        item["webhook"] = alerting.webhook_url
-    item["score_drop_points"] = _number(alerting.score_drop_points)
-    return item
-
-
-def _schedule_order(schedule: QualitySchedule) -> tuple:
-    return (schedule.entity.name if schedule.entity_id else "", schedule.cron, schedule.pk)
-
-
 def quality_export(datastore: DataStore) -> dict:
     """The data store's quality configuration as plain data, in the file's layout and a stable order.
 
-    The implied rules are brought in step with the catalog first, as a check would, inside a transaction
-    that is rolled back: exporting writes nothing.
+    The implied rules are those a check would bring in step with the catalog first; exporting writes nothing.
     """
-    with transaction.atomic():
-        entities = list(Entity.objects.filter(datastore=datastore).order_by("name"))
-        for entity in entities:
-            rules_implied_sync(entity)
-        config = _export(datastore, entities)
-        transaction.set_rollback(True)
-    return config
-
-
-def _export(datastore: DataStore, entities: list[Entity]) -> dict:
-    alerting = QualityAlerting.objects.filter(datastore=datastore).first()
-    schedules = sorted(
-        QualitySchedule.objects.filter(datastore=datastore).select_related("entity"), key=_schedule_order
-    )
-    rules = Rule.objects.filter(entity__datastore=datastore).order_by("name")
-    by_entity: dict[int, list[Rule]] = {}
-    for rule in rules:
-        by_entity.setdefault(rule.entity_id, []).append(rule)
-    sections = {}
-    for entity in entities:
-        own = by_entity.get(entity.pk, [])
-        implied = {r.name: _tuning_config(r) for r in own if r.origin == RuleOrigin.CATALOG}
-        sections[entity.name] = {
-            "rules": [_rule_config(r) for r in own if r.origin == RuleOrigin.MANUAL],
-            "implied": {name: tuning for name, tuning in implied.items() if tuning},
-        }
-    return {
-        "datastore": datastore.name,
-        "alerting": _alerting_config(alerting) if alerting else None,
-        "schedules": [_schedule_config(s) for s in schedules],
-        "entities": sections,
-    }
+    return quality_spec_config(quality_spec_from_db(datastore))
 
 
 # YAML text ------------------------------------------------------------------------------------------------
@@ -259,15 +135,7 @@ def _config_for_yaml(config: dict) -> dict:
 
 def quality_yaml_dump(datastore: DataStore) -> str:
     """The data store's quality configuration as a YAML file that `quality_apply` reads back unchanged."""
-    body = yaml.dump(
-        _config_for_yaml(quality_export(datastore)),
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=110,
-    )
-    return HEADER.format(name=datastore.name) + body
+    return yaml_dump(_config_for_yaml(quality_export(datastore)), header=HEADER.format(name=datastore.name))
 
 
 def quality_yaml_load(text: str) -> dict:
@@ -280,389 +148,27 @@ def quality_yaml_load(text: str) -> dict:
     )
 
 
-# Reading a config -----------------------------------------------------------------------------------------
+# Planning: the spec against the catalog and what is stored (reads only) -----------------------------------
 
-
-_REMOVE = object()  # `alerting: null`
-
-
-@dataclass
-class RuleSpec:
-    """One manual rule as read from the file: its model field values; `broken` when reading found problems."""
-
-    where: str
-    values: dict
-    broken: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.values["name"]
-
-
-@dataclass
-class EntitySpec:
-    """What the file says about one entity; None for a key it leaves out (left as it is)."""
-
-    where: str
-    entity: Entity | None
-    rules: list[RuleSpec] | None = None
-    implied: dict[str, tuple[str, dict]] | None = None
-
-
-@dataclass
-class ScheduleSpec:
-    """One schedule as read from the file; it is matched to a stored one by entity and cron."""
-
-    where: str
-    entity: Entity | None
-    entity_name: str
-    cron: str
-    enabled: bool
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.entity_name, " ".join(self.cron.split())
-
-
-@dataclass
-class _Reader(ProblemReader):
-    """Reads a config dict into specs, collecting every problem with its location."""
-
-    config: dict
-    problems: list[str] = field(default_factory=list)
-    store: DataStore | None = None
-    entities: list[EntitySpec] = field(default_factory=list)
-    schedules: list[ScheduleSpec] | None = None
-    alerting: object = None  # None: left out; _REMOVE; or a dict of model field values
-
-    # -- typed access ------------------------------------------------------------------------------------
-
-    def unknown_keys(self, section: dict, allowed, prefix: str) -> None:
-        for key in section:
-            if key not in allowed:
-                where = f"{prefix}.{key}" if prefix else str(key)
-                known = ", ".join(allowed)
-                self.problem(where, f"unknown key{_suggestion(key, allowed)}; known keys: {known}")
-
-    def mapping(self, value, where: str, shape: str) -> dict | None:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.problem(where, f"must be a mapping ({shape}), not {_described(value)}")
-            return None
-        return value
-
-    def number(self, section: dict, key: str, where: str, default, *, whole=False):
-        value = section.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
-            kind = "a whole number" if whole else "a number"
-            self.problem(where, f"must be {kind}, not {_described(value)}")
-            return default
-        return value
-
-    def percent(self, section: dict, key: str, where: str) -> Decimal:
-        value = self.number(section, key, where, 0)
-        try:
-            percent = Decimal(str(value))
-        except InvalidOperation:
-            percent = Decimal("NaN")
-        if not percent.is_finite():  # YAML's .inf and .nan
-            self.problem(where, f"must be a number from 0 to 100, not {value}")
-            return Decimal(0)
-        return percent
-
-    def text_list(self, section: dict, key: str, where: str, *, scalars=False) -> list:
-        value = section.get(key, [])
-        if value is None:
-            return []
-        accepted = str | int | float if scalars else str
-        what = "text or numbers" if scalars else "text"
-        if not isinstance(value, list):
-            self.problem(where, f"must be a list of {what}, not {_described(value)}")
-            return []
-        for item in value:
-            if isinstance(item, bool) or not isinstance(item, accepted):
-                hint = YAML_WORDS_HINT if item is None or isinstance(item, bool) else ""
-                self.problem(where, f"must be a list of {what}; it holds {_described(item)}{hint}")
-                return []
-        return value
-
-    def choice(self, section: dict, key: str, where: str, choices, default: str | None) -> str | None:
-        value = section.get(key, default)
-        if value is None and default is None:
-            self.problem(where, f"missing; one of {', '.join(choices.values)}")
-            return None
-        if value not in choices.values:
-            self.problem(
-                where,
-                f"{value!r} is not one of {', '.join(choices.values)}{_suggestion(value, choices.values)}",
-            )
-            return default
-        return value
-
-    # -- the file ----------------------------------------------------------------------------------------
-
-    def read(self) -> None:
-        config = self.config
-        self.unknown_keys(config, TOP_KEYS, "")
-        self.store = self._datastore(config)
-        if self.store is None:
-            return
-        if "alerting" in config:
-            self.alerting = self._alerting(config["alerting"])
-        if "schedules" in config:
-            self.schedules = self._schedules(config["schedules"])
-        self._entities(config.get("entities"))
-
-    def _datastore(self, config: dict) -> DataStore | None:
-        name = self.text(config, "datastore", "datastore", required=True)
-        if not name:
-            return None
-        store = DataStore.objects.filter(name=name).first()
-        if store is None:
-            known = list(DataStore.objects.order_by("name").values_list("name", flat=True))
-            self.problem(
-                "datastore",
-                f"no data store '{name}'{_suggestion(name, known)} (known: {', '.join(known) or 'none'})",
-            )
-        return store
-
-    def _alerting(self, value):
-        if value is None:
-            return _REMOVE
-        section = self.mapping(value, "alerting", "emails, webhook, score_drop_points")
-        if section is None:
-            return None
-        self.unknown_keys(section, ALERTING_KEYS, "alerting")
-        emails = section.get("emails")
-        if isinstance(emails, str):  # one address, or several separated by commas
-            emails = [address.strip() for address in emails.split(",") if address.strip()]
-        emails = self.text_list({"emails": emails}, "emails", "alerting.emails")
-        return {
-            "emails": ", ".join(emails),
-            "webhook_url": self.text(section, "webhook", "alerting.webhook").strip(),
-            "score_drop_points": float(
-                self.number(
-                    section, "score_drop_points", "alerting.score_drop_points", ALERTING_DEFAULT_POINTS
-                )
-            ),
-        }
-
-    def _schedules(self, value) -> list[ScheduleSpec]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.problem("schedules", f"must be a list of schedules ({{cron: ...}}), not {_described(value)}")
-            return []
-        known = {e.name: e for e in Entity.objects.filter(datastore=self.store)}
-        specs: list[ScheduleSpec] = []
-        seen: dict[tuple, int] = {}
-        for index, item in enumerate(value):
-            where = f"schedules[{index}]"
-            if not isinstance(item, dict):
-                self.problem(where, f"must be a mapping (entity: ..., cron: ...), not {_described(item)}")
-                continue
-            self.unknown_keys(item, SCHEDULE_KEYS, where)
-            entity_name = self.text(item, "entity", f"{where}.entity")
-            entity = known.get(entity_name) if entity_name else None
-            if entity_name and entity is None:
-                self.problem(
-                    f"{where}.entity",
-                    f"no entity '{entity_name}' in data store '{self.store.name}'"
-                    + _suggestion(entity_name, known),
-                )
-            cron = self.text(item, "cron", f"{where}.cron", required=True).strip()
-            spec = ScheduleSpec(
-                where, entity, entity_name, cron, self.flag(item, "enabled", f"{where}.enabled", True)
-            )
-            if not cron:
-                continue
-            if spec.key in seen:
-                self.problem(where, f"the same schedule as schedules[{seen[spec.key]}]")
-                continue
-            seen[spec.key] = index
-            specs.append(spec)
-        return specs
-
-    def _entities(self, value) -> None:
-        section = self.mapping(value, "entities", "entity names, each with rules and implied")
-        if not section:
-            return
-        known = {e.name: e for e in Entity.objects.filter(datastore=self.store)}
-        for name, body in section.items():
-            where = f"entities.{name}"
-            entity = known.get(name)
-            if entity is None:
-                self.problem(
-                    where, f"no entity '{name}' in data store '{self.store.name}'{_suggestion(name, known)}"
-                )
-            body = self.mapping(body, where, "rules, implied")
-            if body is None:
-                continue
-            self.unknown_keys(body, ENTITY_KEYS, where)
-            spec = EntitySpec(where, entity)
-            if "rules" in body:
-                spec.rules = self._rules(body["rules"], f"{where}.rules")
-            if "implied" in body:
-                spec.implied = self._implied(body["implied"], f"{where}.implied")
-            if entity is not None:
-                self.entities.append(spec)
-
-    def _rules(self, value, where: str) -> list[RuleSpec]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.problem(where, f"must be a list of rules (- name: ..., kind: ...), not {_described(value)}")
-            return []
-        specs: list[RuleSpec] = []
-        seen: dict[str, int] = {}
-        for index, item in enumerate(value):
-            location = f"{where}[{index}]"
-            if not isinstance(item, dict):
-                self.problem(location, f"must be a mapping (name: ..., kind: ...), not {_described(item)}")
-                continue
-            before = len(self.problems)
-            spec = RuleSpec(location, self._rule(item, location))
-            spec.broken = len(self.problems) > before
-            if spec.name in seen:
-                self.problem(
-                    f"{location}.name", f"'{spec.name}' appears twice (also {where}[{seen[spec.name]}])"
-                )
-                continue
-            if spec.name:
-                seen[spec.name] = index
-            specs.append(spec)
-        return specs
-
-    def _rule(self, item: dict, where: str) -> dict:
-        kind = self.choice(item, "kind", f"{where}.kind", RuleKind, None)
-        takes = PARAM_KEYS[kind] if kind else ALL_PARAMS
-        for key in item:
-            if key in RULE_KEYS or key in takes:
-                continue
-            if key in ALL_PARAMS:
-                listed = ", ".join(takes) or "no parameters"
-                self.problem(f"{where}.{key}", f"a {kind} rule does not take {key} (it takes {listed})")
-            else:
-                self.unknown_keys({key: None}, RULE_KEYS + takes, where)
-        params = {}
-        for key in takes:
-            if item.get(key) is not None:
-                params[key] = self._param(item[key], key, f"{where}.{key}")
-        return {
-            "name": self.text(item, "name", f"{where}.name", required=True).strip(),
-            "kind": kind or "",
-            "columns": self.text_list(item, "columns", f"{where}.columns"),
-            "params": params,
-            "severity": self.choice(item, "severity", f"{where}.severity", Severity, Severity.ERROR),
-            "threshold_percent": self.percent(item, "threshold_percent", f"{where}.threshold_percent"),
-            "dimension": self.choice(
-                item, "dimension", f"{where}.dimension", Dimension, _default_dimension(kind or "")
-            ),
-            "enabled": self.flag(item, "enabled", f"{where}.enabled", True),
-            "description": self.text(item, "description", f"{where}.description"),
-        }
-
-    def _param(self, value, key: str, where: str):
-        kind = PARAM_TYPES[key]
-        if kind == "text":
-            return self.text({key: value}, key, where)
-        if kind == "bound":
-            if isinstance(value, datetime | date | time):
-                return value.isoformat()  # YAML reads 2024-01-01 as a date; the rule keeps its text
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
-                self.problem(where, f"must be a number, a date or text, not {_described(value)}")
-            return value
-        if kind in ("values", "names"):
-            return self.text_list({key: value}, key, where, scalars=kind == "values")
-        number = self.number({key: value}, key, where, None, whole=kind == "whole")
-        if kind == "whole" and number is not None and number < 0:
-            self.problem(where, f"must be 0 or more, not {number}")
-        return number
-
-    def _implied(self, value, where: str) -> dict[str, tuple[str, dict]]:
-        section = self.mapping(value, where, "implied rule names, each with its tuning")
-        tunings: dict[str, tuple[str, dict]] = {}
-        for name, body in (section or {}).items():
-            location = f"{where}.{name}"
-            body = self.mapping(body, location, "severity, threshold_percent, enabled")
-            if body is None:
-                continue
-            for key in body:
-                if key in TUNING_KEYS:
-                    continue
-                if key in RULE_KEYS or key in ALL_PARAMS:
-                    self.problem(
-                        f"{location}.{key}",
-                        "the catalog defines the rules it implies; only severity, threshold_percent and "
-                        "enabled can be tuned here (change the catalog, or write a rule of your own)",
-                    )
-                else:
-                    self.unknown_keys({key: None}, TUNING_KEYS, location)
-            tunings[str(name)] = (
-                location,
-                {
-                    "severity": self.choice(
-                        body, "severity", f"{location}.severity", Severity, Severity.ERROR
-                    ),
-                    "threshold_percent": self.percent(
-                        body, "threshold_percent", f"{location}.threshold_percent"
-                    ),
-                    "enabled": self.flag(body, "enabled", f"{location}.enabled", True),
-                },
-            )
-        return tunings
-
-
-# Applying -------------------------------------------------------------------------------------------------
-
-RULE_FIELDS = [
-    "kind",
-    "columns",
-    "params",
-    "severity",
-    "threshold_percent",
-    "dimension",
-    "enabled",
-    "description",
-]
 # Where a model field's errors are reported in the file.
 RULE_LOCATIONS = {name: name for name in RULE_FIELDS if name != "params"} | {"name": "name"}
 SCHEDULE_LOCATIONS = {"cron": "cron", "entity": "entity", "enabled": "enabled"}
 ALERTING_LOCATIONS = {"emails": "emails", "webhook_url": "webhook", "score_drop_points": "score_drop_points"}
-# The parameter a kind's parameter errors are about (range and volume: the rule as a whole).
-PARAM_LOCATIONS = {
-    RuleKind.PATTERN: "pattern",
-    RuleKind.ALLOWED_VALUES: "values",
-    RuleKind.FRESHNESS: "max_age_hours",
-    RuleKind.CUSTOM_SQL: "sql",
-}
 
 
-def _params_location(where: str, kind: str, message: str) -> str:
-    if kind == RuleKind.REFERENTIAL:
-        if message.startswith("No entity"):
-            return f"{where}.ref_entity"
-        if "ref_columns must" in message or "has no column" in message:
-            return f"{where}.ref_columns"
+def _located(exc: ValidationError, where: str, locations: dict, rule: Rule | None = None) -> list[str]:
+    """A model's ValidationError as problems at their places in the file."""
+
+    def locate(name: str, message: str) -> str:
+        if name == "params" and rule is not None:
+            # The kind's check says which parameter the problem is about (None: the rule as a whole).
+            param = rule_definition_problems(rule).get("params", (None, ""))[0]
+            return f"{where}.{param}" if param else where
+        if name in locations and name != NON_FIELD_ERRORS:
+            return f"{where}.{locations[name]}"
         return where
-    return f"{where}.{PARAM_LOCATIONS[kind]}" if kind in PARAM_LOCATIONS else where
 
-
-def _validation_problems(exc: ValidationError, where: str, locations: dict, kind: str = "") -> list[str]:
-    if not hasattr(exc, "error_dict"):
-        return [f"{where}: {message}" for message in exc.messages]
-    problems = []
-    for name, messages in exc.message_dict.items():
-        for message in messages:
-            if name == "params":
-                location = _params_location(where, kind, message)
-            elif name in locations and name != NON_FIELD_ERRORS:
-                location = f"{where}.{locations[name]}"
-            else:
-                location = where
-            problems.append(f"{location}: {message}")
-    return problems
+    return validation_problems(exc, locate)
 
 
 def _shown(value) -> str:
@@ -684,12 +190,116 @@ def _rule_words(rule: Rule) -> str:
     return f"{words}, severity {rule.severity}"
 
 
+def _schedule_words(entity_name: str, cron: str) -> str:
+    return f"{entity_name or 'every entity'} at {_shown(cron)}"
+
+
 @dataclass
-class _Tally:
+class _EntityWork:
+    """What saving does to one entity: sync its implied rules, delete and save manual rules, tune."""
+
+    entity: Entity
+    synced: bool = False
+    deleted: list[Rule] = field(default_factory=list)
+    saved: list[tuple[Rule, str]] = field(default_factory=list)  # (rule, where)
+    tunings: dict[str, tuple[dict, str]] = field(default_factory=dict)  # implied name -> (tuning, where)
+
+
+@dataclass
+class QualityPlan:
+    """A spec checked and compared: its problems, and what saving it would write (created, updated and
+    deleted objects, the changes in words). Nothing of it is saved yet."""
+
+    store: DataStore | None = None
+    problems: list[str] = field(default_factory=list)
+    entities: list[_EntityWork] = field(default_factory=list)
+    schedules_deleted: list[QualitySchedule] = field(default_factory=list)
+    schedules_saved: list[tuple[QualitySchedule, str]] = field(default_factory=list)
+    alerting_deleted: QualityAlerting | None = None
+    alerting_saved: QualityAlerting | None = None
     created: int = 0
     updated: int = 0
     deleted: int = 0
     changes: list[str] = field(default_factory=list)
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    @property
+    def applied(self) -> QualityApplied:
+        return QualityApplied(self.created, self.updated, self.deleted, self.changes)
+
+
+def quality_plan(spec: QualitySpec, *, user, lock: bool = False) -> QualityPlan:
+    """The spec checked against the catalog and compared with what is stored: its problems (with where
+    they are) and the changes saving it would make. Reads only; `lock` (inside a transaction) holds the data
+    store, so two applies of one data store run one after the other."""
+    plan = QualityPlan(problems=list(spec.problems))
+    if not spec.datastore:
+        return plan
+    stores = DataStore.objects.select_for_update() if lock else DataStore.objects
+    plan.store = stores.filter(name=spec.datastore).first()
+    if plan.store is None:
+        known = list(DataStore.objects.order_by("name").values_list("name", flat=True))
+        plan.problem(
+            "datastore",
+            f"no data store '{spec.datastore}'{suggestion(spec.datastore, known)} "
+            f"(known: {', '.join(known) or 'none'})",
+        )
+        return plan
+    known = {e.name: e for e in Entity.objects.filter(datastore=plan.store)}
+    for entity_spec in spec.entities:
+        if entity_spec.name not in known:
+            plan.problem(
+                entity_spec.where,
+                f"no entity '{entity_spec.name}' in data store '{plan.store.name}'"
+                + suggestion(entity_spec.name, known),
+            )
+    for schedule in spec.schedules or []:
+        if schedule.entity_name and schedule.entity_name not in known:
+            plan.problem(
+                f"{schedule.where}.entity",
+                f"no entity '{schedule.entity_name}' in data store '{plan.store.name}'"
+                + suggestion(schedule.entity_name, known),
+            )
+    for entity_spec in spec.entities:
+        if entity_spec.name in known:
+            _plan_entity(plan, entity_spec, known[entity_spec.name], user)
+    if spec.schedules is not None:
+        _plan_schedules(plan, spec.schedules, known)
+    if spec.alerting is not None:
+        _plan_alerting(plan, spec.alerting)
+    return plan
+
+
+def _plan_entity(plan: QualityPlan, spec: EntitySpec, entity: Entity, user) -> None:
+    counts, implied_rules, changed = rules_implied_preview(entity)
+    for rule in changed:
+        # Names are unique by construction (a steward's rule keeps its name; the implied one steps aside)
+        try:
+            rule.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:  # the catalog states something no rule can check as written
+            plan.problems += [
+                f"{spec.where}.implied: the catalog implies a rule that cannot be saved ({message}); "
+                "fix the catalog"
+                for message in exc.messages
+            ]
+            return
+    work = _EntityWork(entity, synced=any(counts.values()))
+    plan.entities.append(work)
+    if work.synced:
+        plan.changes.append(
+            f"{spec.where}.implied: first brought in step with the catalog ({counts['created']} created, "
+            f"{counts['updated']} updated, {counts['deleted']} deleted)"
+        )
+    implied = {rule.name: rule for rule in implied_rules}
+    if spec.rules is not None:
+        manual = Rule.objects.filter(entity=entity, origin=RuleOrigin.MANUAL).select_related(
+            "entity__datastore"
+        )
+        _plan_rules(plan, work, spec, {r.name: r for r in manual}, implied, user)
+    if spec.implied is not None:
+        _plan_tuning(plan, work, spec, implied)
 
 
 def _may_write_sql(user) -> bool:
@@ -712,21 +322,20 @@ def _rule_differs(rule: Rule, values: dict) -> bool:
     return any(getattr(rule, name) != values[name] for name in RULE_FIELDS)
 
 
-def _apply_rules(spec: EntitySpec, manual: dict, implied: dict, user, reader: _Reader, tally: _Tally) -> None:
+def _plan_rules(plan: QualityPlan, work: _EntityWork, spec: EntitySpec, manual: dict, implied: dict, user):
     """Delete the manual rules the file lacks, then create or update the rest."""
     wanted = {rule_spec.name for rule_spec in spec.rules}
     for name, rule in manual.items():
         if name not in wanted:
-            rule._history_user = user
-            rule.delete()
-            tally.deleted += 1
-            tally.changes.append(f"{spec.where}.rules.{name}: deleted (not in the file)")
+            work.deleted.append(rule)
+            plan.deleted += 1
+            plan.changes.append(f"{spec.where}.rules.{name}: deleted (not in the file)")
     for rule_spec in spec.rules:
         if rule_spec.broken:
             continue
         values = rule_spec.values
         if rule_spec.name in implied:
-            reader.problem(
+            plan.problem(
                 f"{rule_spec.where}.name",
                 f"'{rule_spec.name}' is the name of a rule the catalog implies; give this rule another name "
                 f"(tune the implied one under {spec.where}.implied)",
@@ -735,131 +344,109 @@ def _apply_rules(spec: EntitySpec, manual: dict, implied: dict, user, reader: _R
         rule = manual.get(rule_spec.name)
         if rule is not None and not _rule_differs(rule, values):
             continue
-        writes_sql = values["kind"] == RuleKind.CUSTOM_SQL and (
+        writes_sql = kind_runs_user_sql(values["kind"]) and (
             rule is None or rule.kind != values["kind"] or rule.params != values["params"]
         )
         if writes_sql and not _may_write_sql(user):
-            reader.problems.append(_sql_refusal(rule_spec, user))
+            plan.problems.append(_sql_refusal(rule_spec, user))
             continue
-        before = _rule_config(rule, full=True) if rule is not None else None
-        rule = rule or Rule(entity=spec.entity, name=rule_spec.name)
+        before = rule_item(rule_values(rule), full=True) if rule is not None else None
+        rule = rule or Rule(entity=work.entity, name=rule_spec.name)
         for name in RULE_FIELDS:
             setattr(rule, name, values[name])
         try:
-            catalog_object_save(obj=rule, user=user)
+            rule.full_clean()
         except ValidationError as exc:
-            reader.problems += _validation_problems(exc, rule_spec.where, RULE_LOCATIONS, values["kind"])
+            plan.problems += _located(exc, rule_spec.where, RULE_LOCATIONS, rule)
             continue
+        work.saved.append((rule, rule_spec.where))
         where = f"{spec.where}.rules.{rule.name}"
         if before is None:
-            tally.created += 1
-            tally.changes.append(f"{where}: created ({_rule_words(rule)})")
+            plan.created += 1
+            plan.changes.append(f"{where}: created ({_rule_words(rule)})")
         else:
-            tally.updated += 1
-            tally.changes += _differences(where, before, _rule_config(rule, full=True))
+            plan.updated += 1
+            plan.changes += _differences(where, before, rule_item(rule_values(rule), full=True))
 
 
-def _apply_tuning(spec: EntitySpec, implied: dict, user, reader: _Reader, tally: _Tally) -> None:
+def _plan_tuning(plan: QualityPlan, work: _EntityWork, spec: EntitySpec, implied: dict) -> None:
     """Set each implied rule's tuning to the file's, or to the defaults when the file does not list it."""
-    for name, (location, _tuning) in spec.implied.items():
+    for name, tuning in spec.implied.items():
         if name not in implied:
             listed = ", ".join(sorted(implied)) or "none"
-            reader.problem(
-                location,
-                f"no rule the catalog implies is named '{name}'{_suggestion(name, implied)} "
-                f"(implied rules of {spec.entity.name}: {listed})",
+            plan.problem(
+                tuning.where,
+                f"no rule the catalog implies is named '{name}'{suggestion(name, implied)} "
+                f"(implied rules of {work.entity.name}: {listed})",
             )
     for name, rule in sorted(implied.items()):
-        tuning = spec.implied.get(name, ("", TUNING_DEFAULTS))[1]
+        listed = spec.implied.get(name)
+        tuning = listed.values if listed else TUNING_DEFAULTS
         if all(getattr(rule, key) == tuning[key] for key in TUNING_KEYS):
             continue
-        before = _tuning_config(rule, full=True)
+        before = tuning_item(tuning_values(rule), full=True)
         for key in TUNING_KEYS:
             setattr(rule, key, tuning[key])
-        location = spec.implied[name][0] if name in spec.implied else f"{spec.where}.implied.{name}"
+        location = listed.where if listed else f"{spec.where}.implied.{name}"
         try:
-            catalog_object_save(obj=rule, user=user)
+            rule.full_clean(validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
-            reader.problems += _validation_problems(exc, location, RULE_LOCATIONS)
+            plan.problems += _located(exc, location, RULE_LOCATIONS)
             continue
-        tally.updated += 1
-        tally.changes += _differences(f"{spec.where}.implied.{name}", before, _tuning_config(rule, full=True))
-
-
-def _apply_entity(spec: EntitySpec, user, reader: _Reader, tally: _Tally) -> None:
-    try:
-        synced = rules_implied_sync(spec.entity)
-    except ValidationError as exc:  # the catalog states something no rule can check as written
-        reader.problems += [
-            f"{spec.where}.implied: the catalog implies a rule that cannot be saved ({message}); "
-            "fix the catalog"
-            for message in exc.messages
-        ]
-        return
-    if any(synced.values()):
-        tally.changes.append(
-            f"{spec.where}.implied: first brought in step with the catalog ({synced['created']} created, "
-            f"{synced['updated']} updated, {synced['deleted']} deleted)"
+        work.tunings[name] = (tuning, location)
+        plan.updated += 1
+        plan.changes += _differences(
+            f"{spec.where}.implied.{name}", before, tuning_item(tuning_values(rule), full=True)
         )
-    rules = Rule.objects.filter(entity=spec.entity).select_related("entity__datastore")
-    manual = {r.name: r for r in rules if r.origin == RuleOrigin.MANUAL}
-    implied = {r.name: r for r in rules if r.origin == RuleOrigin.CATALOG}
-    if spec.rules is not None:
-        _apply_rules(spec, manual, implied, user, reader, tally)
-    if spec.implied is not None:
-        _apply_tuning(spec, implied, user, reader, tally)
 
 
-def _schedule_words(entity_name: str, cron: str) -> str:
-    return f"{entity_name or 'every entity'} at {_shown(cron)}"
-
-
-def _apply_schedules(
-    store: DataStore, specs: list[ScheduleSpec], user, reader: _Reader, tally: _Tally
-) -> None:
+def _plan_schedules(plan: QualityPlan, specs: list[ScheduleSpec], known: dict) -> None:
     """Delete the schedules the file lacks (matched by entity and cron), then add or switch the rest."""
     existing: dict[tuple, QualitySchedule] = {}
     wanted = {spec.key for spec in specs}
-    for schedule in sorted(store.quality_schedules.select_related("entity"), key=_schedule_order):
+    stored = plan.store.quality_schedules.select_related("entity")
+    for schedule in sorted(stored, key=schedule_order):
         key = (schedule.entity.name if schedule.entity_id else "", " ".join(schedule.cron.split()))
         if key in wanted and key not in existing:
             existing[key] = schedule
             continue
-        schedule._history_user = user
-        schedule.delete()
-        tally.deleted += 1
-        tally.changes.append(f"schedules: removed {_schedule_words(*key)}")
+        plan.schedules_deleted.append(schedule)
+        plan.deleted += 1
+        plan.changes.append(f"schedules: removed {_schedule_words(*key)}")
     for spec in specs:
-        if spec.entity_name and spec.entity is None:
-            continue  # reported while reading
+        if spec.entity_name and spec.entity_name not in known:
+            continue  # reported with the other names
         schedule = existing.get(spec.key)
         if schedule is not None and schedule.enabled == spec.enabled:
             continue
         created = schedule is None
-        schedule = schedule or QualitySchedule(datastore=store, entity=spec.entity, cron=spec.cron)
+        if created:
+            schedule = QualitySchedule(
+                datastore=plan.store, entity=known.get(spec.entity_name), cron=spec.cron
+            )
         schedule.enabled = spec.enabled
         try:
-            catalog_object_save(obj=schedule, user=user)
+            schedule.full_clean()
         except ValidationError as exc:
-            reader.problems += _validation_problems(exc, spec.where, SCHEDULE_LOCATIONS)
+            plan.problems += _located(exc, spec.where, SCHEDULE_LOCATIONS)
             continue
+        plan.schedules_saved.append((schedule, spec.where))
         words = _schedule_words(spec.entity_name, spec.cron)
         if created:
-            tally.created += 1
-            tally.changes.append(f"schedules: added {words}" + ("" if spec.enabled else " (disabled)"))
+            plan.created += 1
+            plan.changes.append(f"schedules: added {words}" + ("" if spec.enabled else " (disabled)"))
         else:
-            tally.updated += 1
-            tally.changes.append(f"schedules: {words} {'enabled' if spec.enabled else 'disabled'}")
+            plan.updated += 1
+            plan.changes.append(f"schedules: {words} {'enabled' if spec.enabled else 'disabled'}")
 
 
-def _apply_alerting(store: DataStore, values, user, reader: _Reader, tally: _Tally) -> None:
-    alerting = QualityAlerting.objects.filter(datastore=store).first()
-    if values is _REMOVE:
+def _plan_alerting(plan: QualityPlan, values) -> None:
+    alerting = QualityAlerting.objects.filter(datastore=plan.store).first()
+    if values == ALERTING_REMOVED:
         if alerting is not None:
-            alerting._history_user = user
-            alerting.delete()
-            tally.deleted += 1
-            tally.changes.append("alerting: removed")
+            plan.alerting_deleted = alerting
+            plan.deleted += 1
+            plan.changes.append("alerting: removed")
         return
     if alerting is not None and (
         alerting.email_list == [a.strip() for a in values["emails"].split(",") if a.strip()]
@@ -867,56 +454,112 @@ def _apply_alerting(store: DataStore, values, user, reader: _Reader, tally: _Tal
         and alerting.score_drop_points == values["score_drop_points"]
     ):
         return
-    before = _alerting_config(alerting) if alerting is not None else None
-    alerting = alerting or QualityAlerting(datastore=store)
+    before = alerting_item(alerting_values(alerting)) if alerting is not None else None
+    alerting = alerting or QualityAlerting(datastore=plan.store)
     for name, value in values.items():
         setattr(alerting, name, value)
     try:
-        catalog_object_save(obj=alerting, user=user)
+        alerting.full_clean()
     except ValidationError as exc:
-        reader.problems += _validation_problems(exc, "alerting", ALERTING_LOCATIONS)
+        plan.problems += _located(exc, "alerting", ALERTING_LOCATIONS)
         return
+    plan.alerting_saved = alerting
+    after = alerting_item(alerting_values(alerting))
     if before is None:
-        tally.created += 1
-        tally.changes.append(f"alerting: created ({_shown(_alerting_config(alerting))})")
+        plan.created += 1
+        plan.changes.append(f"alerting: created ({_shown(after)})")
     else:
-        tally.updated += 1
-        tally.changes += _differences("alerting", before, _alerting_config(alerting))
+        plan.updated += 1
+        plan.changes += _differences("alerting", before, after)
+
+
+# Saving ---------------------------------------------------------------------------------------------------
+
+
+def _saved(obj, user, where: str, locations: dict) -> list[str]:
+    """Save one planned object; its problems (someone changed it meanwhile, say) instead of raising."""
+    try:
+        catalog_object_save(obj=obj, user=user)
+    except ValidationError as exc:
+        return _located(exc, where, locations)
+    return []
+
+
+def _deleted(obj, user) -> None:
+    obj._history_user = user
+    obj.delete()
+
+
+def _plan_save(plan: QualityPlan, user) -> list[str]:
+    """Write what the plan says, in its order; the problems met (none unless something changed meanwhile)."""
+    problems: list[str] = []
+    for work in plan.entities:
+        if work.synced:
+            try:
+                rules_implied_sync(work.entity, user=user)
+            except ValidationError as exc:  # checked by the plan; only a change meanwhile gets here
+                problems += _located(exc, f"entities.{work.entity.name}.implied", {})
+                continue
+        for rule in work.deleted:
+            _deleted(rule, user)
+        for rule, where in work.saved:
+            problems += _saved(rule, user, where, RULE_LOCATIONS)
+        if work.tunings:
+            implied = {r.name: r for r in Rule.objects.filter(entity=work.entity, origin=RuleOrigin.CATALOG)}
+            for name, (tuning, where) in work.tunings.items():
+                rule = implied[name]
+                for key in TUNING_KEYS:
+                    setattr(rule, key, tuning[key])
+                problems += _saved(rule, user, where, RULE_LOCATIONS)
+    for schedule in plan.schedules_deleted:
+        _deleted(schedule, user)
+    for schedule, where in plan.schedules_saved:
+        problems += _saved(schedule, user, where, SCHEDULE_LOCATIONS)
+    if plan.alerting_deleted is not None:
+        _deleted(plan.alerting_deleted, user)
+    if plan.alerting_saved is not None:
+        problems += _saved(plan.alerting_saved, user, "alerting", ALERTING_LOCATIONS)
+    return problems
 
 
 class _Rollback(Exception):
     pass
 
 
-def quality_apply_config(config: dict, *, user, dry_run: bool = False) -> QualityApplied:
-    """Make the data store's quality configuration match a config; what was created, updated and deleted.
+def quality_spec_errors(spec: QualitySpec, *, user) -> list[str]:
+    """Every problem of the spec, each with its location in the file; reads the catalog, writes nothing."""
+    return quality_plan(spec, user=user).problems
 
-    All or nothing in one transaction; QualityConfigError lists every problem with its location. Saves go
-    through `catalog_object_save` with `user`, so the history names them; what already matches is not saved,
-    so applying the same config twice writes no history. Custom SQL rules can only be created or have their
-    SQL changed by a user with `quality.write_custom_sql`. With `dry_run` everything is checked and the
-    changes are reported, then rolled back.
+
+def quality_spec_save(*, spec: QualitySpec, user, dry_run: bool = False) -> QualityApplied:
+    """Make the data store's quality configuration match the spec; what was created, updated and deleted.
+
+    Planned first (checked, compared, nothing written); QualityConfigError lists every problem with its
+    location. A dry run stops there. Otherwise the plan is made again under a lock on the data store (the
+    second of two applies waits, then sees the first one's rules) and saved all or nothing, through
+    `catalog_object_save` with `user`, so the history names them; what already matches is not saved, so
+    saving the same spec twice writes no history. Custom SQL rules can only be created or have their SQL
+    changed by a user with `quality.write_custom_sql`.
     """
-    if not isinstance(config, dict):
-        raise QualityConfigError([f"file: it holds {_described(config)}; a quality file is a mapping."])
-    reader = _Reader(config)
-    tally = _Tally()
+    plan = quality_plan(spec, user=user)
+    if plan.problems:
+        raise QualityConfigError(plan.problems)
+    if dry_run or not (plan.changes or any(work.synced for work in plan.entities)):
+        return plan.applied
     try:
         with transaction.atomic():
-            reader.read()
-            if reader.store is None:
-                raise _Rollback()
-            # One apply at a time per data store: the second waits, then sees the first one's rules.
-            store = DataStore.objects.select_for_update().get(pk=reader.store.pk)
-            for spec in reader.entities:
-                _apply_entity(spec, user, reader, tally)
-            if reader.schedules is not None:
-                _apply_schedules(store, reader.schedules, user, reader, tally)
-            if reader.alerting is not None:
-                _apply_alerting(store, reader.alerting, user, reader, tally)
-            if reader.problems or dry_run:
-                raise _Rollback()
-    except _Rollback:
-        if reader.problems:
-            raise QualityConfigError(reader.problems) from None
-    return QualityApplied(tally.created, tally.updated, tally.deleted, tally.changes)
+            plan = quality_plan(spec, user=user, lock=True)
+            problems = plan.problems or _plan_save(plan, user)
+            if problems:
+                raise _Rollback(problems)
+    except _Rollback as rollback:
+        raise QualityConfigError(rollback.args[0]) from None
+    return plan.applied
+
+
+def quality_apply_config(config: dict, *, user, dry_run: bool = False) -> QualityApplied:
+    """Read a quality file's mapping and save it (`quality_spec_save`); QualityConfigError lists every
+    problem with its location, and nothing is changed."""
+    if not isinstance(config, dict):
+        raise QualityConfigError([f"file: it holds {_described(config)}; a quality file is a mapping."])
+    return quality_spec_save(spec=quality_spec_from_yaml(config), user=user, dry_run=dry_run)

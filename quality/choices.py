@@ -3,6 +3,7 @@
 from django.db import models
 
 from core.choices import RunStatus
+from quality.kinds import KINDS
 
 __all__ = [
     "RuleKind",
@@ -17,27 +18,14 @@ __all__ = [
 ]
 
 
-class RuleKind(models.TextChoices):
-    NOT_NULL = "not_null", "Not null / completeness"
-    UNIQUE = "unique", "Unique"
-    PATTERN = "pattern", "Pattern (regular expression)"
-    RANGE = "range", "Range (min/max)"
-    ALLOWED_VALUES = "allowed_values", "Allowed values"
-    REFERENTIAL = "referential", "Referential integrity"
-    FRESHNESS = "freshness", "Freshness"
-    VOLUME = "volume", "Volume"
-    CUSTOM_SQL = "custom_sql", "Custom SQL"
+# One member per declared kind (quality/kinds.py): RuleKind.NOT_NULL == "not_null", labelled as declared.
+RuleKind = models.TextChoices(
+    "RuleKind", [(kind.value.upper(), (kind.value, kind.label)) for kind in KINDS.values()]
+)
+RuleKind.__doc__ = "The rule kinds, generated from their declarations in quality/kinds.py."
 
-
-# Kinds evaluated as a FILTER aggregate in one shared scan of the entity's table.
-SCAN_KINDS = {
-    RuleKind.NOT_NULL,
-    RuleKind.PATTERN,
-    RuleKind.RANGE,
-    RuleKind.ALLOWED_VALUES,
-    RuleKind.FRESHNESS,
-    RuleKind.VOLUME,
-}
+# Kinds evaluated as an aggregate in one shared scan of the entity's table.
+SCAN_KINDS = {RuleKind(kind.value) for kind in KINDS.values() if kind.in_scan}
 
 
 class Severity(models.TextChoices):
@@ -54,17 +42,7 @@ class Dimension(models.TextChoices):
     ACCURACY = "accuracy", "Accuracy"
 
 
-KIND_DIMENSIONS = {
-    RuleKind.NOT_NULL: Dimension.COMPLETENESS,
-    RuleKind.UNIQUE: Dimension.UNIQUENESS,
-    RuleKind.PATTERN: Dimension.VALIDITY,
-    RuleKind.RANGE: Dimension.VALIDITY,
-    RuleKind.ALLOWED_VALUES: Dimension.VALIDITY,
-    RuleKind.REFERENTIAL: Dimension.CONSISTENCY,
-    RuleKind.FRESHNESS: Dimension.TIMELINESS,
-    RuleKind.VOLUME: Dimension.COMPLETENESS,
-    RuleKind.CUSTOM_SQL: Dimension.ACCURACY,
-}
+KIND_DIMENSIONS = {RuleKind(kind.value): Dimension(kind.dimension) for kind in KINDS.values()}
 
 
 class RuleOrigin(models.TextChoices):

@@ -1,5 +1,7 @@
 """Rules compiled to PostgreSQL, as statement values the runner executes (and records as the SQL it ran).
 
+Each kind's declaration (quality/kinds.py) names its builder here; this module knows no kinds.
+
 One entity's column rules share a single scan: `count(*) FILTER (WHERE <rule fails>)` per rule, with
 `max(col)` for freshness and `count(*)` for volume. Uniqueness is one GROUP BY, referential integrity one
 anti-join, custom SQL its own statement; each of those counts its failures and keeps up to ten examples in
@@ -11,9 +13,12 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from quality.choices import RuleKind
-
 __all__ = [
+    "null_predicate",
+    "pattern_predicate",
+    "range_predicate",
+    "allowed_values_predicate",
+    "newest_aggregate",
     "ScanPlan",
     "scan_compile",
     "samples_compile",
@@ -32,60 +37,66 @@ def _col(name: str) -> sql.Identifier:
     return sql.Identifier(name)
 
 
-def failing_predicate(rule) -> sql.Composable | None:
-    """The condition a failing row meets, for the rules evaluated row by row in the shared scan."""
-    kind, params = rule.kind, rule.params or {}
-    if kind == RuleKind.NOT_NULL:
-        return sql.SQL("{} IS NULL").format(_col(rule.columns[0]))
-    if kind == RuleKind.PATTERN:
-        # A NULL is incomplete, not invalid: completeness rules count it, pattern rules do not.
-        return sql.SQL("{c} IS NOT NULL AND {c}::text !~ {p}").format(
-            c=_col(rule.columns[0]), p=sql.Literal(params["pattern"])
-        )
-    if kind == RuleKind.RANGE:
-        column = _col(rule.columns[0])
-        parts = []
-        if params.get("min") not in (None, ""):
-            parts.append(sql.SQL("{} < {}").format(column, sql.Literal(str(params["min"]))))
-        if params.get("max") not in (None, ""):
-            parts.append(sql.SQL("{} > {}").format(column, sql.Literal(str(params["max"]))))
-        return sql.SQL(" OR ").join(parts)
-    if kind == RuleKind.ALLOWED_VALUES:
-        values = sql.SQL(", ").join(sql.Literal(str(v)) for v in params["values"])
-        return sql.SQL("{c} IS NOT NULL AND {c} NOT IN ({v})").format(c=_col(rule.columns[0]), v=values)
-    return None
+def null_predicate(rule) -> sql.Composable:
+    """not_null: the value is NULL."""
+    return sql.SQL("{} IS NULL").format(_col(rule.columns[0]))
+
+
+def pattern_predicate(rule) -> sql.Composable:
+    """pattern: the value does not match. A NULL is incomplete, not invalid: completeness rules count it."""
+    return sql.SQL("{c} IS NOT NULL AND {c}::text !~ {p}").format(
+        c=_col(rule.columns[0]), p=sql.Literal(rule.params["pattern"])
+    )
+
+
+def range_predicate(rule) -> sql.Composable:
+    """range: below min or above max, compared in the column's type."""
+    column, params = _col(rule.columns[0]), rule.params
+    parts = []
+    if params.get("min") not in (None, ""):
+        parts.append(sql.SQL("{} < {}").format(column, sql.Literal(str(params["min"]))))
+    if params.get("max") not in (None, ""):
+        parts.append(sql.SQL("{} > {}").format(column, sql.Literal(str(params["max"]))))
+    return sql.SQL(" OR ").join(parts)
+
+
+def allowed_values_predicate(rule) -> sql.Composable:
+    """allowed_values: a value not in the list (NULLs are not checked)."""
+    values = sql.SQL(", ").join(sql.Literal(str(v)) for v in rule.params["values"])
+    return sql.SQL("{c} IS NOT NULL AND {c} NOT IN ({v})").format(c=_col(rule.columns[0]), v=values)
+
+
+def newest_aggregate(rule) -> sql.Composable:
+    """freshness: the newest value of the column."""
+    return sql.SQL("max({})").format(_col(rule.columns[0]))
 
 
 @dataclass
 class ScanPlan:
-    """The shared scan of one table: the statement and, per rule, the alias of its aggregate."""
+    """The shared scan of one table: the statement and the alias of each aggregate after count(*)."""
 
     statement: sql.Composed
-    aliases: dict  # rule id -> alias
+    aliases: dict  # key (a rule id) -> alias
 
 
-def scan_compile(table: sql.Identifier, rules: list) -> ScanPlan:
-    """SELECT count(*), and one aggregate per rule, in one pass over the table."""
+def scan_compile(table: sql.Identifier, aggregates: list[tuple[object, sql.Composable | None]]) -> ScanPlan:
+    """SELECT count(*) and each (key, aggregate) in one pass over the table; a None aggregate adds nothing
+    (its rule is judged by the count)."""
     parts = [sql.SQL("count(*) AS total")]
     aliases = {}
-    for position, rule in enumerate(rules):
-        alias = f"r{position}"
-        aliases[rule.pk] = alias
-        if rule.kind == RuleKind.FRESHNESS:
-            aggregate = sql.SQL("max({})").format(_col(rule.columns[0]))
-        elif rule.kind == RuleKind.VOLUME:
+    for position, (key, aggregate) in enumerate(aggregates):
+        if aggregate is None:
             continue
-        else:
-            aggregate = sql.SQL("count(*) FILTER (WHERE {})").format(failing_predicate(rule))
+        alias = aliases[key] = f"r{position}"
         parts.append(sql.SQL("{} AS {}").format(aggregate, sql.Identifier(alias)))
     statement = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(parts), table)
     return ScanPlan(statement, aliases)
 
 
 def samples_compile(
-    table: sql.Identifier, columns: list[str], rules: list, failing: list[int]
+    table: sql.Identifier, columns: list[str], predicates: list[sql.Composable], failing: list[int]
 ) -> sql.Composed:
-    """Examples of the failing rows of `rules` (`failing`: each rule's count from the scan), as one statement.
+    """Examples of the rows meeting `predicates` (`failing`: each one's count in the scan), in one statement.
 
     A rule with many failing rows gets its own branch, `LIMIT` ten, which stops after a few thousand rows.
     Rules with few (at most RARE_ROWS) share one branch returning all their failing rows: one pass that
@@ -95,9 +106,9 @@ def samples_compile(
     rare = [i for i, count in enumerate(failing) if count <= RARE_ROWS]
     cols = sql.SQL(", ").join(_col(c) for c in columns)
     flags = sql.SQL(", ").join(
-        (sql.SQL("({})").format(failing_predicate(r)) if i in rare else sql.SQL("false"))
+        (sql.SQL("({})").format(p) if i in rare else sql.SQL("false"))
         + sql.SQL(" AS {}").format(sql.Identifier(f"f{i}"))
-        for i, r in enumerate(rules)
+        for i, p in enumerate(predicates)
     )
     branches = [
         sql.SQL(
@@ -107,14 +118,14 @@ def samples_compile(
             cols=cols,
             flags=flags,
             table=table,
-            where=failing_predicate(r),
+            where=p,
             n=sql.Literal(SAMPLE_ROWS),
         )
-        for i, r in enumerate(rules)
+        for i, p in enumerate(predicates)
         if i not in rare
     ]
     if rare:
-        where = sql.SQL(" OR ").join(sql.SQL("({})").format(failing_predicate(rules[i])) for i in rare)
+        where = sql.SQL(" OR ").join(sql.SQL("({})").format(predicates[i]) for i in rare)
         branches.append(
             sql.SQL("(SELECT -1 AS custodian_rule, {cols}, {flags} FROM {table} WHERE {where})").format(
                 cols=cols, flags=flags, table=table, where=where

@@ -19,7 +19,16 @@ from catalog.models.base import VersionedModel
 from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit
 from core.models import RunKind, RunRecord
 from core.outbound import url_problem
-from quality.choices import CheckTrigger, Dimension, ResultStatus, RuleKind, RuleOrigin, Severity
+from quality.choices import (
+    KIND_DIMENSIONS,
+    CheckTrigger,
+    Dimension,
+    ResultStatus,
+    RuleKind,
+    RuleOrigin,
+    Severity,
+)
+from quality.kinds import rule_definition_errors
 
 __all__ = ["Rule", "CheckRun", "RuleResult", "EntityScore", "Incident", "QualityAlerting", "QualitySchedule"]
 
@@ -87,8 +96,6 @@ class Rule(VersionedModel):
         return rule
 
     def save(self, *args, **kwargs):
-        from quality.choices import KIND_DIMENSIONS
-
         loaded_kind = getattr(self, "_loaded_kind", None)
         derived_before = KIND_DIMENSIONS.get(loaded_kind, Dimension.VALIDITY) if loaded_kind else None
         if not self.dimension or (loaded_kind != self.kind and self.dimension == derived_before):
@@ -99,8 +106,6 @@ class Rule(VersionedModel):
 
     def clean(self):
         super().clean()
-        from quality.rules import rule_definition_errors
-
         errors = rule_definition_errors(self)
         if errors:
             raise ValidationError(errors)

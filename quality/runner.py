@@ -26,25 +26,19 @@ from catalog.patterns import PATTERN_CHECK_TIMEOUT_MS, patterns_rejected
 from core.connections import datastore_guard, datastore_pg_connect
 from core.errors import SchemaError
 from core.runs import run_claim, run_heartbeat
-from quality.choices import SCAN_KINDS, CheckTrigger, ResultStatus, RuleKind, Severity
-from quality.compile import (
-    SAMPLE_ROWS,
-    custom_compile,
-    referential_compile,
-    samples_compile,
-    scan_compile,
-    unique_compile,
-)
+from core.sql_gate import guard_transaction
+from quality.choices import CheckTrigger, ResultStatus, Severity
+from quality.compile import SAMPLE_ROWS, samples_compile, scan_compile
+from quality.kinds import VOLUME_HISTORY, Evaluation, ParamType, RuleNotRunnable, SetTarget, kind_of
 from quality.limits import rule_timeout_seconds, scan_timeout_seconds
 from quality.models import CheckRun, Rule, RuleResult
 from quality.results import check_run_record
-from quality.rules import custom_sql_problem, rules_implied_sync
+from quality.rules import rules_implied_sync
 from quality.samples import SampleMasking, custom_sql_sample_masking, entity_sample_masking
 
 __all__ = ["check_run_execute", "Outcome"]
 
 logger = logging.getLogger(__name__)
-VOLUME_HISTORY = 10
 
 
 @dataclass
@@ -88,8 +82,7 @@ class _Store:
             if guard is not None:
                 datastore_guard(cursor, guard, timeout_seconds=timeout_ms / 1000)
             else:
-                cursor.execute("SET TRANSACTION READ ONLY")
-                cursor.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(timeout_ms)))
+                guard_transaction(cursor, timeout_ms=timeout_ms)
             cursor.execute(statement)
             rows = cursor.fetchone() if fetch == "one" else cursor.fetchall()
         return rows, time.monotonic() - started
@@ -97,10 +90,7 @@ class _Store:
     def patterns_rejected(self, patterns: list[str]) -> dict[str, str]:
         """The patterns this data store's PostgreSQL rejects, with its reasons; reads no table."""
         with self.connection.transaction(), self.connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(
-                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(PATTERN_CHECK_TIMEOUT_MS))
-            )
+            guard_transaction(cursor, timeout_ms=PATTERN_CHECK_TIMEOUT_MS)
             return patterns_rejected(cursor, patterns)
 
     def text(self, statement) -> str:
@@ -196,8 +186,9 @@ def evaluate_entity(
             )
             continue
         runnable.append(rule)
-    scan_rules = [r for r in runnable if r.kind in SCAN_KINDS]
-    prepared = [_set_rule_prepare(entity, table, r) for r in runnable if r.kind not in SCAN_KINDS]
+    scan_rules = [r for r in runnable if kind_of(r.kind).in_scan]
+    target = SetTarget(entity, table, _key_columns(entity))
+    prepared = [_set_rule_prepare(target, r) for r in runnable if not kind_of(r.kind).in_scan]
     # The set-based statements run on a second connection while this one scans: the uniqueness aggregate
     # is one process, so it overlaps the scan's parallel workers instead of waiting for them.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -234,7 +225,7 @@ def _set_rules_run(datastore, prepared) -> list[tuple]:
                 ran.append((None, 0.0, None))
                 continue
             timeout, guard = None, None
-            if rule.kind == RuleKind.CUSTOM_SQL:
+            if kind_of(rule.kind).user_sql:
                 timeout, guard = int(rule_timeout_seconds(rule) * 1000), datastore
             try:
                 ran.append((*store.run(statement, timeout_ms=timeout, guard=guard), None))
@@ -252,7 +243,7 @@ def _evaluate_scan(store, entity, table, rules, outcomes) -> int | None:
     rules = _patterns_checked(store, rules, outcomes)
     if not rules:
         return None
-    plan = scan_compile(table, rules)
+    plan = _scan_plan(table, rules)
     try:
         row, seconds = store.run(plan.statement)
     except psycopg.errors.QueryCanceled as exc:
@@ -269,7 +260,7 @@ def _evaluate_scan(store, entity, table, rules, outcomes) -> int | None:
 
 def _patterns_checked(store, rules, outcomes) -> list:
     """The rules whose patterns the data store accepts; the others get their error outcome."""
-    patterns = [r.params["pattern"] for r in rules if r.kind == RuleKind.PATTERN]
+    patterns = [pattern for r in rules for pattern in _regexes(r)]
     if not patterns:
         return rules
     try:
@@ -279,7 +270,7 @@ def _patterns_checked(store, rules, outcomes) -> list:
         return rules
     kept = []
     for rule in rules:
-        reason = rejected.get(rule.params.get("pattern")) if rule.kind == RuleKind.PATTERN else None
+        reason = next((rejected[p] for p in _regexes(rule) if p in rejected), None)
         if reason:
             outcomes[rule.pk] = Outcome(
                 rule, ResultStatus.ERROR, error=f"PostgreSQL rejects the regular expression: {reason}"
@@ -289,11 +280,21 @@ def _patterns_checked(store, rules, outcomes) -> list:
     return kept
 
 
+def _regexes(rule) -> list[str]:
+    """The rule's regular expressions (its parameters of type regex), which the data store judges first."""
+    kind = kind_of(rule.kind)
+    return [rule.params[p.name] for p in kind.params if p.type == ParamType.REGEX and p.name in rule.params]
+
+
+def _scan_plan(table, rules):
+    return scan_compile(table, [(rule.pk, kind_of(rule.kind).scan_aggregate(rule)) for rule in rules])
+
+
 def _planning_checked(store, table, rules, outcomes) -> list:
     """The rules PostgreSQL can plan alone (EXPLAIN: no row is read); the others get their error outcome."""
     kept = []
     for rule in rules:
-        alone = scan_compile(table, [rule]).statement
+        alone = _scan_plan(table, [rule]).statement
         try:
             store.run(sql.SQL("EXPLAIN {}").format(alone), fetch="all")
         except psycopg.Error as exc:
@@ -312,14 +313,14 @@ def _scan_failed(store, plan, rules, outcomes, problem: str) -> None:
 def _scan_judge(store, entity, table, rules, outcomes, plan, row, seconds) -> int:
     """Each rule's outcome from the shared scan's row, then their failing samples; the table's row count."""
     total = row[0]
-    names = ["total"] + [a for r in rules for a in [plan.aliases[r.pk]] if r.kind != RuleKind.VOLUME]
-    values = dict(zip(names, row, strict=True))
+    values = dict(zip(["total", *plan.aliases.values()], row, strict=True))
     text = store.text(plan.statement)
     for rule in rules:
         outcome = Outcome(rule, total_rows=total, duration_ms=round(seconds * 1000, 1), sql=text)
-        if rule.kind == RuleKind.FRESHNESS:
+        evaluation = kind_of(rule.kind).evaluation
+        if evaluation == Evaluation.NEWEST:
             _judge_freshness(outcome, values[plan.aliases[rule.pk]])
-        elif rule.kind == RuleKind.VOLUME:
+        elif evaluation == Evaluation.COUNT:
             _judge_volume(outcome, total)
         else:
             outcome.failing_rows = values[plan.aliases[rule.pk]]
@@ -387,16 +388,12 @@ def _judge_volume(outcome: Outcome, total: int) -> None:
 
 def _collect_samples(store, entity, table, outcomes: list[Outcome]) -> None:
     """Up to ten failing rows per row rule, from one statement whose branches stop once they have enough."""
-    failing = [
-        o
-        for o in outcomes
-        if o.failing_rows
-        and o.rule.kind in (RuleKind.NOT_NULL, RuleKind.PATTERN, RuleKind.RANGE, RuleKind.ALLOWED_VALUES)
-    ]
+    failing = [o for o in outcomes if o.failing_rows and kind_of(o.rule.kind).evaluation == Evaluation.ROWS]
     if not failing:
         return
     shown = list(dict.fromkeys(_key_columns(entity) + [c for o in failing for c in o.rule.columns]))
-    statement = samples_compile(table, shown, [o.rule for o in failing], [o.failing_rows for o in failing])
+    predicates = [kind_of(o.rule.kind).predicate(o.rule) for o in failing]
+    statement = samples_compile(table, shown, predicates, [o.failing_rows for o in failing])
     try:
         rows, _ = store.run(statement, fetch="all")
     except psycopg.Error as exc:  # examples are a courtesy; the counts stand
@@ -412,7 +409,7 @@ def _collect_samples(store, entity, table, outcomes: list[Outcome]) -> None:
                 found[position].append(values)
     columns = list(entity.columns.all())
     for position, outcome in enumerate(failing):
-        shaped = outcome.rule.columns if outcome.rule.kind == RuleKind.PATTERN else ()
+        shaped = outcome.rule.columns if kind_of(outcome.rule.kind).shows_shape else ()
         _samples_set(outcome, found[position], entity_sample_masking(columns, shaped=shaped))
 
 
@@ -422,29 +419,19 @@ def _samples_set(outcome: Outcome, rows: list[dict], masking: SampleMasking) -> 
     outcome.samples_pii = for_pii if outcome.samples_masked else []
 
 
-def _set_rule_prepare(entity, table, rule) -> tuple:
+def _set_rule_prepare(target: SetTarget, rule) -> tuple:
     """(rule, statement, None), or (rule, None, an error Outcome) when the rule cannot be compiled."""
-    if rule.kind == RuleKind.UNIQUE:
-        return rule, unique_compile(table, rule), None
-    if rule.kind == RuleKind.REFERENTIAL:
-        ref = Entity.objects.filter(datastore_id=entity.datastore_id, name=rule.params["ref_entity"]).first()
-        if ref is None:
-            error = f"The referenced entity {rule.params['ref_entity']} no longer exists in the catalog."
-            return rule, None, Outcome(rule, ResultStatus.ERROR, error=error)
-        ref_table = sql.Identifier(entity.datastore.schema_name or "public", ref.name)
-        shown = list(dict.fromkeys(_key_columns(entity) + rule.columns))
-        return rule, referential_compile(table, ref_table, rule, shown), None
-    # Checked again at every run: a rule saved before the gate (or written around it) must not run.
-    refused = custom_sql_problem(rule, rule.params.get("sql") or "")
-    if refused:
-        return rule, None, Outcome(rule, ResultStatus.ERROR, error=f"Not run: {refused}")
-    return rule, custom_compile(rule), None
+    try:
+        return rule, kind_of(rule.kind).statement(rule, target), None
+    except RuleNotRunnable as exc:
+        return rule, None, Outcome(rule, ResultStatus.ERROR, error=str(exc))
 
 
 def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -> Outcome:
     text = store.text(statement)
+    kind = kind_of(rule.kind)
     if exc is not None:
-        limit = rule_timeout_seconds(rule) if rule.kind == RuleKind.CUSTOM_SQL else scan_timeout_seconds()
+        limit = rule_timeout_seconds(rule) if kind.user_sql else scan_timeout_seconds()
         problem = _problem(exc, timeout_s=limit)
         return Outcome(rule, ResultStatus.ERROR, error=problem, sql=text, total_rows=total)
     groups, failing, examples = row
@@ -455,27 +442,21 @@ def _set_rule_finish(store, entity, rule, statement, row, seconds, exc, total) -
         {
             ("rows" if k == "custodian_n" else k): v
             for k, v in e.items()
-            if rule.kind == RuleKind.UNIQUE or k != "custodian_n"
+            if kind.example_counts or k != "custodian_n"
         }
         for e in (examples or [])
     ]
     # Tracing a custom query's outputs costs a catalog read and sqlglot's lineage: only for examples to mask
     # (without any, the outcome keeps its empty, unmasked samples)
     if rows:
-        if rule.kind == RuleKind.CUSTOM_SQL:
+        if kind.user_sql:
             masking = custom_sql_sample_masking(rule.params["sql"], entity)
         else:
             masking = entity_sample_masking(list(entity.columns.all()), counts=("rows",))
         _samples_set(outcome, rows, masking)
     _judge_rows(outcome)
-    if rule.kind == RuleKind.UNIQUE and failing:
-        outcome.measured = f"{groups:,} duplicated keys over {failing:,} rows"
-    if rule.kind == RuleKind.REFERENTIAL and failing:
-        values = "distinct value" + ("s" if groups != 1 else "")
-        outcome.measured = (
-            f"{failing:,} of {total or 0:,} rows refer to no {rule.params['ref_entity']} "
-            f"({groups:,} {values} of {', '.join(rule.columns)}; {outcome.failing_percent or 0:.3f}%)"
-        )
+    if kind.measured and failing:
+        outcome.measured = kind.measured(rule, groups, failing, total, outcome.failing_percent or 0)
     return outcome
 
 

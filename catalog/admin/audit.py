@@ -10,7 +10,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from catalog.admin.base import ReadOnlyAdmin
 from catalog.admin.date_range import RangeDateField
 from catalog.models import AuditTrail
 from catalog.selectors import (
@@ -21,6 +20,7 @@ from catalog.selectors import (
     audit_events_iter,
     audit_model_choices,
 )
+from core.admin import ReadOnlyAdmin
 from core.exports import csv_download
 
 __all__ = ["AuditTrailAdmin", "AuditFilterForm"]

@@ -1,7 +1,7 @@
 """What every catalog admin page shares: audited saves, read-only history, refusal of stale edits."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -26,9 +26,6 @@ __all__ = [
     "form_for_user",
     "with_version_field",
     "CatalogModelAdmin",
-    "ReadOnlyAdmin",
-    "RunRecordAdmin",
-    "duration_text",
     "text_preview",
     "breakable",
 ]
@@ -239,20 +236,6 @@ class CatalogModelAdmin(OwnerPickerMixin, ImportExportModelAdmin, SimpleHistoryA
         return super().get_export_queryset(request)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Pages of records nobody adds, changes or deletes from the admin (runs, applies, incidents, the audit
-    trail, reports); who may view them is each admin's own business."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 def breakable(name) -> str:
     """A SQL name (or dotted names) that a narrow table cell may wrap after its underscores and dots, and
     nowhere else: customer_<wbr>contact_<wbr>points."""
@@ -266,25 +249,3 @@ def text_preview(text: str, limit: int = 80) -> str:
     if len(text) <= limit:
         return text or "—"
     return format_html('<span title="{}">{}…</span>', text[:2000], text[: limit - 1].rstrip())
-
-
-def duration_text(seconds: float | None) -> str:
-    """A run's duration for people: '4.2 s', '3 min 05 s', '2 h 07 min'; '—' when unknown."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(round(seconds)), 60)
-    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-class RunRecordAdmin(ReadOnlyAdmin):
-    """Records of work that ran (pipeline runs, check runs, retention executions), read-only; their list
-    shows a coloured status."""
-
-    list_per_page = 50
-    show_full_result_count = False
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj):
-        return format_html('<span class="run-badge run-{}">{}</span>', obj.status, obj.get_status_display())

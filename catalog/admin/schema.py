@@ -20,7 +20,6 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import SqlLexer
 
-from catalog.admin.base import ReadOnlyAdmin
 from catalog.choices import DatabaseEngine, LintSeverity
 from catalog.models import DataStore, SchemaApply, SchemaRelease
 from catalog.schema.apply import schema_apply_enqueue
@@ -28,6 +27,7 @@ from catalog.schema.ddl import ddl_render, schema_ddl
 from catalog.schema.dialects import profile_for
 from catalog.schema.releases import release_preview, release_publish
 from catalog.schema.snapshot import snapshot_build
+from core.admin import RunRecordAdmin, run_label
 from core.choices import RunStatus
 from core.errors import CustodianError, SchemaError
 
@@ -468,11 +468,11 @@ class ApplyChangeList(ChangeList):
 
 
 @admin.register(SchemaApply)
-class SchemaApplyAdmin(ReadOnlyAdmin):
+class SchemaApplyAdmin(RunRecordAdmin):
     """Runs of applies: records of what ran on a data store, read-only for everyone."""
 
     list_display = [
-        "run",
+        "run_label",
         "status_badge",
         "datastore",
         "target_version",
@@ -482,7 +482,7 @@ class SchemaApplyAdmin(ReadOnlyAdmin):
         "finished_at",
         "statements_run",
     ]
-    list_display_links = ["run"]
+    list_display_links = ["run_label"]
     list_filter = ["status", "datastore"]
     list_select_related = ["datastore", "release", "requested_by"]
     fields = [
@@ -497,23 +497,13 @@ class SchemaApplyAdmin(ReadOnlyAdmin):
         "statements_run",
     ]
     readonly_fields = fields
-    actions = None
-    list_per_page = 50
-    show_full_result_count = False
+    run_label = run_label("run")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("datastore", "release", "requested_by")
 
     def get_changelist(self, request, **kwargs):
         return ApplyChangeList
-
-    @admin.display(description="run", ordering="pk")
-    def run(self, obj):
-        return f"#{obj.pk}"
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj):
-        return format_html('<span class="run-badge run-{}">{}</span>', obj.status, obj.get_status_display())
 
     @admin.display(description="target version", ordering="release__version")
     def target_version(self, obj):

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from catalog.exceptions import CatalogError
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS
+from catalog.schema.model import Column, SchemaModel, Table, schema_model_of
 
 __all__ = [
     "CodegenError",
@@ -17,9 +18,14 @@ __all__ = [
     "code_model_build",
     "pascal_case",
     "camel_case",
+    "snake_case",
+    "words",
     "names_unique",
     "AUDIT_COLUMNS",
     "synthetic_column",
+    "audit_columns",
+    "surrogate_key",
+    "generated_notice",
 ]
 
 # The audit columns Custodian's DDL adds (catalog/schema/metadata.py): name, type, length, nullable, default.
@@ -100,6 +106,12 @@ class CodeForeignKey:
     target_column: CodeColumn
     on_delete: str
 
+    @property
+    def is_one_to_one(self) -> bool:
+        """Whether the column alone is unique (or the whole key), so a target row has at most one source."""
+        key = self.entity.primary_key
+        return self.column.is_unique or (len(key) == 1 and key[0] is self.column)
+
 
 @dataclass
 class CodeEntity:
@@ -139,57 +151,89 @@ class CodeModel:
         raise CodegenError(f"Data store '{self.datastore}' has no entity '{name}' in this model.")
 
 
-def code_model_build(snapshot: dict, entity_ids: set[str] | None = None) -> CodeModel:
-    """The snapshot's entities (or some of them) with their keys, indexes and relationships both ways.
+def code_model_build(source: "SchemaModel | dict", entity_ids: set[str] | None = None) -> CodeModel:
+    """The schema model's tables (or some of them) with their keys, indexes and relationships both ways.
 
-    Relationships to entities left out by `entity_ids` are dropped from the model (the generators still
-    write the foreign-key column itself).
+    `source` is the typed schema model (catalog/schema/model.py) or a snapshot read into one. Relationships
+    to entities left out by `entity_ids` are dropped from the model (the generators still write the
+    foreign-key column itself).
     """
-    columns_by_id: dict[str, tuple[CodeEntity, CodeColumn]] = {}
-    entities = []
-    for entity_id, raw in sorted(snapshot["entities"].items(), key=lambda item: item[1]["name"]):
-        if entity_ids is not None and entity_id not in entity_ids:
-            continue
-        entity = CodeEntity(entity_id, raw["name"], raw["description"], raw["has_audit_columns"])
-        for column_id, column in sorted(
-            raw["columns"].items(), key=lambda item: (item[1]["position"], item[0])
-        ):
-            code_column = CodeColumn(id=column_id, **column)
-            entity.columns.append(code_column)
-            columns_by_id[column_id] = (entity, code_column)
-        names = {cid: c["name"] for cid, c in raw["columns"].items()}
-        for index in sorted(raw["indexes"].values(), key=lambda i: i["name"]):
-            entity.indexes.append(
-                CodeIndex(
-                    name=index["name"],
-                    columns=[(names[cid], order) for cid, order in index["columns"]],
-                    include=[names[cid] for cid in index["include"]],
-                    is_unique=index["is_unique"],
-                    method=index["method"],
-                    condition=index["condition"],
-                )
-            )
-        entities.append(entity)
-    for entity in entities:
+    schema = schema_model_of(source)
+    if entity_ids is not None:
+        schema = schema.subset(entity_ids)
+    entities = [_code_entity(table) for table in schema.tables]
+    by_id = {entity.id: entity for entity in entities}
+    # In entity order, then column order: the same catalog gives the same files.
+    for table, entity in zip(schema.tables, entities, strict=True):
         for column in entity.columns:
-            if column.references_id and column.references_id in columns_by_id:
-                target_entity, target_column = columns_by_id[column.references_id]
-                fk = CodeForeignKey(entity, column, target_entity, target_column, column.on_delete)
-                entity.foreign_keys.append(fk)
-                target_entity.referenced_by.append(fk)
-    datastore = snapshot["datastore"]
-    return CodeModel(
-        datastore.get("name", ""), datastore.get("schema", ""), datastore.get("engine", ""), entities
+            foreign_key = table.foreign_key_of(column.id)
+            if foreign_key is None or foreign_key.target_table_id not in by_id:
+                continue
+            target = by_id[foreign_key.target_table_id]
+            target_column = next(c for c in target.columns if c.id == foreign_key.target_column_ids[0])
+            fk = CodeForeignKey(entity, column, target, target_column, foreign_key.on_delete)
+            entity.foreign_keys.append(fk)
+            target.referenced_by.append(fk)
+    store = schema.store
+    return CodeModel(store.name, store.schema, store.engine, entities)
+
+
+def _code_entity(table: Table) -> CodeEntity:
+    entity = CodeEntity(table.id, table.name, table.description, table.has_audit_columns)
+    entity.columns = [_code_column(table, column) for column in table.columns]
+    for index in table.indexes:
+        entity.indexes.append(
+            CodeIndex(
+                name=index.name,
+                columns=[
+                    (table.column(key.column_id).name, "desc" if key.descending else "asc")
+                    for key in index.keys
+                ],
+                include=[table.column(column_id).name for column_id in index.include],
+                is_unique=index.is_unique,
+                method=index.method,
+                condition=index.condition,
+            )
+        )
+    return entity
+
+
+def _code_column(table: Table, column: Column) -> CodeColumn:
+    foreign_key = table.foreign_key_of(column.id)
+    checks = column.checks
+    return CodeColumn(
+        id=column.id,
+        name=column.name,
+        position=column.position,
+        data_type=column.type.name,
+        length=column.type.length,
+        precision=column.type.precision,
+        scale=column.type.scale,
+        nullable=column.nullable,
+        default_value=column.default_value,
+        primary_key_position=column.primary_key_position,
+        is_unique=column.is_unique,
+        min_value=checks.min_value,
+        max_value=checks.max_value,
+        min_length=checks.min_length,
+        pattern=checks.pattern,
+        allowed_values=list(checks.allowed_values),
+        description=column.description,
+        pii_category=column.pii_category,
+        masking_strategy=column.masking_strategy,
+        references_id=foreign_key.target_column_ids[0] if foreign_key else None,
+        on_delete=foreign_key.on_delete if foreign_key else "no_action",
     )
 
 
-def _words(name: str) -> list[str]:
+def words(name: str) -> list[str]:
+    """order_items, orderItems, ORDER_ITEMS -> the words of the name, as written."""
     return [w for w in re.split(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])", name) if w]
 
 
 def pascal_case(name: str) -> str:
     """order_items -> OrderItems (a leading digit gets an underscore)."""
-    result = "".join(w[:1].upper() + w[1:].lower() for w in _words(name)) or "_"
+    result = "".join(w[:1].upper() + w[1:].lower() for w in words(name)) or "_"
     return f"_{result}" if result[0].isdigit() else result
 
 
@@ -197,6 +241,11 @@ def camel_case(name: str) -> str:
     """order_id -> orderId."""
     pascal = pascal_case(name)
     return pascal[:1].lower() + pascal[1:] if not pascal.startswith("_") else pascal
+
+
+def snake_case(name: str) -> str:
+    """orderId -> order_id, OrderItems -> order_items (the Python convention for attributes)."""
+    return re.sub(r"(?<!^)(?<!_)(?=[A-Z])", "_", camel_case(name)).lower()
 
 
 def names_unique(names: list[str], convert, where: str) -> dict[str, str]:
@@ -214,12 +263,14 @@ def names_unique(names: list[str], convert, where: str) -> dict[str, str]:
     return converted
 
 
-def synthetic_column(entity, name, data_type, length, nullable, default, key=None) -> CodeColumn:
+def synthetic_column(
+    entity, name, data_type, length, nullable, default, key=None, position=10_000
+) -> CodeColumn:
     """A column the catalog implies but does not list (audit columns, a generated key)."""
     return CodeColumn(
         id=f"{entity.id}:{name}",
         name=name,
-        position=10_000,
+        position=position,
         data_type=data_type,
         length=length,
         precision=None,
@@ -239,6 +290,24 @@ def synthetic_column(entity, name, data_type, length, nullable, default, key=Non
         references_id=None,
         on_delete="no_action",
     )
+
+
+def audit_columns(entity: CodeEntity) -> list[CodeColumn]:
+    """The columns Custodian's DDL adds to an audited table, after the entity's own; CodegenError when the
+    entity already has a column of one of those names."""
+    if not entity.has_audit_columns:
+        return []
+    clash = [name for name, *_spec in AUDIT_COLUMNS if any(c.name == name for c in entity.columns)]
+    if clash:
+        raise CodegenError(
+            f"Entity '{entity.name}' has audit columns and its own column(s) {', '.join(clash)}; rename "
+            "them or turn the audit columns off."
+        )
+    last = max((c.position for c in entity.columns), default=0)
+    return [
+        synthetic_column(entity, *spec, position=last + offset)
+        for offset, spec in enumerate(AUDIT_COLUMNS, 1)
+    ]
 
 
 def surrogate_key(entity, columns: list[CodeColumn], *, generate_keys: bool, need: str, label: str):
@@ -262,3 +331,11 @@ def surrogate_key(entity, columns: list[CodeColumn], *, generate_keys: bool, nee
         "was added because generate_keys was asked. The table needs that column: add it to the catalog."
     )
     return synthetic_column(entity, "id", "bigint", None, False, "", key=1), note
+
+
+def generated_notice(datastore: str, comment: str = "//") -> list[str]:
+    """The first lines of a generated file: who made it from what, and that editing it is pointless."""
+    return [
+        f"{comment} Generated by Custodian from the catalog of data store '{datastore}'. Do not edit:",
+        f"{comment} change the catalog and generate again.",
+    ]

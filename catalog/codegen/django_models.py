@@ -22,22 +22,26 @@ from catalog.codegen.base import (
     CodeIndex,
     CodeModel,
     GeneratedFile,
+    audit_columns,
     names_unique,
     pascal_case,
+    snake_case,
 )
-from catalog.codegen.sqlalchemy_models import (
+from catalog.codegen.ddl import profile_of
+from catalog.codegen.planner import relation_stem, reverse_names
+from catalog.codegen.python_source import (
     SURROGATE_KEY,
-    audit_columns,
+    PythonModule,
     call_source,
     comment_lines,
+    default_function_sql,
     docstring_lines,
     import_order,
     python_literal,
     python_string,
-    reverse_names,
-    snake_case,
+    surrogate_entities,
 )
-from catalog.schema.dialects import DialectProfile, profile_for
+from catalog.schema.dialects import profile_for
 from catalog.schema.metadata import constraint_name
 
 __all__ = ["generate", "CUSTOM_FIELDS"]
@@ -187,9 +191,11 @@ def _entity_fields(entity: CodeEntity, surrogate: bool) -> tuple[dict[str, str],
 
 
 def _foreign_key_field(fk: CodeForeignKey, own: str, taken: set[str]) -> str:
-    """customer_id -> customer (whose attname is the column); a column without _id keeps its own name."""
-    if own.endswith("_id") and len(own) > 3:
-        stem = _escape_field(own.removesuffix("_id"))
+    """customer_id, customer_key -> customer (attname customer_id, db_column the column's name); a column
+    without an id or key suffix keeps its own name."""
+    stem = relation_stem(fk.column.name)
+    if stem:
+        stem = _escape_field(snake_case(stem))
         if stem not in taken and f"{stem}_id" not in taken:
             return stem
     if f"{own}_id" in taken:
@@ -204,43 +210,24 @@ def _foreign_key_field(fk: CodeForeignKey, own: str, taken: set[str]) -> str:
 
 
 @dataclass
-class _Module:
-    model: CodeModel
-    profile: DialectProfile
-    names: _Names
-    surrogates: set[str]
-    app_label: str
-    modules: set[str] = field(default_factory=set)  # import x
-    imports: dict[str, set[str]] = field(default_factory=dict)  # from x import y
+class _Module(PythonModule):
+    names: _Names | None = None
+    app_label: str = ""
     custom_fields: set[str] = field(default_factory=set)
-
-    def use(self, module: str, *names: str) -> None:
-        self.imports.setdefault(module, set()).update(names)
-
-    @property
-    def schema(self) -> str:
-        return self.model.schema if self.model.schema and self.profile.supports_schemas else ""
 
 
 def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
     """`models.py`: one Django model per entity; CodegenError when an entity has no primary key (unless
     `generate_keys`) or two names collide in Python. `app_label` sets Meta.app_label."""
-    surrogates = set()
-    for entity in model.entities:
-        if not entity.primary_key:
-            if not options.get("generate_keys"):
-                raise CodegenError(
-                    f"Entity '{entity.name}' of data store '{model.datastore}' has no primary key, and a "
-                    "Django model would silently get an id column the table does not have; give it one in "
-                    f"the catalog, or generate with generate_keys to add a surrogate key '{SURROGATE_KEY}'."
-                )
-            surrogates.add(entity.name)
+    surrogates = surrogate_entities(
+        model, options, need="and a Django model would silently get an id column the table does not have"
+    )
     module = _Module(
         model,
-        profile_for(model.engine or "postgresql"),
-        _names(model, surrogates),
+        profile_of(model),
         surrogates,
-        options.get("app_label") or "",
+        names=_names(model, surrogates),
+        app_label=options.get("app_label") or "",
     )
     module.use("django.db", "models")
     classes = [_model_class(module, entity) for entity in model.entities]
@@ -323,16 +310,10 @@ def _type_arguments(module: _Module, column: CodeColumn) -> tuple[str, list[str]
 
 def _db_default(module: _Module, column: CodeColumn) -> tuple[str | None, str | None]:
     """(source of db_default, or a note when Django cannot set it), as Custodian's DDL sets the default."""
-    text = column.default_value.strip()
-    if not text:
-        return None, None
-    if column.default_is_function:
-        sql = module.profile.default_functions.get(text.lower())
-        if sql is None:
-            return (
-                None,
-                f"{module.profile.label} has no equivalent of the catalog default {text}; none is set.",
-            )
+    text, sql, note = default_function_sql(module, column)
+    if not text or note:
+        return None, note
+    if sql is not None:
         if text.lower() in ("now()", "current_timestamp"):
             module.use("django.db.models.functions", "Now")
             return "Now()", None

@@ -27,27 +27,20 @@ import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-import sqlglot
 
 from catalog.codegen.base import (
-    AUDIT_COLUMNS,
     CodeColumn,
-    CodeEntity,
     CodeForeignKey,
     CodegenError,
     CodeModel,
     GeneratedFile,
     names_unique,
     pascal_case,
-    surrogate_key,
 )
-from catalog.codegen.base import (
-    synthetic_column as _synthetic_column,
-)
+from catalog.codegen.ddl import column_type, condition_sql
+from catalog.codegen.planner import EntityPlan, LanguageDescriptor, ModelPlan, Relation
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile, profile_for
-from catalog.schema.metadata import constraint_name, q, sa_type
-from core.errors import SchemaError
+from catalog.schema.metadata import constraint_name
 
 __all__ = ["generate", "CSHARP_KEYWORDS", "csharp_identifier", "csharp_string"]
 
@@ -118,7 +111,6 @@ DBCONTEXT_MEMBERS = frozenset(
     """.split()
 )
 OBJECT_MEMBERS = frozenset(["Equals", "GetHashCode", "GetType", "ToString", "MemberwiseClone", "Finalize"])
-# What Custodian adds to a table with audit columns (as catalog/schema/metadata.py creates them).
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _INDENT = "    "
 
@@ -144,51 +136,11 @@ def csharp_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-@dataclass
-class _Relationship:
-    fk: CodeForeignKey
-    reference: str = ""  # navigation on the dependent
-    inverse: str = ""  # navigation (collection, or reference for one-to-one) on the principal
-
-    @property
-    def is_one_to_one(self) -> bool:
-        return self.fk.column.is_unique or [c.name for c in self.fk.entity.primary_key] == [
-            self.fk.column.name
-        ]
-
-
-@dataclass
-class _EntityPlan:
-    entity: CodeEntity
-    class_name: str
-    columns: list[CodeColumn]  # the catalog's, then audit columns, then a generated key
-    properties: dict[str, str] = field(default_factory=dict)  # column name -> property
-    references: list[_Relationship] = field(default_factory=list)
-    inverses: list[_Relationship] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    generated_key: CodeColumn | None = None
-
-    @property
-    def key(self) -> list[CodeColumn]:
-        return [self.generated_key] if self.generated_key else self.entity.primary_key
-
-
-@dataclass
-class _Plan:
-    model: CodeModel
-    profile: DialectProfile
-    namespace: str
-    context: str
-    entities: list[_EntityPlan]
-    db_sets: dict[str, str]  # class -> DbSet property
-    by_entity: dict[str, _EntityPlan] = field(default_factory=dict)
-
-    def of(self, entity: CodeEntity) -> _EntityPlan:
-        return self.by_entity[entity.name]
-
-    @property
-    def has_pii(self) -> bool:
-        return any(c.is_pii for plan in self.entities for c in plan.columns)
+@dataclass(eq=False)
+class _Plan(ModelPlan):
+    namespace: str = ""
+    context: str = ""  # the DbContext class
+    db_sets: dict[str, str] = field(default_factory=dict)  # class -> DbSet property
 
 
 def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
@@ -203,88 +155,51 @@ def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
     return files
 
 
-# --- Planning: names, keys and relationships, decided once for both sides ---------------------------------
+# --- Planning: names, keys and relationships (catalog/codegen/planner.py) --------------------------------
 
 
 def _plan(model: CodeModel, options: dict) -> _Plan:
-    try:
-        profile = profile_for(model.engine or "postgresql")
-    except SchemaError as exc:
-        raise CodegenError(exc.message) from None
     store = pascal_case(model.datastore or "catalog")
     namespace = options.get("namespace") or f"{store}.Data"
     namespace = ".".join(csharp_identifier(part) for part in namespace.split("."))
     context = f"{store}DbContext"
-    classes = names_unique(
-        [e.name for e in model.entities],
-        lambda name: _class_name(name, context),
-        f"Data store '{model.datastore}'",
+    generate_keys = bool(options.get("generate_keys"))
+    plan = _Plan.build(
+        model, _csharp(context), generate_keys=generate_keys, namespace=namespace, context=context
     )
-    plans = [
-        _entity_plan(entity, classes[entity.name], bool(options.get("generate_keys")))
-        for entity in model.entities
-    ]
-    by_entity = {plan.entity.name: plan for plan in plans}
-    _relationships(plans, by_entity, classes)
-    db_sets = names_unique(
-        [p.class_name for p in plans],
+    plan.db_sets = names_unique(
+        [p.class_name for p in plan.entities],
         lambda name: f"{name}Set" if name in DBCONTEXT_MEMBERS else name,
         f"{context} (DbSet properties)",
     )
-    return _Plan(model, profile, namespace, context, plans, db_sets, by_entity)
-
-
-def _class_name(name: str, context: str) -> str:
-    converted = pascal_case(name)
-    return f"{converted}Entity" if converted in USED_TYPE_NAMES or converted == context else converted
-
-
-def _entity_plan(entity: CodeEntity, class_name: str, generate_keys: bool) -> _EntityPlan:
-    for column in entity.columns:
-        if column.data_type not in CLR_TYPES:
-            raise CodegenError(
-                f"Column '{entity.name}.{column.name}' has type '{column.data_type}', which has no "
-                "Entity Framework Core equivalent here; change its type or leave the entity out."
-            )
-    columns = list(entity.columns)
-    if entity.has_audit_columns:
-        _audit_clash(entity)
-        columns += [_synthetic_column(entity, *spec) for spec in AUDIT_COLUMNS]
-    plan = _EntityPlan(entity, class_name, columns)
-    if not entity.primary_key:
-        _generated_key(plan, generate_keys)
-    plan.properties = names_unique(
-        [c.name for c in plan.columns],
-        lambda name: _member_name(name, class_name),
-        f"Entity '{entity.name}'",
-    )
-    if entity.has_audit_columns:
-        plan.notes.append(
-            f"created_at, updated_at, created_by, updated_by and version are the audit columns Custodian "
-            f"adds to {entity.name}; the database (or the application) keeps updated_at and version current."
-        )
+    # What the dialect cannot say is said once per entity, with the rest of its notes.
+    for entity_plan in plan.entities:
+        entity_plan.notes += plan.dialect_notes[entity_plan.entity.name]
     return plan
 
 
-def _audit_clash(entity: CodeEntity) -> None:
-    clash = [name for name, *_spec in AUDIT_COLUMNS if any(c.name == name for c in entity.columns)]
-    if clash:
-        raise CodegenError(
-            f"Entity '{entity.name}' has audit columns and its own column(s) {', '.join(clash)}; rename "
-            "them or turn the audit columns off."
-        )
+def _csharp(context: str) -> LanguageDescriptor:
+    """C# for one DbContext: no entity class may take the context's name."""
 
+    def class_name(name: str) -> str:
+        converted = pascal_case(name)
+        return f"{converted}Entity" if converted in USED_TYPE_NAMES or converted == context else converted
 
-def _generated_key(plan: _EntityPlan, generate_keys: bool) -> None:
-    plan.generated_key, note = surrogate_key(
-        plan.entity,
-        plan.columns,
-        generate_keys=generate_keys,
-        need="EF Core needs one to track its rows",
-        label="Id",
+    return LanguageDescriptor(
+        target="Entity Framework Core",
+        types=CLR_TYPES,
+        class_name=class_name,
+        member_name=pascal_case,  # PascalCase is never a C# keyword: those are all lower case
+        member_case="pascal",
+        member_word="navigation",
+        relation_word="navigation",
+        collision_suffix="Navigation",
+        key_need="EF Core needs one to track its rows",
+        key_label="Id",
+        column_member=_member_name,
+        relation_refusal=_clr_mismatch,
+        entity_planned=_entity_planned,
     )
-    plan.columns.append(plan.generated_key)
-    plan.notes.append(note)
 
 
 def _member_name(name: str, class_name: str) -> str:
@@ -293,64 +208,24 @@ def _member_name(name: str, class_name: str) -> str:
     return f"{converted}Value" if converted == class_name or converted in OBJECT_MEMBERS else converted
 
 
-def _relationships(plans: list[_EntityPlan], by_entity: dict, classes: dict) -> None:
-    for plan in plans:
-        related = {fk.column.name for fk in plan.entity.foreign_keys}
-        for column in plan.entity.columns:
-            if column.references_id and column.name not in related:
-                plan.notes.append(
-                    f"{plan.entity.name}.{column.name} references an entity that is not generated here; "
-                    "it stays a plain property (generate both entities for the navigation)."
-                )
-        for fk in plan.entity.foreign_keys:
-            if _clr(fk.column)[0] != _clr(fk.target_column)[0]:
-                plan.notes.append(
-                    f"{fk.entity.name}.{fk.column.name} ({fk.column.data_type}) references "
-                    f"{fk.target_entity.name}.{fk.target_column.name} ({fk.target_column.data_type}); "
-                    "EF Core needs one CLR type on both sides of a relationship, so no navigation is "
-                    "generated. Give both columns the same type in the catalog."
-                )
-                continue
-            plan.references.append(_Relationship(fk))
-    for plan in plans:
-        taken = {plan.class_name, *plan.properties.values()}
-        for relationship in plan.references:
-            candidate = _reference_candidate(relationship.fk, classes)
-            # The property's name is unique in the class, so "<Property>Navigation" is the fallback.
-            fallback = f"{plan.properties[relationship.fk.column.name]}Navigation"
-            relationship.reference = _free_name([candidate, fallback], taken, plan.entity.name)
-            by_entity[relationship.fk.target_entity.name].inverses.append(relationship)
-    for plan in plans:
-        taken = {plan.class_name, *plan.properties.values(), *(r.reference for r in plan.references)}
-        for relationship in plan.inverses:
-            candidate = _inverse_candidate(relationship, plan.inverses, classes)
-            relationship.inverse = _free_name([candidate, f"{candidate}Navigation"], taken, plan.entity.name)
+def _entity_planned(plan: EntityPlan) -> None:
+    plan.reserved.add(plan.class_name)
+    if plan.entity.has_audit_columns:
+        plan.notes.append(
+            f"created_at, updated_at, created_by, updated_by and version are the audit columns Custodian "
+            f"adds to {plan.entity.name}; the database (or the application) keeps updated_at and version "
+            "current."
+        )
 
 
-def _reference_candidate(fk: CodeForeignKey, classes: dict) -> str:
-    """customer_id -> Customer, parentId -> Parent; without an id suffix, the target's class."""
-    stem = re.sub(r"(?:_[iI][dD]|(?<=[a-z0-9])Id)$", "", fk.column.name)
-    return pascal_case(stem) if stem and stem != fk.column.name else classes[fk.target_entity.name]
-
-
-def _inverse_candidate(relationship: _Relationship, inverses: list[_Relationship], classes: dict) -> str:
-    fk = relationship.fk
-    dependent = classes[fk.entity.name]
-    if fk.entity is fk.target_entity:
-        return f"Inverse{relationship.reference}"
-    if sum(1 for other in inverses if other.fk.entity is fk.entity) > 1:
-        return f"{dependent}{relationship.reference}"
-    return dependent
-
-
-def _free_name(candidates: list[str], taken: set[str], entity: str) -> str:
-    for name in candidates:
-        if name not in taken:
-            taken.add(name)
-            return name
-    raise CodegenError(
-        f"Entity '{entity}': the navigation '{candidates[0]}' collides with a property or another "
-        f"navigation, even as '{candidates[-1]}'; rename one of the columns."
+def _clr_mismatch(fk: CodeForeignKey) -> str | None:
+    if _clr(fk.column)[0] == _clr(fk.target_column)[0]:
+        return None
+    return (
+        f"{fk.entity.name}.{fk.column.name} ({fk.column.data_type}) references "
+        f"{fk.target_entity.name}.{fk.target_column.name} ({fk.target_column.data_type}); "
+        "EF Core needs one CLR type on both sides of a relationship, so no navigation is "
+        "generated. Give both columns the same type in the catalog."
     )
 
 
@@ -387,7 +262,7 @@ def _comments(notes: list[str], indent: str) -> list[str]:
     return lines
 
 
-def _entity_file(plan: _Plan, entity_plan: _EntityPlan) -> str:
+def _entity_file(plan: _Plan, entity_plan: EntityPlan) -> str:
     lines = [*_header(plan), "using System;", "using System.Collections.Generic;", ""]
     lines += [f"namespace {plan.namespace};", ""]
     lines += _comments(entity_plan.notes, "")
@@ -401,7 +276,7 @@ def _entity_file(plan: _Plan, entity_plan: _EntityPlan) -> str:
     return "\n".join(lines)
 
 
-def _property(entity_plan: _EntityPlan, column: CodeColumn) -> str:
+def _property(entity_plan: EntityPlan, column: CodeColumn) -> str:
     clr, is_value_type = _clr(column)
     lines = _doc(column.description, _INDENT)
     remarks = f"Column {column.name} ({_type_label(column)})."
@@ -420,7 +295,7 @@ def _property(entity_plan: _EntityPlan, column: CodeColumn) -> str:
     else:
         initializer = ""
     lines.append(
-        f"{_INDENT}public {declared} {entity_plan.properties[column.name]} {{ get; set; }}{initializer}"
+        f"{_INDENT}public {declared} {entity_plan.members[column.name]} {{ get; set; }}{initializer}"
     )
     return "\n".join(lines)
 
@@ -435,16 +310,16 @@ def _type_label(column: CodeColumn) -> str:
     return column.data_type
 
 
-def _reference_navigation(plan: _Plan, relationship: _Relationship) -> str:
+def _reference_navigation(plan: _Plan, relationship: Relation) -> str:
     fk = relationship.fk
     target = plan.of(fk.target_entity).class_name
     declared, initializer = (f"{target}?", "") if fk.column.nullable else (target, " = null!;")
     doc = _doc(f"The {fk.target_entity.name} row that {fk.column.name} references.", _INDENT)
-    declaration = f"public virtual {declared} {relationship.reference} {{ get; set; }}{initializer}"
+    declaration = f"public virtual {declared} {relationship.name} {{ get; set; }}{initializer}"
     return "\n".join([*doc, f"{_INDENT}{declaration}"])
 
 
-def _inverse_navigation(plan: _Plan, relationship: _Relationship) -> str:
+def _inverse_navigation(plan: _Plan, relationship: Relation) -> str:
     fk = relationship.fk
     dependent = plan.of(fk.entity).class_name
     doc = _doc(f"The {fk.entity.name} rows whose {fk.column.name} references this row.", _INDENT)
@@ -553,7 +428,7 @@ def _context_file(plan: _Plan, blocks: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _configuration(plan: _Plan, entity_plan: _EntityPlan) -> list[str]:
+def _configuration(plan: _Plan, entity_plan: EntityPlan) -> list[str]:
     """The Fluent API statements of one entity; what cannot be said is added to the entity's notes."""
     statements = [_table(plan, entity_plan), _key(plan, entity_plan)]
     statements += _unique_columns(plan, entity_plan)
@@ -574,62 +449,23 @@ def _chain(head: str, calls: list[str]) -> str:
     return "\n".join([head, *(f"{_INDENT}{call}" for call in calls)]) + ";"
 
 
-def _table(plan: _Plan, entity_plan: _EntityPlan) -> str:
+def _table(plan: _Plan, entity_plan: EntityPlan) -> str:
     entity = entity_plan.entity
     schema = plan.model.schema if plan.model.schema and plan.profile.supports_schemas else ""
     target = csharp_string(entity.name) + (f", {csharp_string(schema)}" if schema else "")
     table_calls = [f"t.HasComment({csharp_string(entity.description)});"] if entity.description else []
     table_calls += [
         f"t.HasCheckConstraint({csharp_string(name)}, {csharp_string(sql)});"
-        for name, sql in _checks(plan, entity_plan)
+        for column in entity.columns
+        for name, sql in plan.checks.get((entity.name, column.name), [])
     ]
     if not table_calls:
         return f"entity.ToTable({target});"
     return "\n".join([f"entity.ToTable({target}, t =>", "{", *(f"{_INDENT}{c}" for c in table_calls), "});"])
 
 
-def _checks(plan: _Plan, entity_plan: _EntityPlan) -> list[tuple[str, str]]:
-    """(name, SQL) of each column rule, named and written as the DDL writes them."""
-    profile, table = plan.profile, entity_plan.entity.name
-    checks = []
-    for column in entity_plan.entity.columns:
-        type_ = sa_type(profile, _type_spec(column))
-        sql_column = sa.column(q(column.name), type_)
-
-        def add(expression, suffix, column_name=column.name):
-            name = constraint_name(profile, table, [column_name], suffix)
-            checks.append((name, profile.compile(expression)))
-
-        if column.min_value:
-            add(sql_column >= sa.literal(parse_literal(column.data_type, column.min_value), type_), "min")
-        if column.max_value:
-            add(sql_column <= sa.literal(parse_literal(column.data_type, column.max_value), type_), "max")
-        if column.allowed_values:
-            values = [parse_literal(column.data_type, str(v)) for v in column.allowed_values]
-            add(sql_column.in_([sa.literal(v, type_) for v in values]), "in")
-        if column.min_length is not None:
-            add(getattr(sa.func, profile.length_function)(sql_column) >= column.min_length, "len")
-        if column.pattern and profile.supports_regex_check:
-            add(sql_column.regexp_match(column.pattern), "re")
-        elif column.pattern:
-            entity_plan.notes.append(
-                f"{table}.{column.name}: {profile.label} has no regular expressions in CHECK constraints; "
-                f"pattern {column.pattern!r} is not enforced by the database (the application must check it)."
-            )
-    return checks
-
-
-def _type_spec(column: CodeColumn) -> dict:
-    return {
-        "data_type": column.data_type,
-        "length": column.length,
-        "precision": column.precision,
-        "scale": column.scale,
-    }
-
-
-def _key(plan: _Plan, entity_plan: _EntityPlan) -> str:
-    properties = [entity_plan.properties[c.name] for c in entity_plan.key]
+def _key(plan: _Plan, entity_plan: EntityPlan) -> str:
+    properties = [entity_plan.members[c.name] for c in entity_plan.key]
     head = f"entity.HasKey({_lambda('e', properties)})"
     if entity_plan.generated_key:
         return f"{head};"
@@ -637,20 +473,20 @@ def _key(plan: _Plan, entity_plan: _EntityPlan) -> str:
     return f"{head}.HasName({csharp_string(name)});"
 
 
-def _unique_columns(plan: _Plan, entity_plan: _EntityPlan) -> list[str]:
+def _unique_columns(plan: _Plan, entity_plan: EntityPlan) -> list[str]:
     """Unique constraints as named unique indexes (a unique alternate key would make the value read-only)."""
     key = entity_plan.key
     statements = []
     for column in entity_plan.entity.columns:
         if column.is_unique and not (len(key) == 1 and key[0].name == column.name):
             name = constraint_name(plan.profile, entity_plan.entity.name, [column.name], "uniq")
-            prop = entity_plan.properties[column.name]
+            prop = entity_plan.members[column.name]
             statements.append(f"entity.HasIndex(e => e.{prop}, {csharp_string(name)}).IsUnique();")
     return statements
 
 
-def _indexes(plan: _Plan, entity_plan: _EntityPlan) -> list[str]:
-    profile, props = plan.profile, entity_plan.properties
+def _indexes(plan: _Plan, entity_plan: EntityPlan) -> list[str]:
+    profile, props = plan.profile, entity_plan.members
     statements = []
     for index in entity_plan.entity.indexes:
         if not index.columns:
@@ -661,10 +497,7 @@ def _indexes(plan: _Plan, entity_plan: _EntityPlan) -> list[str]:
             flags = ", ".join("true" if order == "desc" else "false" for _name, order in index.columns)
             calls.append(f"IsDescending({flags})")
         if index.condition and profile.supports_partial_index:
-            condition = sqlglot.transpile(
-                index.condition, read="postgres", write=profile.sqlglot, identify=True
-            )
-            calls.append(f"HasFilter({csharp_string(condition[0])})")
+            calls.append(f"HasFilter({csharp_string(condition_sql(profile, index.condition))})")
         elif index.condition and index.is_unique:
             entity_plan.notes.append(
                 f"index {index.name}: {profile.label} has no partial indexes; a unique index WHERE "
@@ -696,20 +529,16 @@ def _indexes(plan: _Plan, entity_plan: _EntityPlan) -> list[str]:
     return statements
 
 
-def _property_configuration(plan: _Plan, entity_plan: _EntityPlan, column: CodeColumn) -> str:
+def _property_configuration(plan: _Plan, entity_plan: EntityPlan, column: CodeColumn) -> str:
     profile, table = plan.profile, entity_plan.entity.name
     calls = [f"HasColumnName({csharp_string(column.name)})"]
     if column.data_type in EXPLICIT_COLUMN_TYPES:
-        calls.append(
-            f"HasColumnType({csharp_string(profile.compile(sa_type(profile, _type_spec(column))).lower())})"
-        )
+        calls.append(f"HasColumnType({csharp_string(profile.compile(column_type(profile, column)).lower())})")
     if column.data_type in ("json", "jsonb"):
         entity_plan.notes.append(
             f"{table}.{column.name} ({column.data_type}) is a string holding JSON text; map it to an owned "
             "type with ToJson() to work with its structure."
         )
-    if column.data_type in profile.type_notes:
-        entity_plan.notes.append(f"{table}.{column.name}: {profile.type_notes[column.data_type]}")
     if column.data_type in ("varchar", "char") and column.length:
         calls.append(f"HasMaxLength({column.length})")
     if column.data_type == "char":
@@ -724,11 +553,11 @@ def _property_configuration(plan: _Plan, entity_plan: _EntityPlan, column: CodeC
         calls.append(f"HasComment({csharp_string(column.description)})")
     if column.is_pii:
         calls.append(f'HasAnnotation("Custodian:Pii", {csharp_string(column.pii_label)})')
-    head = f"entity.Property(e => e.{entity_plan.properties[column.name]})"
+    head = f"entity.Property(e => e.{entity_plan.members[column.name]})"
     return _chain(head, [f".{call}" for call in calls])
 
 
-def _default_calls(plan: _Plan, entity_plan: _EntityPlan, column: CodeColumn) -> list[str]:
+def _default_calls(plan: _Plan, entity_plan: EntityPlan, column: CodeColumn) -> list[str]:
     profile = plan.profile
     key = entity_plan.key
     if column is entity_plan.generated_key:
@@ -760,19 +589,19 @@ def _default_calls(plan: _Plan, entity_plan: _EntityPlan, column: CodeColumn) ->
 _GENERATED_BY_EF = {"smallint", "integer", "bigint", "uuid"}
 
 
-def _relationship(plan: _Plan, entity_plan: _EntityPlan, relationship: _Relationship) -> str:
+def _relationship(plan: _Plan, entity_plan: EntityPlan, relationship: Relation) -> str:
     fk = relationship.fk
     principal = plan.of(fk.target_entity)
-    prop = entity_plan.properties[fk.column.name]
-    target_prop = principal.properties[fk.target_column.name]
+    prop = entity_plan.members[fk.column.name]
+    target_prop = principal.members[fk.target_column.name]
     references_key = [c.name for c in principal.key] == [fk.target_column.name]
     if relationship.is_one_to_one:
-        head = f"entity.HasOne(d => d.{relationship.reference}).WithOne(p => p.{relationship.inverse})"
+        head = f"entity.HasOne(d => d.{relationship.name}).WithOne(p => p.{relationship.inverse})"
         calls = [f".HasForeignKey<{entity_plan.class_name}>(d => d.{prop})"]
         if not references_key:
             calls.append(f".HasPrincipalKey<{principal.class_name}>(p => p.{target_prop})")
     else:
-        head = f"entity.HasOne(d => d.{relationship.reference}).WithMany(p => p.{relationship.inverse})"
+        head = f"entity.HasOne(d => d.{relationship.name}).WithMany(p => p.{relationship.inverse})"
         calls = [f".HasForeignKey(d => d.{prop})"]
         if not references_key:
             calls.append(f".HasPrincipalKey(p => p.{target_prop})")

@@ -25,34 +25,23 @@ Options: `namespace` ("jakarta", the default, or "javax"), `package` (default `c
 import html
 import math
 import re
-import textwrap
-from dataclasses import dataclass, field
-
-import sqlalchemy as sa
-import sqlglot
+from dataclasses import dataclass
 
 from catalog.codegen.base import (
-    AUDIT_COLUMNS,
     CodeColumn,
-    CodeEntity,
-    CodeForeignKey,
     CodegenError,
     CodeIndex,
     CodeModel,
     GeneratedFile,
     camel_case,
-    names_unique,
+    generated_notice,
     pascal_case,
-    surrogate_key,
 )
-from catalog.codegen.base import (
-    synthetic_column as _synthetic_column,
-)
+from catalog.codegen.ddl import column_type, condition_sql, line_comment, qualified
+from catalog.codegen.planner import EntityPlan, LanguageDescriptor, ModelPlan, Relation, capitalized
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile, profile_for
-from catalog.schema.metadata import constraint_name, sa_type, schema_model_build
-from catalog.schema.snapshot import COLUMN_FIELDS
-from core.errors import SchemaError
+from catalog.schema.dialects import DialectProfile
+from catalog.schema.metadata import constraint_name
 from core.quoting import needs_quoting
 
 __all__ = ["generate", "JAVA_KEYWORDS", "java_identifier", "java_string"]
@@ -134,10 +123,7 @@ USED_TYPE_NAMES = frozenset(
     RetentionPolicy Target ElementType
     """.split()
 )
-# What Custodian adds to a table with audit columns (as catalog/schema/metadata.py creates them).
-CHECK_SUFFIXES = ("min", "max", "in", "len", "re")
 _PACKAGE_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-COMMENT_WIDTH = 110
 _INDENT = "    "
 
 
@@ -161,29 +147,9 @@ def java_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-@dataclass
-class _Relation:
-    fk: CodeForeignKey
-    name: str = ""  # field on the dependent entity
-    inverse: str = ""  # field on the referenced entity
-    maps_id: str | None = None  # @MapsId value ("" for a simple key); None: no @MapsId
-    read_only: bool = False  # a key column the id writes: the relationship only reads it
-    is_one_to_one: bool = False
-
-
-@dataclass
-class _EntityPlan:
-    entity: CodeEntity
-    class_name: str
-    columns: list[CodeColumn]  # the catalog's, then audit columns, then a generated key
-    key: list[CodeColumn] = field(default_factory=list)
-    fields: dict[str, str] = field(default_factory=dict)  # column name -> field name
+@dataclass(eq=False)
+class _EntityPlan(EntityPlan):
     id_field: str = "id"  # the @EmbeddedId field of a composite key
-    references: list[_Relation] = field(default_factory=list)
-    inverses: list[_Relation] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    generated_key: CodeColumn | None = None
-    audit: list[CodeColumn] = field(default_factory=list)
 
     @property
     def is_embedded(self) -> bool:
@@ -193,29 +159,11 @@ class _EntityPlan:
     def id_class(self) -> str:
         return f"{self.class_name}Id"
 
-    def is_key(self, column: CodeColumn) -> bool:
-        return any(column is key for key in self.key)
 
-    def is_audit(self, column: CodeColumn) -> bool:
-        return any(column is audit for audit in self.audit)
-
-    def reference(self, column: CodeColumn) -> "_Relation | None":
-        return next((r for r in self.references if r.fk.column is column), None)
-
-
-@dataclass
-class _Plan:
-    model: CodeModel
-    profile: DialectProfile
-    package: str
-    persistence: str  # "jakarta.persistence" or "javax.persistence"
-    entities: list[_EntityPlan]
-    checks: dict  # (entity, column) -> [(constraint name, SQL)]
-    dialect_notes: dict  # entity -> [note]
-
-    @property
-    def has_pii(self) -> bool:
-        return any(c.is_pii for plan in self.entities for c in plan.columns)
+@dataclass(eq=False)
+class _Plan(ModelPlan):
+    package: str = ""
+    persistence: str = "jakarta.persistence"  # or "javax.persistence"
 
     @property
     def directory(self) -> str:
@@ -239,25 +187,7 @@ def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
     return sorted(files, key=lambda f: f.path)
 
 
-# --- Planning: names, keys and relationships, decided once for both sides -----------------------------------
-
-
-def _plan(model: CodeModel, options: dict) -> _Plan:
-    namespace = options.get("namespace") or "jakarta"
-    if namespace not in ("jakarta", "javax"):
-        raise CodegenError(f"JPA namespace '{namespace}' is not one of 'jakarta' (JPA 3) or 'javax' (JPA 2).")
-    try:
-        profile = profile_for(model.engine or "postgresql")
-    except SchemaError as exc:
-        raise CodegenError(exc.message) from None
-    classes = names_unique([e.name for e in model.entities], _class_name, f"Data store '{model.datastore}'")
-    plans = [_entity_plan(e, classes[e.name], bool(options.get("generate_keys"))) for e in model.entities]
-    _check_class_names(plans, model)
-    by_entity = {p.entity.name: p for p in plans}
-    _relationships(plans, by_entity, classes)
-    checks, notes = _ddl_checks(model, profile)
-    package = _package(options.get("package"), model.datastore)
-    return _Plan(model, profile, package, f"{namespace}.persistence", plans, checks, notes)
+# --- Planning: names, keys and relationships (catalog/codegen/planner.py) --------------------------------
 
 
 def _class_name(name: str) -> str:
@@ -267,6 +197,54 @@ def _class_name(name: str) -> str:
 
 def _field_name(name: str) -> str:
     return java_identifier(camel_case(name))
+
+
+def _id_field(plan: _EntityPlan) -> None:
+    """A composite key's @EmbeddedId field is `id` (or `idRelation` when a column has that name)."""
+    if plan.is_embedded:
+        taken = set(plan.members.values())
+        free = [name for name in ("id", "idRelation") if name not in taken]
+        if not free:
+            raise CodegenError(
+                f"Entity '{plan.entity.name}': the field 'id' collides with another member, even as "
+                "'idRelation'; rename one of the columns."
+            )
+        plan.id_field = free[0]
+    plan.reserved.add(plan.id_field)
+
+
+JAVA = LanguageDescriptor(
+    target="Java",
+    types=JAVA_TYPES,
+    class_name=_class_name,
+    member_name=_field_name,
+    member_case="camel",
+    member_word="field",
+    relation_word="relationship",
+    collision_suffix="Relation",
+    key_need="JPA needs an @Id to identify its rows",
+    key_label="the id field",
+    entity_planned=_id_field,
+)
+
+
+def _plan(model: CodeModel, options: dict) -> _Plan:
+    namespace = options.get("namespace") or "jakarta"
+    if namespace not in ("jakarta", "javax"):
+        raise CodegenError(f"JPA namespace '{namespace}' is not one of 'jakarta' (JPA 3) or 'javax' (JPA 2).")
+    plan = _Plan.build(
+        model,
+        JAVA,
+        generate_keys=bool(options.get("generate_keys")),
+        plan_class=_EntityPlan,
+        package=_package(options.get("package"), model.datastore),
+        persistence=f"{namespace}.persistence",
+    )
+    _check_class_names(plan.entities, model)
+    for entity_plan in plan.entities:
+        for relation in entity_plan.references:
+            _derived_identity(entity_plan, plan.of(relation.fk.target_entity), relation)
+    return plan
 
 
 def _package(requested: str | None, datastore: str) -> str:
@@ -297,76 +275,16 @@ def _check_class_names(plans: list[_EntityPlan], model: CodeModel) -> None:
         owners[name] = what
 
 
-def _entity_plan(entity: CodeEntity, class_name: str, generate_keys: bool) -> _EntityPlan:
-    for column in entity.columns:
-        if column.data_type not in JAVA_TYPES:
-            raise CodegenError(
-                f"Column '{entity.name}.{column.name}' has type '{column.data_type}', which has no Java "
-                "equivalent for JPA here; change its type in the catalog or leave the entity out."
-            )
-    columns = list(entity.columns)
-    if entity.has_audit_columns:
-        own = {c.name for c in columns}
-        clash = [name for name, *_ in AUDIT_COLUMNS if name in own]
-        if clash:
-            raise CodegenError(
-                f"Entity '{entity.name}' has audit columns and its own column(s) {', '.join(clash)}; rename "
-                "them or turn the audit columns off."
-            )
-    audit = [_synthetic_column(entity, *spec) for spec in AUDIT_COLUMNS] if entity.has_audit_columns else []
-    plan = _EntityPlan(entity, class_name, columns + audit, key=entity.primary_key, audit=audit)
-    if not plan.key:
-        _generated_key(plan, generate_keys)
-    plan.fields = names_unique([c.name for c in plan.columns], _field_name, f"Entity '{entity.name}'")
-    if plan.is_embedded:
-        plan.id_field = _free_name("id", set(plan.fields.values()), entity.name)
-    return plan
-
-
-def _generated_key(plan: _EntityPlan, generate_keys: bool) -> None:
-    plan.generated_key, note = surrogate_key(
-        plan.entity,
-        plan.columns,
-        generate_keys=generate_keys,
-        need="JPA needs an @Id to identify its rows",
-        label="the id field",
-    )
-    plan.columns.append(plan.generated_key)
-    plan.key = [plan.generated_key]
-    plan.notes.append(note)
-
-
-def _relationships(plans: list[_EntityPlan], by_entity: dict, classes: dict) -> None:
-    for plan in plans:
-        related = {fk.column.name for fk in plan.entity.foreign_keys}
-        for column in plan.entity.columns:
-            if column.references_id and column.name not in related:
-                plan.notes.append(
-                    f"{plan.entity.name}.{column.name} references an entity that is not generated here; it "
-                    "stays a plain field (generate both entities for the relationship)."
-                )
-        for fk in plan.entity.foreign_keys:
-            plan.references.append(_relation(plan, by_entity[fk.target_entity.name], fk))
-    for plan in plans:
-        taken = {*plan.fields.values(), plan.id_field}
-        for relation in plan.references:
-            relation.name = _free_name(_reference_candidate(relation.fk, classes), taken, plan.entity.name)
-            by_entity[relation.fk.target_entity.name].inverses.append(relation)
-    for plan in plans:
-        taken = {*plan.fields.values(), plan.id_field, *(r.name for r in plan.references)}
-        for relation in plan.inverses:
-            candidate = _inverse_candidate(relation, plan.inverses, classes)
-            relation.inverse = _free_name(candidate, taken, plan.entity.name)
-
-
-def _relation(plan: _EntityPlan, target: _EntityPlan, fk: CodeForeignKey) -> _Relation:
+def _derived_identity(plan: _EntityPlan, target: _EntityPlan, relation: Relation) -> None:
+    """A key column that is also a foreign key: @MapsId when it is the target's id of the same Java type,
+    else the relationship only reads the column the key field writes."""
+    fk = relation.fk
     column = fk.column
-    relation = _Relation(fk, is_one_to_one=column.is_unique or [c.name for c in plan.key] == [column.name])
     if not plan.is_key(column):
-        return relation
+        return
     same_type = JAVA_TYPES[column.data_type][0] == JAVA_TYPES[fk.target_column.data_type][0]
     if [c.name for c in target.key] == [fk.target_column.name] and same_type:
-        relation.maps_id = plan.fields[column.name] if plan.is_embedded else ""
+        relation.maps_id = plan.members[column.name] if plan.is_embedded else ""
     else:
         relation.read_only = True
         plan.notes.append(
@@ -374,81 +292,6 @@ def _relation(plan: _EntityPlan, target: _EntityPlan, fk: CodeForeignKey) -> _Re
             f"{fk.target_column.name}, which is not that entity's id of the same Java type; the key field "
             "writes the column and the relationship only reads it."
         )
-    return relation
-
-
-def _reference_candidate(fk: CodeForeignKey, classes: dict) -> str:
-    stem = re.sub(r"(_id|_key|(?<=[a-z0-9])Id|(?<=[a-z0-9])Key)$", "", fk.column.name)
-    return (
-        _field_name(stem) if stem and stem != fk.column.name else _field_name(classes[fk.target_entity.name])
-    )
-
-
-def _inverse_candidate(relation: _Relation, inverses: list[_Relation], classes: dict) -> str:
-    fk = relation.fk
-    dependent = camel_case(classes[fk.entity.name])
-    if fk.entity is fk.target_entity:
-        return f"inverse{_capitalized(relation.name)}"
-    if sum(1 for other in inverses if other.fk.entity is fk.entity) > 1:
-        return f"{dependent}{_capitalized(relation.name)}"
-    return java_identifier(dependent)
-
-
-def _free_name(candidate: str, taken: set[str], entity: str) -> str:
-    for name in (candidate, f"{candidate.rstrip('_')}Relation"):
-        if name not in taken:
-            taken.add(name)
-            return name
-    raise CodegenError(
-        f"Entity '{entity}': the field '{candidate}' collides with another field, even as "
-        f"'{candidate.rstrip('_')}Relation'; rename one of the columns."
-    )
-
-
-def _capitalized(name: str) -> str:
-    return name.rstrip("_")[:1].upper() + name.rstrip("_")[1:]
-
-
-def _ddl_checks(model: CodeModel, profile: DialectProfile) -> tuple[dict, dict]:
-    """The check constraints Custodian's DDL creates, by (entity, column), and what the dialect cannot say."""
-    snapshot = {
-        "datastore": {"name": model.datastore, "schema": model.schema, "engine": model.engine},
-        "entities": {
-            entity.id: {
-                "name": entity.name,
-                "description": "",
-                "has_audit_columns": False,
-                "partition_column_id": None,
-                "indexes": {},
-                "columns": {
-                    c.id: {**{f: getattr(c, f) for f in COLUMN_FIELDS}, "references_id": None}
-                    for c in entity.columns
-                },
-            }
-            for entity in model.entities
-        },
-    }
-    try:
-        schema = schema_model_build(snapshot, profile)
-    except SchemaError as exc:
-        raise CodegenError(exc.message) from None
-    compiler = profile.sqla.ddl_compiler(profile.sqla, None).sql_compiler
-    checks: dict = {}
-    for entity in model.entities:
-        table = schema.tables[entity.id]
-        sql = {
-            c.name: compiler.process(c.sqltext, include_table=False, literal_binds=True)
-            for c in table.constraints
-            if isinstance(c, sa.CheckConstraint)
-        }
-        for column in entity.columns:
-            names = [
-                constraint_name(profile, entity.name, [column.name], suffix) for suffix in CHECK_SUFFIXES
-            ]
-            found = [(name, sql[name]) for name in names if name in sql]
-            if found:
-                checks[(entity.name, column.name)] = found
-    return checks, {e.name: list(schema.notes.get(e.id, [])) for e in model.entities}
 
 
 # --- Text helpers -------------------------------------------------------------------------------------------
@@ -460,12 +303,8 @@ def _no_unicode_escapes(text: str) -> str:
 
 
 def _comment(text: str, indent: str = "") -> list[str]:
-    """`// Custodian: ...` lines, wrapped to the width the rest of the code keeps (any line break in `text`
-    becomes a space: it would end the comment)."""
-    width = COMMENT_WIDTH - len(indent) - len("// Custodian: ")
-    flat = re.sub(r"\s+", " ", _no_unicode_escapes(text)).strip()
-    lines = textwrap.wrap(flat, width, break_long_words=False, break_on_hyphens=False) or [""]
-    return [f"{indent}// Custodian: {lines[0]}".rstrip()] + [f"{indent}//   {line}" for line in lines[1:]]
+    """`// Custodian: ...` lines with no unicode escape javac would decode."""
+    return line_comment(_no_unicode_escapes(text), indent)
 
 
 def _javadoc(paragraphs: list[str], indent: str = "") -> list[str]:
@@ -520,12 +359,7 @@ class _Imports:
 
 
 def _header(plan: _Plan) -> list[str]:
-    return [
-        f"// Generated by Custodian from the catalog of data store '{plan.model.datastore}'. Do not edit:",
-        "// change the catalog and generate again.",
-        f"package {plan.package};",
-        "",
-    ]
+    return [*generated_notice(plan.model.datastore), f"package {plan.package};", ""]
 
 
 def _entity_file(plan: _Plan, entity_plan: _EntityPlan) -> str:
@@ -547,15 +381,11 @@ def _entity_file(plan: _Plan, entity_plan: _EntityPlan) -> str:
     notes = entity_plan.notes + plan.dialect_notes.get(entity.name, []) + _index_notes(plan, entity_plan)
     for note in notes:
         lines += _comment(note)
-    lines += _javadoc([entity.description, f"Table {_qualified(plan, entity.name)}."])
+    lines += _javadoc([entity.description, f"Table {qualified(plan.model, plan.profile, entity.name)}."])
     lines += ["@Entity", table, f"public class {entity_plan.class_name} {{", "", *body]
     while lines[-1] == "":
         lines.pop()
     return "\n".join(lines + ["}", ""])
-
-
-def _qualified(plan: _Plan, table: str) -> str:
-    return f"{plan.model.schema}.{table}" if plan.model.schema and plan.profile.supports_schemas else table
 
 
 def _table_annotation(plan: _Plan, entity_plan: _EntityPlan, imports: _Imports) -> str:
@@ -610,7 +440,7 @@ def _index_notes(plan: _Plan, entity_plan: _EntityPlan) -> list[str]:
             notes.append(f"index {index.name} has no columns and is left out.")
             continue
         if index.condition:
-            condition = _condition_sql(plan, index.condition)
+            condition = condition_sql(plan.profile, index.condition)
             if index.is_unique:
                 notes.append(
                     f"unique index {index.name} covers only rows WHERE {condition}; JPA's @Index has no "
@@ -626,13 +456,6 @@ def _index_notes(plan: _Plan, entity_plan: _EntityPlan) -> list[str]:
         if index.method != "btree":
             notes.append(f"index {index.name} uses the {index.method} method; JPA's @Index cannot say so.")
     return notes
-
-
-def _condition_sql(plan: _Plan, condition: str) -> str:
-    try:
-        return sqlglot.transpile(condition, read="postgres", write=plan.profile.sqlglot, identify=True)[0]
-    except sqlglot.errors.SqlglotError as exc:
-        raise CodegenError(f"Index condition {condition!r} is not SQL Custodian can read: {exc}") from None
 
 
 def _key_members(plan: _Plan, entity_plan: _EntityPlan, imports: _Imports) -> list[str]:
@@ -657,7 +480,7 @@ def _column_field(
     plan: _Plan, entity_plan: _EntityPlan, column: CodeColumn, imports: _Imports, annotations=None
 ) -> list[str]:
     entity = entity_plan.entity
-    field_name = entity_plan.fields[column.name]
+    field_name = entity_plan.members[column.name]
     java_type = imports.java_type(column)
     doc = [column.description]
     if column.is_pii:
@@ -727,7 +550,7 @@ def _column_annotation(plan: _Plan, column: CodeColumn, imports: _Imports, read_
     if column.data_type == "numeric" and column.precision:
         parts += [f"precision = {column.precision}", f"scale = {column.scale or 0}"]
     if column.data_type in COLUMN_DEFINITION_TYPES:
-        definition = plan.profile.compile(sa_type(plan.profile, vars(column))).lower()
+        definition = plan.profile.compile(column_type(plan.profile, column)).lower()
         parts.append(f"columnDefinition = {java_string(definition)}")
     return _annotation("Column", parts)
 
@@ -781,10 +604,10 @@ def _java_literal(column: CodeColumn, java_type: str) -> str | None:
 
 
 def _reference_field(
-    plan: _Plan, entity_plan: _EntityPlan, relation: _Relation, imports: _Imports
+    plan: _Plan, entity_plan: _EntityPlan, relation: Relation, imports: _Imports
 ) -> list[str]:
     fk = relation.fk
-    target = _class_of(plan, fk.target_entity)
+    target = plan.of(fk.target_entity).class_name
     kind = "OneToOne" if relation.is_one_to_one else "ManyToOne"
     imports.jpa(kind, "FetchType", "JoinColumn", "ForeignKey")
     lines = _javadoc([f"The {fk.target_entity.name} row that {fk.column.name} references."], _INDENT)
@@ -802,7 +625,7 @@ def _reference_field(
     options = ["fetch = FetchType.LAZY"] + ([] if fk.column.nullable else ["optional = false"])
     lines.append(f"{_INDENT}@{kind}({', '.join(options)})")
     join = [f"name = {java_string(_sql_name(plan.profile, fk.column.name))}"]
-    target_plan = next(p for p in plan.entities if p.entity is fk.target_entity)
+    target_plan = plan.of(fk.target_entity)
     if [c.name for c in target_plan.key] != [fk.target_column.name]:
         join.append(f"referencedColumnName = {java_string(_sql_name(plan.profile, fk.target_column.name))}")
     if not fk.column.nullable:
@@ -816,9 +639,9 @@ def _reference_field(
     return lines + [""]
 
 
-def _inverse_field(plan: _Plan, relation: _Relation, imports: _Imports) -> list[str]:
+def _inverse_field(plan: _Plan, relation: Relation, imports: _Imports) -> list[str]:
     fk = relation.fk
-    dependent = _class_of(plan, fk.entity)
+    dependent = plan.of(fk.entity).class_name
     lines = _javadoc([f"The {fk.entity.name} rows whose {fk.column.name} references this row."], _INDENT)
     if relation.is_one_to_one:
         imports.jpa("OneToOne")
@@ -836,27 +659,23 @@ def _inverse_field(plan: _Plan, relation: _Relation, imports: _Imports) -> list[
     ]
 
 
-def _class_of(plan: _Plan, entity: CodeEntity) -> str:
-    return next(p.class_name for p in plan.entities if p.entity is entity)
-
-
 def _members(plan: _Plan, entity_plan: _EntityPlan) -> list[tuple[str, str, bool]]:
     """(Java type, field, has a setter) of every field, in declaration order, for the accessors."""
     if entity_plan.is_embedded:
         members = [(entity_plan.id_class, entity_plan.id_field, True)]
     else:
         key = entity_plan.key[0]
-        members = [(JAVA_TYPES[key.data_type][0], entity_plan.fields[key.name], True)]
+        members = [(JAVA_TYPES[key.data_type][0], entity_plan.members[key.name], True)]
     for column in entity_plan.columns:
         relation = entity_plan.reference(column)
         if not entity_plan.is_key(column):
             # A read-only column gets no setter: what it was set to would never be saved.
             writable = relation is None and not _is_database_kept(plan, entity_plan, column)
-            members.append((JAVA_TYPES[column.data_type][0], entity_plan.fields[column.name], writable))
+            members.append((JAVA_TYPES[column.data_type][0], entity_plan.members[column.name], writable))
         if relation:
-            members.append((_class_of(plan, relation.fk.target_entity), relation.name, True))
+            members.append((plan.of(relation.fk.target_entity).class_name, relation.name, True))
     for relation in entity_plan.inverses:
-        dependent = _class_of(plan, relation.fk.entity)
+        dependent = plan.of(relation.fk.entity).class_name
         java_type = dependent if relation.is_one_to_one else f"List<{dependent}>"
         members.append((java_type, relation.inverse, True))
     return members
@@ -865,7 +684,7 @@ def _members(plan: _Plan, entity_plan: _EntityPlan) -> list[tuple[str, str, bool
 def _accessors(members: list[tuple[str, str, bool]]) -> list[str]:
     lines = []
     for java_type, name, writable in members:
-        suffix = _capitalized(name) + ("_" if name.endswith("_") else "")
+        suffix = capitalized(name) + ("_" if name.endswith("_") else "")
         lines += [
             f"{_INDENT}public {java_type} get{suffix}() {{",
             f"{_INDENT * 2}return {name};",
@@ -894,7 +713,7 @@ def _id_file(plan: _Plan, entity_plan: _EntityPlan) -> str:
     members = []
     for column in entity_plan.key:
         body += _column_field(plan, entity_plan, column, imports)
-        members.append((JAVA_TYPES[column.data_type][0], entity_plan.fields[column.name], True))
+        members.append((JAVA_TYPES[column.data_type][0], entity_plan.members[column.name], True))
     fields = [f for _t, f, _w in members]
     params = ", ".join(f"{t} {f}" for t, f, _w in members)
     body += [f"{_INDENT}public {name}() {{", f"{_INDENT}}}", "", f"{_INDENT}public {name}({params}) {{"]

@@ -36,20 +36,19 @@ import sqlglot
 from sqlglot import exp
 
 from catalog.codegen.base import (
-    AUDIT_COLUMNS,
     CodeColumn,
     CodeEntity,
     CodegenError,
     CodeIndex,
     CodeModel,
     GeneratedFile,
+    audit_columns,
     names_unique,
-    synthetic_column,
 )
+from catalog.codegen.ddl import profile_of
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile, profile_for
+from catalog.schema.dialects import DialectProfile
 from catalog.schema.metadata import constraint_name
-from core.errors import SchemaError
 
 __all__ = ["generate", "BSON_TYPES"]
 
@@ -108,10 +107,7 @@ class _NotTranslatable(Exception):
 
 def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
     """`<collection>.validator.json` per entity and `create_collections.js`; CodegenError for bad input."""
-    try:
-        profile = profile_for(model.engine or "postgresql")
-    except SchemaError as exc:
-        raise CodegenError(exc.message) from None
+    profile = profile_of(model)
     # Collection names stay as they are; two that differ only in case would share a file on many disks.
     names_unique(
         [e.name for e in model.entities],
@@ -149,15 +145,7 @@ class _Collection:
 
     def __init__(self, entity: CodeEntity, profile: DialectProfile, strict: bool):
         self.entity, self.profile = entity, profile
-        self.columns = list(entity.columns)
-        if entity.has_audit_columns:
-            clash = [name for name, *_spec in AUDIT_COLUMNS if any(c.name == name for c in self.columns)]
-            if clash:
-                raise CodegenError(
-                    f"Entity '{entity.name}' has audit columns and its own column(s) {', '.join(clash)}; "
-                    "rename them or turn the audit columns off."
-                )
-            self.columns += [synthetic_column(entity, *spec) for spec in AUDIT_COLUMNS]
+        self.columns = [*entity.columns, *audit_columns(entity)]
         self._check_names()
         # What MongoDB cannot say, for the descriptions and the script's comments.
         self.notes: list[str] = self._collection_notes()

@@ -6,7 +6,7 @@ import zipfile
 
 from catalog.codegen.base import CodegenError, GeneratedFile, code_model_build
 from catalog.models import DataStore
-from catalog.schema.snapshot import snapshot_build
+from catalog.schema.model import schema_model_from_catalog
 
 __all__ = ["TARGETS", "codegen_generate", "codegen_zip"]
 
@@ -37,10 +37,10 @@ def codegen_generate(
         entity_names = list(datastore.entities.filter(domain__name=domain).values_list("name", flat=True))
         if not entity_names:
             raise CodegenError(f"Data store '{datastore.name}' has no entity in domain '{domain}'.")
-    snapshot = snapshot_build(datastore)
+    schema = schema_model_from_catalog(datastore)
     entity_ids = None
     if entity_names:
-        by_name = {entity["name"]: entity_id for entity_id, entity in snapshot["entities"].items()}
+        by_name = {table.name: table.id for table in schema.tables}
         unknown = [name for name in entity_names if name not in by_name]
         if unknown:
             raise CodegenError(
@@ -48,7 +48,7 @@ def codegen_generate(
             )
         entity_ids = {by_name[name] for name in entity_names}
     module = importlib.import_module(TARGETS[target][0])
-    return module.generate(code_model_build(snapshot, entity_ids), options or {})
+    return module.generate(code_model_build(schema, entity_ids), options or {})
 
 
 def codegen_zip(files: list[GeneratedFile]) -> bytes:

@@ -4,13 +4,11 @@ builds the schema Custodian's own DDL builds.
 Types, defaults, check expressions, index options and constraint names come from the rules of
 `catalog.schema.metadata` for the data store's dialect, so both schemas have the same tables, keys, checks and
 indexes under the same names. What SQLAlchemy or the dialect cannot express is written into the file as a
-comment. The Python naming helpers (snake_case attributes, escaping, literals, comments, reverse relationship
-names) are shared with `django_models`.
+comment. The Python source helpers (literals, comments, docstrings, calls) are shared with `django_models`;
+relation names come from `planner` (the suffix rule and Python's reverse names).
 """
 
 import keyword
-import re
-import textwrap
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -25,29 +23,30 @@ from catalog.codegen.base import (
     CodeIndex,
     CodeModel,
     GeneratedFile,
-    camel_case,
+    audit_columns,
     names_unique,
     pascal_case,
+    snake_case,
+)
+from catalog.codegen.ddl import column_type, profile_of
+from catalog.codegen.planner import relation_stem, reverse_names
+from catalog.codegen.python_source import (
+    SURROGATE_KEY,
+    PythonModule,
+    call_source,
+    comment_lines,
+    default_function_sql,
+    docstring_lines,
+    import_order,
+    python_string,
+    surrogate_entities,
 )
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile, profile_for
-from catalog.schema.metadata import AUDIT_COLUMNS, ON_DELETE_SQL, constraint_name, sa_type
+from catalog.schema.dialects import DialectProfile
+from catalog.schema.metadata import ON_DELETE_SQL, constraint_name
 
-__all__ = [
-    "generate",
-    "snake_case",
-    "python_string",
-    "python_literal",
-    "comment_lines",
-    "docstring_lines",
-    "call_source",
-    "import_order",
-    "audit_columns",
-    "reverse_names",
-    "SURROGATE_KEY",
-]
+__all__ = ["generate", "check_expressions", "index_condition_sql"]
 
-SURROGATE_KEY = "generated_id"
 # Names a generated class body uses (module imports, Declarative's own attributes): a column called like one
 # would shadow it, so its attribute is escaped like a keyword.
 _ATTRIBUTE_RESERVED = frozenset(keyword.kwlist) | {
@@ -91,7 +90,6 @@ _CLASS_RESERVED = frozenset(keyword.kwlist) | {
     "UniqueConstraint",
     "Uuid",
 }
-_RELATION_SUFFIXES = ("_id", "_key")
 # ON DELETE on the database -> what the one-to-many side lets the database do (SQLAlchemy would otherwise
 # load the children and set their key to NULL first, which a RESTRICT or a NOT NULL key forbids).
 _PASSIVE_DELETES = {
@@ -101,150 +99,6 @@ _PASSIVE_DELETES = {
     "restrict": ['passive_deletes="all"'],
     "no_action": ['passive_deletes="all"'],
 }
-
-
-# --- Python source shared by the Python targets -------------------------------------------------------
-
-
-def snake_case(name: str) -> str:
-    """orderId -> order_id, OrderItems -> order_items (the Python convention for attributes)."""
-    return re.sub(r"(?<!^)(?<!_)(?=[A-Z])", "_", camel_case(name)).lower()
-
-
-def python_string(text: str) -> str:
-    """A Python string literal of `text`, in double quotes when that needs no escapes."""
-    literal = repr(text)
-    if literal.startswith("'") and '"' not in text:
-        literal = f'"{literal[1:-1]}"'
-    return literal
-
-
-def python_literal(column: CodeColumn, text: str) -> tuple[str, set[str]]:
-    """The Python source of a catalog literal of the column's type, and the modules that source needs."""
-    value = parse_literal(column.data_type, text)
-    family = TYPE_FAMILIES[DataType(column.data_type)]
-    if family == "numeric":
-        return f"decimal.Decimal({python_string(str(value))})", {"decimal"}
-    if family == "uuid":
-        return f"uuid.UUID({python_string(str(value))})", {"uuid"}
-    if family in ("date", "time", "timestamp"):
-        return repr(value), {"datetime"}  # datetime.date(1900, 1, 1)
-    if isinstance(value, str):
-        return python_string(value), set()
-    return repr(value), set()
-
-
-def import_order(name: str) -> tuple[int, str]:
-    """isort's order within `from x import ...`: CONSTANTS, then Classes, then functions."""
-    return (0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2, name)
-
-
-def comment_lines(text: str, indent: str, width: int = 110) -> list[str]:
-    """`text` as # comment lines within `width` (a catalog text may hold line breaks: each gets its own #)."""
-    lines = []
-    for line in str(text).splitlines() or [""]:
-        line = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in line)
-        wrapped = textwrap.wrap(line, width - len(indent) - 2, break_long_words=False, break_on_hyphens=False)
-        lines += [f"{indent}# {part}".rstrip() for part in wrapped or [""]]
-    return lines
-
-
-def docstring_lines(text: str, indent: str) -> list[str]:
-    """A docstring of `text`: backslashes and quotes that would end it escaped, so any description stays one
-    string."""
-    if any(not ch.isprintable() and ch not in "\n\t" for ch in text):
-        return [f"{indent}{python_string(text)}"]  # a NUL or control character cannot stand in a docstring
-    escaped = text.strip().replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    if escaped.endswith('"'):
-        escaped = escaped[:-1] + '\\"'
-    lines = escaped.splitlines()
-    if len(lines) == 1:
-        return [f'{indent}"""{lines[0]}"""']
-    return [f'{indent}"""{lines[0]}', *[f"{indent}{line}".rstrip() for line in lines[1:]], f'{indent}"""']
-
-
-def call_source(callee: str, args: list[str], indent: str = "", lead: str = "", width: int = 110) -> str:
-    """`<indent><lead>callee(a, b)` on one line when it fits in `width`, else one argument per line."""
-    one_line = f"{indent}{lead}{callee}({', '.join(args)})"
-    if len(one_line) <= width or not args:
-        return one_line
-    inner = indent + "    "
-    return f"{indent}{lead}{callee}(\n" + "".join(f"{inner}{arg},\n" for arg in args) + f"{indent})"
-
-
-def audit_columns(entity: CodeEntity) -> list[CodeColumn]:
-    """The columns Custodian's DDL adds to an audited table (catalog.schema.metadata), as catalog columns."""
-    if not entity.has_audit_columns:
-        return []
-    specs = {
-        "created_at": ("timestamptz", None, False, "now()"),
-        "updated_at": ("timestamptz", None, False, "now()"),
-        "created_by": ("varchar", 150, True, ""),
-        "updated_by": ("varchar", 150, True, ""),
-        "version": ("integer", None, False, "1"),
-    }
-    last = max((c.position for c in entity.columns), default=0)
-    return [
-        _catalog_column(name, last + offset, *specs[name]) for offset, name in enumerate(AUDIT_COLUMNS, 1)
-    ]
-
-
-def _catalog_column(name, position, data_type, length, nullable, default) -> CodeColumn:
-    return CodeColumn(
-        id="",
-        name=name,
-        position=position,
-        data_type=data_type,
-        length=length,
-        precision=None,
-        scale=None,
-        nullable=nullable,
-        default_value=default,
-        primary_key_position=None,
-        is_unique=False,
-        min_value="",
-        max_value="",
-        min_length=None,
-        pattern="",
-        allowed_values=[],
-        description="",
-        pii_category="none",
-        masking_strategy="none",
-        references_id=None,
-        on_delete="no_action",
-    )
-
-
-def is_one_to_one(fk: CodeForeignKey) -> bool:
-    """Whether the key column alone is unique, so each target row has at most one source row."""
-    key = fk.entity.primary_key
-    return fk.column.is_unique or (len(key) == 1 and key[0] is fk.column)
-
-
-def reverse_names(model: CodeModel, forward: dict, taken: dict[str, set[str]], escape) -> dict:
-    """The attribute on each foreign key's target that lists the rows pointing at it, keyed like `forward`
-    ((entity, column) -> forward name). The source table's name, or `<source>_by_<forward>` when the source
-    points at the target more than once, at itself, or the name is taken; `taken` (entity -> attribute
-    names) grows with each name given."""
-    names = {}
-    for entity in model.entities:
-        for fk in entity.foreign_keys:
-            key = (entity.name, fk.column.name)
-            target = fk.target_entity.name
-            base = escape(snake_case(entity.name))
-            parallel = sum(1 for other in entity.foreign_keys if other.target_entity is fk.target_entity)
-            name = base
-            if fk.target_entity is entity or parallel > 1 or base in taken[target]:
-                name = escape(f"{snake_case(entity.name)}_by_{forward[key]}")
-            if name in taken[target]:
-                raise CodegenError(
-                    f"Entity '{target}': the rows of '{entity.name}' pointing at it through "
-                    f"'{fk.column.name}' would be reached as '{name}', which is already an attribute; "
-                    "rename one of the columns."
-                )
-            taken[target].add(name)
-            names[key] = name
-    return names
 
 
 # --- Naming -------------------------------------------------------------------------------------------
@@ -294,11 +148,7 @@ def _names(model: CodeModel, surrogates: set[str]) -> _Names:
 def _forward_name(fk: CodeForeignKey, attributes: dict, taken: set[str]) -> str:
     """customer_id -> customer; a column without an _id/_key suffix gets `<column>_<target>`."""
     column_attr = attributes[fk.entity.name][fk.column.name]
-    stem = snake_case(fk.column.name)
-    for suffix in _RELATION_SUFFIXES:
-        if stem.endswith(suffix) and len(stem) > len(suffix):
-            stem = stem.removesuffix(suffix)
-            break
+    stem = snake_case(relation_stem(fk.column.name) or fk.column.name)
     for candidate in (stem, f"{snake_case(fk.column.name)}_{snake_case(fk.target_entity.name)}"):
         candidate = _escape_attribute(candidate)
         if candidate != column_attr and candidate not in taken:
@@ -314,38 +164,17 @@ def _forward_name(fk: CodeForeignKey, attributes: dict, taken: set[str]) -> str:
 
 
 @dataclass
-class _Module:
+class _Module(PythonModule):
     """What the file needs while it is written: names, the dialect's rules and the imports used."""
 
-    model: CodeModel
-    profile: DialectProfile
-    names: _Names
-    surrogates: set[str]
-    modules: set[str] = field(default_factory=set)  # import x
-    imports: dict[str, set[str]] = field(default_factory=dict)  # from x import y
-
-    def use(self, module: str, *names: str) -> None:
-        self.imports.setdefault(module, set()).update(names)
-
-    @property
-    def schema(self) -> str:
-        return self.model.schema if self.model.schema and self.profile.supports_schemas else ""
+    names: _Names | None = None
 
 
 def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
     """`models.py`: a DeclarativeBase and one mapped class per entity; CodegenError when an entity has no
     primary key (unless `generate_keys`) or two names collide in Python."""
-    surrogates = set()
-    for entity in model.entities:
-        if not entity.primary_key:
-            if not options.get("generate_keys"):
-                raise CodegenError(
-                    f"Entity '{entity.name}' of data store '{model.datastore}' has no primary key, which "
-                    "SQLAlchemy needs to map it; give it one in the catalog, or generate with "
-                    f"generate_keys to add a surrogate key '{SURROGATE_KEY}'."
-                )
-            surrogates.add(entity.name)
-    module = _Module(model, profile_for(model.engine or "postgresql"), _names(model, surrogates), surrogates)
+    surrogates = surrogate_entities(model, options, need="which SQLAlchemy needs to map it")
+    module = _Module(model, profile_of(model), surrogates, names=_names(model, surrogates))
     module.use("sqlalchemy.orm", "DeclarativeBase", "Mapped", "mapped_column")
     body = [_base_class(module)]
     body += [_entity_class(module, entity) for entity in model.entities]
@@ -421,22 +250,9 @@ def _surrogate_key(module: _Module) -> list[str]:
 # --- Columns ------------------------------------------------------------------------------------------
 
 
-def _column_type(profile: DialectProfile, column: CodeColumn) -> sa.types.TypeEngine:
-    """The SQLAlchemy type Custodian's DDL gives the column in this dialect."""
-    return sa_type(
-        profile,
-        {
-            "data_type": column.data_type,
-            "length": column.length,
-            "precision": column.precision,
-            "scale": column.scale,
-        },
-    )
-
-
 def _type_source(module: _Module, column: CodeColumn) -> str:
     """The SQLAlchemy type Custodian's DDL gives the column in this dialect, as source: String(254) ..."""
-    type_ = _column_type(module.profile, column)
+    type_ = column_type(module.profile, column)
     name = type(type_).__name__
     source_module = type(type_).__module__
     if source_module.startswith("sqlalchemy.dialects."):
@@ -456,7 +272,7 @@ def _python_type(module: _Module, column: CodeColumn) -> str:
     if TYPE_FAMILIES[DataType(column.data_type)] == "json":
         module.use("typing", "Any")
         return "Any"
-    type_ = _column_type(module.profile, column)
+    type_ = column_type(module.profile, column)
     python_type = type_.python_type
     if python_type.__module__ == "builtins":
         return python_type.__name__
@@ -466,16 +282,10 @@ def _python_type(module: _Module, column: CodeColumn) -> str:
 
 def _server_default(module: _Module, column: CodeColumn) -> tuple[str | None, str | None]:
     """(source of server_default, or a note when the dialect has no such default), as Custodian's DDL."""
-    text = column.default_value.strip()
-    if not text:
-        return None, None
-    if column.default_is_function:
-        sql = module.profile.default_functions.get(text.lower())
-        if sql is None:
-            return (
-                None,
-                f"{module.profile.label} has no equivalent of the catalog default {text}; none is set.",
-            )
+    text, sql, note = default_function_sql(module, column)
+    if not text or note:
+        return None, note
+    if sql is not None:
         module.use("sqlalchemy", "text")
         return f"text({python_string(sql)})", None
     value = parse_literal(column.data_type, column.default_value)
@@ -579,7 +389,7 @@ def check_expressions(
 ) -> tuple[list[tuple[str, object]], list[str]]:
     """The column's checks as SQLAlchemy expressions with the suffix Custodian names them by (min, max, in,
     len, re), and notes on the rules the dialect cannot check."""
-    type_ = _column_type(profile, column)
+    type_ = column_type(profile, column)
     target = sa.column(column.name, type_)
     checks = []
     if column.min_value:
@@ -715,7 +525,7 @@ def _relationship_lines(module: _Module, entity: CodeEntity) -> list[str]:
             column_ref = f"{source_class}.{names.attributes[fk.entity.name][fk.column.name]}"
             args.append(f"foreign_keys={python_string(f'[{column_ref}]')}")
         args += _PASSIVE_DELETES[fk.on_delete]
-        one = is_one_to_one(fk)
+        one = fk.is_one_to_one
         annotation = f"Mapped[{source_class} | None]" if one else f"Mapped[list[{source_class}]]"
         lines.append(call_source("relationship", args, "    ", f"{names.reverse[key]}: {annotation} = "))
         module_used = True

@@ -27,35 +27,23 @@ refusing it: TypeORM needs a primary column on every entity).
 import json
 import math
 import re
-import textwrap
-from dataclasses import dataclass, field
-
-import sqlalchemy as sa
-import sqlglot
 
 from catalog.choices import TYPE_FAMILIES, DataType
 from catalog.codegen.base import (
-    AUDIT_COLUMNS,
     CodeColumn,
     CodeEntity,
-    CodeForeignKey,
     CodegenError,
     CodeIndex,
     CodeModel,
     GeneratedFile,
     camel_case,
-    names_unique,
+    generated_notice,
     pascal_case,
-    surrogate_key,
 )
-from catalog.codegen.base import (
-    synthetic_column as _synthetic_column,
-)
+from catalog.codegen.ddl import column_type, condition_sql, line_comment, qualified
+from catalog.codegen.planner import EntityPlan, LanguageDescriptor, ModelPlan, Relation
 from catalog.literals import parse_literal
-from catalog.schema.dialects import DialectProfile, profile_for
-from catalog.schema.metadata import constraint_name, sa_type, schema_model_build
-from catalog.schema.snapshot import COLUMN_FIELDS
-from core.errors import SchemaError
+from catalog.schema.metadata import constraint_name
 
 __all__ = ["generate", "TS_RESERVED_WORDS", "ts_identifier", "ts_string"]
 
@@ -118,9 +106,7 @@ AUDIT_DECORATORS = {
     "updated_at": "UpdateDateColumn",
     "version": "VersionColumn",
 }
-CHECK_SUFFIXES = ("min", "max", "in", "len", "re")
 DIRECTORY = "src/entities"
-COMMENT_WIDTH = 110
 _INDENT = "  "
 
 
@@ -134,56 +120,11 @@ def ts_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-@dataclass
-class _Relation:
-    fk: CodeForeignKey
-    name: str = ""  # property on the dependent entity
-    inverse: str = ""  # property on the referenced entity
-    is_one_to_one: bool = False
-
-
-@dataclass
-class _EntityPlan:
-    entity: CodeEntity
-    class_name: str
-    columns: list[CodeColumn]  # the catalog's, then audit columns, then a generated key
-    key: list[CodeColumn] = field(default_factory=list)
-    properties: dict[str, str] = field(default_factory=dict)  # column name -> property
-    references: list[_Relation] = field(default_factory=list)
-    inverses: list[_Relation] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    generated_key: CodeColumn | None = None
-    audit: list[CodeColumn] = field(default_factory=list)
-
+class _EntityPlan(EntityPlan):
     @property
     def module(self) -> str:
         """The file name without `.ts`: order-items.entity."""
         return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", self.class_name).lower() + ".entity"
-
-    def is_key(self, column: CodeColumn) -> bool:
-        return any(column is key for key in self.key)
-
-    def is_audit(self, column: CodeColumn) -> bool:
-        return any(column is audit for audit in self.audit)
-
-    def reference(self, column: CodeColumn) -> "_Relation | None":
-        return next((r for r in self.references if r.fk.column is column), None)
-
-
-@dataclass
-class _Plan:
-    model: CodeModel
-    profile: DialectProfile
-    entities: list[_EntityPlan]
-    checks: dict  # (entity, column) -> [(constraint name, SQL)]
-    dialect_notes: dict  # entity -> [note]
-
-    @property
-    def has_pii(self) -> bool:
-        return any(c.is_pii for plan in self.entities for c in plan.columns)
-
-    def of(self, entity: CodeEntity) -> _EntityPlan:
-        return next(p for p in self.entities if p.entity is entity)
 
 
 def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
@@ -196,20 +137,7 @@ def generate(model: CodeModel, options: dict) -> list[GeneratedFile]:
     return sorted(files, key=lambda f: f.path)
 
 
-# --- Planning: names, keys and relations, decided once for both sides ---------------------------------------
-
-
-def _plan(model: CodeModel, options: dict) -> _Plan:
-    try:
-        profile = profile_for(model.engine or "postgresql")
-    except SchemaError as exc:
-        raise CodegenError(exc.message) from None
-    classes = names_unique([e.name for e in model.entities], _class_name, f"Data store '{model.datastore}'")
-    plans = [_entity_plan(e, classes[e.name], bool(options.get("generate_keys"))) for e in model.entities]
-    by_entity = {p.entity.name: p for p in plans}
-    _relations(plans, by_entity, classes)
-    checks, notes = _ddl_checks(model, profile)
-    return _Plan(model, profile, plans, checks, notes)
+# --- Planning: names, keys and relations (catalog/codegen/planner.py) --------------------------------------
 
 
 def _class_name(name: str) -> str:
@@ -217,153 +145,26 @@ def _class_name(name: str) -> str:
     return f"{converted}Entity" if converted in USED_TYPE_NAMES else converted
 
 
-def _property_name(name: str) -> str:
-    return ts_identifier(camel_case(name))
+TYPESCRIPT = LanguageDescriptor(
+    target="TypeORM",
+    types=TS_TYPES,
+    class_name=_class_name,
+    member_name=lambda name: ts_identifier(camel_case(name)),
+    member_case="camel",
+    member_word="property",
+    relation_word="relation",
+    collision_suffix="Relation",
+    key_need="TypeORM needs a primary column on every entity",
+    key_label="id",
+)
 
 
-def _entity_plan(entity: CodeEntity, class_name: str, generate_keys: bool) -> _EntityPlan:
-    for column in entity.columns:
-        if column.data_type not in TS_TYPES:
-            raise CodegenError(
-                f"Column '{entity.name}.{column.name}' has type '{column.data_type}', which has no TypeORM "
-                "equivalent here; change its type in the catalog or leave the entity out."
-            )
-    if entity.has_audit_columns:
-        clash = [name for name, *_ in AUDIT_COLUMNS if any(c.name == name for c in entity.columns)]
-        if clash:
-            raise CodegenError(
-                f"Entity '{entity.name}' has audit columns and its own column(s) {', '.join(clash)}; rename "
-                "them or turn the audit columns off."
-            )
-    audit = [_synthetic_column(entity, *spec) for spec in AUDIT_COLUMNS] if entity.has_audit_columns else []
-    plan = _EntityPlan(entity, class_name, list(entity.columns) + audit, key=entity.primary_key, audit=audit)
-    if not plan.key:
-        _generated_key(plan, generate_keys)
-    plan.properties = names_unique([c.name for c in plan.columns], _property_name, f"Entity '{entity.name}'")
-    return plan
-
-
-def _generated_key(plan: _EntityPlan, generate_keys: bool) -> None:
-    plan.generated_key, note = surrogate_key(
-        plan.entity,
-        plan.columns,
-        generate_keys=generate_keys,
-        need="TypeORM needs a primary column on every entity",
-        label="id",
-    )
-    plan.columns.append(plan.generated_key)
-    plan.key = [plan.generated_key]
-    plan.notes.append(note)
-
-
-def _relations(plans: list[_EntityPlan], by_entity: dict, classes: dict) -> None:
-    for plan in plans:
-        related = {fk.column.name for fk in plan.entity.foreign_keys}
-        for column in plan.entity.columns:
-            if column.references_id and column.name not in related:
-                plan.notes.append(
-                    f"{plan.entity.name}.{column.name} references an entity that is not generated here; it "
-                    "stays a plain column (generate both entities for the relation)."
-                )
-        for fk in plan.entity.foreign_keys:
-            one_to_one = fk.column.is_unique or [c.name for c in plan.key] == [fk.column.name]
-            plan.references.append(_Relation(fk, is_one_to_one=one_to_one))
-    for plan in plans:
-        taken = set(plan.properties.values())
-        for relation in plan.references:
-            relation.name = _free_name(_reference_candidate(relation.fk, classes), taken, plan.entity.name)
-            by_entity[relation.fk.target_entity.name].inverses.append(relation)
-    for plan in plans:
-        taken = {*plan.properties.values(), *(r.name for r in plan.references)}
-        for relation in plan.inverses:
-            candidate = _inverse_candidate(relation, plan.inverses, classes)
-            relation.inverse = _free_name(candidate, taken, plan.entity.name)
-
-
-def _reference_candidate(fk: CodeForeignKey, classes: dict) -> str:
-    stem = re.sub(r"(_id|_key|(?<=[a-z0-9])Id|(?<=[a-z0-9])Key)$", "", fk.column.name)
-    if stem and stem != fk.column.name:
-        return _property_name(stem)
-    return _property_name(classes[fk.target_entity.name])
-
-
-def _inverse_candidate(relation: _Relation, inverses: list[_Relation], classes: dict) -> str:
-    fk = relation.fk
-    dependent = camel_case(classes[fk.entity.name])
-    if fk.entity is fk.target_entity:
-        return f"inverse{_capitalized(relation.name)}"
-    if sum(1 for other in inverses if other.fk.entity is fk.entity) > 1:
-        return f"{dependent}{_capitalized(relation.name)}"
-    return ts_identifier(dependent)
-
-
-def _capitalized(name: str) -> str:
-    name = name.rstrip("_")
-    return name[:1].upper() + name[1:]
-
-
-def _free_name(candidate: str, taken: set[str], entity: str) -> str:
-    for name in (candidate, f"{candidate.rstrip('_')}Relation"):
-        if name not in taken:
-            taken.add(name)
-            return name
-    raise CodegenError(
-        f"Entity '{entity}': the property '{candidate}' collides with another property, even as "
-        f"'{candidate.rstrip('_')}Relation'; rename one of the columns."
-    )
-
-
-def _ddl_checks(model: CodeModel, profile: DialectProfile) -> tuple[dict, dict]:
-    """The check constraints Custodian's DDL creates, by (entity, column), and what the dialect cannot say."""
-    snapshot = {
-        "datastore": {"name": model.datastore, "schema": model.schema, "engine": model.engine},
-        "entities": {
-            entity.id: {
-                "name": entity.name,
-                "description": "",
-                "has_audit_columns": False,
-                "partition_column_id": None,
-                "indexes": {},
-                "columns": {
-                    c.id: {**{f: getattr(c, f) for f in COLUMN_FIELDS}, "references_id": None}
-                    for c in entity.columns
-                },
-            }
-            for entity in model.entities
-        },
-    }
-    try:
-        schema = schema_model_build(snapshot, profile)
-    except SchemaError as exc:
-        raise CodegenError(exc.message) from None
-    compiler = profile.sqla.ddl_compiler(profile.sqla, None).sql_compiler
-    checks: dict = {}
-    for entity in model.entities:
-        sql = {
-            c.name: compiler.process(c.sqltext, include_table=False, literal_binds=True)
-            for c in schema.tables[entity.id].constraints
-            if isinstance(c, sa.CheckConstraint)
-        }
-        for column in entity.columns:
-            names = [
-                constraint_name(profile, entity.name, [column.name], suffix) for suffix in CHECK_SUFFIXES
-            ]
-            found = [(name, sql[name]) for name in names if name in sql]
-            if found:
-                checks[(entity.name, column.name)] = found
-    return checks, {e.name: list(schema.notes.get(e.id, [])) for e in model.entities}
+def _plan(model: CodeModel, options: dict) -> ModelPlan:
+    generate_keys = bool(options.get("generate_keys"))
+    return ModelPlan.build(model, TYPESCRIPT, generate_keys=generate_keys, plan_class=_EntityPlan)
 
 
 # --- Text helpers -------------------------------------------------------------------------------------------
-
-
-def _comment(text: str, indent: str = "") -> list[str]:
-    """`// Custodian: ...` lines, wrapped to the width the rest of the code keeps (any line break in `text`
-    becomes a space: it would end the comment)."""
-    width = COMMENT_WIDTH - len(indent) - len("// Custodian: ")
-    flat = re.sub(r"\s+", " ", text).strip()
-    lines = textwrap.wrap(flat, width, break_long_words=False, break_on_hyphens=False) or [""]
-    return [f"{indent}// Custodian: {lines[0]}".rstrip()] + [f"{indent}//   {line}" for line in lines[1:]]
 
 
 def _jsdoc(paragraphs: list[str], indent: str = "") -> list[str]:
@@ -415,14 +216,11 @@ class _Imports:
         return lines + [""]
 
 
-def _header(plan: _Plan) -> list[str]:
-    return [
-        f"// Generated by Custodian from the catalog of data store '{plan.model.datastore}'. Do not edit:",
-        "// change the catalog and generate again.",
-    ]
+def _header(plan: ModelPlan) -> list[str]:
+    return generated_notice(plan.model.datastore)
 
 
-def _entity_file(plan: _Plan, entity_plan: _EntityPlan) -> str:
+def _entity_file(plan: ModelPlan, entity_plan: _EntityPlan) -> str:
     entity = entity_plan.entity
     imports = _Imports()
     imports.use("Entity")
@@ -443,17 +241,13 @@ def _entity_file(plan: _Plan, entity_plan: _EntityPlan) -> str:
         body.pop()
     lines = _header(plan) + imports.render()
     for note in entity_plan.notes + plan.dialect_notes.get(entity.name, []) + index_notes:
-        lines += _comment(note)
-    lines += _jsdoc([entity.description, f"Table {_qualified(plan, entity.name)}."])
+        lines += line_comment(note)
+    lines += _jsdoc([entity.description, f"Table {qualified(plan.model, plan.profile, entity.name)}."])
     lines += decorators + [f"export class {entity_plan.class_name} {{", *body, "}", ""]
     return "\n".join(lines)
 
 
-def _qualified(plan: _Plan, table: str) -> str:
-    return f"{plan.model.schema}.{table}" if plan.model.schema and plan.profile.supports_schemas else table
-
-
-def _entity_decorator(plan: _Plan, entity: CodeEntity) -> str:
+def _entity_decorator(plan: ModelPlan, entity: CodeEntity) -> str:
     parts = [f"name: {ts_string(entity.name)}"]
     if plan.model.schema and plan.profile.supports_schemas:
         parts.append(f"schema: {ts_string(plan.model.schema)}")
@@ -462,20 +256,18 @@ def _entity_decorator(plan: _Plan, entity: CodeEntity) -> str:
     return f"@Entity({_options(parts)})"
 
 
-def _unique_decorators(plan: _Plan, entity_plan: _EntityPlan, imports: _Imports) -> list[str]:
+def _unique_decorators(plan: ModelPlan, entity_plan: _EntityPlan, imports: _Imports) -> list[str]:
     sole_key = [c.name for c in entity_plan.key] if len(entity_plan.key) == 1 else []
     decorators = []
     for column in entity_plan.entity.columns:
         if column.is_unique and [column.name] != sole_key:
             imports.use("Unique")
             name = constraint_name(plan.profile, entity_plan.entity.name, [column.name], "uniq")
-            decorators.append(
-                f"@Unique({ts_string(name)}, [{ts_string(entity_plan.properties[column.name])}])"
-            )
+            decorators.append(f"@Unique({ts_string(name)}, [{ts_string(entity_plan.members[column.name])}])")
     return decorators
 
 
-def _check_decorators(plan: _Plan, entity_plan: _EntityPlan, imports: _Imports) -> list[str]:
+def _check_decorators(plan: ModelPlan, entity_plan: _EntityPlan, imports: _Imports) -> list[str]:
     decorators = []
     for column in entity_plan.entity.columns:
         for name, sql in plan.checks.get((entity_plan.entity.name, column.name), []):
@@ -485,7 +277,7 @@ def _check_decorators(plan: _Plan, entity_plan: _EntityPlan, imports: _Imports) 
 
 
 def _index_decorators(
-    plan: _Plan, entity_plan: _EntityPlan, imports: _Imports
+    plan: ModelPlan, entity_plan: _EntityPlan, imports: _Imports
 ) -> tuple[list[str], list[str]]:
     """@Index per catalog index, and notes on what TypeORM (or the dialect) cannot say of them."""
     decorators, notes = [], []
@@ -509,12 +301,14 @@ def _index_decorators(
     return decorators, notes
 
 
-def _index_decorator(plan: _Plan, entity_plan: _EntityPlan, index: CodeIndex, notes: list[str]) -> str | None:
+def _index_decorator(
+    plan: ModelPlan, entity_plan: _EntityPlan, index: CodeIndex, notes: list[str]
+) -> str | None:
     """@Index with its options; what the dialect lacks goes to `notes` as the DDL says it (None: left out)."""
     profile = plan.profile
     options = ["unique: true"] if index.is_unique else []
     if index.condition:
-        condition = _condition_sql(plan, index.condition)
+        condition = condition_sql(plan.profile, index.condition)
         if profile.supports_partial_index:
             options.append(f"where: {ts_string(condition)}")
         elif index.is_unique:
@@ -541,12 +335,12 @@ def _index_decorator(plan: _Plan, entity_plan: _EntityPlan, index: CodeIndex, no
             f"index {index.name}: {profile.label} has no INCLUDE columns; {', '.join(index.include)} are not "
             "included."
         )
-    fields = ", ".join(ts_string(entity_plan.properties[name]) for name, _order in index.columns)
+    fields = ", ".join(ts_string(entity_plan.members[name]) for name, _order in index.columns)
     suffix = f", {_options(options)}" if options else ""
     return f"@Index({ts_string(index.name)}, [{fields}]{suffix})"
 
 
-def _index_unsupported(plan: _Plan, index: CodeIndex) -> list[str]:
+def _index_unsupported(plan: ModelPlan, index: CodeIndex) -> list[str]:
     """What the database's index has that TypeORM's @Index cannot say."""
     unsupported = []
     if any(order == "desc" for _name, order in index.columns):
@@ -556,7 +350,7 @@ def _index_unsupported(plan: _Plan, index: CodeIndex) -> list[str]:
     return unsupported
 
 
-def _index_sql(plan: _Plan, index: CodeIndex) -> str:
+def _index_sql(plan: ModelPlan, index: CodeIndex) -> str:
     quote = plan.profile.quote
     keys = ", ".join(quote(name) + (" DESC" if order == "desc" else "") for name, order in index.columns)
     text = f"{'UNIQUE ' if index.is_unique else ''}{keys}"
@@ -565,20 +359,13 @@ def _index_sql(plan: _Plan, index: CodeIndex) -> str:
     if index.method != "btree":
         text += f" USING {index.method}"
     if index.condition:
-        text += f" WHERE {_condition_sql(plan, index.condition)}"
+        text += f" WHERE {condition_sql(plan.profile, index.condition)}"
     return text
 
 
-def _condition_sql(plan: _Plan, condition: str) -> str:
-    try:
-        return sqlglot.transpile(condition, read="postgres", write=plan.profile.sqlglot, identify=True)[0]
-    except sqlglot.errors.SqlglotError as exc:
-        raise CodegenError(f"Index condition {condition!r} is not SQL Custodian can read: {exc}") from None
-
-
-def _column_type(plan: _Plan, column: CodeColumn, where: str) -> tuple[str, str | None]:
+def _column_type(plan: ModelPlan, column: CodeColumn, where: str) -> tuple[str, str | None]:
     """(TypeORM type, length) of the column type the DDL gives it in this dialect."""
-    ddl = plan.profile.compile(sa_type(plan.profile, vars(column))).lower()
+    ddl = plan.profile.compile(column_type(plan.profile, column)).lower()
     match = re.fullmatch(r"([a-z ]+?)\s*(?:\((.*)\))?", ddl)
     base, arguments = (match.group(1), match.group(2)) if match else (ddl, None)
     if base not in TYPEORM_COLUMN_TYPES:
@@ -590,7 +377,7 @@ def _column_type(plan: _Plan, column: CodeColumn, where: str) -> tuple[str, str 
 
 
 def _column_property(
-    plan: _Plan, entity_plan: _EntityPlan, column: CodeColumn, imports: _Imports
+    plan: ModelPlan, entity_plan: _EntityPlan, column: CodeColumn, imports: _Imports
 ) -> list[str]:
     options, notes = _column_options(plan, entity_plan, column)
     decorators = [_column_decorator(plan, entity_plan, column, imports, options)]
@@ -603,15 +390,17 @@ def _column_property(
     doc = [column.description] + ([column.pii_label] if column.is_pii else [])
     lines = ([""] if entity_plan.columns[0] is not column else []) + _jsdoc(doc, _INDENT)
     for note in notes:
-        lines += _comment(note, _INDENT)
+        lines += line_comment(note, _INDENT)
     lines += _audit_notes(plan, entity_plan, column)
     nullable = column.nullable and not entity_plan.is_key(column)
     ts_type = TS_TYPES[column.data_type] + (" | null" if nullable else "")
     lines += [f"{_INDENT}{decorator}" for decorator in decorators]
-    return lines + [f"{_INDENT}{entity_plan.properties[column.name]}!: {ts_type};"]
+    return lines + [f"{_INDENT}{entity_plan.members[column.name]}!: {ts_type};"]
 
 
-def _column_options(plan: _Plan, entity_plan: _EntityPlan, column: CodeColumn) -> tuple[list[str], list[str]]:
+def _column_options(
+    plan: ModelPlan, entity_plan: _EntityPlan, column: CodeColumn
+) -> tuple[list[str], list[str]]:
     """The options of the column's decorator, and notes on what they cannot say."""
     type_, length = _column_type(plan, column, f"{entity_plan.entity.name}.{column.name}")
     options = [f"name: {ts_string(column.name)}", f"type: {ts_string(type_)}"]
@@ -654,7 +443,7 @@ def _column_decorator(plan, entity_plan: _EntityPlan, column: CodeColumn, import
     return f"@Column({_options(options)})"
 
 
-def _audit_notes(plan: _Plan, entity_plan: _EntityPlan, column: CodeColumn) -> list[str]:
+def _audit_notes(plan: ModelPlan, entity_plan: _EntityPlan, column: CodeColumn) -> list[str]:
     if not entity_plan.is_audit(column):
         return []
     notes = {
@@ -672,10 +461,10 @@ def _audit_notes(plan: _Plan, entity_plan: _EntityPlan, column: CodeColumn) -> l
             else "."
         ),
     }
-    return _comment(notes.get(column.name, "audit column: the application sets it."), _INDENT)
+    return line_comment(notes.get(column.name, "audit column: the application sets it."), _INDENT)
 
 
-def _default(plan: _Plan, column: CodeColumn) -> tuple[str, str]:
+def _default(plan: ModelPlan, column: CodeColumn) -> tuple[str, str]:
     """(the TypeORM `default` value, a note on a default TypeORM cannot state)."""
     text = column.default_value.strip()
     if not text:
@@ -700,7 +489,7 @@ def _default(plan: _Plan, column: CodeColumn) -> tuple[str, str]:
 
 
 def _reference_property(
-    plan: _Plan, entity_plan: _EntityPlan, relation: _Relation, imports: _Imports
+    plan: ModelPlan, entity_plan: _EntityPlan, relation: Relation, imports: _Imports
 ) -> list[str]:
     fk = relation.fk
     target_plan = plan.of(fk.target_entity)
@@ -713,7 +502,7 @@ def _reference_property(
     if fk.on_delete in ON_DELETE:
         options.append(f"onDelete: {ts_string(ON_DELETE[fk.on_delete])}")
     elif fk.on_delete == "set_default":
-        lines += _comment(
+        lines += line_comment(
             "ON DELETE SET DEFAULT is applied by the database; TypeORM's onDelete cannot say it.", _INDENT
         )
     parameter = _parameter(target)
@@ -722,7 +511,7 @@ def _reference_property(
     lines.append(f"{_INDENT}@{kind}(() => {target}, {inverse}{suffix})")
     join = [f"name: {ts_string(fk.column.name)}"]
     if [c.name for c in target_plan.key] != [fk.target_column.name]:
-        join.append(f"referencedColumnName: {ts_string(target_plan.properties[fk.target_column.name])}")
+        join.append(f"referencedColumnName: {ts_string(target_plan.members[fk.target_column.name])}")
     name = constraint_name(plan.profile, fk.entity.name, [fk.column.name], "fk")
     join.append(f"foreignKeyConstraintName: {ts_string(name)}")
     lines.append(f"{_INDENT}@JoinColumn({_options(join)})")
@@ -732,7 +521,7 @@ def _reference_property(
 
 
 def _inverse_property(
-    plan: _Plan, entity_plan: _EntityPlan, relation: _Relation, imports: _Imports
+    plan: ModelPlan, entity_plan: _EntityPlan, relation: Relation, imports: _Imports
 ) -> list[str]:
     fk = relation.fk
     dependent = imports.entity(plan.of(fk.entity), entity_plan)
@@ -759,7 +548,7 @@ def _parameter(class_name: str) -> str:
 # --- The PII decorator and the index ------------------------------------------------------------------------
 
 
-def _pii_file(plan: _Plan) -> str:
+def _pii_file(plan: ModelPlan) -> str:
     return "\n".join(
         [
             *_header(plan),
@@ -790,7 +579,7 @@ def _pii_file(plan: _Plan) -> str:
     )
 
 
-def _index_file(plan: _Plan) -> str:
+def _index_file(plan: ModelPlan) -> str:
     entities = sorted(plan.entities, key=lambda p: p.module)
     lines = _header(plan)
     lines += [f'import {{ {p.class_name} }} from "./{p.module}";' for p in entities]

@@ -15,7 +15,8 @@ from sqlalchemy.sql import operators
 from catalog.models import DataStore, SchemaRelease
 from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.history_table import HistoryRow, history_current_version, history_rows
-from catalog.schema.introspect import LiveIndex, LiveTable, default_normalize, live_tables_read, type_sql
+from catalog.schema.introspect.expressions import default_normalize
+from catalog.schema.introspect.reflection import LiveColumn, LiveIndex, LiveTable, live_tables_read, type_sql
 from catalog.schema.metadata import SchemaTables, schema_tables_build
 from catalog.schema.model import schema_model_from_snapshot
 from core.connections import datastore_connect
@@ -87,16 +88,16 @@ class _TableComparison:
         self.indexes(indexes, live)
 
     def columns(self, table: sa.Table, live: LiveTable) -> None:
-        reflected = {column["name"]: column for column in live.columns}
+        reflected = {column.name: column for column in live.columns}
         for column in table.columns:
             if column.name not in reflected:
                 self.missing(f"column {column.name}")
                 continue
             found = reflected[column.name]
             # SQLite reports an INTEGER PRIMARY KEY (a rowid alias) as nullable; it never holds NULL.
-            live_nullable = bool(found["nullable"]) and column.name not in live.primary_key
+            live_nullable = found.nullable and column.name not in live.primary_key
             expected_type = type_sql(column.type, self.dialect)
-            live_type = type_sql(found["type"], self.dialect)
+            live_type = type_sql(found.type, self.dialect)
             if expected_type != live_type:
                 self.different(f"column {column.name}", expected_type, live_type)
             if column.nullable != live_nullable:
@@ -108,8 +109,8 @@ class _TableComparison:
             if name not in table.columns:
                 self.extra(f"column {name}")
 
-    def default(self, column: sa.Column, found: dict) -> None:
-        expected, live = _default_text(column), found.get("default")
+    def default(self, column: sa.Column, found: LiveColumn) -> None:
+        expected, live = _default_text(column), found.default
         if default_normalize(expected, profile=self.profile) != default_normalize(live, profile=self.profile):
             self.different(f"default of column {column.name}", expected or "no default", live or "no default")
 
@@ -132,9 +133,7 @@ class _TableComparison:
             for fk in table.foreign_key_constraints
         }
         found = {
-            tuple(fk["constrained_columns"]): _reference(
-                fk["referred_table"], fk["referred_columns"], (fk.get("options") or {}).get("ondelete")
-            )
+            fk.columns: _reference(fk.referred_table, fk.referred_columns, (fk.options or {}).get("ondelete"))
             for fk in live.foreign_keys
         }
         for columns in sorted(expected.keys() - found.keys()):
@@ -151,7 +150,7 @@ class _TableComparison:
             for constraint in table.constraints
             if isinstance(constraint, sa.UniqueConstraint)
         }
-        found = {tuple(constraint["column_names"]) for constraint in live.unique_constraints}
+        found = {constraint.columns for constraint in live.unique_constraints}
         for columns in sorted(expected - found):
             self.missing(f"unique constraint {_key(columns)}")
         for columns in sorted(found - expected):
@@ -163,7 +162,7 @@ class _TableComparison:
             for constraint in table.constraints
             if isinstance(constraint, sa.CheckConstraint) and constraint.name
         }
-        found = {check["name"] for check in live.check_constraints if check["name"]}
+        found = {check.name for check in live.check_constraints if check.name}
         for name in sorted(expected - found):
             self.missing(f"check constraint {name}")
         for name in sorted(found - expected):

@@ -10,12 +10,12 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from catalog.admin.base import RunRecordAdmin
 from catalog.models import RetentionPolicy
 from compliance.choices import ExecutionStatus, ExecutionTrigger
 from compliance.exceptions import RetentionBusy
 from compliance.models import RetentionExecution
 from compliance.retention import retention_execution_request
+from core.admin import RunRecordAdmin, run_label
 
 __all__ = ["RetentionExecutionAdmin", "EnforceForm", "EXECUTE_PERMISSION"]
 
@@ -82,20 +82,13 @@ class RetentionExecutionAdmin(RunRecordAdmin):
     list_filter = ["status", "dry_run", "trigger", "action", ("datastore_name", DataStoreNameFilter)]
     list_select_related = ["requested_by"]
     search_fields = ["policy_name", "entity_name", "error"]
-    date_hierarchy = "created_at"
-    actions = None
-    list_per_page = 50
-    show_full_result_count = False
+    execution_label = run_label("execution")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("requested_by")
 
     def get_changelist(self, request, **kwargs):
         return ExecutionChangeList
-
-    @admin.display(description="execution", ordering="pk")
-    def execution_label(self, obj):
-        return f"#{obj.pk}"
 
     @admin.display(description="table", ordering="entity_name")
     def table_label(self, obj):

@@ -12,11 +12,11 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from catalog.admin.base import ReadOnlyAdmin
 from catalog.admin.date_range import RangeDateField
 from catalog.models import DataStore
 from compliance.models import ComplianceReport
 from compliance.selectors import pii_overview, report_activity
+from core.admin import ReadOnlyAdmin
 from core.exports import csv_download
 
 __all__ = ["ComplianceReportAdmin", "ReportForm", "REPORT_PERMISSION"]

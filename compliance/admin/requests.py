@@ -11,7 +11,6 @@ from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils.html import format_html
 
 from catalog.models import Column, Entity
 from compliance.choices import RequestKind, RequestStatus
@@ -26,6 +25,7 @@ from compliance.subjects import (
     subject_request_export,
     subject_request_find,
 )
+from core.admin import RunRecordAdmin, run_label
 from core.errors import SchemaError
 from core.masking import may_see_pii
 
@@ -90,7 +90,7 @@ class ConfirmForm(forms.Form):
 
 
 @admin.register(SubjectRequest)
-class SubjectRequestAdmin(admin.ModelAdmin):
+class SubjectRequestAdmin(RunRecordAdmin):
     form = SubjectRequestForm
     list_display = [
         "request_label",
@@ -106,24 +106,11 @@ class SubjectRequestAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status", "datastore"]
     list_select_related = ["datastore", "requested_by"]
     search_fields = ["identifier"]
-    date_hierarchy = "created_at"
-    actions = None
-    list_per_page = 50
-    show_full_result_count = False
+    request_label = run_label("request")
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="request", ordering="pk")
-    def request_label(self, obj):
-        return f"#{obj.pk}"
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj):
-        return format_html('<span class="run-badge run-{}">{}</span>', obj.status, obj.get_status_display())
+    def has_add_permission(self, request):
+        # Officers record requests here; the record is then the service's to keep.
+        return admin.ModelAdmin.has_add_permission(self, request)
 
     def save_model(self, request, obj, form, change):
         """Record the request through the service, then run it at once: find, export, or an erasure's dry

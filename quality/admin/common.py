@@ -14,7 +14,6 @@ from catalog.admin.schema import highlight_css
 from catalog.models import Column
 from quality.choices import ResultStatus
 from quality.models import (
-    CheckRun,
     EntityScore,
     Incident,
     Rule,
@@ -51,12 +50,6 @@ def _may_view_quality(request) -> bool:
 def _require_quality_view(request) -> None:
     if not _may_view_quality(request):
         raise PermissionDenied
-
-
-def _run_duration(run: CheckRun) -> float | None:
-    if run.started_at and run.finished_at:
-        return (run.finished_at - run.started_at).total_seconds()
-    return None
 
 
 def _status_badge(status: str | None, *, href: str = "", title: str = "") -> str:

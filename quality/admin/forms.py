@@ -10,7 +10,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from catalog.admin.base import VersionedModelForm
-from quality.choices import KIND_DIMENSIONS, RuleKind
+from quality.choices import KIND_DIMENSIONS
+from quality.kinds import KINDS, kind_runs_user_sql
 from quality.models import (
     Rule,
 )
@@ -21,7 +22,6 @@ __all__ = [
     "RuleForm",
     "params_yaml",
     "params_help",
-    "PARAMS_REFERENCE",
 ]
 
 # Forms ----------------------------------------------------------------------------------------------------
@@ -63,37 +63,6 @@ def params_yaml(params) -> str:
     )
 
 
-# What each kind takes, as shown under the parameters box: (example, explanation).
-PARAMS_REFERENCE = {
-    RuleKind.NOT_NULL: ("", "no parameters; one column."),
-    RuleKind.UNIQUE: ("", "no parameters; the columns together are the key (NULL keys are skipped)."),
-    RuleKind.PATTERN: (
-        "pattern: '^[^@]+@[^@]+$'",
-        "a PostgreSQL regular expression (PostgreSQL checks it when saved); NULLs are not checked.",
-    ),
-    RuleKind.RANGE: ("min: 0\nmax: 100", "either bound may be left out; compared in the column's type."),
-    RuleKind.ALLOWED_VALUES: ("values: [gold, silver]", "NULLs are not checked (a not-null rule does that)."),
-    RuleKind.REFERENTIAL: (
-        "ref_entity: country\nref_columns: [code]",
-        "an entity of the same data store and its key, paired with the rule's columns.",
-    ),
-    RuleKind.FRESHNESS: (
-        "max_age_hours: 24",
-        "how old the newest value of a date or timestamp column may be.",
-    ),
-    RuleKind.VOLUME: (
-        "min_rows: 1000\nmax_change_percent: 20",
-        "also max_rows; max_change_percent compares with the mean of the last checks (history: 10).",
-    ),
-    RuleKind.CUSTOM_SQL: (
-        "sql: SELECT * FROM app.customer WHERE score > 100\ntimeout_seconds: 30",
-        "one SELECT returning the failing rows, over the data store's own tables, calling only functions "
-        "that compute (checked when saved and before every run); no columns. Needs the custom SQL "
-        "permission. timeout_seconds: at most the platform's limit (CUSTODIAN_QUALITY_MAX_TIMEOUT_SECONDS).",
-    ),
-}
-
-
 def _example(text: str) -> str:
     if not text:
         return ""
@@ -103,11 +72,11 @@ def _example(text: str) -> str:
 
 def params_help(first_kind: str | None = None) -> str:
     """The parameters' help: YAML or JSON, then per kind an example (the rule's own kind first)."""
-    kinds = sorted(RuleKind, key=lambda kind: kind != first_kind)
+    kinds = sorted(KINDS.values(), key=lambda kind: kind.value != first_kind)
     items = format_html_join(
         "",
         "<li><strong>{}</strong>: {}{}</li>",
-        ((kind.label, _example(PARAMS_REFERENCE[kind][0]), PARAMS_REFERENCE[kind][1]) for kind in kinds),
+        ((kind.label, _example(kind.example), kind.help) for kind in kinds),
     )
     return format_html(
         'YAML (one <code>name: value</code> per line) or JSON (<code>{{"pattern": "@"}}</code>). '
@@ -225,9 +194,9 @@ class RuleForm(VersionedModelForm):
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("kind", self.instance.kind)
-        was_sql = self.instance.pk and self.instance.kind == RuleKind.CUSTOM_SQL
+        was_sql = self.instance.pk and kind_runs_user_sql(self.instance.kind)
         # Free-form SQL runs on the data store: writing or changing it is a permission of its own.
-        if (kind == RuleKind.CUSTOM_SQL or was_sql) and not self.may_write_custom_sql:
+        if (kind_runs_user_sql(kind) or was_sql) and not self.may_write_custom_sql:
             self.add_error(
                 "kind" if "kind" in self.fields else None,
                 "Custom SQL rules need the permission “Can write custom SQL quality rules”, which an "

@@ -39,7 +39,8 @@ from quality.admin.common import (
 )
 from quality.admin.forms import RuleForm
 from quality.admin.trend import trend_chart
-from quality.choices import Dimension, ResultStatus, RuleKind, RuleOrigin
+from quality.choices import Dimension, ResultStatus, RuleOrigin
+from quality.kinds import kind_runs_user_sql
 from quality.models import (
     CheckRun,
     EntityScore,
@@ -128,7 +129,7 @@ class RuleAdmin(CatalogModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
-        if allowed and obj is not None and obj.kind == RuleKind.CUSTOM_SQL:
+        if allowed and obj is not None and kind_runs_user_sql(obj.kind):
             return request.user.has_perm(CUSTOM_SQL_PERMISSION)
         return allowed
 
@@ -181,7 +182,7 @@ class RuleAdmin(CatalogModelAdmin):
             recent_results=recent,
             is_catalog_rule=obj is not None and obj.origin == RuleOrigin.CATALOG,
             sql_locked=obj is not None
-            and obj.kind == RuleKind.CUSTOM_SQL
+            and kind_runs_user_sql(obj.kind)
             and not request.user.has_perm(CUSTOM_SQL_PERMISSION),
         )
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -10,16 +10,15 @@ from django.db.models import Count
 from django.http import Http404
 from django.template.response import TemplateResponse
 
-from catalog.admin.base import RunRecordAdmin, duration_text
 from catalog.admin.schema import sql_highlight
 from catalog.models import Entity
+from core.admin import RunRecordAdmin, duration_text, run_label
 from core.masking import may_see_pii
 from quality.admin.common import (
     RUN_PERMISSION,
     STATUS_ORDER,
     _column_positions,
     _page,
-    _run_duration,
     _samples_for,
     _samples_table,
 )
@@ -61,18 +60,7 @@ class CheckRunAdmin(RunRecordAdmin):
     ]
     list_select_related = ["datastore", "entity", "requested_by"]
     search_fields = ["datastore__name", "entity__name", "error"]
-    date_hierarchy = "created_at"
-    actions = None
-    list_per_page = 50
-    show_full_result_count = False
-
-    @admin.display(description="check", ordering="pk")
-    def run_label(self, obj):
-        return f"#{obj.pk}"
-
-    @admin.display(description="duration")
-    def duration_display(self, obj):
-        return duration_text(_run_duration(obj))
+    run_label = run_label("check")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, unquote(object_id))
@@ -88,7 +76,7 @@ class CheckRunAdmin(RunRecordAdmin):
             opts=self.opts,
             original=run,
             run=run,
-            duration=duration_text(_run_duration(run)),
+            duration=duration_text(run.duration),
             groups=_result_groups(run, problems_only=problems_only, sees_pii=may_see_pii(request.user)),
             problems_only=problems_only,
             can_run=request.user.has_perm(RUN_PERMISSION),

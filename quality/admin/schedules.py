@@ -6,7 +6,8 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils.html import format_html
 
-from catalog.admin.base import CatalogModelAdmin, ReadOnlyAdmin, VersionedModelForm
+from catalog.admin.base import CatalogModelAdmin, VersionedModelForm
+from core.admin import ReadOnlyAdmin
 from quality.models import (
     Incident,
     QualityAlerting,

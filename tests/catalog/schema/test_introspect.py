@@ -212,32 +212,32 @@ def _shape(url: str, schema: str = "app") -> dict:
 
 
 def _table_shape(table, comment) -> dict:
-    unique = {frozenset(u["column_names"]) for u in table.unique_constraints}
+    unique = {frozenset(u.columns) for u in table.unique_constraints}
     unique |= {frozenset(i.columns) for i in table.indexes if i.unique and not i.condition}
     rules = set()
     for check in table.check_constraints:
         try:
-            rules |= {(r.column, r.field, str(r.value)) for r in check_rules(check["sqltext"])}
+            rules |= {(r.column, r.field, str(r.value)) for r in check_rules(check.sqltext)}
         except ValueError:
             pass  # the one check the catalog cannot hold
     return {
         "comment": comment,
         "columns": [
             (
-                c["name"],
-                c["type"].compile(dialect=POSTGRESQL.sqla),
-                c["nullable"],
-                default_normalize(c["default"], profile=POSTGRESQL),
+                c.name,
+                c.type.compile(dialect=POSTGRESQL.sqla),
+                c.nullable,
+                default_normalize(c.default, profile=POSTGRESQL),
             )
             for c in table.columns
         ],  # fmt: skip
         "primary_key": table.primary_key,
         "foreign_keys": {
             (
-                tuple(fk["constrained_columns"]),
-                fk["referred_table"],
-                tuple(fk["referred_columns"]),
-                fk["options"].get("ondelete"),
+                fk.columns,
+                fk.referred_table,
+                fk.referred_columns,
+                fk.options.get("ondelete"),
             )
             for fk in table.foreign_keys
         },  # fmt: skip

@@ -1,525 +1,41 @@
-"""Reverse engineering: a data store's live database read back into the catalog.
+"""The writer: a reflected database (reflection.py) brought into the catalog through its services.
 
-`live_tables_read` reads every table of a schema through SQLAlchemy's multi-table reflection, one query per
-kind of object (columns, keys, constraints, indexes, comments) whatever the number of tables; drift.py reads
-the database through it too. `schema_introspect` turns what it read into entities, columns and indexes,
-saving only what differs, and reports what the catalog cannot express (a type, a default, a check, a
-composite foreign key, an expression index) instead of guessing it.
+`schema_introspect` reads the live tables, `_TablePlanner` turns each into catalog fields and reports what
+the catalog cannot hold (reading nothing, writing nothing), and `_CatalogWriter` saves only what differs:
+new objects in bulk with their history rows, changed ones through `catalog_object_save` with its lock, in
+one transaction, so a second run changes nothing and a failure leaves the catalog as it was.
 """
 
-import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-import sqlglot
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from simple_history.utils import bulk_create_with_history
-from sqlglot import exp
 
-from catalog.choices import TYPE_FAMILIES, DataType, IndexMethod, OnDelete, SortOrder
+from catalog.choices import IndexMethod, OnDelete, SortOrder
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_type, parse_literal
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
-from catalog.schema.dialects import PROFILES, DialectProfile, profile_for
-from catalog.schema.history_table import bookkeeping_tables
+from catalog.schema.dialects import DialectProfile, profile_for
+from catalog.schema.introspect.expressions import (
+    CheckRule,
+    catalog_condition,
+    catalog_default,
+    check_rules,
+    default_read,
+)
+from catalog.schema.introspect.reflection import LiveIndex, LiveTable, catalog_type, live_tables_read
 from catalog.schema.metadata import AUDIT_COLUMNS
 from catalog.services import catalog_object_save, index_columns_set
-from catalog.sql_conditions import validate_condition
 from catalog.validators import validate_identifier, validate_regex
 from core.connections import datastore_connect
 from core.errors import SchemaError
 
-__all__ = [
-    "LiveIndex",
-    "LiveTable",
-    "live_tables_read",
-    "type_sql",
-    "catalog_type",
-    "catalog_default",
-    "default_normalize",
-    "CheckRule",
-    "check_rules",
-    "catalog_condition",
-    "SkippedItem",
-    "IntrospectionReport",
-    "schema_introspect",
-]
-
-
-# --- Reading the live database ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LiveIndex:
-    """An index as the database has it, in dialect-neutral terms."""
-
-    name: str
-    columns: tuple  # key column names in order; None where the key is an expression
-    descending: frozenset | None = frozenset()  # None: the dialect does not report the order (SQLite)
-    unique: bool = False
-    method: str = "btree"
-    condition: str | None = None
-    include: tuple = ()
-    backs_constraint: bool = False  # the index of a PRIMARY KEY or UNIQUE constraint
-    is_constraint: bool = False  # a multi-column UNIQUE constraint, read as the index the catalog keeps
-    unsupported: tuple = ()  # what neither the catalog nor a release can say (operator classes, ...)
-
-
-@dataclass
-class LiveTable:
-    """One table as the database has it: reflected columns in order, keys, constraints and indexes."""
-
-    name: str
-    comment: str | None
-    columns: list[dict]
-    primary_key: list[str]
-    foreign_keys: list[dict]
-    unique_constraints: list[dict]
-    check_constraints: list[dict]
-    indexes: list[LiveIndex]
-    partition_key: str | None = None
-
-
-_POSTGRESQL_PARTITIONS = sa.text(
-    "SELECT c.relname AS name, c.relispartition AS is_partition, "
-    "CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key "
-    "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = coalesce(:schema, current_schema()) AND (c.relispartition OR c.relkind = 'p')"
-)
-
-
-def _postgresql_partitions(connection: sa.Connection, schema: str | None) -> tuple[set, dict]:
-    """Partitions of partitioned tables (not tables of their own) and each partitioned table's key."""
-    rows = connection.execute(_POSTGRESQL_PARTITIONS, {"schema": schema}).all()
-    return {r.name for r in rows if r.is_partition}, {
-        r.name: r.partition_key for r in rows if r.partition_key
-    }
-
-
-def _no_partitions(connection: sa.Connection, schema: str | None) -> tuple[set, dict]:
-    return set(), {}
-
-
-# SQLAlchemy reflects partitions as plain tables; only PostgreSQL has them among our dialects.
-_PARTITION_READERS = {"postgresql": _postgresql_partitions}
-# Dialects whose index reflection reports DESC keys (as `column_sorting`, left out when all are ascending).
-INDEX_ORDER_REFLECTED = {"postgresql"}
-
-
-def _live_index(raw: dict, dialect: str) -> LiveIndex:
-    options = raw.get("dialect_options") or {}
-    sorting = raw.get("column_sorting") or {}
-    unsupported = []
-    if options.get(f"{dialect}_ops"):
-        unsupported.append(f"operator classes {options[f'{dialect}_ops']}")
-    if any(set(flags) - {"desc"} for flags in sorting.values()):
-        unsupported.append("NULLS FIRST/LAST ordering")
-    if options.get(f"{dialect}_nulls_not_distinct"):
-        unsupported.append("NULLS NOT DISTINCT")
-    if options.get(f"{dialect}_with"):
-        unsupported.append(f"storage parameters {options[f'{dialect}_with']}")
-    if options.get(f"{dialect}_invalid"):
-        unsupported.append("it is invalid (a CREATE INDEX CONCURRENTLY that failed)")
-    condition = options.get(f"{dialect}_where")
-    ordered = dialect in INDEX_ORDER_REFLECTED or "column_sorting" in raw
-    return LiveIndex(
-        name=raw["name"],
-        columns=tuple(raw["column_names"]),
-        descending=frozenset(n for n, flags in sorting.items() if "desc" in flags) if ordered else None,
-        unique=bool(raw["unique"]),
-        method=options.get(f"{dialect}_using", "btree"),
-        condition=str(condition) if condition is not None else None,
-        include=tuple(options.get(f"{dialect}_include") or ()),
-        backs_constraint=bool(raw.get("duplicates_constraint")),
-        unsupported=tuple(unsupported),
-    )
-
-
-def live_tables_read(
-    connection: sa.Connection, *, schema: str | None, tables: list[str] | None = None
-) -> dict[str, LiveTable]:
-    """Every table of `schema` (or only `tables`) by name, without Custodian's own tables and without
-    partitions of partitioned tables; one reflection query per kind of object, whatever the table count."""
-    inspector = sa.inspect(connection)
-    scope = {"schema": schema, "filter_names": sorted(set(tables)) if tables else None}
-    columns = inspector.get_multi_columns(**scope)
-    keys = inspector.get_multi_pk_constraint(**scope)
-    foreign_keys = inspector.get_multi_foreign_keys(**scope)
-    uniques = inspector.get_multi_unique_constraints(**scope)
-    checks = inspector.get_multi_check_constraints(**scope)
-    indexes = inspector.get_multi_indexes(**scope)
-    comments = inspector.get_multi_table_comment(**scope) if connection.dialect.supports_comments else {}
-    dialect = connection.dialect.name
-    partitions, partition_keys = _PARTITION_READERS.get(dialect, _no_partitions)(connection, schema)
-    result = {}
-    skipped = bookkeeping_tables()
-    for key in sorted(columns, key=lambda k: k[1]):
-        name = key[1]
-        if name in skipped or name in partitions:
-            continue
-        result[name] = LiveTable(
-            name=name,
-            comment=(comments.get(key) or {}).get("text"),
-            columns=list(columns[key]),
-            primary_key=list((keys.get(key) or {}).get("constrained_columns") or []),
-            foreign_keys=list(foreign_keys.get(key) or []),
-            unique_constraints=list(uniques.get(key) or []),
-            check_constraints=list(checks.get(key) or []),
-            indexes=[_live_index(raw, dialect) for raw in indexes.get(key) or []],
-            partition_key=partition_keys.get(name),
-        )
-    return result
-
-
-# --- Translating database terms into catalog terms --------------------------------------------------
-
-# SQLAlchemy type visit names (generic and per dialect) -> catalog types. Anything else has no equivalent.
-CATALOG_TYPES = {
-    "UUID": DataType.UUID,
-    "STRING": DataType.VARCHAR,
-    "VARCHAR": DataType.VARCHAR,
-    "NVARCHAR": DataType.VARCHAR,
-    "CHAR": DataType.CHAR,
-    "NCHAR": DataType.CHAR,
-    "TEXT": DataType.TEXT,
-    "SMALL_INTEGER": DataType.SMALLINT,
-    "SMALLINT": DataType.SMALLINT,
-    "INTEGER": DataType.INTEGER,
-    "BIG_INTEGER": DataType.BIGINT,
-    "BIGINT": DataType.BIGINT,
-    "NUMERIC": DataType.NUMERIC,
-    "DECIMAL": DataType.NUMERIC,
-    "REAL": DataType.REAL,
-    "FLOAT": DataType.DOUBLE,
-    "DOUBLE": DataType.DOUBLE,
-    "DOUBLE_PRECISION": DataType.DOUBLE,
-    "BOOLEAN": DataType.BOOLEAN,
-    "DATE": DataType.DATE,
-    "TIME": DataType.TIME,
-    "TIMESTAMP": DataType.TIMESTAMP,
-    "DATETIME": DataType.TIMESTAMP,
-    "JSON": DataType.JSON,
-    "JSONB": DataType.JSONB,
-    "BYTEA": DataType.BYTEA,
-    "BLOB": DataType.BYTEA,
-    "LARGE_BINARY": DataType.BYTEA,
-}
-REAL_MAX_PRECISION = 24  # float(p) up to 24 binary digits is real, above is double precision
-
-
-def type_sql(type_, dialect: sa.Dialect) -> str:
-    """A reflected or built type as the dialect writes it (VARCHAR(40)), or its class name if it cannot."""
-    try:
-        return type_.compile(dialect=dialect)
-    except Exception:  # an unrecognised type (NullType) or one the dialect cannot spell
-        return type(type_).__name__
-
-
-def catalog_type(type_, *, dialect: sa.Dialect) -> dict:
-    """The catalog type fields (data_type, length, precision, scale) of a reflected SQLAlchemy type;
-    ValueError saying why when the catalog has no equivalent."""
-    name = type_.__visit_name__.upper()
-    label = type_sql(type_, dialect)
-    data_type = CATALOG_TYPES.get(name)
-    if data_type is None:
-        raise ValueError(f"type {label} has no equivalent in the catalog")
-    if name == "FLOAT" and (type_.precision or 53) <= REAL_MAX_PRECISION:
-        data_type = DataType.REAL
-    fields = {"data_type": data_type, "length": None, "precision": None, "scale": None}
-    if data_type in (DataType.VARCHAR, DataType.CHAR):
-        if not type_.length:
-            raise ValueError(f"type {label} has no length; the catalog's {data_type} needs one")
-        fields["length"] = type_.length
-    elif data_type == DataType.NUMERIC:
-        fields["precision"] = type_.precision
-        fields["scale"] = type_.scale if type_.precision else None
-    elif data_type in (DataType.TIME, DataType.TIMESTAMP):
-        if getattr(type_, "precision", None) is not None:
-            raise ValueError(f"type {label}: the catalog has no fractional-second precision")
-        if getattr(type_, "timezone", False):
-            if data_type == DataType.TIME:
-                raise ValueError(f"type {label}: the catalog has no time with time zone")
-            fields["data_type"] = DataType.TIMESTAMPTZ
-    return fields
-
-
-_FUNCTION_NODES = {
-    exp.CurrentTimestamp: "now()",
-    exp.Localtimestamp: "localtimestamp",
-    exp.CurrentDate: "current_date",
-    exp.CurrentTime: "current_time",
-    exp.Uuid: "gen_random_uuid()",
-}
-
-
-def _parse(text: str, dialect: str) -> exp.Expression | None:
-    try:
-        return sqlglot.parse_one(text, read=dialect)
-    except sqlglot.errors.SqlglotError:
-        return None
-
-
-def _unwrap(node: exp.Expression) -> exp.Expression:
-    """The node without the parentheses and casts around it."""
-    while isinstance(node, exp.Paren | exp.Cast):
-        node = node.this
-    return node
-
-
-def _literal(node: exp.Expression) -> str | None:
-    """The value of a literal as the catalog writes it (no quotes, no casts); None if it is not one."""
-    node = _unwrap(node)
-    if isinstance(node, exp.Literal):
-        return str(node.this)
-    if isinstance(node, exp.Neg) and isinstance(_unwrap(node.this), exp.Literal):
-        inner = _unwrap(node.this)
-        return f"-{inner.this}" if not inner.is_string else None
-    if isinstance(node, exp.Boolean):
-        return "true" if node.this else "false"
-    return None
-
-
-def _spelling(sql: str, dialect: str) -> str:
-    """An expression in one spelling: as sqlglot writes it, without outer parentheses (SQLite drops them
-    from a stored DEFAULT (...)), lower case; if it does not parse, the text with its blanks collapsed."""
-    tree = _parse(sql, dialect)
-    while isinstance(tree, exp.Paren):
-        tree = tree.this
-    text = tree.sql(dialect=dialect) if tree is not None else sql
-    return " ".join(text.split()).lower()
-
-
-@functools.lru_cache(maxsize=4096)
-def _default_read_cached(text: str, profile_name: str) -> tuple[str, str]:
-    return _default_parse(text, PROFILES[profile_name])
-
-
-def _default_read(text: str, profile: DialectProfile) -> tuple[str, str]:
-    """(kind, value) of a DEFAULT expression: function (catalog name), literal (bare value), null, or
-    expression (its spelling). Cached: a schema repeats a few defaults (now(), 0) thousands of times."""
-    if PROFILES.get(profile.name) is profile:
-        return _default_read_cached(text, profile.name)
-    return _default_parse(text, profile)
-
-
-def _default_parse(text: str, profile: DialectProfile) -> tuple[str, str]:
-    tree = _parse(text, profile.sqlglot)
-    node = _unwrap(tree) if tree is not None else None
-    if node is not None and type(node) in _FUNCTION_NODES:
-        return "function", _FUNCTION_NODES[type(node)]
-    if isinstance(node, exp.Null):
-        return "null", ""
-    value = _literal(tree) if tree is not None else None
-    if value is not None:
-        return "literal", value
-    # The dialect's own spelling of a catalog function, e.g. SQLite's expression for gen_random_uuid()
-    spelled = _spelling(text, profile.sqlglot)
-    for function, sql in profile.default_functions.items():
-        if sql and _spelling(sql, profile.sqlglot) == spelled:
-            return "function", function
-    return "expression", spelled
-
-
-def default_normalize(text: str | None, *, profile: DialectProfile) -> str:
-    """A DEFAULT as written in DDL or reflected from a database, in one comparable form: the catalog's
-    name of a function (now(), gen_random_uuid()), a literal as its quoted bare value ('retail'), ""
-    for none."""
-    if text is None:
-        return ""
-    kind, value = _default_read(str(text), profile)
-    return f"'{value}'" if kind == "literal" else value
-
-
-def catalog_default(text: str | None, *, data_type: str, profile: DialectProfile) -> str:
-    """A reflected DEFAULT in the catalog's words (an allowed function or a bare literal, "" for none);
-    ValueError saying why when it is neither or does not suit the column's type."""
-    if text is None:
-        return ""
-    kind, value = _default_read(str(text), profile)
-    family = TYPE_FAMILIES[DataType(data_type)]
-    if kind == "null":
-        return ""
-    if kind == "function":
-        if family not in ALLOWED_DEFAULT_FUNCTIONS[value]:
-            raise ValueError(f"default {text} does not suit a {data_type} column")
-        return value
-    if kind == "expression":
-        raise ValueError(
-            f"default {text} is neither a literal nor one of {', '.join(ALLOWED_DEFAULT_FUNCTIONS)}"
-        )
-    parsed = parse_literal(data_type, value)  # ValueError names the value and the type
-    if family == "boolean":
-        return "true" if parsed else "false"
-    if value.rstrip().endswith(")"):
-        raise ValueError(f"default {text} would read as a function call in the catalog")
-    return value
-
-
-@dataclass(frozen=True)
-class CheckRule:
-    """One catalog rule a CHECK constraint says: `field` (min_value, ...) of `column` is `value`."""
-
-    column: str
-    field: str
-    value: object
-
-
-def _column_name(node: exp.Expression) -> str | None:
-    """The column a node names, seeing through parentheses and casts to text types (PostgreSQL writes
-    (status)::text for a varchar column); None for anything else."""
-    while isinstance(node, exp.Paren) or (
-        isinstance(node, exp.Cast) and node.to.is_type(*exp.DataType.TEXT_TYPES)
-    ):
-        node = node.this
-    return node.name if isinstance(node, exp.Column) and not node.table else None
-
-
-def _array_literals(node: exp.Expression) -> list[str] | None:
-    node = _unwrap(node)
-    if isinstance(node, exp.Any):
-        node = _unwrap(node.this)
-    if not isinstance(node, exp.Array | exp.Tuple):
-        return None
-    values = [_literal(item) for item in node.expressions]
-    return None if any(v is None for v in values) else values
-
-
-def _comparison_rule(node: exp.Expression) -> list[CheckRule] | None:
-    """col >= n, col <= n (either side), char_length(col) >= n."""
-    left, right, is_min = node.this, node.expression, isinstance(node, exp.GTE)
-    if _literal(left) is not None and _literal(right) is None:
-        left, right, is_min = right, left, not is_min
-    value = _literal(right)
-    if value is None:
-        return None
-    if isinstance(_unwrap(left), exp.Length) and is_min and value.isdigit():
-        column = _column_name(_unwrap(left).this)
-        return [CheckRule(column, "min_length", int(value))] if column else None
-    column = _column_name(left)
-    return [CheckRule(column, "min_value" if is_min else "max_value", value)] if column else None
-
-
-def _conjunct_rules(node: exp.Expression) -> list[CheckRule] | None:
-    """The rules of one conjunct of a CHECK; None when the catalog has no way to say it."""
-    node = _unwrap(node) if isinstance(node, exp.Paren) else node
-    if isinstance(node, exp.GTE | exp.LTE):
-        return _comparison_rule(node)
-    column = _column_name(node.this) if node.args.get("this") is not None else None
-    if column is None:
-        return None
-    if isinstance(node, exp.Between):
-        low, high = _literal(node.args["low"]), _literal(node.args["high"])
-        if low is None or high is None:
-            return None
-        return [CheckRule(column, "min_value", low), CheckRule(column, "max_value", high)]
-    if isinstance(node, exp.In) and not node.args.get("query"):
-        values = [_literal(item) for item in node.expressions]
-        return None if any(v is None for v in values) else [CheckRule(column, "allowed_values", values)]
-    if isinstance(node, exp.EQ) and isinstance(_unwrap(node.expression), exp.Any):
-        values = _array_literals(node.expression)
-        return [CheckRule(column, "allowed_values", values)] if values is not None else None
-    if isinstance(node, exp.RegexpLike):
-        pattern = _unwrap(node.expression)
-        if isinstance(pattern, exp.Literal) and pattern.is_string:
-            return [CheckRule(column, "pattern", str(pattern.this))]
-    return None
-
-
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
-    return [node]
-
-
-def check_rules(sqltext: str, *, dialect: str = "postgres") -> list[CheckRule]:
-    """The catalog rules a CHECK constraint expresses (several when it ANDs them); ValueError when any
-    part has no catalog equivalent, so a check is taken whole or not at all."""
-    tree = _parse(sqltext, dialect)
-    if tree is None:
-        raise ValueError("it does not parse")
-    rules = []
-    for conjunct in _conjuncts(tree):
-        found = _conjunct_rules(conjunct)
-        if found is None:
-            raise ValueError(f"'{conjunct.sql(dialect=dialect)}' has no catalog equivalent")
-        rules += found
-    return rules
-
-
-# Where PostgreSQL's cast of a literal only spells out the type the comparison gives it anyway
-_LITERAL_CONTEXTS = (
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.In,
-    exp.Between,
-    exp.Like,
-    exp.ILike,
-)
-
-
-def _condition_simplify(node: exp.Expression, text_columns: frozenset) -> exp.Expression:
-    """One rewriting step towards the condition a steward would write: no casts PostgreSQL added (of a
-    text column to text, of a literal compared with something), no parentheses it added, and
-    x = ANY (ARRAY[...]) as x IN (...). Casts that change a value's meaning stay."""
-    if isinstance(node, exp.Cast):
-        inner = node.this.unnest()
-        if (
-            isinstance(inner, exp.Column)
-            and inner.name in text_columns
-            and node.to.is_type(*exp.DataType.TEXT_TYPES)
-        ):
-            return node.this
-        if _literal(inner) is not None and isinstance(node.parent, _LITERAL_CONTEXTS):
-            return node.this
-    if isinstance(node, exp.Paren) and isinstance(node.this, exp.Column | exp.Literal):
-        return node.this
-    # Comparisons bind tighter than AND and OR: parentheses around them say nothing
-    if (
-        isinstance(node, exp.Paren)
-        and isinstance(node.this, exp.Predicate)
-        and (node.parent is None or isinstance(node.parent, exp.Connector))
-    ):
-        return node.this
-    if isinstance(node, exp.EQ) and isinstance(_unwrap(node.expression), exp.Any):
-        values = _array_literals(node.expression)
-        if values is not None:
-            items = [item.copy() for item in _unwrap(_unwrap(node.expression).this).expressions]
-            return exp.In(this=node.this.copy(), expressions=items)
-    return node
-
-
-def catalog_condition(
-    text: str, *, column_names: set[str], text_columns: set[str] = frozenset(), dialect: str = "postgres"
-) -> str:
-    """A partial-index condition as the database wrote it, simplified to what a steward would write
-    (PostgreSQL syntax, as the catalog keeps it); ValidationError when the catalog refuses it.
-    `text_columns` are the columns of text types, whose casts to text PostgreSQL adds on its own."""
-    tree = _parse(text, dialect)
-    if tree is None:
-        raise ValidationError(f"'{text}' does not parse as SQL")
-    for _step in range(10):  # sqlglot's transform does not revisit a replaced node: repeat to a fixpoint
-        simpler = tree.transform(_condition_simplify, frozenset(text_columns))
-        if simpler == tree:
-            break
-        tree = simpler
-    while isinstance(tree, exp.Paren):
-        tree = tree.this
-    condition = tree.sql(dialect="postgres")
-    validate_condition(condition, column_names=column_names)
-    return condition
-
-
-# --- Writing the catalog ----------------------------------------------------------------------------
+__all__ = ["SkippedItem", "IntrospectionReport", "schema_introspect"]
 
 
 @dataclass(frozen=True)
@@ -668,26 +184,26 @@ class _TablePlanner:
         columns = {}
         reflected_columns = table.columns
         if table.name in self.audited:
-            reflected_columns = [c for c in table.columns if c["name"] not in AUDIT_COLUMNS]
+            reflected_columns = [c for c in table.columns if c.name not in AUDIT_COLUMNS]
         for position, reflected in enumerate(reflected_columns, 1):
-            name = reflected["name"]
+            name = reflected.name
             try:
                 validate_identifier(name)
-                column = {"position": position, **catalog_type(reflected["type"], dialect=self.profile.sqla)}
+                column = {"position": position, **catalog_type(reflected.type, dialect=self.profile.sqla)}
             except (ValidationError, ValueError) as exc:
                 self.skip(table.name, f"column {name}", _reason(exc))
                 continue
             # SQLite reports an INTEGER PRIMARY KEY (a rowid alias) as nullable; a key never holds NULL.
-            column["nullable"] = bool(reflected["nullable"]) and name not in table.primary_key
-            column["description"] = reflected.get("comment") or ""
+            column["nullable"] = reflected.nullable and name not in table.primary_key
+            column["description"] = reflected.comment or ""
             try:
                 column["default_value"] = catalog_default(
-                    reflected.get("default"), data_type=column["data_type"], profile=self.profile
+                    reflected.default, data_type=column["data_type"], profile=self.profile
                 )
             except ValueError as exc:
                 column["default_value"] = ""
                 self.skip(table.name, f"default of column {name}", f"{exc}; imported without a default")
-            if reflected.get("identity"):
+            if reflected.identity:
                 self.skip(table.name, f"identity of column {name}", "the catalog has no identity columns")
             columns[name] = column
         return columns
@@ -699,7 +215,7 @@ class _TablePlanner:
             key = []
         single_unique = set()
         for constraint in table.unique_constraints:
-            names = constraint["column_names"]
+            names = constraint.columns
             if len(names) == 1 and names[0] in columns:
                 single_unique.add(names[0])
             elif len(names) == 1:
@@ -715,13 +231,9 @@ class _TablePlanner:
             )
         taken = set()
         for check in table.check_constraints:
-            item = (
-                f"check {check['name']} ({check['sqltext']})"
-                if check["name"]
-                else f"check ({check['sqltext']})"
-            )
+            item = f"check {check.name} ({check.sqltext})" if check.name else f"check ({check.sqltext})"
             try:
-                rules = check_rules(check["sqltext"], dialect=self.profile.sqlglot)
+                rules = check_rules(check.sqltext, dialect=self.profile.sqlglot)
             except ValueError as exc:
                 self.skip(table.name, item, str(exc))
                 continue
@@ -742,24 +254,21 @@ class _TablePlanner:
         """Single-column foreign keys inside this schema, by constrained column; the others reported."""
         targets = {}
         for fk in table.foreign_keys:
-            constrained, referred = fk["constrained_columns"], fk["referred_columns"]
-            item = f"foreign key ({', '.join(constrained)}) -> {fk['referred_table']}({', '.join(referred)})"
-            options = fk.get("options") or {}
-            on_delete = (options.get("ondelete") or "").upper() or None
+            constrained, referred = fk.columns, fk.referred_columns
+            item = f"foreign key ({', '.join(constrained)}) -> {fk.referred_table}({', '.join(referred)})"
+            options, on_delete = fk.options or {}, fk.on_delete
             extra = {
                 k: v for k, v in options.items() if k != "ondelete" and v not in FOREIGN_KEY_DEFAULT_OPTIONS
             }
             if len(constrained) != 1:
                 self.skip(table.name, item, "the catalog has single-column foreign keys only")
-            elif fk.get("referred_schema") not in (None, self.report.schema):
-                self.skip(
-                    table.name, item, f"it points into schema {fk['referred_schema']}, another data store"
-                )
+            elif fk.referred_schema not in (None, self.report.schema):
+                self.skip(table.name, item, f"it points into schema {fk.referred_schema}, another data store")
             elif on_delete not in ON_DELETE_CHOICES or extra:
                 self.skip(table.name, item, f"the catalog has no equivalent of {options}")
             elif constrained[0] in columns:
                 targets[constrained[0]] = _ForeignKey(
-                    fk["referred_table"], referred[0], ON_DELETE_CHOICES[on_delete]
+                    fk.referred_table, referred[0], ON_DELETE_CHOICES[on_delete]
                 )
             else:
                 self.skip(table.name, item, f"column {constrained[0]} is not imported")
@@ -985,9 +494,9 @@ class _CatalogWriter:
         for plan in plans:
             candidates = [index for index in plan.table.indexes if not index.backs_constraint]
             candidates += [
-                _unique_constraint_index(constraint, self.profile.sqla.name)
+                constraint.as_index()
                 for constraint in plan.table.unique_constraints
-                if len(constraint["column_names"]) > 1
+                if len(constraint.columns) > 1
             ]
             names = names_by_table[plan.table.name]
             for live in sorted(candidates, key=lambda index: index.name):
@@ -1094,30 +603,16 @@ class _CatalogWriter:
         if tables is None:
             for name in sorted(self.catalog_only["entities"] - set(live)):
                 self.report.notes.append(f"table {where(name)} is in the catalog but not in the database")
-        live_columns = {(t.name, c["name"]) for t in live.values() for c in t.columns}
+        live_columns = {(t.name, c.name) for t in live.values() for c in t.columns}
         for entity_name, name in sorted(self.catalog_only["columns"] - live_columns):
             if entity_name in live:
                 self.report.notes.append(f"table {where(entity_name)}: column {name} is only in the catalog")
         for entity_name, name in sorted(self.indexes):
             table = live.get(entity_name)
             if table and name not in {i.name for i in table.indexes} | {
-                u["name"] for u in table.unique_constraints
+                u.name for u in table.unique_constraints
             }:
                 self.report.notes.append(f"table {where(entity_name)}: index {name} is only in the catalog")
-
-
-def _unique_constraint_index(constraint: dict, dialect: str) -> LiveIndex:
-    """A multi-column UNIQUE constraint as the catalog keeps it: a unique index marked as a constraint."""
-    options = constraint.get("dialect_options") or {}
-    unsupported = ("NULLS NOT DISTINCT",) if options.get(f"{dialect}_nulls_not_distinct") else ()
-    return LiveIndex(
-        name=constraint["name"],
-        columns=tuple(constraint["column_names"]),
-        unique=True,
-        include=tuple(options.get(f"{dialect}_include") or ()),
-        unsupported=unsupported,
-        is_constraint=True,
-    )
 
 
 def _index_columns(index: Index) -> tuple[list, list]:
@@ -1140,7 +635,7 @@ def _same(field_name: str, current, desired, *, data_type: str | None, profile: 
     function = current.strip().lower()
     if function in ALLOWED_DEFAULT_FUNCTIONS:
         # The same function if this dialect writes it as what the database has
-        return _default_read(profile.default_functions.get(function) or function, profile) == (
+        return default_read(profile.default_functions.get(function) or function, profile) == (
             "function",
             desired,
         )
