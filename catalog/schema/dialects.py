@@ -194,6 +194,8 @@ POSTGRESQL = DialectProfile(
         "add_identity": "ALTER TABLE {table} ALTER COLUMN {column} ADD GENERATED {mode} AS IDENTITY{options}",
         "drop_identity": "ALTER TABLE {table} ALTER COLUMN {column} DROP IDENTITY",
         "alter_identity": "ALTER TABLE {table} ALTER COLUMN {column} {changes}",
+        "identity_set_mode": "SET GENERATED {mode}",
+        "identity_set_option": "SET {option}",
         "create_serial_sequence": "CREATE SEQUENCE {sequence} AS {type} OWNED BY {table}.{column}",
         "start_serial_sequence": "SELECT setval({sequence_text}, coalesce(max({column}), 0) + 1, false) "
         "FROM {table}",

@@ -391,12 +391,14 @@ class _GenerationChange:
             self._add_serial()
 
     def _alter_identity(self) -> None:
-        changes = []
+        profile, changes = self.profile, []
         if self.old.is_always != self.new.is_always:
-            changes.append("SET GENERATED " + ("ALWAYS" if self.new.is_always else "BY DEFAULT"))
+            mode = "ALWAYS" if self.new.is_always else "BY DEFAULT"
+            changes.append(profile.render("identity_set_mode", mode=mode))
         for name in ("start", "increment", "minvalue", "maxvalue", "cache", "cycle"):
             if self.old.option(name) != self.new.option(name):
-                changes.append("SET " + _option_sql(name, self.new.option(name)))
+                option = _option_sql(name, self.new.option(name))
+                changes.append(profile.render("identity_set_option", option=option))
         self.emit("alter_identity", changes=" ".join(changes))
 
     def _sequence(self) -> str:

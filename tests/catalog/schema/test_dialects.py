@@ -166,6 +166,7 @@ def test_every_template_renders_with_the_parts_its_callers_give():
             "changes",
             "sequence",
             "sequence_text",
+            "option",
         ],
         "x",
     )

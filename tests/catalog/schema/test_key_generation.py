@@ -105,7 +105,7 @@ def test_regenerated_ddl_gives_the_same_identities_defaults_and_sequences(
     schema_introspect(datastore=generated_store, user=steward)
     rebuilt = scratch_database()
     script = ddl_render(schema_ddl(snapshot_build(generated_store), POSTGRESQL))
-    run_sql(rebuilt, "CREATE SCHEMA app;\nCREATE SEQUENCE app.shared_seq;\n" + script)
+    run_sql(rebuilt, "CREATE SCHEMA app; CREATE SEQUENCE app.shared_seq", script)
     original = os.environ[generated_store.url_env]
 
     rebuilt_shape = [row for row in _read(rebuilt, SHAPE_SQL) if row[0] != "borrower"]
@@ -121,7 +121,7 @@ def test_introspecting_a_database_built_from_the_catalog_again_changes_nothing(
     schema_introspect(datastore=generated_store, user=steward)
     rebuilt = scratch_database()
     script = ddl_render(schema_ddl(snapshot_build(generated_store), POSTGRESQL))
-    run_sql(rebuilt, "CREATE SCHEMA app;\nCREATE SEQUENCE app.shared_seq;\n" + script)
+    run_sql(rebuilt, "CREATE SCHEMA app; CREATE SEQUENCE app.shared_seq", script)
     monkeypatch.setenv(generated_store.url_env, rebuilt)
 
     assert not schema_introspect(datastore=generated_store, user=steward).changed
@@ -265,7 +265,7 @@ def test_postgresql_migrations_change_key_generation_both_ways(scratch_database,
     old, new = _model(_key(before), NOTE), _model(_key(after), NOTE)
     migrated, built, reverted = scratch_database(), scratch_database(), scratch_database()
     for url, model in ((migrated, old), (built, new), (reverted, old)):
-        run_sql(url, "CREATE SCHEMA app;\n" + ddl_render(schema_ddl(model, POSTGRESQL)))
+        run_sql(url, "CREATE SCHEMA app", ddl_render(schema_ddl(model, POSTGRESQL)))
     run_sql(migrated, "INSERT INTO app.ticket (id, note) OVERRIDING SYSTEM VALUE VALUES (7, 'kept')")
 
     _apply(migrated, migration_statements(old, new, POSTGRESQL))
@@ -278,7 +278,7 @@ def test_postgresql_migrations_change_key_generation_both_ways(scratch_database,
 def test_a_new_serial_on_existing_rows_continues_after_the_largest_key(scratch_database):
     url = scratch_database()
     old, new = _model(_key(None, "integer"), NOTE), _model(_key(Generation("serial"), "integer"), NOTE)
-    run_sql(url, "CREATE SCHEMA app;\n" + ddl_render(schema_ddl(old, POSTGRESQL)))
+    run_sql(url, "CREATE SCHEMA app", ddl_render(schema_ddl(old, POSTGRESQL)))
     run_sql(url, "INSERT INTO app.ticket (id, note) VALUES (41, 'old')")
 
     _apply(url, migration_statements(old, new, POSTGRESQL))
@@ -315,7 +315,7 @@ def _drift(url: str, model: SchemaModel) -> list[str]:
 
 def test_drift_compares_the_live_generation_and_identity_options(scratch_database):
     url = scratch_database()
-    run_sql(url, "CREATE SCHEMA app;\n" + ddl_render(schema_ddl(_model(_key(TICKET), NOTE), POSTGRESQL)))
+    run_sql(url, "CREATE SCHEMA app", ddl_render(schema_ddl(_model(_key(TICKET), NOTE), POSTGRESQL)))
 
     assert _drift(url, _model(_key(TICKET), NOTE)) == []
     assert _drift(url, _model(_key(Generation("always")), NOTE)) == [
