@@ -35,7 +35,7 @@ from catalog.validators import validate_identifier, validate_regex
 from core.connections import datastore_connect
 from core.errors import SchemaError
 
-__all__ = ["SkippedItem", "IntrospectionReport", "schema_introspect"]
+__all__ = ["SkippedItem", "IntrospectionReport", "IntrospectionIncomplete", "schema_introspect"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,18 @@ class IntrospectionReport:
             lines.append("Notes:")
             lines += [f"  {note}" for note in self.notes]
         return lines
+
+
+class IntrospectionIncomplete(SchemaError):
+    """The database holds what the catalog cannot: nothing was written; `report` lists what and why."""
+
+    def __init__(self, report: IntrospectionReport):
+        super().__init__(
+            f"Data store '{report.datastore}': {len(report.skipped)} item(s) of the database cannot be held "
+            "by the catalog (listed below), so nothing was imported; rerun with --allow-partial to import "
+            "the rest without them."
+        )
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -671,12 +683,18 @@ def _read(datastore: DataStore, schema: str | None, tables: list[str] | None) ->
 
 
 def schema_introspect(
-    *, datastore: DataStore, user: AbstractBaseUser | None, tables: list[str] | None = None
+    *,
+    datastore: DataStore,
+    user: AbstractBaseUser | None,
+    tables: list[str] | None = None,
+    allow_partial: bool = False,
 ) -> IntrospectionReport:
     """Bring the catalog of `datastore` in line with its live database (or only `tables` of it): entities,
     columns, keys, checks, foreign keys and indexes, with `user` as the author of their history rows. Only
     what differs is written, so a second run changes nothing; one transaction, so a failure leaves the
-    catalog as it was. What the catalog cannot express is listed in the report's `skipped`, never guessed."""
+    catalog as it was. What the catalog cannot express is listed in the report's `skipped`, never guessed:
+    unless `allow_partial`, any such item rolls everything back with IntrospectionIncomplete (its report
+    says what and why), so a column or a key is never dropped without the caller having agreed to it."""
     profile = profile_for(datastore.engine)
     schema = (datastore.schema_name or None) if profile.supports_schemas else None
     live = _read(datastore, schema, tables)
@@ -696,4 +714,6 @@ def schema_introspect(
         writer.write_partitions(plans)
         writer.write_indexes(plans)
         writer.note_catalog_only(live, tables)
+        if report.skipped and not allow_partial:
+            raise IntrospectionIncomplete(report)
     return report
