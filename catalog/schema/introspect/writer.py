@@ -189,6 +189,7 @@ class _TablePlanner:
         columns = self._columns(table)
         self._primary_and_unique(table, columns)
         self._checks(table, columns)
+        self._unmodelled(table)
         return _TablePlan(table, columns, self._foreign_keys(table, columns))
 
     def _columns(self, table: LiveTable) -> dict[str, dict]:
@@ -217,6 +218,12 @@ class _TablePlanner:
                 self.skip(table.name, f"default of column {name}", f"{exc}; imported without a default")
             if reflected.identity:
                 self.skip(table.name, f"identity of column {name}", "the catalog has no identity columns")
+            if reflected.generated:
+                self.skip(
+                    table.name,
+                    f"generation of column {name} (GENERATED ALWAYS AS ({reflected.generated}))",
+                    "the catalog has no generated columns; imported as a plain column",
+                )
             columns[name] = column
         return columns
 
@@ -230,6 +237,15 @@ class _TablePlanner:
             names = constraint.columns
             if len(names) == 1 and names[0] in columns:
                 single_unique.add(names[0])
+                # A one-column UNIQUE is the column's is_unique, which says neither of these
+                options = [f"INCLUDE ({', '.join(constraint.include)})"] if constraint.include else []
+                options += ["NULLS NOT DISTINCT"] if constraint.nulls_not_distinct else []
+                if options:
+                    self.skip(
+                        table.name,
+                        f"{' '.join(options)} of unique ({names[0]})",
+                        "the catalog's unique column has no such option; imported as a plain unique",
+                    )
             elif len(names) == 1:
                 self.skip(table.name, f"unique ({names[0]})", "its column is not imported")
         for name, column in columns.items():
@@ -261,6 +277,20 @@ class _TablePlanner:
             for rule in rules:
                 taken.add((rule.column, rule.field))
                 columns[rule.column][rule.field] = rule.value
+
+    def _unmodelled(self, table: LiveTable) -> None:
+        """Objects the catalog has no place for at all, said so they are not lost without a word."""
+        for name, bound in table.partitions:
+            self.skip(
+                table.name,
+                f"partition {name} {bound}",
+                "the catalog does not model partitions (bounds, and a partition's own keys, foreign keys and "
+                "indexes); a release creates one DEFAULT partition",
+            )
+        for index in table.indexes:
+            # A constraint's index that is not a UNIQUE one: an EXCLUDE constraint
+            if index.backs_constraint and not index.unique:
+                self.skip(table.name, f"constraint {index.name}", "the catalog has no exclusion constraints")
 
     def _foreign_keys(self, table: LiveTable, columns: dict[str, dict]) -> dict[str, _ForeignKey]:
         """Single-column foreign keys inside this schema, by constrained column; the others reported."""

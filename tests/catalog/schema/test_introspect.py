@@ -418,6 +418,40 @@ def test_command_with_allow_partial_imports_the_rest_and_still_lists_what_it_lef
     assert Column.objects.filter(entity__datastore=store, entity__name="device", name="name").exists()
 
 
+UNMODELLED_DDL = """
+CREATE SCHEMA app;
+CREATE TABLE app.booking (
+    id integer PRIMARY KEY,
+    during tsrange,
+    total integer,
+    doubled integer GENERATED ALWAYS AS (total * 2) STORED,
+    code integer CONSTRAINT booking_code_key UNIQUE NULLS NOT DISTINCT,
+    CONSTRAINT booking_no_overlap EXCLUDE USING gist (during WITH &&)
+);
+CREATE TABLE app.reading (taken date NOT NULL, level integer) PARTITION BY RANGE (taken);
+CREATE TABLE app.reading_2024 PARTITION OF app.reading FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+"""
+
+
+def test_what_the_catalog_has_no_place_for_is_reported_not_dropped_silently(target_store, steward):
+    """Before issue 18 these vanished without a word: a partition, an EXCLUDE constraint, a column's
+    generation, a unique's NULLS NOT DISTINCT."""
+    store = target_store("unmodelled")
+    run_sql(os.environ[store.url_env], UNMODELLED_DDL)
+
+    report = schema_introspect(datastore=store, user=steward, allow_partial=True)
+
+    skipped = {(s.table, s.item): s.reason for s in report.skipped}
+    assert skipped[("booking", "generation of column doubled (GENERATED ALWAYS AS ((total * 2)))")] == (
+        "the catalog has no generated columns; imported as a plain column"
+    )
+    assert skipped[("booking", "constraint booking_no_overlap")] == "the catalog has no exclusion constraints"
+    assert ("booking", "NULLS NOT DISTINCT of unique (code)") in skipped
+    partition = ("reading", "partition reading_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')")
+    assert skipped[partition].startswith("the catalog does not model partitions")
+    assert _columns(store, "booking")["code"].is_unique
+
+
 def test_a_catalog_refusal_leaves_the_catalog_as_it_was(target_store, steward):
     store = target_store("refused")
     run_sql(
