@@ -386,7 +386,7 @@ def test_what_the_catalog_cannot_express_stops_the_import_unless_partial_is_allo
     store = target_store("exotic")
     run_sql(os.environ[store.url_env], EXOTIC_DDL)
 
-    with pytest.raises(IntrospectionIncomplete, match="8 item") as refused:
+    with pytest.raises(IntrospectionIncomplete, match=r"item\(s\) of the database cannot be held") as refused:
         schema_introspect(datastore=store, user=steward)
 
     assert ("device", "column address") in {(s.table, s.item) for s in refused.value.report.skipped}
@@ -413,8 +413,9 @@ def test_command_with_allow_partial_imports_the_rest_and_still_lists_what_it_lef
 
     call_command("schema_introspect", "--datastore", "exotic", "--allow-partial", stdout=out)
 
-    assert "Skipped (8), not in the catalog:" in out.getvalue()
-    assert "index device_lower_name: it indexes expressions" in out.getvalue()
+    text = out.getvalue()
+    assert "not in the catalog:" in text and "table app.device: column address: type INET has no" in text
+    assert "index device_lower_name: it indexes expressions" in text
     assert Column.objects.filter(entity__datastore=store, entity__name="device", name="name").exists()
 
 
