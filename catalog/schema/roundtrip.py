@@ -35,6 +35,7 @@ CATEGORIES = (
     "indexes",
     "enums",
     "domains",
+    "comments",
 )
 
 
@@ -101,6 +102,14 @@ _DOMAINS = sa.text(
     "LEFT JOIN pg_catalog.pg_constraint k ON k.contypid = t.oid "
     "WHERE n.nspname = :schema AND t.typtype = 'd' GROUP BY t.oid, t.typname"
 )
+_COMMENTS = sa.text(
+    "SELECT c.relname || coalesce('.' || a.attname, '') AS target, d.description AS comment "
+    "FROM pg_catalog.pg_description d JOIN pg_catalog.pg_class c "
+    "ON d.classoid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objoid "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_catalog.pg_attribute a ON d.objsubid > 0 AND a.attrelid = c.oid AND a.attnum = d.objsubid "
+    "WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"
+)
 CONSTRAINT_CATEGORIES = {
     "p": "primary keys",
     "f": "foreign keys",
@@ -152,31 +161,44 @@ def _domain_line(row) -> str:
 
 def schema_description_read(connection: sa.Connection, *, schema: str) -> SchemaDescription:
     """Schema `schema` of a PostgreSQL database as lines per category, without Custodian's own tables and
-    without the names the database invents for constraints and indexes."""
-    lines: dict[str, set[str]] = {category: set() for category in CATEGORIES}
-    skipped = bookkeeping_tables()
-    with connection.begin_nested() if connection.in_transaction() else connection.begin():
+    without the names the database invents for constraints and indexes. Reads in a transaction of its own,
+    rolled back (it sets the search path), so `connection` must not be in one."""
+    transaction = connection.begin()
+    try:
         connection.execute(
             sa.text("SELECT pg_catalog.set_config('search_path', :schema, true)"), {"schema": schema}
         )
-        scope = {"schema": schema}
-        lines["tables"] = {
-            line for row in connection.execute(_TABLES, scope) if (line := _table_line(row, skipped))
-        }
-        lines["columns"] = {
-            _column_line(row) for row in connection.execute(_COLUMNS, scope) if row.table_name not in skipped
-        }
-        for row in connection.execute(_CONSTRAINTS, scope):
-            if row.table_name not in skipped:
-                lines[CONSTRAINT_CATEGORIES[row.kind]].add(f"{row.table_name}: {row.definition}")
-        for row in connection.execute(_INDEXES, scope):
-            if row.table_name not in skipped:
-                lines["indexes"].add(_INDEX_NAME.sub(_index_head, row.definition))
-        lines["enums"] = {
-            f"{row.name} AS ENUM ({', '.join(row.labels)})" for row in connection.execute(_ENUMS, scope)
-        }
-        lines["domains"] = {_domain_line(row) for row in connection.execute(_DOMAINS, scope)}
+        lines = _lines_read(connection, {"schema": schema})
+    finally:
+        transaction.rollback()
     return SchemaDescription(schema, {category: frozenset(found) for category, found in lines.items()})
+
+
+def _lines_read(connection: sa.Connection, scope: dict) -> dict[str, set[str]]:
+    lines: dict[str, set[str]] = {category: set() for category in CATEGORIES}
+    skipped = bookkeeping_tables()
+    lines["tables"] = {
+        line for row in connection.execute(_TABLES, scope) if (line := _table_line(row, skipped))
+    }
+    lines["columns"] = {
+        _column_line(row) for row in connection.execute(_COLUMNS, scope) if row.table_name not in skipped
+    }
+    for row in connection.execute(_CONSTRAINTS, scope):
+        if row.table_name not in skipped:
+            lines[CONSTRAINT_CATEGORIES[row.kind]].add(f"{row.table_name}: {row.definition}")
+    for row in connection.execute(_INDEXES, scope):
+        if row.table_name not in skipped:
+            lines["indexes"].add(_INDEX_NAME.sub(_index_head, row.definition))
+    lines["enums"] = {
+        f"{row.name} AS ENUM ({', '.join(row.labels)})" for row in connection.execute(_ENUMS, scope)
+    }
+    lines["domains"] = {_domain_line(row) for row in connection.execute(_DOMAINS, scope)}
+    lines["comments"] = {
+        f"{row.target}: {row.comment}"
+        for row in connection.execute(_COMMENTS, scope)
+        if row.target.split(".")[0] not in skipped
+    }
+    return lines
 
 
 def description_differences(source: SchemaDescription, target: SchemaDescription) -> list[str]:

@@ -6,49 +6,20 @@ each group naming the part of issue 18 that will remove it: a new difference fai
 listed one that disappears (then shorten the list). No skip, no xfail.
 """
 
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
-from psycopg import sql
 
 from catalog.models import DataStore
 from catalog.schema.introspect import IntrospectionIncomplete, schema_introspect
 from catalog.schema.releases import release_publish
 from catalog.schema.roundtrip import description_differences, roundtrip_figures, schema_description_read
 from catalog.services import catalog_object_save
-from tests.catalog.schema.conftest import _admin_dsn, run_sql
+from tests.catalog.schema.conftest import run_sql
 from tests.catalog.schema.roundtrip.known_losses import KNOWN_LOSSES, PAGILA_FIGURES
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture
-def roundtrip_database(db):
-    """make(label) creates an empty database custodian_roundtrip_<label>_<hex> and returns its URL; every
-    one is dropped after the test."""
-    from django.conf import settings
-
-    created = []
-    default = settings.DATABASES["default"]
-    user, host = default.get("USER") or "postgres", default.get("HOST") or "127.0.0.1"
-    server = f"{user}@{host}:{default.get('PORT') or 5432}"
-
-    def make(label: str) -> str:
-        name = f"custodian_roundtrip_{label}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(_admin_dsn(), autocommit=True) as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        created.append(name)
-        return f"postgresql+psycopg://{server}/{name}"
-
-    yield make
-    with psycopg.connect(_admin_dsn(), autocommit=True) as connection:
-        for name in created:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def _describe(url: str):
