@@ -120,7 +120,7 @@ CONSTRAINT_CATEGORIES = {
 IDENTITY_WORDS = {"a": "ALWAYS", "d": "BY DEFAULT"}
 # The index's own name (a database invention) and its table's schema (pg_get_indexdef always writes it).
 _IDENTIFIER = r'(?:"(?:[^"]|"")*"|[^\s."]+)'
-_INDEX_NAME = re.compile(rf"^CREATE (UNIQUE )?INDEX {_IDENTIFIER} ON (ONLY )?(?:{_IDENTIFIER}\.)?")
+_INDEX_NAME = re.compile(rf"^(CREATE (?:UNIQUE )?INDEX ){_IDENTIFIER} (ON (?:ONLY )?)(?:{_IDENTIFIER}\.)?")
 
 
 def _table_line(row, skipped: set[str]) -> str | None:
@@ -144,10 +144,6 @@ def _column_line(row) -> str:
         line += f" GENERATED {IDENTITY_WORDS[row.identity]} AS IDENTITY"
         line += f" (START {row.start} INCREMENT {row.increment})"
     return line
-
-
-def _index_head(match: re.Match) -> str:
-    return f"CREATE {match.group(1) or ''}INDEX ON {match.group(2) or ''}"
 
 
 def _domain_line(row) -> str:
@@ -188,7 +184,7 @@ def _lines_read(connection: sa.Connection, scope: dict) -> dict[str, set[str]]:
             lines[CONSTRAINT_CATEGORIES[row.kind]].add(f"{row.table_name}: {row.definition}")
     for row in connection.execute(_INDEXES, scope):
         if row.table_name not in skipped:
-            lines["indexes"].add(_INDEX_NAME.sub(_index_head, row.definition))
+            lines["indexes"].add(_INDEX_NAME.sub(r"\1\2", row.definition))
     lines["enums"] = {
         f"{row.name} AS ENUM ({', '.join(row.labels)})" for row in connection.execute(_ENUMS, scope)
     }
