@@ -1,7 +1,6 @@
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.models import DataStore
+from catalog.management.commands._schema import datastore_named, user_named
 from catalog.schema.introspect import IntrospectionIncomplete, schema_introspect
 from core.errors import CustodianError
 
@@ -26,14 +25,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        datastore = DataStore.objects.filter(name=options["datastore"]).first()
-        if datastore is None:
-            raise CommandError(f"No data store named '{options['datastore']}'.")
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"No user named '{options['user']}'.")
+        datastore = datastore_named(options["datastore"])
+        user = user_named(options["user"])
         try:
             report = schema_introspect(
                 datastore=datastore,

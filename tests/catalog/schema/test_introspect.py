@@ -568,7 +568,8 @@ def test_command_prints_the_report_and_introspects_only_the_tables_asked(shop_st
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--datastore", "missing"], "No data store named 'missing'"),
+        (["--datastore", "missing"], r"No data store named 'missing'\. Known: .*shop_live"),
+        (["--datastore", "shop_liv"], r"Did you mean 'shop_live'\?"),
         (["--datastore", "shop_live", "--user", "ghost"], "No user named 'ghost'"),
     ],
 )
