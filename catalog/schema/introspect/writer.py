@@ -7,7 +7,7 @@ one transaction, so a second run changes nothing and a failure leaves the catalo
 """
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -185,9 +185,17 @@ class _TablePlanner:
     """Turns what was read from one table into catalog fields, reporting what the catalog cannot hold.
     Reads nothing and writes nothing."""
 
-    def __init__(self, *, profile: DialectProfile, report: IntrospectionReport, audited: set[str]):
+    def __init__(
+        self,
+        *,
+        profile: DialectProfile,
+        report: IntrospectionReport,
+        audited: set[str],
+        shared_sequences: frozenset | set = frozenset(),
+    ):
         self.profile, self.report = profile, report
         self.audited = audited  # entities whose audit columns the catalog adds itself (has_audit_columns)
+        self.shared_sequences = shared_sequences  # sequences the defaults of several columns draw from
 
     def skip(self, table: str, item: str, reason: str) -> None:
         self.report.skipped.append(SkippedItem(table, item, reason))
@@ -254,9 +262,16 @@ class _TablePlanner:
     def _generation(self, table: LiveTable, reflected: LiveColumn, data_type: str) -> dict:
         """The catalog's key generation of a reflected column: serial, or an identity with its options."""
         none = {"generation": KeyGeneration.NONE, "identity_options": {}}
+        name = reflected.name
+        if not reflected.generation and self._serial_by_name(table, reflected):
+            self.report.notes.append(
+                f"{table.name}.{name}: its default draws from sequence {reflected.sequence}, which the "
+                "column does not own; read as a serial, whose sequence (of that name) the catalog's DDL "
+                "creates owned by the column."
+            )
+            return {"generation": KeyGeneration.SERIAL, "identity_options": {}}
         if not reflected.generation:
             return none
-        name = reflected.name
         if TYPE_FAMILIES[DataType(data_type)] != "integer":
             self.skip(table.name, f"key generation of column {name}", "the catalog generates integers only")
             return none
@@ -267,6 +282,17 @@ class _TablePlanner:
                 f"catalog names it {table.name}_{name}_seq."
             )
         return {"generation": kind, "identity_options": dict(reflected.identity_options)}
+
+    def _serial_by_name(self, table: LiveTable, reflected: LiveColumn) -> bool:
+        """A serial in all but ownership (as pg_dump of older schemas writes them): an integer column whose
+        default draws from a sequence of the name serial would give it, used by no other column."""
+        sequence = reflected.sequence
+        return (
+            sequence is not None
+            and sequence == f"{table.name}_{reflected.name}_seq"
+            and sequence not in self.shared_sequences
+            and _is_integer_type(reflected, self.profile)
+        )
 
     def _primary_and_unique(self, table: LiveTable, columns: dict[str, dict]) -> None:
         key = table.primary_key
@@ -704,6 +730,14 @@ def _index_columns(index: Index) -> tuple[list, list]:
     return keys, [u.column.name for u in usages if u.included]
 
 
+def _is_integer_type(reflected: LiveColumn, profile: DialectProfile) -> bool:
+    try:
+        fields = catalog_type(reflected.type, dialect=profile.sqla)
+    except ValueError:
+        return False
+    return TYPE_FAMILIES[DataType(fields["data_type"])] == "integer"
+
+
 def generation_of_live(profile: DialectProfile, live: str) -> str:
     """The catalog's key generation of a reflected one (in the dialect's words): the one kind the dialect
     writes that way, else the identity mode the dialect enforces (MySQL's AUTO_INCREMENT is BY DEFAULT)."""
@@ -784,7 +818,13 @@ def schema_introspect(
     audited = set(
         Entity.objects.filter(datastore=datastore, has_audit_columns=True).values_list("name", flat=True)
     )
-    planner = _TablePlanner(profile=profile, report=report, audited=audited)
+    uses = Counter(c.sequence for table in live.values() for c in table.columns if c.sequence)
+    planner = _TablePlanner(
+        profile=profile,
+        report=report,
+        audited=audited,
+        shared_sequences={s for s, n in uses.items() if n > 1},
+    )
     plans = [plan for plan in (planner.plan(table) for table in live.values()) if plan is not None]
     with transaction.atomic():
         writer = _CatalogWriter(datastore=datastore, user=user, profile=profile, report=report)
