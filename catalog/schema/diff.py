@@ -33,7 +33,14 @@ _SIMPLE_FIELDS = [
 
 def _reference(table: Table, column: Column) -> tuple | None:
     foreign_key = table.foreign_key_of(column.id)
-    return (foreign_key.target_column_ids, foreign_key.on_delete) if foreign_key else None
+    if foreign_key is None:
+        return None
+    return (
+        foreign_key.target_column_ids,
+        foreign_key.on_delete,
+        foreign_key.on_update,
+        foreign_key.deferrable,
+    )
 
 
 def _column_changes(
