@@ -308,6 +308,11 @@ def _foreign_key_source(module: _Module, entity: CodeEntity, column: CodeColumn)
     args = [python_string(target)]
     if ON_DELETE_SQL[fk.on_delete]:
         args.append(f"ondelete={python_string(ON_DELETE_SQL[fk.on_delete])}")
+    if ON_DELETE_SQL[fk.on_update]:
+        args.append(f"onupdate={python_string(ON_DELETE_SQL[fk.on_update])}")
+    if fk.is_deferrable and module.profile.supports_deferrable:
+        initially = "DEFERRED" if fk.initially_deferred else "IMMEDIATE"
+        args += ["deferrable=True", f"initially={python_string(initially)}"]
     name = constraint_name(module.profile, entity.name, [column.name], "fk")
     args.append(f"name={python_string(name)}")
     return f"ForeignKey({', '.join(args)})"
