@@ -217,6 +217,12 @@ def _entity_class(module: _Module, entity: CodeEntity) -> str:
         lines += [*docstring_lines(entity.description, "    "), ""]
     notes: list[str] = []
     table_args = _table_args(module, entity, notes)
+    for fk in entity.foreign_keys:
+        if fk.is_deferrable and not module.profile.supports_deferrable:
+            notes.append(
+                f"{fk.column.name}: {fk.deferrable_sql} in the catalog; {module.profile.label} has no "
+                "deferrable foreign keys, so this one is checked at each statement."
+            )
     if entity.has_audit_columns:
         notes.append(
             "updated_at and version are kept current by the database trigger custodian_touch_row, "
