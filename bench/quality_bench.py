@@ -32,6 +32,7 @@ from datetime import datetime
 import _common
 import psycopg
 from django.contrib.auth import get_user_model
+from psycopg import sql
 
 SCHEMA = "bench"
 TABLE = "orders"
@@ -79,25 +80,32 @@ COLUMNS = [
     ("note", "text", {}),
 ]
 
+# Names and values reach the statements below composed by psycopg (DESIGN.md, "Trust boundary").
+NAMES = {
+    "schema": sql.Identifier(SCHEMA),
+    "table": sql.Identifier(SCHEMA, TABLE),
+    "ref": sql.Identifier(SCHEMA, REF_TABLE),
+}
+
 # Row i of a column with offset k is NULL when (i + k) % 1000 = 0 and breaks its rule when it is 500: one
 # NULL and one bad value per thousand consecutive rows, at a different place for every column, so no row
 # is bad in several columns at once. order_ref is a hash, in no particular order on disk (a sort finds no
-# presorted runs); one row in 2,000 repeats the previous row's reference. %(rows)s is the row count.
-DATA_SQL = f"""
-CREATE SCHEMA {SCHEMA};
-CREATE TABLE {SCHEMA}.{REF_TABLE} (id bigint PRIMARY KEY, name text NOT NULL);
-INSERT INTO {SCHEMA}.{REF_TABLE} SELECT i, 'customer ' || i FROM generate_series(1, {REF_ROWS}) AS i;
-CREATE TABLE {SCHEMA}.{TABLE} (
+# presorted runs); one row in 2,000 repeats the previous row's reference. {rows} is the row count.
+DATA_SQL = sql.SQL("""
+CREATE SCHEMA {schema};
+CREATE TABLE {ref} (id bigint PRIMARY KEY, name text NOT NULL);
+INSERT INTO {ref} SELECT i, 'customer ' || i FROM generate_series(1, {ref_rows}) AS i;
+CREATE TABLE {table} (
     id bigint PRIMARY KEY, order_ref varchar(20), customer_id bigint, email varchar(120), sku varchar(12),
     amount numeric(12, 2), quantity integer, status varchar(12), created_at timestamptz,
     updated_at timestamptz, country char(2), note text
 );
-INSERT INTO {SCHEMA}.{TABLE}
+INSERT INTO {table}
 SELECT i,
     CASE WHEN (i + 113) % 1000 = 0 THEN NULL
          ELSE 'ORD-' || upper(left(md5((i - ((i + 131) % 2000 = 0)::int)::text), 16)) END,
-    CASE (i + 11) % 1000 WHEN 0 THEN NULL WHEN 500 THEN {REF_ROWS} + 1 + i % 1000
-         ELSE 1 + i * 7 % {REF_ROWS} END,
+    CASE (i + 11) % 1000 WHEN 0 THEN NULL WHEN 500 THEN {ref_rows} + 1 + i % 1000
+         ELSE 1 + i * 7 % {ref_rows} END,
     CASE (i + 23) % 1000 WHEN 0 THEN NULL WHEN 500 THEN 'user' || i || '-at-example.com'
          ELSE 'user' || i || '@example.com' END,
     CASE (i + 37) % 1000 WHEN 0 THEN NULL WHEN 500 THEN 'abc-' || lpad((i % 1000000)::text, 6, '0')
@@ -108,38 +116,43 @@ SELECT i,
     CASE (i + 53) % 1000 WHEN 0 THEN NULL WHEN 500 THEN CASE WHEN i % 2 = 0 THEN 0 ELSE 500 END
          ELSE 1 + i % 100 END,
     CASE (i + 67) % 1000 WHEN 0 THEN NULL WHEN 500 THEN 'lost'
-         ELSE (ARRAY{STATUSES!r})[1 + i % 5] END,
+         ELSE ({statuses}::text[])[1 + i % 5] END,
     CASE (i + 79) % 1000 WHEN 0 THEN NULL
          ELSE timestamptz '2024-01-01 00:00:00+00' + i * interval '1 s' END,
-    CASE (i + 97) % 1000 WHEN 0 THEN NULL ELSE now() - (%(rows)s - i) % 3600 * interval '1 s' END,
+    CASE (i + 97) % 1000 WHEN 0 THEN NULL ELSE now() - ({rows} - i) % 3600 * interval '1 s' END,
     (ARRAY['DE', 'FR', 'US', 'GB', 'NL', 'IT'])[1 + i % 6],
     CASE WHEN i % 10 = 0 THEN NULL ELSE 'note ' || i END
-FROM generate_series(1::bigint, %(rows)s) AS i;
-"""
+FROM generate_series(1::bigint, {rows}) AS i;
+""")
 
 # What an expert writes by hand for the same 12 rules: same semantics (a NULL fails only the not-null
 # rules; uniqueness counts the rows holding a duplicated key), counts only.
 EXPERT_SQL = [
-    f"""SELECT count(*),
+    sql.SQL("""SELECT count(*),
     count(*) FILTER (WHERE customer_id IS NULL), count(*) FILTER (WHERE email IS NULL),
     count(*) FILTER (WHERE amount IS NULL), count(*) FILTER (WHERE created_at IS NULL),
-    count(*) FILTER (WHERE email !~ '{EMAIL_PATTERN}'), count(*) FILTER (WHERE sku !~ '{SKU_PATTERN}'),
+    count(*) FILTER (WHERE email !~ {email}), count(*) FILTER (WHERE sku !~ {sku}),
     count(*) FILTER (WHERE amount < 0 OR amount > 10000),
     count(*) FILTER (WHERE quantity < 1 OR quantity > 100),
-    count(*) FILTER (WHERE status NOT IN ({", ".join(f"'{s}'" for s in STATUSES)})),
+    count(*) FILTER (WHERE status NOT IN ({statuses})),
     max(updated_at)
-FROM {SCHEMA}.{TABLE}""",
-    f"""SELECT count(*), coalesce(sum(n), 0) FROM (
-    SELECT order_ref, count(*) AS n FROM {SCHEMA}.{TABLE} WHERE order_ref IS NOT NULL
+FROM {table}""").format(
+        email=sql.Literal(EMAIL_PATTERN),
+        sku=sql.Literal(SKU_PATTERN),
+        statuses=sql.SQL(", ").join(map(sql.Literal, STATUSES)),
+        **NAMES,
+    ),
+    sql.SQL("""SELECT count(*), coalesce(sum(n), 0) FROM (
+    SELECT order_ref, count(*) AS n FROM {table} WHERE order_ref IS NOT NULL
     GROUP BY order_ref HAVING count(*) > 1
-) AS duplicated""",
-    f"""SELECT count(*) FROM {SCHEMA}.{TABLE} AS o
+) AS duplicated""").format(**NAMES),
+    sql.SQL("""SELECT count(*) FROM {table} AS o
 WHERE o.customer_id IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.{REF_TABLE} AS c WHERE c.id = o.customer_id)""",
+  AND NOT EXISTS (SELECT 1 FROM {ref} AS c WHERE c.id = o.customer_id)""").format(**NAMES),
 ]
 # The rules whose failing counts the expert's scan returns, in its column order (after the total).
 SCAN_RULES = [name for name, kind, _c, _p in RULES if kind not in ("unique", "referential", "freshness")]
-SCAN_SQL = f"SELECT count(*) FROM {SCHEMA}.{TABLE}"
+SCAN_SQL = sql.SQL("SELECT count(*) FROM {table}").format(**NAMES)
 
 
 # The data store -----------------------------------------------------------------------------------------
@@ -153,9 +166,16 @@ def data_load(rows: int) -> float:
     """Create and fill both tables server-side, then VACUUM ANALYZE them; seconds taken."""
     started = time.perf_counter()
     with store_connect() as conn:
-        conn.execute(DATA_SQL.replace("%(rows)s", str(int(rows))))
-        for table in (REF_TABLE, TABLE):
-            conn.execute(f"VACUUM (ANALYZE) {SCHEMA}.{table}")
+        conn.execute(
+            DATA_SQL.format(
+                ref_rows=sql.Literal(REF_ROWS),
+                statuses=sql.Literal(STATUSES),
+                rows=sql.Literal(int(rows)),
+                **NAMES,
+            )
+        )
+        for table in (NAMES["ref"], NAMES["table"]):
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(table))
         conn.execute("CHECKPOINT")
     return time.perf_counter() - started
 
@@ -309,7 +329,7 @@ def run_bench(rows: int, repeat: int) -> dict:
         figures = measure(store, entity, user, repeat)
     problems = counts_compare(figures["run"], figures["expert"])
     if figures["total"] != figures["expert"]["total"]:
-        problems.append(f"SELECT count(*) found {figures['total']}, the expert {figures['expert']['total']}")
+        problems.append(f"Plain count(*) found {figures['total']}, the expert {figures['expert']['total']}")
     failing = {r.rule_name: r.failing_rows for r in figures["run"].results.order_by("rule_name")}
     print("failing rows per rule: " + ", ".join(f"{k} {v:,}" for k, v in failing.items() if v is not None))
     suite_sql_print(figures["run"])

@@ -18,7 +18,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import OuterRef, Subquery
+from django.db.models import CharField, Func, OuterRef, Subquery
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
@@ -43,7 +43,7 @@ from core.masking import load_masking, may_see_pii
 from core.uploads import upload_check
 from pipelines.choices import RunStatus, RunTrigger, SourceKind
 from pipelines.config import pipeline_config_errors
-from pipelines.models import ACTIVE, FieldMapping, LineageEdge, Pipeline, PipelineRun, RejectedRow
+from pipelines.models import ACTIVE, FieldMapping, LineageEdge, Pipeline, PipelineRun
 from pipelines.services import (
     PipelineBusy,
     pipeline_dry_run,
@@ -1296,10 +1296,10 @@ def _reject_field_names(run: PipelineRun, known: list[str]) -> list[str]:
     """Every raw field of a run's rejected rows: the mapped ones in mapping order, then the rest by name."""
     rejects = run.rejected_rows.all()
     if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(RejectedRow._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT DISTINCT jsonb_object_keys(raw) FROM {table} WHERE run_id = %s", [run.pk])
-            return _field_names([[name for (name,) in cursor.fetchall()]], known)
+        # One row per distinct key, computed by the database rather than by reading every rejected row
+        keys = Func("raw", function="jsonb_object_keys", output_field=CharField())
+        names = rejects.order_by().annotate(key=keys).values_list("key", flat=True).distinct()
+        return _field_names([list(names)], known)
     return _field_names(rejects.values_list("raw", flat=True).iterator(chunk_size=2000), known)
 
 

@@ -13,8 +13,10 @@ from functools import partial
 
 import psycopg
 from django.db import connection
+from psycopg import sql
 
 from core.heartbeat import Heartbeat
+from core.quoting import identifier
 from core.runs import run_claim, run_heartbeat, run_progress
 from pipelines.as_code import pipeline_to_config
 from pipelines.choices import ErrorKind, RunStatus
@@ -262,7 +264,9 @@ def _rejects_save(run, rejects) -> None:
         return
     from psycopg.types.json import Jsonb
 
-    statement = f'COPY "{RejectedRow._meta.db_table}" (run_id, row_number, raw, errors) FROM STDIN'
+    statement = sql.SQL("COPY {} (run_id, row_number, raw, errors) FROM STDIN").format(
+        identifier(RejectedRow._meta.db_table)
+    )
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for r in rejects:
             copy.write_row((run.pk, r.row_number, Jsonb(r.raw), Jsonb(r.errors)))

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from core.errors import CustodianError
+from core.quoting import forced
 from core.uploads import archive_check
 from pipelines.choices import SourceKind
 
@@ -580,10 +581,15 @@ def _sql_statement(pipeline, connection) -> tuple[sa.TextClause | sa.Select, str
                 validate_identifier(part)
             except Exception:
                 raise PipelineDataError(f"'{pipeline.source_table}' is not a valid table name.") from None
-        preparer = connection.dialect.identifier_preparer
-        name = ".".join(preparer.quote_identifier(part) for part in parts)
-        return sa.text(f"SELECT * FROM {name}"), ".".join(parts)
+        table = sa.table(forced(parts[-1]), schema=forced(parts[0]) if len(parts) > 1 else None)
+        return sa.select(sa.literal_column("*")).select_from(table), ".".join(parts)
     return sa.text(pipeline.source_query.strip().rstrip(";")), "query"
+
+
+def _every_column_of(statement: sa.TextClause | sa.Select, alias: str) -> sa.Select:
+    """SELECT * FROM (statement) AS alias, for SQLAlchemy to compile in the source's dialect."""
+    inner = statement.columns() if isinstance(statement, sa.TextClause) else statement
+    return sa.select(sa.literal_column("*")).select_from(inner.subquery(alias))
 
 
 def _source_guard(connection, store, timeout_seconds: float) -> None:
@@ -685,12 +691,12 @@ def _sql_reader(
     params = {}
     pushed = False
     if watermark is not None and watermark_column:
-        quoted = connection.dialect.identifier_preparer.quote_identifier(watermark_column)
-        statement = sa.text(f"SELECT * FROM ({statement.text}) AS custodian_src WHERE {quoted} > :watermark")
+        source = _every_column_of(statement, "custodian_src")
+        statement = source.where(sa.column(forced(watermark_column)) > sa.bindparam("watermark"))
         params["watermark"] = watermark
         pushed = True
     if limit is not None:
-        statement = sa.text(f"SELECT * FROM ({statement.text}) AS custodian_lim LIMIT {int(limit)}")
+        statement = _every_column_of(statement, "custodian_lim").limit(int(limit))
     dialect = connection.dialect.name
     try:
         result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(

@@ -42,6 +42,7 @@ from catalog.codegen.planner import EntityPlan, LanguageDescriptor, ModelPlan, R
 from catalog.literals import parse_literal
 from catalog.schema.dialects import DialectProfile
 from catalog.schema.metadata import constraint_name
+from core.quoting import needs_quoting
 
 __all__ = ["generate", "JAVA_KEYWORDS", "java_identifier", "java_string"]
 
@@ -321,7 +322,7 @@ def _javadoc(paragraphs: list[str], indent: str = "") -> list[str]:
 
 def _sql_name(profile: DialectProfile, name: str) -> str:
     """The name as JPA should send it: a delimited identifier ("Name") where SQL needs quotes."""
-    return name if profile.sqla.identifier_preparer.quote(name) == name else f'"{name}"'
+    return f'"{name}"' if needs_quoting(name, profile.sqla) else name
 
 
 def _annotation(name: str, parts: list[str]) -> str:

@@ -97,7 +97,8 @@ def schema_apply_execute(
     with datastore_connect(datastore) as connection, connection.begin():
         _lock(connection, profile, schema, datastore)
         if schema and profile.supports_schemas:
-            connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {profile.quote(schema)}"))
+            create = profile.render("create_schema", schema=profile.quote(schema), schema_plain=schema)
+            connection.exec_driver_sql(create)
         table = history_table(profile, schema)
         table.create(connection, checkfirst=True)
         rows = history_rows(connection, profile, schema)

@@ -86,11 +86,9 @@ def table_statements(tables: SchemaTables, table_id: str, foreign_keys=None) -> 
     statements.append(Statement(profile.compile(create), table_id))
     if table_id in tables.partitions:
         default = profile.table(tables.schema, f"{table.name}_default"[: profile.max_identifier_bytes])
+        parent = profile.table(tables.schema, table.name)
         statements.append(
-            Statement(
-                f"CREATE TABLE {default} PARTITION OF {profile.table(tables.schema, table.name)} DEFAULT",
-                table_id,
-            )
+            Statement(profile.render("default_partition", partition=default, table=parent), table_id)
         )
     statements += [
         Statement(profile.compile(CreateIndex(index)), table_id) for index in tables.indexes.get(table_id, [])

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import mssql, mysql, postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
+from core import quoting
 from core.errors import SchemaError
 
 __all__ = [
@@ -80,7 +81,7 @@ class DialectProfile:
 
     def quote(self, name: str) -> str:
         """The one quoting gate for catalog names: always quoted, embedded quotes escaped."""
-        return self.sqla.identifier_preparer.quote_identifier(name)
+        return quoting.quote(name, self.sqla)
 
     def table(self, schema: str | None, name: str) -> str:
         if schema and self.supports_schemas:
@@ -179,6 +180,7 @@ POSTGRESQL = DialectProfile(
         "touch_trigger": "CREATE TRIGGER {trigger} BEFORE UPDATE ON {table} FOR EACH ROW "
         "EXECUTE FUNCTION {function}()",
         "drop_trigger": "DROP TRIGGER IF EXISTS {trigger} ON {table}",
+        "default_partition": "CREATE TABLE {partition} PARTITION OF {table} DEFAULT",
         # Two applies to one schema at once: the second is refused, not queued.
         "apply_lock": "SELECT pg_try_advisory_xact_lock(:key)",
     },

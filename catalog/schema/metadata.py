@@ -19,6 +19,7 @@ from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, parse_literal
 from catalog.schema.dialects import DialectProfile
 from catalog.schema.model import Column, ColumnType, SchemaModel, Table, schema_model_from_snapshot
 from core.errors import SchemaError
+from core.quoting import forced
 
 __all__ = [
     "SchemaTables",
@@ -67,7 +68,7 @@ _PORTABLE_TYPES = {
 
 def q(name: str) -> quoted_name:
     """A name SQLAlchemy will always quote."""
-    return quoted_name(name, quote=True)
+    return forced(name)
 
 
 def constraint_name(profile: DialectProfile, table: str, columns: list[str], suffix: str) -> str:

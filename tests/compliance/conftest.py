@@ -11,12 +11,14 @@ newsletter 1 ada@example.com, 2 someone@example.com
 from types import SimpleNamespace
 
 import pytest
+from psycopg import sql
 
 from catalog.choices import DataType, PIICategory
 from catalog.models import Entity, Regulation, RetentionPolicy
 from catalog.schema.apply import schema_apply_execute
 from catalog.schema.releases import release_publish
 from catalog.services import catalog_object_save
+from core.quoting import identifier
 from tests.catalog.schema.conftest import run_sql, scratch_database, target_store  # noqa: F401
 from tests.conftest import add_column
 from tests.pipelines.conftest import query, store_url
@@ -199,7 +201,9 @@ def hold(obj, user):
 
 def table(shop, name: str, order: str = "1") -> list[tuple]:
     """Every row of app.<name>, ordered (the whole table, to prove nothing else changed)."""
-    return query(shop.store, f"SELECT * FROM app.{name} ORDER BY {order}")
+    return query(
+        shop.store, sql.SQL("SELECT * FROM {} ORDER BY {}").format(identifier("app", name), sql.SQL(order))
+    )
 
 
 def snapshot(shop) -> dict:

@@ -7,9 +7,11 @@ import json
 import psycopg
 import pytest
 from django.core.management import call_command
+from psycopg import sql
 
 from compliance.models import SubjectRequest
 from core.masking import mask_value
+from core.quoting import identifier
 from tests.catalog.schema.conftest import scratch_database  # noqa: F401
 from tests.pipelines.conftest import import_root  # noqa: F401
 
@@ -53,7 +55,10 @@ def demo(db, import_root, scratch_database, monkeypatch):  # noqa: F811
 
 def rows(url: str, table: str, columns: str = "*") -> list[tuple]:
     with psycopg.connect(url) as connection:
-        return connection.execute(f"SELECT {columns} FROM shop.{table} ORDER BY 1, 2").fetchall()
+        statement = sql.SQL("SELECT {} FROM {} ORDER BY 1, 2").format(
+            sql.SQL(columns), identifier("shop", table)
+        )
+        return connection.execute(statement).fetchall()
 
 
 def run(*args) -> str:
@@ -202,10 +207,13 @@ def seeded_demo(db, import_root, scratch_database, monkeypatch):  # noqa: F811
     return url.replace("postgresql+psycopg://", "postgresql://"), output
 
 
+COUNT = sql.SQL("SELECT count(*) FROM {}")
+
+
 def counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as connection:
         return {
-            table: connection.execute(f"SELECT count(*) FROM shop.{table}").fetchone()[0]
+            table: connection.execute(COUNT.format(identifier("shop", table))).fetchone()[0]
             for table in ("users", "customers", "addresses", "products", "orders", "order_items", "payments")
         }
 

@@ -5,9 +5,11 @@ import io
 import psycopg
 import pytest
 from django.core.management import call_command
+from psycopg import sql
 
 from catalog.models import SchemaRelease
 from catalog.selectors import audit_models
+from core.quoting import identifier
 from pipelines.as_code import pipeline_yaml_dump
 from pipelines.choices import RunStatus
 from pipelines.demo import DEMO_DATA, DEMO_PIPELINES
@@ -37,7 +39,8 @@ def demo_database(scratch_database, monkeypatch) -> str:
 
 def count(url: str, table: str) -> int:
     with psycopg.connect(url) as connection:
-        return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        statement = sql.SQL("SELECT count(*) FROM {}").format(identifier(*table.split(".")))
+        return connection.execute(statement).fetchone()[0]
 
 
 @pytest.mark.django_db

@@ -1,12 +1,14 @@
 """Load modes and incremental extraction against real PostgreSQL: what each run leaves in the target."""
 
 import pytest
+from psycopg import sql
 
 from catalog.choices import DataType
 from catalog.models import Entity
 from catalog.schema.apply import schema_apply_execute
 from catalog.schema.releases import release_publish
 from catalog.services import catalog_object_save
+from core.quoting import identifier
 from pipelines.choices import ErrorKind, RunStatus
 from pipelines.load import STATE_TABLE
 from pipelines.models import PipelineState
@@ -25,8 +27,13 @@ def run_once(pipeline, user):
     return pipeline_run_execute(run.pk)
 
 
+WATERMARK = sql.SQL("SELECT watermark FROM {} WHERE pipeline = 'customers'").format(
+    identifier("app", STATE_TABLE)
+)
+
+
 def rows(store, columns="customer_id, email, full_name, country, score"):
-    return query(store, f"SELECT {columns} FROM app.customer ORDER BY customer_id")
+    return query(store, sql.SQL("SELECT {} FROM app.customer ORDER BY customer_id").format(sql.SQL(columns)))
 
 
 def test_append_loads_every_valid_row_and_a_key_clash_rolls_the_whole_run_back(
@@ -180,7 +187,7 @@ def test_incremental_moves_only_new_or_changed_rows_and_resumes_an_appended_file
         "Grace Hopper",
         "New Person",
     ]
-    state = query(shop, f"SELECT watermark FROM app.{STATE_TABLE} WHERE pipeline = 'customers'")
+    state = query(shop, WATERMARK)
     assert state == [(third.watermark_to,)]
     assert PipelineState.objects.get(pipeline=pipeline).watermark == third.watermark_to
 
@@ -218,7 +225,7 @@ def test_the_watermark_does_not_advance_when_the_load_fails(shop, import_root, p
     rejected = failed.rejected_rows.get()
     assert rejected.errors == {"email": "'bad-email' does not match the pattern @"}
     assert rejected.row_number == 4  # the file's fourth record, though the run resumed after the third
-    state = query(shop, f"SELECT watermark FROM app.{STATE_TABLE} WHERE pipeline = 'customers'")
+    state = query(shop, WATERMARK)
     assert state == [(first.watermark_to,)]
     assert len(rows(shop)) == 3
 
@@ -288,6 +295,8 @@ def test_the_pipelines_state_table_is_not_drift(shop, import_root, platform_admi
     assert STATE_TABLE in settings.CUSTODIAN_BOOKKEEPING_TABLES
     (import_root / "customers.csv").write_text(CUSTOMER_CSV)
     assert run_once(incremental(shop, platform_admin), platform_admin).status == RunStatus.SUCCEEDED
-    assert query(shop, f"SELECT count(*) FROM app.{STATE_TABLE}") == [(1,)]  # the run wrote its watermark
+    assert query(shop, sql.SQL("SELECT count(*) FROM {}").format(identifier("app", STATE_TABLE))) == [
+        (1,)
+    ]  # the run wrote its watermark
     report = schema_drift(datastore=shop)
     assert not report.has_drift, (report.missing, report.extra, report.different)

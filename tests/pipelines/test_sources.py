@@ -15,6 +15,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import Workbook
+from psycopg import sql
 
 from catalog.models import DataStore
 from catalog.services import catalog_object_save
@@ -430,9 +431,11 @@ def postgresql_source(target_store, tmp_path, monkeypatch) -> tuple[DataStore, s
         os.environ[store.url_env],
         "CREATE SCHEMA app; "
         "CREATE TABLE app.people "
-        "(id integer PRIMARY KEY, email text, name text, country text, score numeric); "
-        f"INSERT INTO app.people SELECT i, 'p' || i || '@example.com', 'Person ' || i, "
-        f"(ARRAY['DE','FR','US'])[i % 3 + 1], i % 100 FROM generate_series(1, {PEOPLE}) AS i",
+        "(id integer PRIMARY KEY, email text, name text, country text, score numeric)",
+        sql.SQL(
+            "INSERT INTO app.people SELECT i, 'p' || i || '@example.com', 'Person ' || i, "
+            "(ARRAY['DE','FR','US'])[i % 3 + 1], i % 100 FROM generate_series(1, {}) AS i"
+        ).format(sql.Literal(PEOPLE)),
     )
     return store, "app.people"
 

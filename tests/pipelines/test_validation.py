@@ -12,12 +12,14 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pytest
+from psycopg import sql
 
 from catalog.choices import DataType
 from catalog.models import Entity
 from catalog.schema.apply import schema_apply_execute
 from catalog.schema.releases import release_publish
 from catalog.services import catalog_object_save
+from core.quoting import identifier
 from pipelines.runner import pipeline_run_execute
 from pipelines.services import pipeline_run_request
 from tests.conftest import add_column
@@ -128,9 +130,10 @@ def test_type_check_rejects_each_bad_value_and_loads_each_good_one(
     run = run_now(pipeline, platform_admin)
 
     assert (run.status, run.rows_loaded, run.rows_rejected) == ("succeeded", len(good), len(bad)), run.error
-    assert [row[0] for row in query(lab, f"SELECT {column} FROM app.reading ORDER BY id")] == list(
-        good.values()
-    )
+    assert [
+        row[0]
+        for row in query(lab, sql.SQL("SELECT {} FROM app.reading ORDER BY id").format(identifier(column)))
+    ] == list(good.values())
     found = rejects(run)
     assert [number for number, _ in found] == list(range(len(good) + 1, len(values) + 1))
     for (_, errors), value in zip(found, bad, strict=True):
@@ -161,7 +164,9 @@ def test_fractional_number_into_an_integer_column_is_rejected_not_truncated(
     run = run_now(pipeline, platform_admin)
 
     assert run.status == "succeeded", run.error
-    assert query(lab, f"SELECT id, {column} FROM app.reading ORDER BY id") == [(2, 3)]
+    assert query(lab, sql.SQL("SELECT id, {} FROM app.reading ORDER BY id").format(identifier(column))) == [
+        (2, 3)
+    ]
     assert [number for number, _ in rejects(run)] == [1]
 
 

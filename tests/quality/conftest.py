@@ -1,6 +1,7 @@
 """Quality against real PostgreSQL: a `dq` store whose tables were created by hand, without constraints,
 holding known numbers of bad rows."""
 
+import psycopg
 import pytest
 
 from catalog.choices import DataType, PIICategory
@@ -22,20 +23,21 @@ BAD = {
 }
 
 
-def customer_rows() -> list[str]:
+def customer_rows() -> list[tuple]:
+    """The customer rows as values: (customer_id, email, country, score, tier, hours since updated)."""
     rows = []
     for i in range(1, ROWS + 1):
-        email = f"'user{i}@example.com'"
+        email = f"user{i}@example.com"
         if i <= 3:
-            email = "NULL"
+            email = None
         elif i <= 5:
-            email = f"'user{i}-at-example.com'"
+            email = f"user{i}-at-example.com"
         elif i <= 9:
-            email = f"'dup{(i - 6) // 2}@example.com'"  # rows 6,7 and 8,9 share an address
+            email = f"dup{(i - 6) // 2}@example.com"  # rows 6,7 and 8,9 share an address
         score = 150 + i if 10 <= i < 15 else i % 100
-        tier = "'platinum'" if 15 <= i < 21 else "'gold'"
-        country = "'XX'" if 21 <= i < 28 else ("NULL" if 28 <= i < 36 else "'DE'")
-        rows.append(f"({i}, {email}, {country}, {score}, {tier}, now() - interval '{i} hours')")
+        tier = "platinum" if 15 <= i < 21 else "gold"
+        country = "XX" if 21 <= i < 28 else (None if 28 <= i < 36 else "DE")
+        rows.append((i, email, country, score, tier, i))
     return rows
 
 
@@ -71,9 +73,13 @@ def dq(target_store, steward):  # noqa: F811
         "CREATE TABLE app.country (code char(2), name varchar(100));"
         "INSERT INTO app.country VALUES ('DE', 'Germany'), ('FR', 'France');"
         "CREATE TABLE app.customer (customer_id int, email varchar(200), country char(2), score int, "
-        "tier varchar(20), updated_at timestamptz);"
-        f"INSERT INTO app.customer VALUES {', '.join(customer_rows())};",
+        "tier varchar(20), updated_at timestamptz);",
     )
+    with psycopg.connect(store_url(store), autocommit=True) as connection:
+        connection.cursor().executemany(
+            "INSERT INTO app.customer VALUES (%s, %s, %s, %s, %s, now() - %s * interval '1 hour')",
+            customer_rows(),
+        )
     store.country, store.customer = country, customer
     return store
 

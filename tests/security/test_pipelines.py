@@ -9,6 +9,7 @@ import io
 
 import pytest
 from django.urls import reverse
+from psycopg import sql
 
 from catalog.choices import DataType, MaskingStrategy, PIICategory
 from catalog.models import Entity
@@ -16,6 +17,7 @@ from catalog.schema.apply import schema_apply_execute
 from catalog.schema.releases import release_publish
 from catalog.services import catalog_object_save
 from core.masking import mask_value
+from core.quoting import identifier
 from pipelines.choices import RunStatus
 from pipelines.runner import pipeline_run_execute
 from pipelines.services import pipeline_run_request
@@ -361,7 +363,12 @@ def test_a_source_runs_as_the_stores_read_only_role(sink, people, platform_admin
     from tests.catalog.schema.conftest import run_sql
 
     role = f"custodian_reader_{uuid.uuid4().hex[:8]}"
-    run_sql(store_url(people), f'CREATE ROLE "{role}" NOLOGIN; GRANT USAGE ON SCHEMA app TO "{role}"')
+    reader = identifier(role)
+    run_sql(
+        store_url(people),
+        sql.SQL("CREATE ROLE {} NOLOGIN").format(reader),
+        sql.SQL("GRANT USAGE ON SCHEMA app TO {}").format(reader),
+    )
     try:
         people.read_role = role
         save(obj=people, user=platform_admin)
@@ -369,13 +376,13 @@ def test_a_source_runs_as_the_stores_read_only_role(sink, people, platform_admin
         run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
         assert run.status == RunStatus.FAILED and "permission denied for table people" in run.error
 
-        run_sql(store_url(people), f'GRANT SELECT ON app.people TO "{role}"')
+        run_sql(store_url(people), sql.SQL("GRANT SELECT ON app.people TO {}").format(reader))
         run = pipeline_run_execute(pipeline_run_request(pipeline, enqueue=False).pk)
         assert run.status == RunStatus.SUCCEEDED and run.rows_loaded == 300, run.error
     finally:
         with psycopg.connect(store_url(people), autocommit=True) as connection:
-            connection.execute(f'DROP OWNED BY "{role}"')
-            connection.execute(f'DROP ROLE "{role}"')
+            connection.execute(sql.SQL("DROP OWNED BY {}").format(reader))
+            connection.execute(sql.SQL("DROP ROLE {}").format(reader))
 
 
 def test_a_load_the_database_refused_names_the_constraint_not_the_rows_values(

@@ -21,14 +21,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from catalog.codegen.base import CodegenError, code_model_build
 from catalog.codegen.django_models import generate
 from catalog.codegen.service import codegen_generate
 from catalog.models import DataStore
+from core.quoting import identifier
 from tests.catalog.codegen.test_sqlalchemy import (
-    POSTGRESQL,
     catalog_column,
     catalog_entity,
     catalog_index,
@@ -165,7 +166,7 @@ def test_migrations_build_the_tables_custodian_ddl_builds(db, request, catalog, 
     schema = snapshot["datastore"]["schema"]
     from_django, from_ddl = scratch_database(), scratch_database()
     custodian_schema(from_ddl, snapshot)
-    run_sql(from_django, f"CREATE SCHEMA {POSTGRESQL.quote(schema)}")
+    run_sql(from_django, sql.SQL("CREATE SCHEMA {}").format(identifier(schema)))
     migrate_app(tmp_path, models_source(snapshot), from_django)
 
     expected = schema_facts(from_ddl, schema)

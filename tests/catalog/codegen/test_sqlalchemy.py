@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from psycopg import sql
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from catalog.codegen.base import CodegenError, code_model_build
 from catalog.codegen.sqlalchemy_models import generate
 from catalog.schema.ddl import ddl_render, schema_ddl
 from catalog.schema.dialects import profile_for
+from core.quoting import forced, identifier
 from tests.catalog.schema.conftest import run_sql
 
 POSTGRESQL = profile_for("postgresql")
@@ -32,7 +34,9 @@ def custodian_schema(url: str, snapshot: dict) -> None:
     """Custodian's own DDL for the snapshot, run in an empty database after CREATE SCHEMA."""
     schema = snapshot["datastore"]["schema"]
     run_sql(
-        url, f"CREATE SCHEMA {POSTGRESQL.quote(schema)};\n" + ddl_render(schema_ddl(snapshot, POSTGRESQL))
+        url,
+        sql.SQL("CREATE SCHEMA {}").format(identifier(schema)),
+        ddl_render(schema_ddl(snapshot, POSTGRESQL)),
     )
 
 
@@ -291,7 +295,7 @@ def create_all(url: str, module, schema: str) -> None:
     engine = sa.create_engine(url)
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text(f"CREATE SCHEMA {POSTGRESQL.quote(schema)}"))
+            connection.execute(sa.schema.CreateSchema(forced(schema)))
             module.Base.metadata.create_all(connection)
     finally:
         engine.dispose()

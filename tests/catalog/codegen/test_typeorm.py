@@ -402,7 +402,7 @@ def test_typeorm_finds_nothing_to_change_in_a_database_made_by_custodians_ddl(
     orders = next(e for e in demo_snapshot["entities"].values() if e["name"] == "orders")
     orders["has_audit_columns"] = True
     url = scratch_database().replace("postgresql+psycopg://", "postgresql://")
-    run_sql(url, "CREATE SCHEMA shop;\n" + ddl_render(schema_ddl(demo_snapshot, POSTGRESQL)))
+    run_sql(url, "CREATE SCHEMA shop", ddl_render(schema_ddl(demo_snapshot, POSTGRESQL)))
 
     pending = _node(typeorm.generate(code_model_build(demo_snapshot), {}), tmp_path, SCHEMA_DIFF, url)
 

@@ -58,12 +58,13 @@ def target_store(db, scratch_database, steward, monkeypatch):
     return make
 
 
-def run_sql(url: str, script: str) -> None:
-    """Run a script on a scratch database (psycopg URL form, without the SQLAlchemy driver suffix)."""
+def run_sql(url: str, *scripts: str | sql.Composable) -> None:
+    """Run scripts in turn on a scratch database (psycopg URL form, without the SQLAlchemy driver suffix)."""
     with psycopg.connect(
         url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
     ) as connection:
-        connection.execute(script)
+        for script in scripts:
+            connection.execute(script)
 
 
 __all__ = ["run_sql"]

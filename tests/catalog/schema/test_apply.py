@@ -120,7 +120,8 @@ def test_baseline_records_an_existing_database_then_applies_on_top(target_store,
     v1 = build_v1(store, steward)
     run_sql(
         url_of(store),
-        'CREATE SCHEMA "app";\n' + ddl_render(schema_ddl(v1.snapshot, profile_for("postgresql"))),
+        'CREATE SCHEMA "app"',
+        ddl_render(schema_ddl(v1.snapshot, profile_for("postgresql"))),
     )
     schema_apply_execute(datastore=store, target_version=1, user=steward, baseline=True)
     assert history(store) == [(1, "base", True)]

@@ -124,7 +124,7 @@ def test_postgresql_ddl_covers_every_feature(rich_store):
 
 def test_postgresql_ddl_runs_and_the_trigger_keeps_updated_at_and_version(rich_store, scratch_database):
     url = scratch_database()
-    run_sql(url, 'CREATE SCHEMA "app";\n' + ddl(rich_store))
+    run_sql(url, 'CREATE SCHEMA "app"', ddl(rich_store))
     run_sql(
         url,
         "INSERT INTO app.owner(id) VALUES (1); INSERT INTO app.account(iban, owner_id) "
@@ -225,7 +225,7 @@ def test_range_partitioning_on_postgresql(steward, scratch_database):
     assert 'PARTITION BY RANGE ("happened_at")' in script
     assert 'CREATE TABLE "app"."event_default" PARTITION OF "app"."event" DEFAULT' in script
     url = scratch_database()
-    run_sql(url, 'CREATE SCHEMA "app";\n' + script + "INSERT INTO app.event VALUES (1, now());")
+    run_sql(url, 'CREATE SCHEMA "app"', script, "INSERT INTO app.event VALUES (1, now());")
     assert "not partitioned" in ddl(store, "mysql")
 
 

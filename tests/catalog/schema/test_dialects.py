@@ -159,6 +159,7 @@ def test_every_template_renders_with_the_parts_its_callers_give():
             "comment",
             "trigger",
             "function",
+            "partition",
         ],
         "x",
     )

@@ -103,7 +103,7 @@ def applied(target_store, steward):
     _catalog(store, steward)
     release = _release(store, steward)
     url = os.environ[store.url_env]
-    run_sql(url, "CREATE SCHEMA app;\n" + ddl_render(schema_ddl(release.snapshot, POSTGRESQL)))
+    run_sql(url, "CREATE SCHEMA app", ddl_render(schema_ddl(release.snapshot, POSTGRESQL)))
     _record(url, version=1, checksum=release.checksum)
     return store
 
@@ -217,7 +217,7 @@ def test_a_changed_history_checksum_is_drift(target_store, steward):
     _catalog(store, steward)
     release = _release(store, steward)
     url = os.environ[store.url_env]
-    run_sql(url, "CREATE SCHEMA app;\n" + ddl_render(schema_ddl(release.snapshot, POSTGRESQL)))
+    run_sql(url, "CREATE SCHEMA app", ddl_render(schema_ddl(release.snapshot, POSTGRESQL)))
     _record(url, version=1, checksum="f" * 64)
 
     report = schema_drift(datastore=store)

@@ -255,7 +255,7 @@ def test_catalog_ddl_rebuilds_the_introspected_schema(shop_store, steward, scrat
     schema_introspect(datastore=shop_store, user=steward)
     script = ddl_render(schema_ddl(snapshot_build(shop_store), profile_for("postgresql")))
     rebuilt = scratch_database()
-    run_sql(rebuilt, "CREATE SCHEMA app;\n" + script)
+    run_sql(rebuilt, "CREATE SCHEMA app", script)
 
     original, copy = _shape(os.environ[shop_store.url_env]), _shape(rebuilt)
 
@@ -273,7 +273,7 @@ def test_introspecting_a_database_built_from_the_catalog_changes_nothing(
     product.has_audit_columns = True  # created_at ... version come from the DDL, not from catalog columns
     catalog_object_save(obj=product, user=steward)
     rebuilt = scratch_database()
-    run_sql(rebuilt, "CREATE SCHEMA app;\n" + ddl_render(schema_ddl(snapshot_build(shop_store), POSTGRESQL)))
+    run_sql(rebuilt, "CREATE SCHEMA app", ddl_render(schema_ddl(snapshot_build(shop_store), POSTGRESQL)))
     monkeypatch.setenv(shop_store.url_env, rebuilt)
     history = _history_rows()
 

@@ -56,9 +56,7 @@ def schema_signature(url: str, schema: str = "app") -> dict:
 
 def fresh_schema(scratch_database, release: SchemaRelease) -> dict:
     url = scratch_database()
-    run_sql(
-        url, 'CREATE SCHEMA "app";\n' + ddl_render(schema_ddl(release.snapshot, profile_for("postgresql")))
-    )
+    run_sql(url, 'CREATE SCHEMA "app"', ddl_render(schema_ddl(release.snapshot, profile_for("postgresql"))))
     return schema_signature(url)
 
 
