@@ -6,6 +6,7 @@ import os
 import psycopg
 import pytest
 import sqlalchemy as sa
+from psycopg import sql
 
 from catalog.choices import Deferrability, OnDelete, OnUpdate
 from catalog.models import Column, DataStore, Entity
@@ -208,14 +209,14 @@ def test_changing_an_action_or_deferrability_recreates_the_constraint_and_down_r
     assert down[1].endswith("ON DELETE RESTRICT ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED")
 
     url = scratch_database()
-    run_sql(url, "CREATE SCHEMA app;\n" + ddl_render(schema_ddl(before, POSTGRESQL)))
+    run_sql(url, "CREATE SCHEMA app", ddl_render(schema_ddl(before, POSTGRESQL)))
     original = _constraint_definitions(url)
-    run_sql(url, ";\n".join(up))
+    run_sql(url, *up)
     assert _constraint_definitions(url)["app.book"] == {
         "FOREIGN KEY (language_id) REFERENCES app.language(id) ON DELETE RESTRICT DEFERRABLE",
         "FOREIGN KEY (code) REFERENCES app.language(code)",
     }
-    run_sql(url, ";\n".join(down))
+    run_sql(url, *down)
     assert _constraint_definitions(url) == original
 
 
@@ -236,14 +237,16 @@ def _drift(snapshot: dict, url: str):
 
 def test_drift_compares_the_live_on_update_and_deferrability(library, scratch_database):
     url = scratch_database()
-    run_sql(url, "CREATE SCHEMA app;\n" + _ddl(library, POSTGRESQL))
+    run_sql(url, "CREATE SCHEMA app", _ddl(library, POSTGRESQL))
     snapshot = snapshot_build(library)
     assert not _drift(snapshot, url).has_drift
     (name,) = _names(url, "language_id")
     run_sql(
         url,
-        f'ALTER TABLE app.book DROP CONSTRAINT "{name}", ADD CONSTRAINT "{name}" FOREIGN KEY (language_id) '
-        "REFERENCES app.language (id) ON DELETE RESTRICT ON UPDATE SET NULL",
+        sql.SQL(
+            "ALTER TABLE app.book DROP CONSTRAINT {name}, ADD CONSTRAINT {name} FOREIGN KEY (language_id) "
+            "REFERENCES app.language (id) ON DELETE RESTRICT ON UPDATE SET NULL"
+        ).format(name=sql.Identifier(name)),
     )
 
     report = _drift(snapshot, url)
@@ -293,7 +296,7 @@ def test_introspection_reads_every_action_and_deferrability_and_regenerates_the_
         "sequel_of": ("film.id", "cascade", "restrict", "not_deferrable"),
     }
     rebuilt = scratch_database()
-    run_sql(rebuilt, "CREATE SCHEMA app;\n" + _ddl(store, POSTGRESQL))
+    run_sql(rebuilt, "CREATE SCHEMA app", _ddl(store, POSTGRESQL))
     assert _constraint_definitions(rebuilt) == _constraint_definitions(live)
     assert "ON UPDATE CASCADE ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED" in str(
         _constraint_definitions(live)
