@@ -200,8 +200,9 @@ def test_descriptions_carry_pii_references_both_ways_and_defaults(demo_snapshot,
         "Referenced by department.parent_id (ON DELETE SET NULL, ON UPDATE SET NULL, DEFERRABLE INITIALLY "
         "IMMEDIATE)" in department["description"]
     )
-    assert "(ON DELETE CASCADE, ON UPDATE CASCADE, DEFERRABLE INITIALLY DEFERRED)" in (
-        hr.schema("assignment")["properties"]["employee_id"]["description"]
+    assert (
+        "(ON DELETE CASCADE, ON UPDATE CASCADE, DEFERRABLE INITIALLY DEFERRED)"
+        in (hr.schema("assignment")["properties"]["employee_id"]["description"])
     )
     assert hr.schema("employee")["properties"]["salary"]["description"].startswith("Gross yearly salary.")
 
