@@ -853,10 +853,10 @@ class PipelineAdmin(CatalogModelAdmin):
                 self.save_formset(request, form, formset, change=change)
         problems = pipeline_config_errors(form.instance)
         if problems:
+            said = "; ".join(f"{key.replace('_', ' ')}: {text.rstrip('.')}" for key, text in problems.items())
             self.message_user(
                 request,
-                f"Pipeline '{form.instance.name}' is saved but cannot run yet: "
-                + "; ".join(f"{name.replace('_', ' ')}: {message}" for name, message in problems.items()),
+                f"Pipeline '{form.instance.name}' is saved but cannot run yet: {said}.",
                 messages.WARNING,
             )
 

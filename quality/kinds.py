@@ -24,6 +24,7 @@ from enum import StrEnum
 
 from psycopg import sql
 
+from catalog.literals import is_orderable, parse_literal
 from catalog.models import Entity
 from catalog.patterns import pattern_problem
 from core.sql_gate import query_problem
@@ -282,7 +283,27 @@ def _range_problem(rule, params: dict) -> ParamProblem | None:
         return None, "A range rule needs min, max or both."
     if any(isinstance(params.get(k), (list, dict, bool)) for k in ("min", "max")):
         return None, "min and max are single values (a number, a date or a text)."
+    column = _the_column(rule)
+    if column is None or not is_orderable(column.data_type):
+        return None
+    # Bounds are compared in the column's type: one that is not a value of it would fail every check run
+    bounds = {}
+    for name in ("min", "max"):
+        if params.get(name) not in (None, ""):
+            try:
+                bounds[name] = parse_literal(column.data_type, str(params[name]))
+            except ValueError as exc:
+                return name, f"{name}: {exc} (the column {column.name} is {column.sql_type})."
+    if len(bounds) == 2 and bounds["min"] > bounds["max"]:
+        return "max", f"max ({params['max']}) is below min ({params['min']}): every row would fail."
     return None
+
+
+def _the_column(rule):
+    """The catalog column a one-column rule checks, when its entity and column are known."""
+    if not rule.entity_id or len(rule.columns or []) != 1:
+        return None
+    return next((c for c in rule.entity.columns.all() if c.name == rule.columns[0]), None)
 
 
 _declare(

@@ -116,6 +116,16 @@ def test_a_runs_admin_page_shows_its_state_changes_and_who_made_them(client, dat
 
 
 @pytest.mark.django_db
+def test_a_runs_state_changes_are_dated_like_the_rest_of_its_page(client, datastore, superuser):
+    # The run's Queued/Started/Finished rows, the audit trail and lineage all write 2026-12-08 02:36:05.
+    run = run_request(CheckRun(datastore=datastore), user=superuser, enqueue=False)
+    client.force_login(superuser)
+    page = client.get(f"/admin/quality/checkrun/{run.pk}/change/").content.decode()
+    queued = timezone.localtime(RunEvent.objects.get(run_id=run.pk, kind="quality.checkrun").at)
+    assert f"<td>{queued:%Y-%m-%d %H:%M:%S}</td><td>—</td><td>Queued</td>" in page
+
+
+@pytest.mark.django_db
 def test_a_subject_request_left_running_before_heartbeats_existed_is_failed_after_six_hours(datastore):
     """Before issue 17 a web process killed mid-erasure left its request running forever."""
     now = timezone.now()

@@ -58,3 +58,22 @@ def test_each_kinds_parameters_reach_the_yaml_and_the_admin_help(value):
     helped = params_help(value)
     assert helped.index(kind.label) < min(helped.index(k.label) for k in KINDS.values() if k is not kind)
     assert kind.help.split("(")[0].replace("'", "&#x27;") in helped
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params, problem",
+    [
+        ({"min": "abc"}, ("min", "min: 'abc' is not a valid integer value (the column score is integer).")),
+        ({"min": 10, "max": 1}, ("max", "max (1) is below min (10): every row would fail.")),
+        ({"min": 1, "max": 10}, None),
+        ({"max": "2.5"}, ("max", "max: '2.5' is not a valid integer value (the column score is integer).")),
+    ],
+)
+def test_range_bounds_are_values_of_the_columns_type_and_in_order(dq, params, problem):
+    """A bound the column's type cannot hold was saved and failed only when the check ran; min above max made
+    every row fail. Both are said on the rule, at the parameter."""
+    from quality.kinds import rule_definition_problems
+
+    rule = Rule(entity=dq.customer, name="score bounds", kind="range", columns=["score"], params=params)
+    assert rule_definition_problems(rule).get("params") == problem

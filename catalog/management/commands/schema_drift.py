@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.models import DataStore
+from catalog.management.commands._schema import datastore_named
 from catalog.schema.drift import schema_drift
 from core.errors import CustodianError
 
@@ -15,9 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--datastore", required=True, help="Name of the data store to check.")
 
     def handle(self, *args, **options):
-        datastore = DataStore.objects.filter(name=options["datastore"]).first()
-        if datastore is None:
-            raise CommandError(f"No data store named '{options['datastore']}'.")
+        datastore = datastore_named(options["datastore"])
         try:
             report = schema_drift(datastore=datastore)
         except CustodianError as exc:

@@ -1,15 +1,15 @@
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.models import DataStore
-from catalog.schema.introspect import schema_introspect
+from catalog.management.commands._schema import datastore_named, user_named
+from catalog.schema.introspect import IntrospectionIncomplete, schema_introspect
 from core.errors import CustodianError
 
 
 class Command(BaseCommand):
     help = (
-        "Read a data store's live database into the catalog (entities, columns, keys, checks, indexes); "
-        "what the catalog cannot express is listed, not guessed."
+        "Read a data store's live database into the catalog (entities, columns, keys, checks, indexes). "
+        "What the catalog cannot express is listed, never guessed or dropped silently: the command then "
+        "writes nothing and exits non-zero, unless --allow-partial is given."
     )
 
     def add_arguments(self, parser):
@@ -18,18 +18,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--table", action="append", dest="tables", metavar="TABLE", help="Only this table (repeatable)."
         )
+        parser.add_argument(
+            "--allow-partial",
+            action="store_true",
+            help="Import what the catalog can hold and list the rest, instead of importing nothing.",
+        )
 
     def handle(self, *args, **options):
-        datastore = DataStore.objects.filter(name=options["datastore"]).first()
-        if datastore is None:
-            raise CommandError(f"No data store named '{options['datastore']}'.")
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"No user named '{options['user']}'.")
+        datastore = datastore_named(options["datastore"])
+        user = user_named(options["user"])
         try:
-            report = schema_introspect(datastore=datastore, user=user, tables=options["tables"])
+            report = schema_introspect(
+                datastore=datastore,
+                user=user,
+                tables=options["tables"],
+                allow_partial=options["allow_partial"],
+            )
+        except IntrospectionIncomplete as exc:
+            # The list goes to stdout like a successful report; the refusal is the command's error.
+            self.stdout.write("\n".join(exc.report.lines()))
+            raise CommandError(exc.message) from exc
         except CustodianError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write("\n".join(report.lines()))

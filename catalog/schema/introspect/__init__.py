@@ -6,7 +6,8 @@
   into the catalog's words (or refused with the reason).
 - `writer`: the description -> entities, columns and indexes through the catalog services, saving only what
   differs and reporting what the catalog cannot express (a type, a default, a check, a composite foreign
-  key, an expression index) instead of guessing it.
+  key, an expression index) instead of guessing it; with anything to report it writes nothing
+  (IntrospectionIncomplete) unless the caller allows a partial import.
 """
 
 from catalog.schema.introspect.expressions import (
@@ -27,7 +28,12 @@ from catalog.schema.introspect.reflection import (
     live_tables_read,
     type_sql,
 )
-from catalog.schema.introspect.writer import IntrospectionReport, SkippedItem, schema_introspect
+from catalog.schema.introspect.writer import (
+    IntrospectionIncomplete,
+    IntrospectionReport,
+    SkippedItem,
+    schema_introspect,
+)
 
 __all__ = [
     "LiveColumn",
@@ -46,5 +52,6 @@ __all__ = [
     "catalog_condition",
     "SkippedItem",
     "IntrospectionReport",
+    "IntrospectionIncomplete",
     "schema_introspect",
 ]

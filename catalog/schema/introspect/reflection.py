@@ -12,6 +12,7 @@ or array type, a composite or deferrable foreign key (LiveForeignKey already kee
 options), a partition bound on LiveTable, an expression key on LiveIndex.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -42,6 +43,7 @@ class LiveColumn:
     default: str | None = None  # the DEFAULT expression as the database writes it
     comment: str | None = None
     identity: bool = False  # GENERATED ... AS IDENTITY
+    generated: str | None = None  # the expression of a GENERATED ALWAYS AS (...) column
 
 
 @dataclass(frozen=True)
@@ -125,26 +127,38 @@ class LiveTable:
     check_constraints: list[LiveCheck]
     indexes: list[LiveIndex]
     partition_key: str | None = None
+    partitions: tuple[tuple[str, str], ...] = ()  # (name, bound) of each partition, read but not modelled
 
 
 _POSTGRESQL_PARTITIONS = sa.text(
     "SELECT c.relname AS name, c.relispartition AS is_partition, "
-    "CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key "
+    "CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key, "
+    "p.relname AS parent, pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound "
     "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = coalesce(:schema, current_schema()) AND (c.relispartition OR c.relkind = 'p')"
+    "LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid "
+    "LEFT JOIN pg_catalog.pg_class p ON p.oid = i.inhparent "
+    "WHERE n.nspname = coalesce(:schema, current_schema()) AND (c.relispartition OR c.relkind = 'p') "
+    "ORDER BY c.relname"
 )
 
 
-def _postgresql_partitions(connection: sa.Connection, schema: str | None) -> tuple[set, dict]:
-    """Partitions of partitioned tables (not tables of their own) and each partitioned table's key."""
+def _postgresql_partitions(connection: sa.Connection, schema: str | None) -> tuple[set, dict, dict]:
+    """Partitions of partitioned tables (not tables of their own), each partitioned table's key, and each
+    one's partitions as (name, bound)."""
     rows = connection.execute(_POSTGRESQL_PARTITIONS, {"schema": schema}).all()
-    return {r.name for r in rows if r.is_partition}, {
-        r.name: r.partition_key for r in rows if r.partition_key
-    }
+    by_parent = defaultdict(list)
+    for r in rows:
+        if r.is_partition:
+            by_parent[r.parent].append((r.name, r.bound))
+    return (
+        {r.name for r in rows if r.is_partition},
+        {r.name: r.partition_key for r in rows if r.partition_key},
+        by_parent,
+    )
 
 
-def _no_partitions(connection: sa.Connection, schema: str | None) -> tuple[set, dict]:
-    return set(), {}
+def _no_partitions(connection: sa.Connection, schema: str | None) -> tuple[set, dict, dict]:
+    return set(), {}, {}
 
 
 # SQLAlchemy reflects partitions as plain tables; only PostgreSQL has them among our dialects.
@@ -161,6 +175,7 @@ def _live_column(raw: dict) -> LiveColumn:
         default=raw.get("default"),
         comment=raw.get("comment"),
         identity=bool(raw.get("identity")),
+        generated=(raw.get("computed") or {}).get("sqltext"),
     )
 
 
@@ -229,7 +244,9 @@ def live_tables_read(
     indexes = inspector.get_multi_indexes(**scope)
     comments = inspector.get_multi_table_comment(**scope) if connection.dialect.supports_comments else {}
     dialect = connection.dialect.name
-    partitions, partition_keys = _PARTITION_READERS.get(dialect, _no_partitions)(connection, schema)
+    partitions, partition_keys, partitions_by_parent = _PARTITION_READERS.get(dialect, _no_partitions)(
+        connection, schema
+    )
     result = {}
     skipped = bookkeeping_tables()
     for key in sorted(columns, key=lambda k: k[1]):
@@ -246,6 +263,7 @@ def live_tables_read(
             check_constraints=[LiveCheck(raw["name"], raw["sqltext"]) for raw in checks.get(key) or []],
             indexes=[_live_index(raw, dialect) for raw in indexes.get(key) or []],
             partition_key=partition_keys.get(name),
+            partitions=tuple(partitions_by_parent.get(name, ())),
         )
     return result
 

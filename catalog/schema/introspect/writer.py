@@ -35,7 +35,7 @@ from catalog.validators import validate_identifier, validate_regex
 from core.connections import datastore_connect
 from core.errors import SchemaError
 
-__all__ = ["SkippedItem", "IntrospectionReport", "schema_introspect"]
+__all__ = ["SkippedItem", "IntrospectionReport", "IntrospectionIncomplete", "schema_introspect"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,18 @@ class IntrospectionReport:
             lines.append("Notes:")
             lines += [f"  {note}" for note in self.notes]
         return lines
+
+
+class IntrospectionIncomplete(SchemaError):
+    """The database holds what the catalog cannot: nothing was written; `report` lists what and why."""
+
+    def __init__(self, report: IntrospectionReport):
+        super().__init__(
+            f"Data store '{report.datastore}': {len(report.skipped)} item(s) of the database cannot be held "
+            "by the catalog (listed below), so nothing was imported; rerun with --allow-partial to import "
+            "the rest without them."
+        )
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -204,6 +216,7 @@ class _TablePlanner:
         columns = self._columns(table)
         self._primary_and_unique(table, columns)
         self._checks(table, columns)
+        self._unmodelled(table)
         return _TablePlan(table, columns, self._foreign_keys(table, columns))
 
     def _columns(self, table: LiveTable) -> dict[str, dict]:
@@ -232,6 +245,12 @@ class _TablePlanner:
                 self.skip(table.name, f"default of column {name}", f"{exc}; imported without a default")
             if reflected.identity:
                 self.skip(table.name, f"identity of column {name}", "the catalog has no identity columns")
+            if reflected.generated:
+                self.skip(
+                    table.name,
+                    f"generation of column {name} (GENERATED ALWAYS AS ({reflected.generated}))",
+                    "the catalog has no generated columns; imported as a plain column",
+                )
             columns[name] = column
         return columns
 
@@ -245,6 +264,15 @@ class _TablePlanner:
             names = constraint.columns
             if len(names) == 1 and names[0] in columns:
                 single_unique.add(names[0])
+                # A one-column UNIQUE is the column's is_unique, which says neither of these
+                options = [f"INCLUDE ({', '.join(constraint.include)})"] if constraint.include else []
+                options += ["NULLS NOT DISTINCT"] if constraint.nulls_not_distinct else []
+                if options:
+                    self.skip(
+                        table.name,
+                        f"{' '.join(options)} of unique ({names[0]})",
+                        "the catalog's unique column has no such option; imported as a plain unique",
+                    )
             elif len(names) == 1:
                 self.skip(table.name, f"unique ({names[0]})", "its column is not imported")
         for name, column in columns.items():
@@ -276,6 +304,20 @@ class _TablePlanner:
             for rule in rules:
                 taken.add((rule.column, rule.field))
                 columns[rule.column][rule.field] = rule.value
+
+    def _unmodelled(self, table: LiveTable) -> None:
+        """Objects the catalog has no place for at all, said so they are not lost without a word."""
+        for name, bound in table.partitions:
+            self.skip(
+                table.name,
+                f"partition {name} {bound}",
+                "the catalog does not model partitions (bounds, and a partition's own keys, foreign keys and "
+                "indexes); a release creates one DEFAULT partition",
+            )
+        for index in table.indexes:
+            # A constraint's index that is not a UNIQUE one: an EXCLUDE constraint
+            if index.backs_constraint and not index.unique:
+                self.skip(table.name, f"constraint {index.name}", "the catalog has no exclusion constraints")
 
     def _foreign_keys(self, table: LiveTable, columns: dict[str, dict]) -> dict[str, _ForeignKey]:
         """Single-column foreign keys inside this schema, by constrained column; the others reported."""
@@ -716,12 +758,18 @@ def _read(datastore: DataStore, schema: str | None, tables: list[str] | None) ->
 
 
 def schema_introspect(
-    *, datastore: DataStore, user: AbstractBaseUser | None, tables: list[str] | None = None
+    *,
+    datastore: DataStore,
+    user: AbstractBaseUser | None,
+    tables: list[str] | None = None,
+    allow_partial: bool = False,
 ) -> IntrospectionReport:
     """Bring the catalog of `datastore` in line with its live database (or only `tables` of it): entities,
     columns, keys, checks, foreign keys and indexes, with `user` as the author of their history rows. Only
     what differs is written, so a second run changes nothing; one transaction, so a failure leaves the
-    catalog as it was. What the catalog cannot express is listed in the report's `skipped`, never guessed."""
+    catalog as it was. What the catalog cannot express is listed in the report's `skipped`, never guessed:
+    unless `allow_partial`, any such item rolls everything back with IntrospectionIncomplete (its report
+    says what and why), so a column or a key is never dropped without the caller having agreed to it."""
     profile = profile_for(datastore.engine)
     schema = (datastore.schema_name or None) if profile.supports_schemas else None
     live = _read(datastore, schema, tables)
@@ -741,4 +789,6 @@ def schema_introspect(
         writer.write_partitions(plans)
         writer.write_indexes(plans)
         writer.note_catalog_only(live, tables)
+        if report.skipped and not allow_partial:
+            raise IntrospectionIncomplete(report)
     return report

@@ -270,6 +270,16 @@ def test_command_turns_errors_into_command_errors(target_store):
         call_command("schema_drift", "--datastore", "missing", stdout=StringIO())
 
 
+def test_command_names_the_known_data_stores_when_a_name_is_wrong(target_store):
+    # Like every other command that takes --datastore (core.commands.object_named).
+    target_store("fresh")
+
+    with pytest.raises(CommandError) as raised:
+        call_command("schema_drift", "--datastore", "frsh", stdout=StringIO())
+
+    assert str(raised.value) == "No data store named 'frsh'. Did you mean 'fresh'? Known: fresh."
+
+
 def test_sqlite_database_built_from_the_catalog_has_no_drift(target_store, steward, tmp_path):
     store = target_store("pocket")
     _catalog(store, steward)

@@ -14,6 +14,7 @@ from catalog.schema.ddl import ddl_render, schema_ddl
 from catalog.schema.dialects import POSTGRESQL, profile_for
 from catalog.schema.introspect import (
     CheckRule,
+    IntrospectionIncomplete,
     catalog_condition,
     check_rules,
     default_normalize,
@@ -122,7 +123,7 @@ def _index_shape(index: Index) -> tuple:
 
 
 def test_introspection_describes_every_table_column_and_check(shop_store, steward):
-    report = schema_introspect(datastore=shop_store, user=steward)
+    report = schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
 
     assert report.created == {"entities": 5, "columns": 38, "indexes": 6}
     assert report.updated == {"entities": 0, "columns": 0, "indexes": 0}
@@ -166,7 +167,7 @@ def test_introspection_describes_every_table_column_and_check(shop_store, stewar
 
 
 def test_introspection_reads_keys_foreign_keys_and_indexes(shop_store, steward):
-    schema_introspect(datastore=shop_store, user=steward)
+    schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
 
     orders, lines = _columns(shop_store, "orders"), _columns(shop_store, "order_line")
     assert {n: c.primary_key_position for n, c in orders.items() if c.primary_key_position} == {
@@ -252,7 +253,7 @@ def _table_shape(table, comment) -> dict:
 
 
 def test_catalog_ddl_rebuilds_the_introspected_schema(shop_store, steward, scratch_database):
-    schema_introspect(datastore=shop_store, user=steward)
+    schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
     script = ddl_render(schema_ddl(snapshot_build(shop_store), profile_for("postgresql")))
     rebuilt = scratch_database()
     run_sql(rebuilt, "CREATE SCHEMA app", script)
@@ -268,7 +269,7 @@ def test_catalog_ddl_rebuilds_the_introspected_schema(shop_store, steward, scrat
 def test_introspecting_a_database_built_from_the_catalog_changes_nothing(
     shop_store, steward, scratch_database, monkeypatch
 ):
-    schema_introspect(datastore=shop_store, user=steward)
+    schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
     product = Entity.objects.get(datastore=shop_store, name="product")
     product.has_audit_columns = True  # created_at ... version come from the DDL, not from catalog columns
     catalog_object_save(obj=product, user=steward)
@@ -277,7 +278,7 @@ def test_introspecting_a_database_built_from_the_catalog_changes_nothing(
     monkeypatch.setenv(shop_store.url_env, rebuilt)
     history = _history_rows()
 
-    report = schema_introspect(datastore=shop_store, user=steward)
+    report = schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
 
     assert not report.changed, report.lines()
     assert _history_rows() == history
@@ -285,10 +286,10 @@ def test_introspecting_a_database_built_from_the_catalog_changes_nothing(
 
 
 def test_second_introspection_changes_nothing_and_writes_no_history(shop_store, steward):
-    schema_introspect(datastore=shop_store, user=steward)
+    schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
     history = _history_rows()
 
-    again = schema_introspect(datastore=shop_store, user=steward)
+    again = schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
 
     assert not again.changed
     assert again.created == again.updated == {"entities": 0, "columns": 0, "indexes": 0}
@@ -296,7 +297,7 @@ def test_second_introspection_changes_nothing_and_writes_no_history(shop_store, 
 
 
 def test_history_records_the_introspecting_user(shop_store, steward):
-    schema_introspect(datastore=shop_store, user=steward)
+    schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
 
     rows = Column.history.filter(entity__datastore=shop_store)
     columns = Column.objects.filter(entity__datastore=shop_store)
@@ -307,7 +308,7 @@ def test_history_records_the_introspecting_user(shop_store, steward):
 
 
 def test_changes_in_the_database_update_the_catalog_and_keep_what_only_the_catalog_says(shop_store, steward):
-    schema_introspect(datastore=shop_store, user=steward)
+    schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
     email = Column.objects.get(entity__datastore=shop_store, entity__name="customer", name="email")
     email.pii_category, email.masking_strategy = "direct_identifier", "hash"
     catalog_object_save(obj=email, user=steward)
@@ -321,7 +322,7 @@ def test_changes_in_the_database_update_the_catalog_and_keep_what_only_the_catal
         "DROP INDEX app.orders_recent_idx; CREATE INDEX orders_recent_idx ON app.orders (placed_on DESC);",
     )
 
-    report = schema_introspect(datastore=shop_store, user=steward)
+    report = schema_introspect(datastore=shop_store, user=steward, allow_partial=True)
 
     assert report.created == {"entities": 0, "columns": 0, "indexes": 0}
     assert report.updated == {"entities": 0, "columns": 2, "indexes": 1}
@@ -357,7 +358,7 @@ def test_what_the_catalog_cannot_express_is_reported_and_the_rest_imported(targe
     store = target_store("exotic")
     run_sql(os.environ[store.url_env], EXOTIC_DDL)
 
-    report = schema_introspect(datastore=store, user=steward)
+    report = schema_introspect(datastore=store, user=steward, allow_partial=True)
 
     skipped = {(s.table, s.item): s.reason for s in report.skipped}
     assert skipped == {
@@ -379,6 +380,77 @@ def test_what_the_catalog_cannot_express_is_reported_and_the_rest_imported(targe
     assert [device[n].position for n in device] == [1, 5, 6, 7, 8]
     assert device["id"].primary_key_position == 1 and device["id"].default_value == ""
     assert "type INET has no equivalent" in "\n".join(report.lines())
+
+
+def test_what_the_catalog_cannot_express_stops_the_import_unless_partial_is_allowed(target_store, steward):
+    store = target_store("exotic")
+    run_sql(os.environ[store.url_env], EXOTIC_DDL)
+
+    with pytest.raises(IntrospectionIncomplete, match=r"item\(s\) of the database cannot be held") as refused:
+        schema_introspect(datastore=store, user=steward)
+
+    assert ("device", "column address") in {(s.table, s.item) for s in refused.value.report.skipped}
+    assert not Entity.objects.filter(datastore=store).exists()
+    assert not Column.objects.filter(entity__datastore=store).exists()
+
+
+def test_command_exits_non_zero_listing_what_it_cannot_import(target_store):
+    store = target_store("exotic")
+    run_sql(os.environ[store.url_env], EXOTIC_DDL)
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="nothing was imported; rerun with --allow-partial"):
+        call_command("schema_introspect", "--datastore", "exotic", stdout=out)
+
+    assert "table app.device: column address: type INET has no equivalent in the catalog" in out.getvalue()
+    assert not Entity.objects.filter(datastore=store).exists()
+
+
+def test_command_with_allow_partial_imports_the_rest_and_still_lists_what_it_left_out(target_store):
+    store = target_store("exotic")
+    run_sql(os.environ[store.url_env], EXOTIC_DDL)
+    out = StringIO()
+
+    call_command("schema_introspect", "--datastore", "exotic", "--allow-partial", stdout=out)
+
+    text = out.getvalue()
+    assert "not in the catalog:" in text and "table app.device: column address: type INET has no" in text
+    assert "index device_lower_name: it indexes expressions" in text
+    assert Column.objects.filter(entity__datastore=store, entity__name="device", name="name").exists()
+
+
+UNMODELLED_DDL = """
+CREATE SCHEMA app;
+CREATE TABLE app.booking (
+    id integer PRIMARY KEY,
+    during tsrange,
+    total integer,
+    doubled integer GENERATED ALWAYS AS (total * 2) STORED,
+    code integer CONSTRAINT booking_code_key UNIQUE NULLS NOT DISTINCT,
+    CONSTRAINT booking_no_overlap EXCLUDE USING gist (during WITH &&)
+);
+CREATE TABLE app.reading (taken date NOT NULL, level integer) PARTITION BY RANGE (taken);
+CREATE TABLE app.reading_2024 PARTITION OF app.reading FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+"""
+
+
+def test_what_the_catalog_has_no_place_for_is_reported_not_dropped_silently(target_store, steward):
+    """Before issue 18 these vanished without a word: a partition, an EXCLUDE constraint, a column's
+    generation, a unique's NULLS NOT DISTINCT."""
+    store = target_store("unmodelled")
+    run_sql(os.environ[store.url_env], UNMODELLED_DDL)
+
+    report = schema_introspect(datastore=store, user=steward, allow_partial=True)
+
+    skipped = {(s.table, s.item): s.reason for s in report.skipped}
+    assert skipped[("booking", "generation of column doubled (GENERATED ALWAYS AS ((total * 2)))")] == (
+        "the catalog has no generated columns; imported as a plain column"
+    )
+    assert skipped[("booking", "constraint booking_no_overlap")] == "the catalog has no exclusion constraints"
+    assert ("booking", "NULLS NOT DISTINCT of unique (code)") in skipped
+    partition = ("reading", "partition reading_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')")
+    assert skipped[partition].startswith("the catalog does not model partitions")
+    assert _columns(store, "booking")["code"].is_unique
 
 
 def test_a_catalog_refusal_leaves_the_catalog_as_it_was(target_store, steward):
@@ -484,7 +556,7 @@ def test_command_prints_the_report_and_introspects_only_the_tables_asked(shop_st
     out = StringIO()
 
     call_command("schema_introspect", "--datastore", "shop_live", "--user", "steward", "--table", "orders",
-                 stdout=out)  # fmt: skip
+                 "--allow-partial", stdout=out)  # fmt: skip
 
     assert list(Entity.objects.filter(datastore=shop_store).values_list("name", flat=True)) == ["orders"]
     text = out.getvalue()
@@ -496,7 +568,8 @@ def test_command_prints_the_report_and_introspects_only_the_tables_asked(shop_st
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--datastore", "missing"], "No data store named 'missing'"),
+        (["--datastore", "missing"], r"No data store named 'missing'\. Known: .*shop_live"),
+        (["--datastore", "shop_liv"], r"Did you mean 'shop_live'\?"),
         (["--datastore", "shop_live", "--user", "ghost"], "No user named 'ghost'"),
     ],
 )
