@@ -9,7 +9,10 @@ __all__ = [
     "DataType",
     "PIICategory",
     "MaskingStrategy",
+    "ReferentialAction",
     "OnDelete",
+    "OnUpdate",
+    "Deferrability",
     "IndexMethod",
     "SortOrder",
     "RetentionAction",
@@ -104,12 +107,28 @@ class MaskingStrategy(models.TextChoices):
     NULLIFY = "nullify", "Set to NULL"
 
 
-class OnDelete(models.TextChoices):
+class ReferentialAction(models.TextChoices):
+    """What a foreign key does when the row it points at is deleted (ON DELETE) or its key changes
+    (ON UPDATE)."""
+
     NO_ACTION = "no_action", "NO ACTION"
     RESTRICT = "restrict", "RESTRICT"
     CASCADE = "cascade", "CASCADE"
     SET_NULL = "set_null", "SET NULL"
     SET_DEFAULT = "set_default", "SET DEFAULT"
+
+
+# The same five actions, named for the event they answer.
+OnDelete = ReferentialAction
+OnUpdate = ReferentialAction
+
+
+class Deferrability(models.TextChoices):
+    """When a foreign key is checked: at each statement, or (deferrable) possibly at commit."""
+
+    NOT_DEFERRABLE = "not_deferrable", "NOT DEFERRABLE"
+    INITIALLY_IMMEDIATE = "initially_immediate", "DEFERRABLE INITIALLY IMMEDIATE"
+    INITIALLY_DEFERRED = "initially_deferred", "DEFERRABLE INITIALLY DEFERRED"
 
 
 class IndexMethod(models.TextChoices):

@@ -19,6 +19,7 @@ __all__ = [
     "snapshot_canonical",
     "EMPTY_SNAPSHOT",
     "COLUMN_FIELDS",
+    "COLUMN_OPTIONAL_DEFAULTS",
     "ENTITY_FIELDS",
     "INDEX_FIELDS",
 ]
@@ -46,7 +47,12 @@ COLUMN_FIELDS = [
     "masking_strategy",
     "references_id",
     "on_delete",
+    "on_update",
+    "deferrable",
 ]
+# Foreign-key fields a snapshot holds only when they differ from these defaults, so releases published before
+# they existed read back byte for byte.
+COLUMN_OPTIONAL_DEFAULTS = {"on_update": "no_action", "deferrable": "not_deferrable"}
 
 
 # The fields of an entity and of an index a release holds besides their columns (what makes a change one
@@ -57,6 +63,9 @@ INDEX_FIELDS = ["name", "is_unique", "is_constraint", "method", "condition", "de
 
 def _column(column: Column) -> dict:
     values = {field: getattr(column, field) for field in COLUMN_FIELDS}
+    for field, default in COLUMN_OPTIONAL_DEFAULTS.items():
+        if values[field] == default:
+            del values[field]
     values["references_id"] = str(column.references_id) if column.references_id else None
     return values
 
