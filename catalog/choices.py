@@ -9,9 +9,12 @@ __all__ = [
     "DataType",
     "PIICategory",
     "MaskingStrategy",
+    "ReferentialAction",
     "OnDelete",
     "KeyGeneration",
     "IDENTITY_OPTIONS",
+    "OnUpdate",
+    "Deferrability",
     "IndexMethod",
     "SortOrder",
     "RetentionAction",
@@ -106,7 +109,10 @@ class MaskingStrategy(models.TextChoices):
     NULLIFY = "nullify", "Set to NULL"
 
 
-class OnDelete(models.TextChoices):
+class ReferentialAction(models.TextChoices):
+    """What a foreign key does when the row it points at is deleted (ON DELETE) or its key changes
+    (ON UPDATE)."""
+
     NO_ACTION = "no_action", "NO ACTION"
     RESTRICT = "restrict", "RESTRICT"
     CASCADE = "cascade", "CASCADE"
@@ -133,6 +139,17 @@ IDENTITY_OPTIONS = {
     "cache": 1,
     "cycle": False,
 }
+# The same five actions, named for the event they answer.
+OnDelete = ReferentialAction
+OnUpdate = ReferentialAction
+
+
+class Deferrability(models.TextChoices):
+    """When a foreign key is checked: at each statement, or (deferrable) possibly at commit."""
+
+    NOT_DEFERRABLE = "not_deferrable", "NOT DEFERRABLE"
+    INITIALLY_IMMEDIATE = "initially_immediate", "DEFERRABLE INITIALLY IMMEDIATE"
+    INITIALLY_DEFERRED = "initially_deferred", "DEFERRABLE INITIALLY DEFERRED"
 
 
 class IndexMethod(models.TextChoices):

@@ -120,7 +120,8 @@ class ColumnInline(VersionedInlineMixin, PartialEditMixin, admin.TabularInline):
     form = ColumnForm
     partial_permission = COLUMN_PII
     partial_fields = COLUMN_PII_FIELDS
-    # Defaults, checks, ON DELETE and the description are on the column's own page, one click away.
+    # Defaults, checks, ON DELETE / ON UPDATE / DEFERRABLE and the description are on the column's own page,
+    # one click away.
     fields = [
         "name",
         "position",
@@ -431,7 +432,18 @@ class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
     fieldsets = [
         (None, {"fields": ["entity", "name", "position", "description"]}),
         ("Type", {"fields": ["data_type", "length", "precision", "scale", "nullable", "default_value"]}),
-        ("Keys", {"fields": ["primary_key_position", "is_unique", "references", "on_delete"]}),
+        (
+            "Keys",
+            {
+                "fields": [
+                    "primary_key_position",
+                    "is_unique",
+                    "references",
+                    ("on_delete", "on_update"),
+                    "deferrable",
+                ]
+            },
+        ),
         ("Key generation", {"fields": ["generation", "identity_options"]}),
         ("Checks", {"fields": ["min_value", "max_value", "min_length", "pattern", "allowed_values"]}),
         ("Personal data", {"fields": ["pii_category", "masking_strategy"]}),

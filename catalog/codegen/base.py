@@ -107,6 +107,37 @@ class CodeForeignKey:
     target_entity: "CodeEntity"
     target_column: CodeColumn
     on_delete: str
+    on_update: str = "no_action"
+    deferrable: str = "not_deferrable"  # or initially_immediate, initially_deferred
+
+    @property
+    def on_update_sql(self) -> str | None:
+        """ON UPDATE in SQL words (CASCADE, SET NULL ...); None for NO ACTION, the default."""
+        return None if self.on_update == "no_action" else self.on_update.replace("_", " ").upper()
+
+    @property
+    def is_deferrable(self) -> bool:
+        return self.deferrable != "not_deferrable"
+
+    @property
+    def initially_deferred(self) -> bool:
+        return self.deferrable == "initially_deferred"
+
+    @property
+    def deferrable_sql(self) -> str | None:
+        """DEFERRABLE INITIALLY DEFERRED / IMMEDIATE; None for a key checked at each statement."""
+        if not self.is_deferrable:
+            return None
+        return f"DEFERRABLE INITIALLY {'DEFERRED' if self.initially_deferred else 'IMMEDIATE'}"
+
+    def database_rules(self) -> list[str]:
+        """What the database does for this key beyond ON DELETE (ON UPDATE, DEFERRABLE), for targets that
+        can only say it in a comment; empty when at the defaults."""
+        return [
+            rule
+            for rule in (self.on_update_sql and f"ON UPDATE {self.on_update_sql}", self.deferrable_sql)
+            if rule
+        ]
 
     @property
     def is_one_to_one(self) -> bool:
@@ -173,7 +204,15 @@ def code_model_build(source: "SchemaModel | dict", entity_ids: set[str] | None =
                 continue
             target = by_id[foreign_key.target_table_id]
             target_column = next(c for c in target.columns if c.id == foreign_key.target_column_ids[0])
-            fk = CodeForeignKey(entity, column, target, target_column, foreign_key.on_delete)
+            fk = CodeForeignKey(
+                entity,
+                column,
+                target,
+                target_column,
+                foreign_key.on_delete,
+                foreign_key.on_update,
+                foreign_key.deferrable,
+            )
             entity.foreign_keys.append(fk)
             target.referenced_by.append(fk)
     store = schema.store

@@ -409,6 +409,10 @@ def _relation_arguments(module: _Module, fk: CodeForeignKey, args: list[str]) ->
         # sets NULL, which SET_NULL says for a nullable column.
         on_delete = "models.SET_NULL" if fk.column.nullable else "models.DO_NOTHING"
         notes.append(f"ON DELETE SET DEFAULT without a literal default: {on_delete} here.")
+    if fk.on_update_sql:
+        notes.append(f"ON UPDATE {fk.on_update_sql} is applied by the database; Django has no on_update.")
+    if fk.deferrable == "initially_immediate":
+        notes.append("DEFERRABLE INITIALLY IMMEDIATE in the catalog; Django creates it INITIALLY DEFERRED.")
     args += [python_string(names.classes[fk.target_entity.name]), f"on_delete={on_delete}"]
     target_key = fk.target_entity.primary_key
     if not (len(target_key) == 1 and target_key[0] is fk.target_column):

@@ -657,6 +657,11 @@ def _relationship(plan: _Plan, entity_plan: EntityPlan, relationship: Relation) 
         )
         behavior = "NoAction"
     calls.append(f".OnDelete(DeleteBehavior.{behavior})")
+    if fk.database_rules():
+        entity_plan.notes.append(
+            f"{fk.entity.name}.{fk.column.name}: {', '.join(fk.database_rules())} is applied by the "
+            "database; EF Core has no way to say it (EF migrations would leave it out)."
+        )
     name = constraint_name(plan.profile, fk.entity.name, [fk.column.name], "fk")
     calls.append(f".HasConstraintName({csharp_string(name)})")
     return _chain(head, calls)

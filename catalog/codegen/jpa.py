@@ -625,6 +625,11 @@ def _reference_field(
             "for it.",
             _INDENT,
         )
+    if fk.database_rules():
+        lines += _comment(
+            f"{', '.join(fk.database_rules())} is applied by the database; JPA has no annotation for it.",
+            _INDENT,
+        )
     if relation.maps_id is not None:
         imports.jpa("MapsId")
         lines.append(

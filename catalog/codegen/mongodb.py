@@ -141,6 +141,11 @@ def _on_delete(fk_on_delete: str) -> str:
     return ON_DELETE_LABELS.get(fk_on_delete, fk_on_delete.upper())
 
 
+def _rules(fk) -> str:
+    """ON DELETE X, with ON UPDATE and DEFERRABLE when the catalog says them."""
+    return ", ".join([f"ON DELETE {_on_delete(fk.on_delete)}", *fk.database_rules()])
+
+
 class _Collection:
     """One entity as a collection: its validator, its indexes, and the notes on what MongoDB cannot say."""
 
@@ -200,7 +205,7 @@ class _Collection:
             notes.append("No primary key in the catalog: documents are identified by MongoDB's _id only.")
         for fk in entity.referenced_by:
             notes.append(
-                f"Referenced by {fk.entity.name}.{fk.column.name} (ON DELETE {_on_delete(fk.on_delete)}); "
+                f"Referenced by {fk.entity.name}.{fk.column.name} ({_rules(fk)}); "
                 "MongoDB has no foreign keys: the application applies the delete rule."
             )
         if entity.has_audit_columns:
@@ -286,8 +291,8 @@ class _Collection:
         if column.name in related:
             fk = related[column.name]
             notes.append(
-                f"References {fk.target_entity.name}.{fk.target_column.name} (ON DELETE "
-                f"{_on_delete(fk.on_delete)}); MongoDB has no foreign keys: the application keeps it."
+                f"References {fk.target_entity.name}.{fk.target_column.name} ({_rules(fk)}); "
+                "MongoDB has no foreign keys: the application keeps it."
             )
         elif column.references_id:
             notes.append(

@@ -218,6 +218,12 @@ def _entity_class(module: _Module, entity: CodeEntity) -> str:
         lines += [*docstring_lines(entity.description, "    "), ""]
     notes: list[str] = []
     table_args = _table_args(module, entity, notes)
+    for fk in entity.foreign_keys:
+        if fk.is_deferrable and not module.profile.supports_deferrable:
+            notes.append(
+                f"{fk.column.name}: {fk.deferrable_sql} in the catalog; {module.profile.label} has no "
+                "deferrable foreign keys, so this one is checked at each statement."
+            )
     if entity.has_audit_columns:
         notes.append(
             "updated_at and version are kept current by the database trigger custodian_touch_row, "
@@ -309,6 +315,11 @@ def _foreign_key_source(module: _Module, entity: CodeEntity, column: CodeColumn)
     args = [python_string(target)]
     if ON_DELETE_SQL[fk.on_delete]:
         args.append(f"ondelete={python_string(ON_DELETE_SQL[fk.on_delete])}")
+    if ON_DELETE_SQL[fk.on_update]:
+        args.append(f"onupdate={python_string(ON_DELETE_SQL[fk.on_update])}")
+    if fk.is_deferrable and module.profile.supports_deferrable:
+        initially = "DEFERRED" if fk.initially_deferred else "IMMEDIATE"
+        args += ["deferrable=True", f"initially={python_string(initially)}"]
     name = constraint_name(module.profile, entity.name, [column.name], "fk")
     args.append(f"name={python_string(name)}")
     return f"ForeignKey({', '.join(args)})"

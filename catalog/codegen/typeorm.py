@@ -522,6 +522,14 @@ def _reference_property(
         lines += line_comment(
             "ON DELETE SET DEFAULT is applied by the database; TypeORM's onDelete cannot say it.", _INDENT
         )
+    if fk.on_update in ON_DELETE:
+        options.append(f"onUpdate: {ts_string(ON_DELETE[fk.on_update])}")
+    elif fk.on_update == "set_default":
+        lines += line_comment(
+            "ON UPDATE SET DEFAULT is applied by the database; TypeORM's onUpdate cannot say it.", _INDENT
+        )
+    if fk.is_deferrable:
+        options.append(f"deferrable: {ts_string(fk.deferrable_sql.removeprefix('DEFERRABLE '))}")
     parameter = _parameter(target)
     inverse = f"({parameter}) => {parameter}.{relation.inverse}"
     suffix = f", {_options(options)}" if options else ""

@@ -9,10 +9,12 @@ from catalog.choices import (
     IDENTITY_OPTIONS,
     TYPE_FAMILIES,
     DataType,
+    Deferrability,
     EntityKind,
     KeyGeneration,
     MaskingStrategy,
     OnDelete,
+    OnUpdate,
     PIICategory,
     SensitivityLevel,
 )
@@ -195,7 +197,28 @@ class Column(VersionedModel):
         help_text=_("Foreign key: the primary or unique key column this column points at."),
     )
     on_delete = models.CharField(
-        _("on delete"), max_length=20, choices=OnDelete.choices, default=OnDelete.NO_ACTION
+        _("on delete"),
+        max_length=20,
+        choices=OnDelete.choices,
+        default=OnDelete.NO_ACTION,
+        help_text=_("SET NULL needs a nullable column, SET DEFAULT a default value."),
+    )
+    on_update = models.CharField(
+        _("on update"),
+        max_length=20,
+        choices=OnUpdate.choices,
+        default=OnUpdate.NO_ACTION,
+        help_text=_(
+            "What happens to this column when the key it points at changes. SET NULL needs a nullable "
+            "column, SET DEFAULT a default value."
+        ),
+    )
+    deferrable = models.CharField(
+        _("deferrable"),
+        max_length=20,
+        choices=Deferrability.choices,
+        default=Deferrability.NOT_DEFERRABLE,
+        help_text=_("When the foreign key is checked: at each statement, or possibly only at commit."),
     )
 
     class Meta:
@@ -482,15 +505,21 @@ class Column(VersionedModel):
         target = self.references
         if target is None:
             # An import may set the target after this row is checked (it is further down the file).
-            if self.on_delete != OnDelete.NO_ACTION and not getattr(self, "reference_pending", False):
-                yield "on_delete", _("ON DELETE applies to foreign keys only.")
+            if not getattr(self, "reference_pending", False):
+                if self.on_delete != OnDelete.NO_ACTION:
+                    yield "on_delete", _("ON DELETE applies to foreign keys only.")
+                if self.on_update != OnUpdate.NO_ACTION:
+                    yield "on_update", _("ON UPDATE applies to foreign keys only.")
+                if self.deferrable != Deferrability.NOT_DEFERRABLE:
+                    yield "deferrable", _("DEFERRABLE applies to foreign keys only.")
             return
         yield from self._reference_target_errors(target)
-        # SET NULL needs a nullable column, SET DEFAULT a default
-        if self.on_delete == OnDelete.SET_NULL and not self.nullable:
-            yield "on_delete", _("SET NULL needs a nullable column.")
-        if self.on_delete == OnDelete.SET_DEFAULT and not self.default_value:
-            yield "on_delete", _("SET DEFAULT needs a default value.")
+        for field, action in (("on_delete", self.on_delete), ("on_update", self.on_update)):
+            # SET NULL needs a nullable column, SET DEFAULT a default
+            if action == OnDelete.SET_NULL and not self.nullable:
+                yield field, _("SET NULL needs a nullable column.")
+            if action == OnDelete.SET_DEFAULT and not self.default_value:
+                yield field, _("SET DEFAULT needs a default value.")
 
     def _reference_target_errors(self, target: "Column"):
         if self.pk and target.pk == self.pk:

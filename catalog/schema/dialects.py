@@ -51,7 +51,11 @@ class DialectProfile:
     supports_add_constraint: bool = True
     # Whether a primary key or unique constraint may cover a column of unbounded type (text, json, bytea).
     supports_unbounded_keys: bool = True
-    supports_on_delete_restrict: bool = True
+    # Foreign-key actions and checking: RESTRICT (SQL Server lacks it; NO ACTION refuses the same way),
+    # SET DEFAULT (InnoDB refuses a table saying it), DEFERRABLE (MySQL, SQL Server check each statement).
+    supports_restrict_action: bool = True
+    supports_set_default_action: bool = True
+    supports_deferrable: bool = True
     # Comments written inside CREATE TABLE (MySQL) rather than as statements of their own.
     inline_comments: bool = False
     # Whether a comment statement replaces the comment a table or column has (COMMENT ON does; SQL Server's
@@ -217,6 +221,8 @@ MYSQL = DialectProfile(
     sqlglot="mysql",
     max_identifier_bytes=64,
     supports_partial_index=False,
+    supports_set_default_action=False,
+    supports_deferrable=False,
     supports_index_include=False,
     supports_index_method=False,
     supports_unbounded_keys=False,
@@ -264,7 +270,8 @@ SQLSERVER = DialectProfile(
     supports_regex_check=False,
     supports_transactional_ddl=True,
     supports_unbounded_keys=False,
-    supports_on_delete_restrict=False,
+    supports_restrict_action=False,
+    supports_deferrable=False,
     identity_options=frozenset({"start", "increment"}),
     # IDENTITY refuses a given value unless the session sets IDENTITY_INSERT ON: it behaves as ALWAYS.
     identity_modes=frozenset({"always"}),

@@ -33,7 +33,35 @@ _SIMPLE_FIELDS = [
 
 def _reference(table: Table, column: Column) -> tuple | None:
     foreign_key = table.foreign_key_of(column.id)
-    return (foreign_key.target_column_ids, foreign_key.on_delete) if foreign_key else None
+    if foreign_key is None:
+        return None
+    fk = foreign_key
+    return (fk.target_column_ids, fk.on_delete, fk.on_update, fk.deferrable)
+
+
+# What a foreign key does besides pointing, as (position in `_reference`, how a person calls it).
+_REFERENCE_RULES = [(1, "ON DELETE"), (2, "ON UPDATE"), (3, "")]
+
+
+def _words(value: str) -> str:
+    return value.replace("_", " ").upper()
+
+
+def _reference_change(entity: str, name: str, before: tuple | None, after: tuple | None) -> Change:
+    """A foreign key added, dropped, re-pointed, or with other actions or deferrability, said in words."""
+    text = f"{entity}.{name}: foreign key changed"
+    if before and after and before[0] == after[0]:
+        said = [
+            f"{label} {_words(before[at])} → {_words(after[at])}".strip()
+            for at, label in _REFERENCE_RULES
+            if before[at] != after[at]
+        ]
+        text += f" ({'; '.join(said)})"
+    data = {
+        "old": list(before[1:]) if before else None,
+        "new": list(after[1:]) if after else None,
+    }
+    return Change("column_foreign_key", entity, text, name, data)
 
 
 def _column_changes(
@@ -98,8 +126,9 @@ def _column_changes(
         )
     if old.checks != new.checks:
         changes.append(Change("column_checks", entity, f"{entity}.{name}: checks changed", name))
-    if _reference(old_table, old) != _reference(new_table, new):
-        changes.append(Change("column_foreign_key", entity, f"{entity}.{name}: foreign key changed", name))
+    before, after = _reference(old_table, old), _reference(new_table, new)
+    if before != after:
+        changes.append(_reference_change(entity, name, before, after))
     return changes
 
 

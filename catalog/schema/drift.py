@@ -152,12 +152,19 @@ class _TableComparison:
     def foreign_keys(self, table: sa.Table, live: LiveTable) -> None:
         expected = {
             tuple(e.parent.name for e in fk.elements): _reference(
-                fk.elements[0].column.table.name, [e.column.name for e in fk.elements], fk.ondelete
+                fk.elements[0].column.table.name,
+                [e.column.name for e in fk.elements],
+                {
+                    "ondelete": fk.ondelete,
+                    "onupdate": fk.onupdate,
+                    "deferrable": fk.deferrable,
+                    "initially": fk.initially,
+                },
             )
             for fk in table.foreign_key_constraints
         }
         found = {
-            fk.columns: _reference(fk.referred_table, fk.referred_columns, (fk.options or {}).get("ondelete"))
+            fk.columns: _reference(fk.referred_table, fk.referred_columns, fk.options or {})
             for fk in live.foreign_keys
         }
         for columns in sorted(expected.keys() - found.keys()):
@@ -206,8 +213,15 @@ class _TableComparison:
                 self.different(f"index {name}", want, have)
 
 
-def _reference(table: str, columns, on_delete: str | None) -> str:
-    return f"{table}{_key(columns)} ON DELETE {(on_delete or 'NO ACTION').upper()}"
+def _reference(table: str, columns, options: dict) -> str:
+    """A foreign key in words: its target, ON DELETE always, ON UPDATE and DEFERRABLE when not the default."""
+    words = f"{table}{_key(columns)} ON DELETE {(options.get('ondelete') or 'NO ACTION').upper()}"
+    on_update = (options.get("onupdate") or "NO ACTION").upper()
+    if on_update != "NO ACTION":
+        words += f" ON UPDATE {on_update}"
+    if options.get("deferrable"):
+        words += f" DEFERRABLE INITIALLY {(options.get('initially') or 'IMMEDIATE').upper()}"
+    return words
 
 
 @dataclass(frozen=True)

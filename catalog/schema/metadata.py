@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 AUDIT_COLUMNS = ["created_at", "updated_at", "created_by", "updated_by", "version"]
+# Catalog referential action -> SQL, for ON DELETE and ON UPDATE alike.
 ON_DELETE_SQL = {
     "no_action": None,
     "restrict": "RESTRICT",
@@ -403,22 +404,51 @@ def _foreign_keys(tables: SchemaTables, focus: set[str] | None) -> None:
             where = f"{table.name}.{', '.join(names)}"
             if not all(target in tables.columns for target in foreign_key.target_column_ids):
                 raise SchemaError(f"Column '{where}' references a column outside this data store's snapshot.")
-            on_delete = ON_DELETE_SQL[foreign_key.on_delete]
-            if on_delete == "RESTRICT" and not profile.supports_on_delete_restrict:
-                tables.note(
-                    table.id,
-                    f"{where}: {profile.label} has no ON DELETE RESTRICT; NO ACTION refuses the delete "
-                    "the same way.",
-                )
-                on_delete = None
             sa_table.append_constraint(
                 sa.ForeignKeyConstraint(
                     [sa_table.c[name] for name in names],
                     [tables.columns[target][1] for target in foreign_key.target_column_ids],
-                    ondelete=on_delete,
+                    ondelete=_action(tables, table, where, "DELETE", foreign_key.on_delete),
+                    onupdate=_action(tables, table, where, "UPDATE", foreign_key.on_update),
+                    **_deferrability(tables, table, where, foreign_key),
                     name=q(constraint_name(profile, sa_table.name, names, "fk")),
                 )
             )
+
+
+def _action(tables: SchemaTables, table: Table, where: str, event: str, action: str) -> str | None:
+    """The ON DELETE / ON UPDATE clause this dialect can say (None: NO ACTION, the default)."""
+    profile, action_sql = tables.profile, ON_DELETE_SQL[action]
+    if action_sql == "RESTRICT" and not profile.supports_restrict_action:
+        tables.note(
+            table.id,
+            f"{where}: {profile.label} has no ON {event} RESTRICT; NO ACTION refuses the {event.lower()} "
+            "the same way.",
+        )
+        return None
+    if action_sql == "SET DEFAULT" and not profile.supports_set_default_action:
+        # Any other action would change what the key does, and InnoDB refuses a table that says this one.
+        raise SchemaError(
+            f"Column '{where}': {profile.label} (InnoDB) refuses ON {event} SET DEFAULT; choose another "
+            f"ON {event} action for this column, or another dialect."
+        )
+    return action_sql
+
+
+def _deferrability(tables: SchemaTables, table: Table, where: str, foreign_key) -> dict:
+    """DEFERRABLE / INITIALLY DEFERRED where the dialect has them; a note saying what was left out if not."""
+    if not foreign_key.is_deferrable:
+        return {}
+    profile = tables.profile
+    if not profile.supports_deferrable:
+        initially = "INITIALLY DEFERRED" if foreign_key.initially_deferred else "INITIALLY IMMEDIATE"
+        tables.note(
+            table.id,
+            f"{where}: {profile.label} has no DEFERRABLE foreign keys; this one ({initially} in the catalog) "
+            "is checked at each statement.",
+        )
+        return {}
+    return {"deferrable": True, "initially": "DEFERRED" if foreign_key.initially_deferred else "IMMEDIATE"}
 
 
 def _condition_sql(profile: DialectProfile, condition: str) -> str:

@@ -9,7 +9,7 @@ and columns come in a fixed order, and lookups by id are methods, not string key
       Table(id, name, columns, indexes, foreign_keys, partitioning, ...)
         Column(id, name, type: ColumnType, checks: ColumnChecks, ...)
         Index(id, name, keys: (IndexKey, ...), include, ...)
-        ForeignKey(column_ids -> target_table_id.target_column_ids, on_delete)
+        ForeignKey(column_ids -> target_table_id.target_column_ids, on_delete, on_update, deferrable)
         Partitioning(method, column_id)
 
 New kinds of object are additions: a table-level check is one more tuple on Table, a composite or deferrable
@@ -210,6 +210,16 @@ class ForeignKey:
     target_table_id: str | None
     target_column_ids: tuple[str, ...]
     on_delete: str = "no_action"
+    on_update: str = "no_action"
+    deferrable: str = "not_deferrable"  # or initially_immediate, initially_deferred
+
+    @property
+    def is_deferrable(self) -> bool:
+        return self.deferrable != "not_deferrable"
+
+    @property
+    def initially_deferred(self) -> bool:
+        return self.deferrable == "initially_deferred"
 
 
 @dataclass(frozen=True)
@@ -414,7 +424,15 @@ def _model_from(snapshot: dict) -> SchemaModel:
             if column["references_id"]:
                 target = owner.get(column["references_id"])
                 foreign_keys.append(
-                    ForeignKey((column_id,), target, (column["references_id"],), column["on_delete"])
+                    ForeignKey(
+                        (column_id,),
+                        target,
+                        (column["references_id"],),
+                        column["on_delete"],
+                        # Absent from releases older than ON UPDATE and DEFERRABLE (and when at the default).
+                        column.get("on_update", "no_action"),
+                        column.get("deferrable", "not_deferrable"),
+                    )
                 )
         partition = raw["partition_column_id"]
         tables.append(
@@ -477,6 +495,12 @@ def _column_to(table: Table, column: Column) -> dict:
         "masking_strategy": column.masking_strategy,
         "references_id": foreign_key.target_column_ids[0] if foreign_key else None,
         "on_delete": foreign_key.on_delete if foreign_key else "no_action",
+        **(
+            {"on_update": foreign_key.on_update}
+            if foreign_key and foreign_key.on_update != "no_action"
+            else {}
+        ),
+        **({"deferrable": foreign_key.deferrable} if foreign_key and foreign_key.is_deferrable else {}),
         **_generation_to(column.generation),
     }
 

@@ -20,6 +20,7 @@ __all__ = [
     "EMPTY_SNAPSHOT",
     "COLUMN_FIELDS",
     "COLUMN_GENERATION_FIELDS",
+    "COLUMN_OPTIONAL_DEFAULTS",
     "ENTITY_FIELDS",
     "INDEX_FIELDS",
 ]
@@ -47,7 +48,12 @@ COLUMN_FIELDS = [
     "masking_strategy",
     "references_id",
     "on_delete",
+    "on_update",
+    "deferrable",
 ]
+# Foreign-key fields a snapshot holds only when they differ from these defaults, so releases published before
+# they existed read back byte for byte.
+COLUMN_OPTIONAL_DEFAULTS = {"on_update": "no_action", "deferrable": "not_deferrable"}
 
 # Written only when set (see _column), so old releases keep their bytes.
 COLUMN_GENERATION_FIELDS = ["generation", "identity_options"]
@@ -60,6 +66,9 @@ INDEX_FIELDS = ["name", "is_unique", "is_constraint", "method", "condition", "de
 
 def _column(column: Column) -> dict:
     values = {field: getattr(column, field) for field in COLUMN_FIELDS}
+    for field, default in COLUMN_OPTIONAL_DEFAULTS.items():
+        if values[field] == default:
+            del values[field]
     values["references_id"] = str(column.references_id) if column.references_id else None
     # Only when set, so releases published before key generation existed read as unchanged.
     if column.generation:

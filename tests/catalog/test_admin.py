@@ -521,3 +521,38 @@ def test_steward_makes_a_key_an_identity_on_the_column_page_and_sees_refusals_in
     data["generation"] = "serial"
     page = client.post(url, data).content.decode()
     assert "Key generation needs a smallint, integer or bigint column, not varchar." in html.unescape(page)
+
+
+def test_a_steward_sets_on_update_and_deferrable_beside_on_delete_on_the_column_page(
+    client, steward, customer
+):
+    orders = catalog_object_save(obj=Entity(datastore=customer.datastore, name="orders"), user=steward)
+    column = add_column(
+        orders, "customer_id", DataType.BIGINT, steward, references=customer.columns.get(name="id")
+    )
+    url = reverse("admin:catalog_column_change", args=[column.pk])
+    client.force_login(steward)
+    page = client.get(url)
+    content = page.content.decode()
+    assert 'name="on_update"' in content and 'name="deferrable"' in content
+    assert (
+        content.index('name="on_delete"')
+        < content.index('name="on_update"')
+        < content.index('name="deferrable"')
+    )
+
+    refused = {**change_form_data(page), "nullable": "", "on_update": "set_null"}
+    response = client.post(url, refused)
+    assert response.status_code == 200
+    assert "SET NULL needs a nullable column." in response.content.decode()
+
+    data = {**change_form_data(page), "on_update": "cascade", "deferrable": "initially_deferred"}
+    assert client.post(url, data).status_code == 302
+    column.refresh_from_db()
+    assert (column.on_update, column.deferrable) == ("cascade", "initially_deferred")
+    latest = Column.history.filter(id=column.pk).latest("history_date")
+    assert (latest.on_update, latest.deferrable, latest.history_user) == (
+        "cascade",
+        "initially_deferred",
+        steward,
+    )

@@ -72,6 +72,27 @@ def test_columns_may_reference_columns_further_down_the_file(steward, datastore)
     assert Column.history.filter(id=fk.pk).count() == 1
 
 
+def test_columns_import_and_export_on_update_and_deferrable(steward, datastore):
+    run_import("entities", "datastore,name\nshop,orders\nshop,customer\n", steward)
+    header = "datastore,entity,name,data_type,nullable,primary_key_position,references,on_update,deferrable\n"
+    result = run_import(
+        "columns",
+        header + "shop,orders,id,bigint,0,1,,,\n"
+        "shop,orders,customer_id,bigint,1,,customer.id,set_null,initially_deferred\n"
+        "shop,customer,id,bigint,0,1,,,\n",
+        steward,
+    )
+    assert not result_error_lines(result)
+    fk = Column.objects.get(entity__name="orders", name="customer_id")
+    assert (fk.on_update, fk.deferrable) == ("set_null", "initially_deferred")
+    exported = export("columns")
+    assert "on_update" in exported.splitlines()[0] and ",set_null,initially_deferred" in exported
+    result = run_import(
+        "columns", header + "shop,orders,customer_id,bigint,0,,customer.id,set_null,not_deferrable\n", steward
+    )
+    assert result_error_lines(result) == ["Row 1: on_update: SET NULL needs a nullable column."]
+
+
 def test_one_invalid_row_changes_nothing_and_each_error_names_row_field_and_reason(steward, datastore):
     run_import("entities", "datastore,name\nshop,orders\n", steward)
     result = run_import(

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import RestrictedError
 
-from catalog.choices import DataType, OnDelete, PIICategory
+from catalog.choices import DataType, Deferrability, OnDelete, OnUpdate, PIICategory
 from catalog.models import Column, DataStore, Entity, Index, RetentionPolicy
 from catalog.services import catalog_object_save, column_delete, index_columns_set
 from tests.conftest import add_column
@@ -142,6 +142,12 @@ def test_63_byte_name_is_accepted(datastore):
             "identity_options",
             "cycle is true or false",
         ),
+        ({"data_type": DataType.INTEGER, "on_update": OnUpdate.CASCADE}, "on_update", "foreign keys only"),
+        (
+            {"data_type": DataType.INTEGER, "deferrable": Deferrability.INITIALLY_DEFERRED},
+            "deferrable",
+            "foreign keys only",
+        ),
     ],
 )
 def test_column_rules_report_the_field_and_reason(customer, fields, field, reason):
@@ -245,6 +251,29 @@ def test_set_null_needs_a_nullable_column(customer, steward):
         )
     )
     assert "nullable" in " ".join(errors["on_delete"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"nullable": False, "on_update": OnUpdate.SET_NULL}, "SET NULL needs a nullable column."),
+        ({"nullable": True, "on_update": OnUpdate.SET_DEFAULT}, "SET DEFAULT needs a default value."),
+    ],
+)
+def test_on_update_set_null_and_set_default_need_what_on_delete_needs(customer, steward, fields, reason):
+    orders = catalog_object_save(obj=Entity(datastore=customer.datastore, name="orders"), user=steward)
+    column = Column(
+        entity=orders,
+        name="customer_id",
+        data_type=DataType.BIGINT,
+        references=customer.columns.get(name="id"),
+        **fields,
+    )
+    errors = errors_of(column)
+    assert errors == {"on_update": [reason]}
+    column.on_update, column.nullable, column.default_value = fields["on_update"], True, "0"
+    column.deferrable = Deferrability.INITIALLY_DEFERRED
+    column.full_clean()
 
 
 def test_a_column_of_a_composite_primary_key_is_not_a_foreign_key_target(customer, steward):

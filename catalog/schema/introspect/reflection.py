@@ -77,6 +77,11 @@ class LiveForeignKey:
         """ON DELETE in upper case (CASCADE, SET NULL ...); None when the database says none."""
         return ((self.options or {}).get("ondelete") or "").upper() or None
 
+    @property
+    def on_update(self) -> str | None:
+        """ON UPDATE in upper case; None when the database says none."""
+        return ((self.options or {}).get("onupdate") or "").upper() or None
+
 
 @dataclass(frozen=True)
 class LiveUniqueConstraint:

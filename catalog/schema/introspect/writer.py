@@ -17,7 +17,16 @@ from django.db import transaction
 from django.db.models import Prefetch
 from simple_history.utils import bulk_create_with_history
 
-from catalog.choices import TYPE_FAMILIES, DataType, IndexMethod, KeyGeneration, OnDelete, SortOrder
+from catalog.choices import (
+    TYPE_FAMILIES,
+    DataType,
+    Deferrability,
+    IndexMethod,
+    KeyGeneration,
+    OnDelete,
+    OnUpdate,
+    SortOrder,
+)
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_type, parse_literal
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
 from catalog.schema.dialects import DialectProfile, profile_for
@@ -111,6 +120,31 @@ class _ForeignKey:
     table: str
     column: str
     on_delete: str
+    on_update: str = OnUpdate.NO_ACTION
+    deferrable: str = Deferrability.NOT_DEFERRABLE
+
+    @property
+    def actions(self) -> dict:
+        """The column fields that say what the key does besides pointing: ON DELETE, ON UPDATE, DEFERRABLE."""
+        return {"on_delete": self.on_delete, "on_update": self.on_update, "deferrable": self.deferrable}
+
+
+# A column without a foreign key: every action field at its default.
+_NO_ACTIONS = {
+    "on_delete": OnDelete.NO_ACTION,
+    "on_update": OnUpdate.NO_ACTION,
+    "deferrable": Deferrability.NOT_DEFERRABLE,
+}
+
+
+def _set_reference(column: Column, referenced: Column | None, actions: dict) -> None:
+    column.references = referenced
+    for name, value in actions.items():
+        setattr(column, name, value)
+
+
+def _actions_of(column: Column) -> dict:
+    return {name: getattr(column, name) for name in _NO_ACTIONS}
 
 
 @dataclass
@@ -142,6 +176,8 @@ ON_DELETE_CHOICES = {
     "SET DEFAULT": OnDelete.SET_DEFAULT,
 }
 FOREIGN_KEY_DEFAULT_OPTIONS = (None, False, "NO ACTION", "SIMPLE")
+# What the catalog reads of a foreign key's options; anything else not at its default is reported.
+FOREIGN_KEY_READ_OPTIONS = {"ondelete", "onupdate", "deferrable", "initially"}
 CHECK_FIELD_DEFAULTS = {
     "min_value": "",
     "max_value": "",
@@ -365,23 +401,39 @@ class _TablePlanner:
         for fk in table.foreign_keys:
             constrained, referred = fk.columns, fk.referred_columns
             item = f"foreign key ({', '.join(constrained)}) -> {fk.referred_table}({', '.join(referred)})"
-            options, on_delete = fk.options or {}, fk.on_delete
+            options, on_delete, on_update = fk.options or {}, fk.on_delete, fk.on_update
             extra = {
-                k: v for k, v in options.items() if k != "ondelete" and v not in FOREIGN_KEY_DEFAULT_OPTIONS
+                k: v
+                for k, v in options.items()
+                if k not in FOREIGN_KEY_READ_OPTIONS and v not in FOREIGN_KEY_DEFAULT_OPTIONS
             }
             if len(constrained) != 1:
                 self.skip(table.name, item, "the catalog has single-column foreign keys only")
             elif fk.referred_schema not in (None, self.report.schema):
                 self.skip(table.name, item, f"it points into schema {fk.referred_schema}, another data store")
-            elif on_delete not in ON_DELETE_CHOICES or extra:
+            elif on_delete not in ON_DELETE_CHOICES or on_update not in ON_DELETE_CHOICES or extra:
                 self.skip(table.name, item, f"the catalog has no equivalent of {options}")
             elif constrained[0] in columns:
                 targets[constrained[0]] = _ForeignKey(
-                    fk.referred_table, referred[0], ON_DELETE_CHOICES[on_delete]
+                    fk.referred_table,
+                    referred[0],
+                    ON_DELETE_CHOICES[on_delete],
+                    ON_DELETE_CHOICES[on_update],
+                    _deferrability(fk),
                 )
             else:
                 self.skip(table.name, item, f"column {constrained[0]} is not imported")
         return targets
+
+
+def _deferrability(fk) -> str:
+    """DEFERRABLE / INITIALLY as reflected, as the catalog's one choice."""
+    options = fk.options or {}
+    if not options.get("deferrable"):
+        return Deferrability.NOT_DEFERRABLE
+    if (options.get("initially") or "").upper() == "DEFERRED":
+        return Deferrability.INITIALLY_DEFERRED
+    return Deferrability.INITIALLY_IMMEDIATE
 
 
 class _CatalogWriter:
@@ -516,8 +568,8 @@ class _CatalogWriter:
             return {}
         current = column.references
         if target and (current.entity.name, current.name) == (target.table, target.column):
-            return {"on_delete": target.on_delete}
-        return {"references_id": None, "on_delete": OnDelete.NO_ACTION}
+            return target.actions
+        return {"references_id": None, **_NO_ACTIONS}
 
     def _validate_new_column(self, plan: _TablePlan, column: Column) -> None:
         """Validate a new column as the catalog would, with its foreign key if the target is known now; a
@@ -527,13 +579,13 @@ class _CatalogWriter:
         if referenced is not None:
             if target.table in self.key_sizes:
                 referenced.known_primary_key_size = self.key_sizes[target.table]
-            column.references, column.on_delete = referenced, target.on_delete
+            _set_reference(column, referenced, target.actions)
         try:
             column.full_clean(
                 exclude=["entity", "references"], validate_unique=False, validate_constraints=False
             )
         except ValidationError as exc:
-            if referenced is None or not set(exc.error_dict) <= {"references", "on_delete"}:
+            if referenced is None or not set(exc.error_dict) <= {"references", *_NO_ACTIONS}:
                 raise self.refusal(column, plan.table.name, exc) from None
             self.skip(
                 plan.table.name,
@@ -541,7 +593,7 @@ class _CatalogWriter:
                 _reason(exc),
             )
             self.refused_references.add((plan.table.name, column.name))
-            column.references, column.on_delete = None, OnDelete.NO_ACTION
+            _set_reference(column, None, _NO_ACTIONS)
 
     def _insert_columns(self, pending: list[Column]) -> None:
         """Insert new columns in rounds: those whose foreign-key target has an id first."""
@@ -550,7 +602,7 @@ class _CatalogWriter:
             if not ready:
                 # New columns pointing at each other in a cycle: their references follow in write_references
                 for column in pending:
-                    column.references, column.on_delete = None, OnDelete.NO_ACTION
+                    _set_reference(column, None, _NO_ACTIONS)
                 ready = pending
             self.create(Column, ready, kind="columns")
             inserted = {id(c) for c in ready}
@@ -567,18 +619,20 @@ class _CatalogWriter:
                 item = f"foreign key ({name}) -> {target.table}({target.column})"
                 if referenced is None:
                     self.skip(plan.table.name, item, f"{target.table}.{target.column} is not in the catalog")
-                elif (column.references_id, column.on_delete) != (referenced.pk, target.on_delete):
-                    self._give_reference(plan.table.name, item, column, referenced, target.on_delete)
+                elif (column.references_id, _actions_of(column)) != (referenced.pk, target.actions):
+                    self._give_reference(plan.table.name, item, column, referenced, target.actions)
 
     def _give_reference(
-        self, table: str, item: str, column: Column, referenced: Column, on_delete: str
+        self, table: str, item: str, column: Column, referenced: Column, actions: dict
     ) -> None:
-        previous = (column.references_id, column.on_delete)
-        column.references, column.on_delete = referenced, on_delete
+        previous = (column.references_id, _actions_of(column))
+        _set_reference(column, referenced, actions)
         try:
             self.save(column, kind="columns")
         except ValidationError as exc:
-            column.references_id, column.on_delete = previous
+            column.references_id = previous[0]
+            for name, value in previous[1].items():
+                setattr(column, name, value)
             self.skip(table, item, _reason(exc))
 
     def write_partitions(self, plans: list[_TablePlan]) -> None:

@@ -11,13 +11,13 @@ from catalog.schema.snapshot import snapshot_build
 from tests.catalog.schema.conftest import run_sql, scratch_database, target_store  # noqa: F401
 
 # Names that are reserved words in Python, Java, C# or TypeScript, a composite key, a self-reference,
-# checks, a partial index and comments: what a generator must get right.
+# checks, a partial index, comments, ON UPDATE actions and deferrable keys: what a generator must get right.
 REAL_SCHEMA = """
 CREATE SCHEMA app;
 CREATE TABLE app.department (
     id integer PRIMARY KEY,
     name varchar(80) NOT NULL UNIQUE,
-    parent_id integer REFERENCES app.department(id) ON DELETE SET NULL
+    parent_id integer REFERENCES app.department(id) ON DELETE SET NULL ON UPDATE SET NULL DEFERRABLE
 );
 COMMENT ON TABLE app.department IS 'Organisational units';
 CREATE TABLE app.employee (
@@ -35,7 +35,8 @@ COMMENT ON COLUMN app.employee.salary IS 'Gross yearly salary';
 CREATE UNIQUE INDEX employee_email_idx ON app.employee (email);
 CREATE INDEX employee_recent_idx ON app.employee (hired_on DESC) WHERE "import" = false;
 CREATE TABLE app.assignment (
-    employee_id bigint NOT NULL REFERENCES app.employee(id) ON DELETE CASCADE,
+    employee_id bigint NOT NULL REFERENCES app.employee(id)
+        ON UPDATE CASCADE ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     project_code char(6) NOT NULL,
     hours smallint NOT NULL CHECK (hours <= 60),
     PRIMARY KEY (employee_id, project_code)

@@ -157,7 +157,10 @@ def _assert_column_rules(column, rules, foreign_keys):
     for fk in foreign_keys:
         if fk.column is column:
             target = f"{fk.target_entity.name}.{fk.target_column.name}"
-            assert f"References {target} (ON DELETE {ON_DELETE[fk.on_delete]})" in description, where
+            rules = f"ON DELETE {ON_DELETE[fk.on_delete]}"
+            rules += f", ON UPDATE {ON_DELETE[fk.on_update]}" if fk.on_update != "no_action" else ""
+            rules += f", {fk.deferrable_sql}" if fk.is_deferrable else ""
+            assert f"References {target} ({rules})" in description, where
     if column.description:
         assert description.startswith(column.description), where
 
@@ -190,10 +193,17 @@ def test_descriptions_carry_pii_references_both_ways_and_defaults(demo_snapshot,
     )
     department = hr.schema("department")
     assert (
-        "References department.id (ON DELETE SET NULL)"
+        "References department.id (ON DELETE SET NULL, ON UPDATE SET NULL, DEFERRABLE INITIALLY IMMEDIATE)"
         in department["properties"]["parent_id"]["description"]
     )
-    assert "Referenced by department.parent_id (ON DELETE SET NULL)" in department["description"]
+    assert (
+        "Referenced by department.parent_id (ON DELETE SET NULL, ON UPDATE SET NULL, DEFERRABLE INITIALLY "
+        "IMMEDIATE)" in department["description"]
+    )
+    assert (
+        "(ON DELETE CASCADE, ON UPDATE CASCADE, DEFERRABLE INITIALLY DEFERRED)"
+        in (hr.schema("assignment")["properties"]["employee_id"]["description"])
+    )
     assert hr.schema("employee")["properties"]["salary"]["description"].startswith("Gross yearly salary.")
 
 

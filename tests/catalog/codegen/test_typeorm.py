@@ -256,8 +256,12 @@ def test_self_reference_and_descriptions_of_the_introspected_catalog(hr_model):
 
     assert "/**\n * Organisational units\n *\n * Table app.department.\n */\n@Entity(" in department
     assert (
-        '@ManyToOne(() => Department, (department) => department.inverseParent, { onDelete: "SET NULL" })'
-        in (department)
+        '@ManyToOne(() => Department, (department) => department.inverseParent, { onDelete: "SET NULL", '
+        'onUpdate: "SET NULL", deferrable: "INITIALLY IMMEDIATE" })' in (department)
+    )
+    assert (
+        '{ nullable: false, onDelete: "CASCADE", onUpdate: "CASCADE", deferrable: "INITIALLY DEFERRED" })'
+        in files[f"{ENTITIES}/assignment.entity.ts"]
     )
     assert (
         "@OneToMany(() => Department, (department) => department.parent)\n  inverseParent!: Department[];"

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0016_schemaapply_run_lifecycle"),
+        ("catalog", "0017_column_on_update_deferrable"),
     ]
 
     operations = [
