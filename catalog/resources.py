@@ -18,7 +18,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from catalog.guarded_fields import guarded_fields
 from catalog.models import Column, DataStore, Domain, Entity, Index, Regulation, RetentionPolicy
-from catalog.schema.snapshot import COLUMN_FIELDS
+from catalog.schema.snapshot import COLUMN_FIELDS, COLUMN_GENERATION_FIELDS
 from catalog.services import index_columns_parse, index_columns_set, index_columns_spec
 from core.exports import formula_unescaped, spreadsheet_cell
 
@@ -68,6 +68,26 @@ class ValueListWidget(widgets.Widget):
 
     def render(self, value, obj=None, **kwargs):
         return json.dumps(value) if value else ""
+
+
+class OptionsWidget(widgets.Widget):
+    """Options as a JSON object, e.g. {"start": 100, "increment": 5}; empty means none."""
+
+    def clean(self, value, row=None, **kwargs):
+        if value in (None, ""):
+            return {}
+        if isinstance(value, dict):
+            return value
+        try:
+            parsed = json.loads(value)
+        except (TypeError, ValueError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ValueError(f'Write the options as a JSON object such as {{"start": 100}}, not {value!r}.')
+        return parsed
+
+    def render(self, value, obj=None, **kwargs):
+        return json.dumps(value, sort_keys=True) if value else ""
 
 
 class StrictBooleanWidget(widgets.BooleanWidget):
@@ -425,6 +445,7 @@ class ColumnResource(EntityRowsResource):
 
     references = fields.Field("references", "references")
     allowed_values = fields.Field("allowed_values", "allowed_values", widget=ValueListWidget())
+    identity_options = fields.Field("identity_options", "identity_options", widget=OptionsWidget())
     partition_key = fields.Field(column_name="partition_key", readonly=True, widget=StrictBooleanWidget())
 
     class Meta(CatalogResource.Meta):
@@ -438,6 +459,7 @@ class ColumnResource(EntityRowsResource):
             "datastore",
             "entity",
             *(name.removesuffix("_id") for name in COLUMN_FIELDS),
+            *COLUMN_GENERATION_FIELDS,
             "partition_key",
         ]
 

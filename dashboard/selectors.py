@@ -47,7 +47,7 @@ from catalog.models import (
     SchemaRelease,
     StorageSample,
 )
-from catalog.schema.snapshot import COLUMN_FIELDS, ENTITY_FIELDS, INDEX_FIELDS
+from catalog.schema.snapshot import COLUMN_FIELDS, COLUMN_GENERATION_FIELDS, ENTITY_FIELDS, INDEX_FIELDS
 from core.choices import RunStatus
 from pipelines.models import ACTIVE, PipelineRun
 from quality.choices import ResultStatus
@@ -504,7 +504,7 @@ BEFORE_ANY_RELEASE = datetime(1970, 1, 1, tzinfo=UTC)
 # a domain or a legal hold is no schema change and waits for no release.
 RELEASED = [
     (Entity, None, "datastore_id", ENTITY_FIELDS),
-    (Column, Entity, "entity_id", COLUMN_FIELDS),
+    (Column, Entity, "entity_id", COLUMN_FIELDS + COLUMN_GENERATION_FIELDS),
     (Index, Entity, "entity_id", INDEX_FIELDS),
     (IndexColumn, Index, "index_id", ["index_id", "column_id", "position", "order", "included"]),
 ]

@@ -8,6 +8,7 @@ import codecs
 
 from croniter import croniter
 
+from catalog.choices import KeyGeneration
 from catalog.schema.metadata import AUDIT_COLUMNS
 from core.masking import load_masking, masking_conflict
 from core.sql_gate import SqlRefused
@@ -17,6 +18,7 @@ from pipelines.transforms import MASKING_STEPS
 __all__ = [
     "pipeline_config_errors",
     "pipeline_mapping_errors",
+    "generated_always_error",
     "source_fields_check",
     "unique_keys",
 ]
@@ -192,6 +194,16 @@ def pipeline_mapping_errors(pipeline, mappings) -> dict[str, str]:
     return dict(_mapping_errors(pipeline, list(mappings), columns, list(key), pipeline.load_mode))
 
 
+def generated_always_error(column) -> str | None:
+    """Why a load may not write a column: the database refuses a value for GENERATED ALWAYS."""
+    if column.generation != KeyGeneration.ALWAYS:
+        return None
+    return (
+        f"{column.name} is GENERATED ALWAYS AS IDENTITY: the database refuses a given value, so the load "
+        "would fail. Leave it unmapped and the database generates it."
+    )
+
+
 def _mapping_errors(pipeline, mappings: list, columns: dict, key: list[str], mode: str) -> dict[str, str]:
     from pipelines.load import SCD2_COLUMNS
 
@@ -208,6 +220,7 @@ def _mapping_errors(pipeline, mappings: list, columns: dict, key: list[str], mod
         for name, column in columns.items()
         if not column.nullable
         and not column.default_value
+        and not column.generation  # the database generates serial and identity columns
         and name not in mapped
         and name not in generated
         and name not in {a[0] if isinstance(a, tuple) else a for a in AUDIT_COLUMNS}
@@ -225,6 +238,9 @@ def _mapping_errors(pipeline, mappings: list, columns: dict, key: list[str], mod
                 f"Map the watermark field '{pipeline.watermark_field}' to a column, so its type is known."
             )
     for mapping in mappings:
+        refusal = generated_always_error(mapping.column)
+        if refusal:
+            errors["mappings"] = refusal
         explicit = any(
             isinstance(step, dict) and step.get("op") in MASKING_STEPS for step in mapping.steps or []
         )

@@ -191,6 +191,7 @@ class FieldMapping(VersionedModel):
         return "∅" if self.constant is None else repr(self.constant)
 
     def clean(self):
+        from pipelines.config import generated_always_error
         from pipelines.transforms import steps_normalize
 
         errors = {}
@@ -204,6 +205,8 @@ class FieldMapping(VersionedModel):
             errors["steps"] = str(exc)
         if self.pipeline_id and self.column_id and self.column.entity_id != self.pipeline.target_id:
             errors["column"] = _("The column must belong to the pipeline's target entity.")
+        elif self.column_id and generated_always_error(self.column):
+            errors["column"] = generated_always_error(self.column)
         if errors:
             raise ValidationError(errors)
 

@@ -17,6 +17,8 @@ def _form_data(form, data: dict) -> None:
             value = ""
         elif isinstance(widget, forms.SelectMultiple):
             value = [str(v) for v in value]
+        elif isinstance(bound_field.field, forms.JSONField):
+            pass  # value() has prepared it already; preparing JSON twice would quote it as a string
         else:
             value = bound_field.field.prepare_value(value)
         data[bound_field.html_name] = value

@@ -424,6 +424,7 @@ class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
         "masking_strategy",
         "nullable",
         "is_unique",
+        "generation",
     ]
     list_select_related = ["entity__datastore", "references__entity"]
     search_fields = ["name", "entity__name", "description"]
@@ -443,6 +444,7 @@ class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
                 ]
             },
         ),
+        ("Key generation", {"fields": ["generation", "identity_options"]}),
         ("Checks", {"fields": ["min_value", "max_value", "min_length", "pattern", "allowed_values"]}),
         ("Personal data", {"fields": ["pii_category", "masking_strategy"]}),
     ]
@@ -465,9 +467,10 @@ class ColumnAdmin(LineageMixin, PartialEditMixin, CatalogModelAdmin):
 
     @admin.display(description="keys", ordering="primary_key_position")
     def keys(self, obj):
-        """'PK 1', 'unique', 'NOT NULL', or '—' for a nullable column that is no key."""
+        """'PK 1', 'unique', 'identity', 'NOT NULL', or '—' for a nullable column that is no key."""
         roles = [f"PK {obj.primary_key_position}"] if obj.primary_key_position is not None else []
         roles += ["unique"] if obj.is_unique else []
+        roles += [obj.get_generation_display()] if obj.generation else []
         roles += ["NOT NULL"] if not obj.nullable and obj.primary_key_position is None else []
         return ", ".join(roles) or "—"
 

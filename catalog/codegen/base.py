@@ -5,12 +5,13 @@ from dataclasses import dataclass, field
 
 from catalog.exceptions import CatalogError
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS
-from catalog.schema.model import Column, SchemaModel, Table, schema_model_of
+from catalog.schema.model import Column, Generation, SchemaModel, Table, schema_model_of
 
 __all__ = [
     "CodegenError",
     "GeneratedFile",
     "CodeColumn",
+    "generation_label",
     "CodeIndex",
     "CodeForeignKey",
     "CodeEntity",
@@ -71,6 +72,7 @@ class CodeColumn:
     masking_strategy: str
     references_id: str | None
     on_delete: str
+    generation: Generation | None = None  # serial or identity: the database fills the column on insert
 
     @property
     def default_is_function(self) -> bool:
@@ -262,7 +264,20 @@ def _code_column(table: Table, column: Column) -> CodeColumn:
         masking_strategy=column.masking_strategy,
         references_id=foreign_key.target_column_ids[0] if foreign_key else None,
         on_delete=foreign_key.on_delete if foreign_key else "no_action",
+        generation=column.generation,
     )
+
+
+def generation_label(column: CodeColumn) -> str:
+    """How a note names a column's key generation: serial, identity GENERATED ALWAYS (start 100)."""
+    generation = column.generation
+    if generation is None:
+        return "none"
+    if not generation.is_identity:
+        return "serial"
+    mode = "ALWAYS" if generation.is_always else "BY DEFAULT"
+    options = ", ".join(f"{name} {value}" for name, value in generation.options)
+    return f"identity GENERATED {mode}" + (f" ({options})" if options else "")
 
 
 def words(name: str) -> list[str]:

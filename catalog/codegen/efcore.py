@@ -34,6 +34,7 @@ from catalog.codegen.base import (
     CodegenError,
     CodeModel,
     GeneratedFile,
+    generation_label,
     names_unique,
     pascal_case,
 )
@@ -562,6 +563,8 @@ def _default_calls(plan: _Plan, entity_plan: EntityPlan, column: CodeColumn) -> 
     key = entity_plan.key
     if column is entity_plan.generated_key:
         return ["ValueGeneratedOnAdd()"]
+    if column.generation is not None:
+        return _generation_calls(plan, entity_plan, column)
     text = column.default_value.strip()
     if not text:
         # EF would make a lone integer or Guid key database- or client-generated; the catalog's is not.
@@ -587,6 +590,46 @@ def _default_calls(plan: _Plan, entity_plan: EntityPlan, column: CodeColumn) -> 
 
 
 _GENERATED_BY_EF = {"smallint", "integer", "bigint", "uuid"}
+
+# Npgsql's words for each key generation, where the provider has serials and both identity kinds.
+_NPGSQL_GENERATION = {
+    "serial": "UseSerialColumn()",
+    "always": "UseIdentityAlwaysColumn()",
+    "by_default": "UseIdentityByDefaultColumn()",
+}
+_NPGSQL_IDENTITY_OPTIONS = {
+    "start": "startValue",
+    "increment": "incrementBy",
+    "minvalue": "minValue",
+    "maxvalue": "maxValue",
+    "cycle": "cyclic",
+    "cache": "numbersToCache",
+}
+
+
+def _csharp_number_or_flag(value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(int(value))
+
+
+def _generation_calls(plan: _Plan, entity_plan: EntityPlan, column: CodeColumn) -> list[str]:
+    """ValueGeneratedOnAdd(), with Npgsql's serial or identity kind and sequence options on PostgreSQL; a
+    note elsewhere for what the provider's own identity does not say."""
+    calls = ["ValueGeneratedOnAdd()"]
+    generation = column.generation
+    if plan.profile.serial_types:
+        calls.append(_NPGSQL_GENERATION[generation.kind])
+        if generation.options:
+            options = ", ".join(
+                f"{_NPGSQL_IDENTITY_OPTIONS[name]}: {_csharp_number_or_flag(value)}"
+                for name, value in generation.options
+            )
+            calls.append(f"HasIdentityOptions({options})")
+    elif generation.is_always or generation.options:
+        entity_plan.notes.append(
+            f"{entity_plan.entity.name}.{column.name}: {generation_label(column)} in Custodian's DDL; "
+            f"the {plan.profile.label} provider's identity column does not say it."
+        )
+    return calls
 
 
 def _relationship(plan: _Plan, entity_plan: EntityPlan, relationship: Relation) -> str:

@@ -35,6 +35,7 @@ from catalog.codegen.base import (
     GeneratedFile,
     camel_case,
     generated_notice,
+    generation_label,
     pascal_case,
 )
 from catalog.codegen.ddl import column_type, condition_sql, line_comment, qualified
@@ -470,9 +471,11 @@ def _key_members(plan: _Plan, entity_plan: _EntityPlan, imports: _Imports) -> li
     imports.jpa("Id")
     column = entity_plan.key[0]
     extra = []
-    if column is entity_plan.generated_key:
+    if column is entity_plan.generated_key or column.generation is not None:
         imports.jpa("GeneratedValue", "GenerationType")
         extra = [f"{_INDENT}@GeneratedValue(strategy = GenerationType.IDENTITY)"]
+        if column.generation is not None and (column.generation.is_always or column.generation.options):
+            extra = _comment(f"{generation_label(column)} in Custodian's DDL.", _INDENT) + extra
     return _column_field(plan, entity_plan, column, imports, annotations=[f"{_INDENT}@Id", *extra])
 
 
@@ -492,6 +495,8 @@ def _column_field(
         )
     if column.data_type in TYPE_NOTES:
         lines += _comment(TYPE_NOTES[column.data_type], _INDENT)
+    if column.generation is not None and not entity_plan.is_key(column):
+        lines += _comment(f"{generation_label(column)}: the database fills it; read-only here.", _INDENT)
     # Audit columns are written by the database or by JPA itself, never from an initial value.
     initializer, default_note = ("", "") if entity_plan.is_audit(column) else _initializer(column, java_type)
     if default_note:
@@ -512,7 +517,10 @@ def _column_field(
 
 
 def _is_database_kept(plan: _Plan, entity_plan: _EntityPlan, column: CodeColumn) -> bool:
-    """created_at always, updated_at where the DDL adds a trigger: the database writes them."""
+    """created_at always, updated_at where the DDL adds a trigger, a generated column outside the key
+    (JPA generates only an @Id): the database writes them."""
+    if column.generation is not None and not entity_plan.is_key(column):
+        return True
     if not entity_plan.is_audit(column):
         return False
     return column.name == "created_at" or (column.name == "updated_at" and plan.profile.supports_triggers)

@@ -43,6 +43,7 @@ from catalog.codegen.base import (
     CodeModel,
     GeneratedFile,
     audit_columns,
+    generation_label,
     names_unique,
 )
 from catalog.codegen.ddl import profile_of
@@ -224,6 +225,11 @@ class _Collection:
         self._strings(column, rules, notes)
         self._range(column, rules, notes)
         self._default_and_reference(column, notes)
+        if column.generation is not None:
+            notes.append(
+                f"Key generation ({generation_label(column)}) does not apply to MongoDB: the application "
+                "gives the value"
+            )
         text = _sentences([column.description, column.pii_label if column.is_pii else "", *notes])
         return {"bsonType": rules.pop("bsonType"), **({"description": text} if text else {}), **rules}
 

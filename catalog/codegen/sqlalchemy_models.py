@@ -195,7 +195,8 @@ def _header(module: _Module) -> str:
     for source in sorted(m for m in module.imports if m != "typing"):
         names = sorted(module.imports[source], key=import_order)
         line = f"from {source} import {', '.join(names)}"
-        if len(line) > 110:
+        # Wrapped where isort (and ruff's I rules at their default line length of 88) wraps it.
+        if len(line) > 88:
             line = f"from {source} import (\n" + "".join(f"    {name},\n" for name in names) + ")"
         lines.append(line)
     return "\n".join(line for index, line in enumerate(lines) if line or lines[index - 1]).strip("\n")
@@ -324,6 +325,25 @@ def _foreign_key_source(module: _Module, entity: CodeEntity, column: CodeColumn)
     return f"ForeignKey({', '.join(args)})"
 
 
+def _generation_source(module: _Module, entity: CodeEntity, column: CodeColumn) -> tuple[list[str], str]:
+    """(Identity(...) for an identity column, a note where SQLAlchemy cannot say the generation)."""
+    generation = column.generation
+    if generation is None:
+        return [], ""
+    if generation.is_identity:
+        module.use("sqlalchemy", "Identity")
+        options = [f"always={generation.is_always}"] + [
+            f"{name}={value!r}" for name, value in generation.options
+        ]
+        return [f"Identity({', '.join(options)})"], ""
+    if len(entity.primary_key) == 1 and column.primary_key_position:
+        return [], ""
+    return [], (
+        "a serial column; SQLAlchemy makes SERIAL only for a table's single integer primary key, so its "
+        "sequence comes from Custodian's DDL."
+    )
+
+
 def _column_lines(module: _Module, entity: CodeEntity, column: CodeColumn) -> list[str]:
     attribute = module.names.attributes[entity.name][column.name]
     lines = []
@@ -336,10 +356,19 @@ def _column_lines(module: _Module, entity: CodeEntity, column: CodeColumn) -> li
         lines.append(
             "    # A foreign key to an entity outside this selection: the column is kept, not the key."
         )
+    generation_args, generation_note = _generation_source(module, entity, column)
+    args += generation_args
+    if generation_note:
+        lines += comment_lines(f"{column.name}: {generation_note}", "    ")
     if column.primary_key_position:
         args.append("primary_key=True")
-        if len(entity.primary_key) == 1 and TYPE_FAMILIES[DataType(column.data_type)] == "integer":
-            args.append("autoincrement=False")  # the catalog's keys have no sequence behind them
+        sole_integer_key = (
+            len(entity.primary_key) == 1 and TYPE_FAMILIES[DataType(column.data_type)] == "integer"
+        )
+        if column.generation is None and sole_integer_key:
+            args.append("autoincrement=False")  # no sequence behind this key
+        elif column.generation is not None and not column.generation.is_identity and sole_integer_key:
+            args.append("autoincrement=True")  # SQLAlchemy's SERIAL
     default, note = _server_default(module, column)
     if default:
         args.append(f"server_default={default}")

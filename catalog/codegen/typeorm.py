@@ -38,6 +38,7 @@ from catalog.codegen.base import (
     GeneratedFile,
     camel_case,
     generated_notice,
+    generation_label,
     pascal_case,
 )
 from catalog.codegen.ddl import column_type, condition_sql, line_comment, qualified
@@ -384,6 +385,11 @@ def _column_property(
     if _is_generated_uuid(column):
         imports.use("Generated")
         decorators.append('@Generated("uuid")')
+    elif column.generation is not None and entity_plan.key != [column]:
+        imports.use("Generated")
+        decorators.append(
+            '@Generated("identity")' if column.generation.is_identity else '@Generated("increment")'
+        )
     if column.is_pii:
         imports.modules.setdefault("./pii", set()).add("Pii")
         decorators.insert(0, f"@Pii({ts_string(column.pii_category)}, {ts_string(column.masking_strategy)})")
@@ -411,6 +417,8 @@ def _column_options(
     if column.nullable and not entity_plan.is_key(column):
         options.append("nullable: true")
     notes = []
+    if column.generation is not None and column.generation.options:
+        notes.append(f"{generation_label(column)}: the sequence options come from Custodian's DDL only.")
     if not _is_generated_uuid(column):
         default, note = _default(plan, column)
         options += [f"default: {default}"] if default else []
@@ -430,6 +438,15 @@ def _column_decorator(plan, entity_plan: _EntityPlan, column: CodeColumn, import
     if column is entity_plan.generated_key:
         imports.use("PrimaryGeneratedColumn")
         return f"@PrimaryGeneratedColumn({_options(options)})"
+    if column.generation is not None and entity_plan.key == [column]:
+        imports.use("PrimaryGeneratedColumn")
+        name = constraint_name(plan.profile, entity_plan.entity.name, [column.name], "pk")
+        options = [*options, f"primaryKeyConstraintName: {ts_string(name)}"]
+        if not column.generation.is_identity:
+            return f'@PrimaryGeneratedColumn("increment", {_options(options)})'
+        mode = "ALWAYS" if column.generation.is_always else "BY DEFAULT"
+        options.append(f"generatedIdentity: {ts_string(mode)}")
+        return f'@PrimaryGeneratedColumn("identity", {_options(options)})'
     if entity_plan.is_key(column):
         imports.use("PrimaryColumn")
         key = [c.name for c in entity_plan.key]

@@ -6,10 +6,12 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from catalog.choices import (
+    IDENTITY_OPTIONS,
     TYPE_FAMILIES,
     DataType,
     Deferrability,
     EntityKind,
+    KeyGeneration,
     MaskingStrategy,
     OnDelete,
     OnUpdate,
@@ -20,11 +22,20 @@ from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_
 from catalog.models.base import VersionedModel
 from catalog.validators import DESCRIPTION_MAX_LENGTH, text_limit, validate_identifier, validate_regex
 
-__all__ = ["Entity", "Column"]
+__all__ = ["Entity", "Column", "identity_options_kept"]
 
 MAX_VARCHAR_LENGTH = 10_485_760  # PostgreSQL's limit for varchar(n)
 MAX_NUMERIC_PRECISION = 1000
 PARTITION_FAMILIES = {"date", "timestamp", "integer"}
+
+
+def identity_options_kept(options: dict) -> dict:
+    """The sequence options that differ from their defaults, in a fixed order."""
+    return {
+        name: options[name]
+        for name in IDENTITY_OPTIONS
+        if name in options and options[name] is not None and options[name] != IDENTITY_OPTIONS[name]
+    } | {name: value for name, value in options.items() if name not in IDENTITY_OPTIONS}
 
 
 class Entity(VersionedModel):
@@ -131,6 +142,26 @@ class Column(VersionedModel):
         help_text=_("A literal (42, 'text', true, 2024-01-31) or one of: %(functions)s.")
         % {"functions": ", ".join(ALLOWED_DEFAULT_FUNCTIONS)},
     )
+    generation = models.CharField(
+        _("key generation"),
+        max_length=20,
+        choices=KeyGeneration.choices,
+        default=KeyGeneration.NONE,
+        blank=True,
+        help_text=_(
+            "How the database fills the column when an insert leaves it out: serial, or an identity "
+            "(ALWAYS refuses a given value, BY DEFAULT takes one). smallint, integer or bigint only, "
+            "and no default value beside it."
+        ),
+    )
+    identity_options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Sequence options of an identity that differ from the default, e.g. "
+            '{"start": 100, "increment": 5}; keys: start, increment, minvalue, maxvalue, cache, cycle.'
+        ),
+    )
     primary_key_position = models.PositiveSmallIntegerField(
         _("PK position"), null=True, blank=True, help_text=_("1 for the first primary-key column, 2 ...")
     )
@@ -221,6 +252,9 @@ class Column(VersionedModel):
         return f"{entity_name}.{self.name}"
 
     def save(self, *args, **kwargs):
+        # Only options that differ from the sequence's default are kept (so equal identities compare equal).
+        if isinstance(self.identity_options, dict):
+            self.identity_options = identity_options_kept(self.identity_options)
         if self.position is None:
             last = Column.objects.filter(entity_id=self.entity_id).aggregate(models.Max("position"))
             self.position = (last["position__max"] or 0) + 1
@@ -294,6 +328,7 @@ class Column(VersionedModel):
             self._clean_type_parameters,
             self._clean_primary_key,
             self._clean_default,
+            self._clean_generation,
             self._clean_range,
             self._clean_string_checks,
             self._clean_allowed_values,
@@ -370,6 +405,54 @@ class Column(VersionedModel):
             )
             return
         yield from self._literal_errors("default_value", self.default_value)
+
+    def _clean_generation(self):
+        options = self.identity_options or {}
+        if not isinstance(options, dict):
+            yield "identity_options", _('Give an object of sequence options, e.g. {"start": 100}.')
+            return
+        if not self.generation:
+            if options:
+                yield "identity_options", _("Sequence options apply to identity columns only.")
+            return
+        # Only integers come from a sequence
+        if self.type_family != "integer":
+            yield (
+                "generation",
+                _("Key generation needs a smallint, integer or bigint column, not %(type)s.")
+                % {"type": self.data_type},
+            )
+        # A generated column always has a value (PostgreSQL makes serial and identity columns NOT NULL)
+        if self.nullable:
+            yield "nullable", _("A generated column is NOT NULL; untick nullable.")
+        # The sequence is the column's default: a second one has no place
+        if self.default_value.strip():
+            yield "default_value", _("A generated column takes no default value; clear one of the two.")
+        if options and self.generation == KeyGeneration.SERIAL:
+            yield "identity_options", _("A serial column has no sequence options; make it an identity.")
+        yield from self._identity_option_errors(options)
+
+    def _identity_option_errors(self, options: dict):
+        unknown = sorted(set(options) - set(IDENTITY_OPTIONS))
+        if unknown:
+            yield (
+                "identity_options",
+                _("Unknown sequence options %(names)s; use %(known)s.")
+                % {"names": ", ".join(unknown), "known": ", ".join(IDENTITY_OPTIONS)},
+            )
+        for name, value in options.items():
+            if name == "cycle":
+                if not isinstance(value, bool):
+                    yield "identity_options", _("cycle is true or false.")
+            elif name in IDENTITY_OPTIONS and (isinstance(value, bool) or not isinstance(value, int)):
+                yield "identity_options", _("%(name)s must be a whole number.") % {"name": name}
+        if options.get("increment") == 0:
+            yield "identity_options", _("increment cannot be 0.")
+        low, high = options.get("minvalue"), options.get("maxvalue")
+        if isinstance(low, int) and isinstance(high, int) and low >= high:
+            yield "identity_options", _("minvalue must be smaller than maxvalue.")
+        if isinstance(options.get("cache"), int) and options["cache"] < 1:
+            yield "identity_options", _("cache is at least 1.")
 
     def _clean_range(self):
         if not (self.min_value or self.max_value):

@@ -61,6 +61,23 @@ class DialectProfile:
     # Whether a comment statement replaces the comment a table or column has (COMMENT ON does; SQL Server's
     # sp_addextendedproperty fails on one that exists), so a migration may re-issue it or set it to NULL.
     comments_replace: bool = False
+    # How the dialect generates key values (a generator in metadata.py): "identity" (GENERATED ... AS
+    # IDENTITY, or SQL Server's IDENTITY(start, increment)), "auto_increment" (MySQL: one per table, in the
+    # primary key) or "rowid" (SQLite: INTEGER PRIMARY KEY AUTOINCREMENT, the single key column only).
+    key_generation: str = "identity"
+    # Integer type -> the serial pseudo-type that creates <table>_<column>_seq and its nextval default (an
+    # empty dict: serial is written as the dialect's identity).
+    serial_types: dict = field(default_factory=dict)
+    # The sequence options of an identity the dialect writes; the others are said as a note.
+    identity_options: frozenset = frozenset({"start", "increment", "minvalue", "maxvalue", "cache", "cycle"})
+    # The identity modes the dialect enforces as such; the other is said as a note.
+    identity_modes: frozenset = frozenset({"always", "by_default"})
+    # Generated columns a table may have (None: any number).
+    generated_per_table: int | None = None
+    # What a reflected column's generation is called in this dialect (see reflection.py), per catalog kind.
+    live_generation: dict = field(
+        default_factory=lambda: {"serial": "serial", "always": "always", "by_default": "by_default"}
+    )
     # Catalog type -> SQLAlchemy type class this dialect stores natively (others use the portable mapping).
     native_types: dict = field(default_factory=dict)
     # The DEFAULT of the audit column updated_at, when the dialect can keep it current by itself.
@@ -155,6 +172,7 @@ POSTGRESQL = DialectProfile(
     supports_triggers=True,
     supports_transactional_ddl=True,
     comments_replace=True,
+    serial_types={"smallint": "SMALLSERIAL", "integer": "SERIAL", "bigint": "BIGSERIAL"},
     native_types={"uuid": sa.Uuid, "jsonb": JSONB},
     row_estimates_sql=(
         "SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -176,6 +194,16 @@ POSTGRESQL = DialectProfile(
         "drop_default": "ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT",
         "comment_table": "COMMENT ON TABLE {table} IS {comment}",
         "comment_column": "COMMENT ON COLUMN {table}.{column} IS {comment}",
+        # Key generation of an existing column: identities in place, serial as its sequence and default.
+        "add_identity": "ALTER TABLE {table} ALTER COLUMN {column} ADD GENERATED {mode} AS IDENTITY{options}",
+        "drop_identity": "ALTER TABLE {table} ALTER COLUMN {column} DROP IDENTITY",
+        "alter_identity": "ALTER TABLE {table} ALTER COLUMN {column} {changes}",
+        "identity_set_mode": "SET GENERATED {mode}",
+        "identity_set_option": "SET {option}",
+        "create_serial_sequence": "CREATE SEQUENCE {sequence} AS {type} OWNED BY {table}.{column}",
+        "start_serial_sequence": "SELECT setval({sequence_text}, coalesce(max({column}), 0) + 1, false) "
+        "FROM {table}",
+        "drop_sequence": "DROP SEQUENCE {sequence}",
         "touch_function": _POSTGRESQL_TOUCH_FUNCTION,
         "touch_trigger": "CREATE TRIGGER {trigger} BEFORE UPDATE ON {table} FOR EACH ROW "
         "EXECUTE FUNCTION {function}()",
@@ -199,6 +227,11 @@ MYSQL = DialectProfile(
     supports_index_method=False,
     supports_unbounded_keys=False,
     inline_comments=True,
+    key_generation="auto_increment",
+    identity_options=frozenset({"start"}),
+    identity_modes=frozenset({"by_default"}),
+    generated_per_table=1,
+    live_generation={"serial": "auto_increment", "always": "auto_increment", "by_default": "auto_increment"},
     updated_at_default="CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP",
     audit_note="{table}: updated_at follows ON UPDATE CURRENT_TIMESTAMP; version is kept by the application "
     "(no trigger generated).",
@@ -222,6 +255,8 @@ MYSQL = DialectProfile(
         "comment_table": "ALTER TABLE {table} COMMENT = {comment}",
         "comment_column": "ALTER TABLE {table} MODIFY COLUMN {definition}",
         "drop_constraint": "ALTER TABLE {table} DROP CONSTRAINT {name}",
+        # AUTO_INCREMENT is part of the column's definition: restating it adds or removes it.
+        "modify_generation": "ALTER TABLE {table} MODIFY COLUMN {definition}",
     },
 )
 
@@ -237,6 +272,11 @@ SQLSERVER = DialectProfile(
     supports_unbounded_keys=False,
     supports_restrict_action=False,
     supports_deferrable=False,
+    identity_options=frozenset({"start", "increment"}),
+    # IDENTITY refuses a given value unless the session sets IDENTITY_INSERT ON: it behaves as ALWAYS.
+    identity_modes=frozenset({"always"}),
+    generated_per_table=1,
+    live_generation={"serial": "identity", "always": "identity", "by_default": "identity"},
     native_types={"uuid": sa.Uuid},
     length_function="LEN",
     boolean_literals=("0", "1"),
@@ -282,6 +322,11 @@ SQLITE = DialectProfile(
     supports_add_constraint=False,
     supports_triggers=True,
     supports_transactional_ddl=True,
+    key_generation="rowid",
+    identity_options=frozenset(),
+    identity_modes=frozenset({"by_default"}),
+    generated_per_table=1,
+    live_generation={"serial": "autoincrement", "always": "autoincrement", "by_default": "autoincrement"},
     length_function="length",
     boolean_literals=("0", "1"),
     default_functions={

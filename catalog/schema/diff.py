@@ -112,6 +112,18 @@ def _column_changes(
                     {"old": before, "new": after},
                 )
             )
+    if old.generation != new.generation:
+        before = old.generation.label if old.generation else "none"
+        after = new.generation.label if new.generation else "none"
+        changes.append(
+            Change(
+                "column_generation",
+                entity,
+                f"{entity}.{name}: key generation {before} → {after}",
+                name,
+                {"old": before, "new": after},
+            )
+        )
     if old.checks != new.checks:
         changes.append(Change("column_checks", entity, f"{entity}.{name}: checks changed", name))
     before, after = _reference(old_table, old), _reference(new_table, new)

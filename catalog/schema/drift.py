@@ -17,7 +17,7 @@ from catalog.schema.dialects import DialectProfile, profile_for
 from catalog.schema.history_table import HistoryRow, history_current_version, history_rows
 from catalog.schema.introspect.expressions import default_normalize
 from catalog.schema.introspect.reflection import LiveColumn, LiveIndex, LiveTable, live_tables_read, type_sql
-from catalog.schema.metadata import SchemaTables, schema_tables_build
+from catalog.schema.metadata import SchemaTables, base_type, schema_tables_build
 from catalog.schema.model import schema_model_from_snapshot
 from core.connections import datastore_connect
 from core.errors import SchemaError
@@ -49,7 +49,7 @@ class DriftReport:
 
 def _default_text(column: sa.Column) -> str | None:
     default = column.server_default
-    if default is None:
+    if default is None or isinstance(default, sa.Identity):  # an identity is compared as key generation
         return None
     return getattr(default.arg, "text", default.arg)
 
@@ -96,7 +96,7 @@ class _TableComparison:
             found = reflected[column.name]
             # SQLite reports an INTEGER PRIMARY KEY (a rowid alias) as nullable; it never holds NULL.
             live_nullable = found.nullable and column.name not in live.primary_key
-            expected_type = type_sql(column.type, self.dialect)
+            expected_type = type_sql(base_type(column), self.dialect)
             live_type = type_sql(found.type, self.dialect)
             if expected_type != live_type:
                 self.different(f"column {column.name}", expected_type, live_type)
@@ -104,10 +104,34 @@ class _TableComparison:
                 self.different(
                     f"column {column.name}", _nullability(column.nullable), _nullability(live_nullable)
                 )
-            self.default(column, found)
+            self.generation(column, found)
+            if not (found.generation == "serial" and column.info.get("live_generation") == "serial"):
+                self.default(column, found)
         for name in reflected:  # in the database's column order
             if name not in table.columns:
                 self.extra(f"column {name}")
+
+    def generation(self, column: sa.Column, found: LiveColumn) -> None:
+        """Key generation as the dialect reports it (serial, identity, AUTO_INCREMENT), with the identity's
+        sequence options where the database reports them."""
+        expected = column.info.get("live_generation", "")
+        if expected != found.generation:
+            self.different(
+                f"key generation of column {column.name}", expected or "none", found.generation or "none"
+            )
+            return
+        generation = column.info.get("generation")
+        if not (found.identity and generation is not None):
+            return
+        written = self.profile.identity_options
+        release = {name: value for name, value in generation.options if name in written}
+        database = {name: value for name, value in found.identity_options if name in written}
+        if release != database:
+            self.different(
+                f"identity options of column {column.name}",
+                str(release or "defaults"),
+                str(database or "defaults"),
+            )
 
     def default(self, column: sa.Column, found: LiveColumn) -> None:
         expected, live = _default_text(column), found.default

@@ -29,6 +29,8 @@ __all__ = [
     "AUDIT_COLUMNS",
     "ON_DELETE_SQL",
     "sa_type",
+    "base_type",
+    "default_sql",
     "q",
 ]
 
@@ -115,6 +117,7 @@ class SchemaTables:
     indexes: dict = field(default_factory=dict)  # table id -> [sa.Index]
     notes: dict = field(default_factory=dict)  # table id -> [str]
     partitions: dict = field(default_factory=dict)  # table id -> partition column name
+    table_options: dict = field(default_factory=dict)  # table id -> SQLAlchemy dialect kwargs of the table
 
     def note(self, table_id: str, text: str) -> None:
         self.notes.setdefault(table_id, []).append(text)
@@ -142,21 +145,156 @@ def _default_sql(profile: DialectProfile, column: Column) -> str | None:
 
 def _build_columns(tables: SchemaTables, table: Table) -> list[tuple[Column, sa.Column]]:
     profile = tables.profile
+    _check_generated_count(profile, table)
     columns = []
     for column in table.columns:
         if column.data_type in profile.type_notes:
             tables.note(table.id, f"{table.name}.{column.name}: {profile.type_notes[column.data_type]}")
         default = _default_sql(profile, column)
+        column_type = _sa_type(profile, column.type)
+        generated = None
+        if column.generation is not None:
+            generated = _GENERATORS[profile.key_generation](tables, table, column, column_type)
         sa_column = sa.Column(
             q(column.name),
-            _sa_type(profile, column.type),
+            generated.type if generated else column_type,
+            *([generated.identity] if generated and generated.identity is not None else []),
             nullable=column.nullable,
-            autoincrement=False,
+            autoincrement=bool(generated and generated.autoincrement),
             server_default=sa.text(default) if default else None,
             comment=(column.description or None) if profile.supports_comments else None,
+            # What drift and migrations compare: the plain type, and the generation as the database says it.
+            info={
+                "base_type": column_type if generated is None or generated.is_serial else generated.type,
+                "generation": column.generation,
+                "live_generation": generated.live if generated else "",
+            },
         )
         columns.append((column, sa_column))
     return columns
+
+
+def base_type(column: sa.Column) -> sa.types.TypeEngine:
+    """A built column's type without its key generation (SERIAL is an integer)."""
+    return column.info.get("base_type", column.type)
+
+
+def default_sql(column: sa.Column) -> str | None:
+    """A built column's DEFAULT expression (an identity is none: it is the column's key generation)."""
+    default = column.server_default
+    if default is None or isinstance(default, sa.Identity):
+        return None
+    return str(default.arg)
+
+
+# --- Key generation, one generator per `DialectProfile.key_generation` --------------------------------
+
+
+class _SerialType(sa.types.UserDefinedType):
+    """PostgreSQL's serial pseudo-types: the sequence <table>_<column>_seq, owned by the column, and its
+    nextval default, exactly as a database created with `serial` has them."""
+
+    cache_ok = True
+
+    def __init__(self, spelling: str):
+        self.spelling = spelling
+
+    def get_col_spec(self, **kw) -> str:
+        return self.spelling
+
+
+@dataclass(frozen=True)
+class _Generated:
+    """A generated column's SQLAlchemy parts: its type, Identity, autoincrement flag, and the generation as
+    the dialect's reflection reports it."""
+
+    type: sa.types.TypeEngine
+    identity: sa.Identity | None = None
+    autoincrement: bool = False
+    live: str = ""
+
+    @property
+    def is_serial(self) -> bool:
+        """A serial pseudo-type, which stands for the integer type it creates."""
+        return isinstance(self.type, _SerialType)
+
+
+def _check_generated_count(profile: DialectProfile, table: Table) -> None:
+    generated = [c.name for c in table.columns if c.generation is not None]
+    if profile.generated_per_table is not None and len(generated) > profile.generated_per_table:
+        raise SchemaError(
+            f"Entity '{table.name}': {profile.label} generates values for at most "
+            f"{profile.generated_per_table} column per table; {', '.join(generated)} all ask for it."
+        )
+
+
+def _generation_notes(tables: SchemaTables, table: Table, column: Column, kept: set[str]) -> None:
+    """Notes for what the dialect cannot say of an identity: its mode, or options it has no words for."""
+    profile, generation = tables.profile, column.generation
+    where = f"{table.name}.{column.name}"
+    mode = "by_default" if generation.kind == "serial" else generation.kind
+    if mode not in profile.identity_modes:
+        if mode == "always":
+            tables.note(
+                table.id,
+                f"{where}: {profile.label} cannot enforce GENERATED ALWAYS; an insert that gives a value "
+                "keeps it.",
+            )
+        else:
+            tables.note(
+                table.id,
+                f"{where}: {profile.label} refuses a given value for a generated column (as GENERATED "
+                "ALWAYS) unless the session allows it.",
+            )
+    dropped = [f"{name} {value}" for name, value in generation.options if name not in kept]
+    if dropped:
+        tables.note(
+            table.id, f"{where}: {profile.label} cannot say the sequence options {', '.join(dropped)}."
+        )
+
+
+def _identity(tables: SchemaTables, table: Table, column: Column, column_type) -> _Generated:
+    profile, generation = tables.profile, column.generation
+    live = profile.live_generation[generation.kind]
+    if generation.kind == "serial" and column.data_type in profile.serial_types:
+        return _Generated(_SerialType(profile.serial_types[column.data_type]), live=live)
+    _generation_notes(tables, table, column, profile.identity_options)
+    options = {name: value for name, value in generation.options if name in profile.identity_options}
+    return _Generated(column_type, sa.Identity(always=generation.is_always, **options), True, live)
+
+
+def _auto_increment(tables: SchemaTables, table: Table, column: Column, column_type) -> _Generated:
+    profile, generation = tables.profile, column.generation
+    # InnoDB needs the counter first in an index; the catalog's is the primary key.
+    if column.primary_key_position != 1:
+        raise SchemaError(
+            f"Column '{table.name}.{column.name}': {profile.label} generates values (AUTO_INCREMENT) only "
+            "for the first column of the primary key; make it that or drop its key generation."
+        )
+    _generation_notes(tables, table, column, profile.identity_options)
+    start = generation.option("start")
+    if start != 1:
+        tables.table_options.setdefault(table.id, {})[f"{profile.sqla.name}_auto_increment"] = str(start)
+    return _Generated(column_type, None, True, profile.live_generation[generation.kind])
+
+
+def _rowid(tables: SchemaTables, table: Table, column: Column, column_type) -> _Generated:
+    profile = tables.profile
+    where = f"{table.name}.{column.name}"
+    if [c.id for c in table.primary_key] != [column.id]:
+        tables.note(
+            table.id,
+            f"{where}: {profile.label} generates values only for a table's single INTEGER PRIMARY KEY "
+            "column; this column is not generated.",
+        )
+        return _Generated(column_type)
+    _generation_notes(tables, table, column, profile.identity_options)
+    tables.table_options.setdefault(table.id, {})[f"{profile.sqla.name}_autoincrement"] = True
+    # Only the type INTEGER makes the column the rowid (which is 64 bits whatever the catalog's width).
+    return _Generated(sa.Integer(), None, True, profile.live_generation[column.generation.kind])
+
+
+_GENERATORS = {"identity": _identity, "auto_increment": _auto_increment, "rowid": _rowid}
 
 
 def _audit_columns(profile: DialectProfile) -> list[sa.Column]:
@@ -401,6 +539,7 @@ def schema_tables_build(
             *(_audit_columns(profile) if table.has_audit_columns else []),
             schema=q(schema) if schema else None,
             comment=(table.description or None) if profile.supports_comments else None,
+            **tables.table_options.get(table.id, {}),
         )
         tables.tables[table.id] = sa_table
         for column, sa_column in columns:

@@ -11,7 +11,7 @@ from sqlalchemy.schema import AddConstraint, CreateColumn, CreateIndex, DropCons
 
 from catalog.schema.ddl import Statement, table_statements, touch_function
 from catalog.schema.dialects import DialectProfile
-from catalog.schema.metadata import AUDIT_COLUMNS, SchemaTables, schema_tables_build
+from catalog.schema.metadata import AUDIT_COLUMNS, SchemaTables, base_type, default_sql, schema_tables_build
 from catalog.schema.model import SchemaModel, Table, schema_model_of
 from core.errors import SchemaError
 from core.gc_pause import gc_paused
@@ -192,10 +192,15 @@ class _Migration:
 
     def _alter_column(self, entity_id: str, table: str, old: sa.Column, new: sa.Column) -> None:
         profile = self.profile
-        old_type, new_type = profile.compile(old.type), profile.compile(new.type)
-        old_default = str(old.server_default.arg) if old.server_default is not None else None
-        new_default = str(new.server_default.arg) if new.server_default is not None else None
-        if (old_type, old.nullable, old_default) == (new_type, new.nullable, new_default):
+        old_type, new_type = profile.compile(base_type(old)), profile.compile(base_type(new))
+        old_default, new_default = default_sql(old), default_sql(new)
+        old_generation, new_generation = old.info.get("generation"), new.info.get("generation")
+        if (old_type, old.nullable, old_default, old_generation) == (
+            new_type,
+            new.nullable,
+            new_default,
+            new_generation,
+        ):
             return
         if not profile.supports_alter_column:
             raise SchemaError(
@@ -209,8 +214,10 @@ class _Migration:
             "definition": profile.compile(CreateColumn(new)),
             "name": profile.quote(f"{new.table.name}_{new.name}_default"[: profile.max_identifier_bytes]),
         }
+        generation = _GenerationChange(self, entity_id, parts, old, new)
         if old_type != new_type:
             self.emit(profile.render("alter_type", **parts), entity_id)
+        generation.drop()
         if old_default != new_default:
             if new_default is None:
                 self.emit(profile.render("drop_default", **parts), entity_id)
@@ -225,6 +232,7 @@ class _Migration:
                 )
         if old.nullable != new.nullable:
             self.emit(profile.render("drop_not_null" if new.nullable else "set_not_null", **parts), entity_id)
+        generation.add()
 
     # Phase 3: build what is new.
     def create_tables(self) -> None:
@@ -325,6 +333,100 @@ class _Migration:
                 self.emit(
                     profile.render("comment_column", table=table, column=name, comment="NULL"), entity_id
                 )
+
+
+class _GenerationChange:
+    """A kept column's key generation from old to new: removed before its default and NOT NULL change, added
+    after them (an identity needs NOT NULL and no default). PostgreSQL says each step with its templates
+    (identities in place, serial as its sequence and nextval default); a dialect that writes generation as
+    part of the column restates the column; any other refuses."""
+
+    def __init__(self, migration: "_Migration", entity_id: str, parts: dict, old: sa.Column, new: sa.Column):
+        self.migration, self.entity_id, self.parts = migration, entity_id, parts
+        self.profile = migration.profile
+        self.old, self.new = old.info.get("generation"), new.info.get("generation")
+        self.table_name, self.column_name, self.base = new.table.name, new.name, base_type(new)
+        self.changed = self.old != self.new
+        if self.changed and not self.profile.has_template("add_identity"):
+            if old.info.get("live_generation") == new.info.get("live_generation"):
+                self.changed = False  # the dialect writes both the same way (notes say what it lacks)
+            elif not self.profile.has_template("modify_generation"):
+                raise SchemaError(
+                    f"{self.profile.label} cannot change the key generation of existing column "
+                    f"{self.table_name}.{self.column_name}; recreate the table or keep it as it is."
+                )
+
+    def emit(self, template: str, **extra) -> None:
+        self.migration.emit(self.profile.render(template, **self.parts, **extra), self.entity_id)
+
+    def _same_kind(self) -> bool:
+        return self.old is not None and self.new is not None and self.old.is_identity and self.new.is_identity
+
+    def drop(self) -> None:
+        if (
+            not self.changed
+            or self.old is None
+            or self._same_kind()
+            or not self.profile.has_template("add_identity")
+        ):
+            return
+        if self.old.is_identity:
+            self.emit("drop_identity")
+        else:
+            self.emit("drop_default")
+            self.emit("drop_sequence", sequence=self._sequence())
+
+    def add(self) -> None:
+        if not self.changed or self.new is None:
+            return
+        if not self.profile.has_template("add_identity"):
+            self.emit("modify_generation")
+        elif self._same_kind():
+            self._alter_identity()
+        elif self.new.is_identity:
+            mode = "ALWAYS" if self.new.is_always else "BY DEFAULT"
+            options = " ".join(_option_sql(name, value) for name, value in self.new.options)
+            self.emit("add_identity", mode=mode, options=f" ({options})" if options else "")
+        else:
+            self._add_serial()
+
+    def _alter_identity(self) -> None:
+        profile, changes = self.profile, []
+        if self.old.is_always != self.new.is_always:
+            mode = "ALWAYS" if self.new.is_always else "BY DEFAULT"
+            changes.append(profile.render("identity_set_mode", mode=mode))
+        for name in ("start", "increment", "minvalue", "maxvalue", "cache", "cycle"):
+            if self.old.option(name) != self.new.option(name):
+                option = _option_sql(name, self.new.option(name))
+                changes.append(profile.render("identity_set_option", option=option))
+        self.emit("alter_identity", changes=" ".join(changes))
+
+    def _sequence(self) -> str:
+        # PostgreSQL names a serial's sequence <table>_<column>_seq.
+        name = f"{self.table_name}_{self.column_name}_seq"[: self.profile.max_identifier_bytes]
+        return self.profile.table(self.migration.new.schema, name)
+
+    def _add_serial(self) -> None:
+        sequence = self._sequence()
+        sequence_text = self.profile.literal(sequence, sa.Text())
+        self.emit("create_serial_sequence", sequence=sequence)
+        self.emit("set_default", default=f"nextval({sequence_text}::regclass)")
+        self.emit("start_serial_sequence", sequence_text=sequence_text)
+
+
+def _option_sql(name: str, value) -> str:
+    """An identity option as PostgreSQL's sequence clause (None: back to the type's own bound)."""
+    if name == "cycle":
+        return "CYCLE" if value else "NO CYCLE"
+    if value is None:
+        return {"minvalue": "NO MINVALUE", "maxvalue": "NO MAXVALUE"}[name]
+    words = {
+        "start": "START WITH",
+        "increment": "INCREMENT BY",
+        "minvalue": "MINVALUE",
+        "maxvalue": "MAXVALUE",
+    }
+    return f"{words.get(name, name.upper())} {int(value)}"
 
 
 def migration_statements(

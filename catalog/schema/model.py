@@ -21,7 +21,7 @@ import functools
 from dataclasses import dataclass
 from functools import cached_property
 
-from catalog.choices import TYPE_FAMILIES, DataType
+from catalog.choices import IDENTITY_OPTIONS, TYPE_FAMILIES, DataType
 from core.gc_pause import gc_paused
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Column",
     "ColumnType",
     "ColumnChecks",
+    "Generation",
     "Index",
     "IndexKey",
     "ForeignKey",
@@ -108,6 +109,36 @@ class ColumnChecks:
 
 
 @dataclass(frozen=True)
+class Generation:
+    """How the database fills a column an insert leaves out: `kind` is serial, always or by_default (an
+    identity); `options` the identity's sequence options that differ from the default, sorted by name."""
+
+    kind: str
+    options: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def is_identity(self) -> bool:
+        return self.kind in ("always", "by_default")
+
+    @property
+    def is_always(self) -> bool:
+        return self.kind == "always"
+
+    def option(self, name: str):
+        """An option's value, or its default (None where the default depends on the type)."""
+        return dict(self.options).get(name, IDENTITY_OPTIONS[name])
+
+    @property
+    def label(self) -> str:
+        """How DDL says it: serial, GENERATED ALWAYS AS IDENTITY (START WITH 100)."""
+        if not self.is_identity:
+            return self.kind
+        mode = "ALWAYS" if self.is_always else "BY DEFAULT"
+        options = " ".join(f"{name}={value}" for name, value in self.options)
+        return f"GENERATED {mode} AS IDENTITY" + (f" ({options})" if options else "")
+
+
+@dataclass(frozen=True)
 class Column:
     """A column of a table, its catalog facts as the catalog holds them."""
 
@@ -123,6 +154,7 @@ class Column:
     description: str = ""
     pii_category: str = "none"
     masking_strategy: str = "none"
+    generation: Generation | None = None  # None: the database generates nothing
 
     # The type's parts under the names the catalog's Column model uses.
     @property
@@ -349,7 +381,16 @@ def _column_from(column_id: str, raw: dict) -> Column:
         raw["description"],
         raw["pii_category"],
         raw["masking_strategy"],
+        _generation_from(raw),
     )
+
+
+def _generation_from(raw: dict) -> Generation | None:
+    # Absent from releases older than key generation, and from every column that has none.
+    kind = raw.get("generation")
+    if not kind:
+        return None
+    return Generation(kind, tuple(sorted((raw.get("identity_options") or {}).items())))
 
 
 def _index_from(index_id: str, raw: dict) -> Index:
@@ -460,6 +501,17 @@ def _column_to(table: Table, column: Column) -> dict:
             else {}
         ),
         **({"deferrable": foreign_key.deferrable} if foreign_key and foreign_key.is_deferrable else {}),
+        **_generation_to(column.generation),
+    }
+
+
+def _generation_to(generation: Generation | None) -> dict:
+    """Written only when set, so releases published before key generation existed read as unchanged."""
+    if generation is None:
+        return {}
+    return {
+        "generation": generation.kind,
+        **({"identity_options": dict(generation.options)} if generation.options else {}),
     }
 
 

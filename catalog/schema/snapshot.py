@@ -19,6 +19,7 @@ __all__ = [
     "snapshot_canonical",
     "EMPTY_SNAPSHOT",
     "COLUMN_FIELDS",
+    "COLUMN_GENERATION_FIELDS",
     "COLUMN_OPTIONAL_DEFAULTS",
     "ENTITY_FIELDS",
     "INDEX_FIELDS",
@@ -54,6 +55,8 @@ COLUMN_FIELDS = [
 # they existed read back byte for byte.
 COLUMN_OPTIONAL_DEFAULTS = {"on_update": "no_action", "deferrable": "not_deferrable"}
 
+# Written only when set (see _column), so old releases keep their bytes.
+COLUMN_GENERATION_FIELDS = ["generation", "identity_options"]
 
 # The fields of an entity and of an index a release holds besides their columns (what makes a change one
 # that waits for a release: the dashboard counts those too).
@@ -67,6 +70,11 @@ def _column(column: Column) -> dict:
         if values[field] == default:
             del values[field]
     values["references_id"] = str(column.references_id) if column.references_id else None
+    # Only when set, so releases published before key generation existed read as unchanged.
+    if column.generation:
+        values["generation"] = column.generation
+        if column.identity_options:
+            values["identity_options"] = dict(sorted(column.identity_options.items()))
     return values
 
 

@@ -498,6 +498,31 @@ def test_the_history_pages_name_users_without_links_for_who_may_not_view_users(
     assert reverse("admin:auth_user_change", args=[steward.pk]) in client.get(pages[0]).content.decode()
 
 
+def test_steward_makes_a_key_an_identity_on_the_column_page_and_sees_refusals_in_place(
+    client, steward, customer
+):
+    key = customer.columns.get(name="id")
+    url = reverse("admin:catalog_column_change", args=[key.pk])
+    client.force_login(steward)
+    data = browser_form_data(client.get(url))
+    data.update({"generation": "always", "identity_options": '{"start": 100, "increment": 5}'})
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    key.refresh_from_db()
+    assert (key.generation, key.identity_options) == ("always", {"start": 100, "increment": 5})
+    listing = client.get(reverse("admin:catalog_column_changelist") + "?generation=always").content.decode()
+    assert "identity, GENERATED ALWAYS" in html.unescape(listing)
+
+    email = customer.columns.get(name="email")
+    url = reverse("admin:catalog_column_change", args=[email.pk])
+    data = browser_form_data(client.get(url))
+    data["generation"] = "serial"
+    page = client.post(url, data).content.decode()
+    assert "Key generation needs a smallint, integer or bigint column, not varchar." in html.unescape(page)
+
+
 def test_a_steward_sets_on_update_and_deferrable_beside_on_delete_on_the_column_page(
     client, steward, customer
 ):

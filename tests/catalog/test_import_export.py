@@ -302,3 +302,33 @@ def test_the_admin_import_shows_wrong_columns_without_a_traceback(client, stewar
     body = response.content.decode()
     assert "Missing column in the file: datastore (every row names its datastore and name)." in body
     assert "Traceback" not in body and "import_id_fields" not in body
+
+
+def test_key_generation_and_identity_options_round_trip_through_a_file(steward, customer):
+    result = run_import(
+        "columns",
+        "datastore,entity,name,data_type,nullable,generation,identity_options\n"
+        'shop,customer,ticket_no,bigint,no,always,"{""start"": 100, ""increment"": 5}"\n'
+        "shop,customer,seq_no,integer,no,serial,\n",
+        steward,
+    )
+    assert not result_error_lines(result)
+    ticket = Column.objects.get(name="ticket_no")
+    assert (ticket.generation, ticket.identity_options) == ("always", {"start": 100, "increment": 5})
+    assert Column.objects.get(name="seq_no").identity_options == {}
+
+    exported = export("columns").splitlines()
+    header = exported[0].split(",")
+    assert "generation" in header and "identity_options" in header
+    assert any('"{""increment"": 5, ""start"": 100}"' in line for line in exported)
+
+
+def test_sequence_options_that_are_no_object_are_a_row_error(steward, customer):
+    result = run_import(
+        "columns",
+        "datastore,entity,name,data_type,nullable,generation,identity_options\n"
+        "shop,customer,ticket_no,bigint,no,always,[100]\n",
+        steward,
+    )
+    (line,) = result_error_lines(result)
+    assert line.startswith("Row 1: identity_options: Write the options as a JSON object")

@@ -74,6 +74,74 @@ def test_63_byte_name_is_accepted(datastore):
         ({"data_type": DataType.INTEGER, "allowed_values": ["x"]}, "allowed_values", "not a valid integer"),
         ({"data_type": DataType.TEXT, "masking_strategy": "hash"}, "masking_strategy", "set a PII category"),
         ({"data_type": DataType.INTEGER, "on_delete": OnDelete.CASCADE}, "on_delete", "foreign keys only"),
+        # Key generation: integers only, NOT NULL, no default beside it, known sequence options
+        (
+            {"data_type": DataType.NUMERIC, "generation": "serial", "nullable": False},
+            "generation",
+            "smallint",
+        ),
+        ({"data_type": DataType.INTEGER, "generation": "always"}, "nullable", "generated column is NOT NULL"),
+        (
+            {
+                "data_type": DataType.BIGINT,
+                "generation": "by_default",
+                "nullable": False,
+                "default_value": "0",
+            },
+            "default_value",
+            "takes no default value",
+        ),
+        ({"data_type": DataType.INTEGER, "identity_options": {"start": 5}}, "identity_options", "identity"),
+        (
+            {
+                "data_type": DataType.INTEGER,
+                "generation": "serial",
+                "nullable": False,
+                "identity_options": {"start": 5},
+            },
+            "identity_options",
+            "serial column has no sequence options",
+        ),
+        (
+            {
+                "data_type": DataType.INTEGER,
+                "generation": "always",
+                "nullable": False,
+                "identity_options": {"begin": 1},
+            },
+            "identity_options",
+            "Unknown sequence options begin",
+        ),
+        (
+            {
+                "data_type": DataType.INTEGER,
+                "generation": "always",
+                "nullable": False,
+                "identity_options": {"increment": 0},
+            },
+            "identity_options",
+            "increment cannot be 0",
+        ),
+        (
+            {
+                "data_type": DataType.INTEGER,
+                "generation": "always",
+                "nullable": False,
+                "identity_options": {"minvalue": 9, "maxvalue": 3},
+            },
+            "identity_options",
+            "smaller than maxvalue",
+        ),
+        (
+            {
+                "data_type": DataType.INTEGER,
+                "generation": "always",
+                "nullable": False,
+                "identity_options": {"cycle": "y"},
+            },
+            "identity_options",
+            "cycle is true or false",
+        ),
         ({"data_type": DataType.INTEGER, "on_update": OnUpdate.CASCADE}, "on_update", "foreign keys only"),
         (
             {"data_type": DataType.INTEGER, "deferrable": Deferrability.INITIALLY_DEFERRED},
@@ -85,6 +153,23 @@ def test_63_byte_name_is_accepted(datastore):
 def test_column_rules_report_the_field_and_reason(customer, fields, field, reason):
     errors = errors_of(Column(entity=customer, name="probe", **fields))
     assert reason in " ".join(errors[field]), errors
+
+
+def test_an_identity_keeps_only_the_sequence_options_that_differ_from_the_default(customer, steward):
+    column = catalog_object_save(
+        obj=Column(
+            entity=customer,
+            name="ticket_no",
+            data_type=DataType.BIGINT,
+            nullable=False,
+            generation="always",
+            identity_options={"start": 100, "increment": 1, "cycle": False, "cache": 4},
+        ),
+        user=steward,
+    )
+
+    column.refresh_from_db()
+    assert column.identity_options == {"start": 100, "cache": 4}
 
 
 def test_valid_column_with_checks_passes(customer):

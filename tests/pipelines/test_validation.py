@@ -493,3 +493,48 @@ def test_threshold_is_a_share_of_rows_read_and_reaching_it_is_allowed(
     assert run.status == status, run.error
     assert query(shop, "SELECT count(*) FROM app.customer") == [(8 if status == "succeeded" else 0,)]
     assert run.rows_rejected == 2
+
+
+# Key generation --------------------------------------------------------------------------------------
+
+
+def test_a_mapping_into_a_generated_always_column_is_refused_on_the_mapping(target_store, steward):
+    from django.core.exceptions import ValidationError
+
+    from pipelines.models import FieldMapping, Pipeline
+
+    store = target_store("box_office")
+    entity = catalog_object_save(obj=Entity(datastore=store, name="ticket"), user=steward)
+    key = add_column(
+        entity, "id", DataType.BIGINT, steward, primary_key_position=1, nullable=False, generation="always"
+    )
+    pipeline = catalog_object_save(
+        obj=Pipeline(name="tickets", target=entity, source_path="t.csv"), user=steward
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        catalog_object_save(obj=FieldMapping(pipeline=pipeline, column=key, source_field="id"), user=steward)
+
+    assert "id is GENERATED ALWAYS AS IDENTITY: the database refuses a given value" in str(
+        refused.value.message_dict["column"]
+    )
+
+
+def test_a_generated_key_need_not_be_mapped(target_store, steward):
+    from pipelines.config import pipeline_mapping_errors
+    from pipelines.models import FieldMapping, Pipeline
+
+    store = target_store("box_office")
+    entity = catalog_object_save(obj=Entity(datastore=store, name="ticket"), user=steward)
+    add_column(
+        entity, "id", DataType.BIGINT, steward, primary_key_position=1, nullable=False, generation="serial"
+    )
+    note = add_column(entity, "note", DataType.TEXT, steward, nullable=False)
+    pipeline = catalog_object_save(
+        obj=Pipeline(name="tickets", target=entity, source_path="t.csv"), user=steward
+    )
+
+    assert (
+        pipeline_mapping_errors(pipeline, [FieldMapping(pipeline=pipeline, column=note, source_field="n")])
+        == {}
+    )

@@ -12,8 +12,9 @@ or array type, a composite or deferrable foreign key (LiveForeignKey already kee
 options), a partition bound on LiveTable, an expression key on LiveIndex.
 """
 
+import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -30,6 +31,7 @@ __all__ = [
     "live_tables_read",
     "type_sql",
     "catalog_type",
+    "identity_options_read",
 ]
 
 
@@ -42,7 +44,19 @@ class LiveColumn:
     nullable: bool = True
     default: str | None = None  # the DEFAULT expression as the database writes it
     comment: str | None = None
-    identity: bool = False  # GENERATED ... AS IDENTITY
+    # Key generation in the dialect's words: serial, always, by_default (PostgreSQL), identity (SQL Server),
+    # auto_increment (MySQL); "" for none or where the dialect does not say (SQLite).
+    generation: str = ""
+    identity_options: tuple = ()  # (name, value) of an identity's sequence options that are not defaults
+    # A serial's sequence, or the sequence of a nextval() default the column does not own.
+    sequence: str | None = None
+    owns_sequence: bool = False
+
+    @property
+    def identity(self) -> bool:
+        """GENERATED ... AS IDENTITY (or SQL Server's IDENTITY)."""
+        return self.generation in ("always", "by_default", "identity")
+
     generated: str | None = None  # the expression of a GENERATED ALWAYS AS (...) column
 
 
@@ -167,16 +181,118 @@ _PARTITION_READERS = {"postgresql": _postgresql_partitions}
 INDEX_ORDER_REFLECTED = {"postgresql"}
 
 
-def _live_column(raw: dict) -> LiveColumn:
+_POSTGRESQL_OWNED_SEQUENCES = sa.text(
+    "SELECT c.relname AS table_name, a.attname AS column_name, s.relname AS sequence_name "
+    "FROM pg_catalog.pg_depend d "
+    "JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
+    "JOIN pg_catalog.pg_class c ON c.oid = d.refobjid "
+    "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.refobjsubid "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass "
+    "AND d.deptype = 'a' AND n.nspname = coalesce(:schema, current_schema())"
+)
+
+
+def _postgresql_owned_sequences(connection: sa.Connection, schema: str | None) -> dict:
+    """{(table, column): sequence} of the sequences a column owns (OWNED BY, as serial makes them)."""
+    rows = connection.execute(_POSTGRESQL_OWNED_SEQUENCES, {"schema": schema}).all()
+    return {(r.table_name, r.column_name): r.sequence_name for r in rows}
+
+
+def _no_owned_sequences(connection: sa.Connection, schema: str | None) -> dict:
+    return {}
+
+
+def _sqlite_autoincrement_tables(connection: sa.Connection, schema: str | None) -> set[str]:
+    """Tables whose INTEGER PRIMARY KEY is AUTOINCREMENT (only the CREATE TABLE text says so)."""
+    rows = connection.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all()
+    return {r.name for r in rows if r.sql and re.search(r"\bAUTOINCREMENT\b", r.sql, re.IGNORECASE)}
+
+
+def _no_autoincrement_tables(connection: sa.Connection, schema: str | None) -> set[str]:
+    return set()
+
+
+# SQLite's reflection does not report AUTOINCREMENT; its table definitions do.
+_AUTOINCREMENT_TABLE_READERS = {"sqlite": _sqlite_autoincrement_tables}
+# Only PostgreSQL has sequences owned by columns among our dialects (serial).
+_SEQUENCE_READERS = {"postgresql": _postgresql_owned_sequences}
+# Dialects whose reflected `autoincrement` is the column's own key generation (elsewhere it is a guess).
+_AUTOINCREMENT_GENERATION = {"mysql": "auto_increment"}
+_NEXTVAL = re.compile(r"^nextval\('(?P<name>(?:[^']|'')+)'(?:::regclass)?\)$", re.IGNORECASE)
+# The bounds of an ascending sequence of each integer width (a descending one mirrors them).
+_SEQUENCE_MAX = {2: 32767, 4: 2147483647, 8: 9223372036854775807}
+
+
+def _sequence_name(default: str | None) -> str | None:
+    """The sequence a nextval('...') default draws from, without schema or quotes; None for another."""
+    match = _NEXTVAL.match((default or "").strip())
+    if match is None:
+        return None
+    name = match.group("name").replace("''", "'")
+    last = re.split(r'\.(?=(?:[^"]*"[^"]*")*[^"]*$)', name)[-1]
+    return last[1:-1].replace('""', '"') if last.startswith('"') else last.lower()
+
+
+def identity_options_read(identity: dict, width: int | None) -> tuple:
+    """An identity's sequence options that differ from PostgreSQL's defaults for its type, sorted."""
+    increment = identity.get("increment") or 1
+    top = _SEQUENCE_MAX.get(width or 8, _SEQUENCE_MAX[8])
+    low, high = (1, top) if increment > 0 else (-top - 1, -1)
+    defaults = {
+        "start": low if increment > 0 else high,
+        "increment": 1,
+        "minvalue": low,
+        "maxvalue": high,
+        "cache": 1,
+        "cycle": False,
+    }
+    return tuple(
+        sorted(
+            (name, identity[name])
+            for name in defaults
+            if identity.get(name) is not None and identity[name] != defaults[name]
+        )
+    )
+
+
+def _live_column(raw: dict, dialect: str, owned: str | None) -> LiveColumn:
+    identity, generation, options = raw.get("identity"), "", ()
+    sequence = _sequence_name(raw.get("default"))
+    if identity:
+        generation = (
+            ("always" if identity["always"] else "by_default") if "always" in identity else "identity"
+        )
+        width = _integer_width(raw["type"])
+        options = identity_options_read(identity, width)
+    elif sequence is not None and sequence == owned:
+        generation = "serial"
+    elif raw.get("autoincrement") is True and dialect in _AUTOINCREMENT_GENERATION:
+        generation = _AUTOINCREMENT_GENERATION[dialect]
     return LiveColumn(
         name=raw["name"],
         type=raw["type"],
         nullable=bool(raw["nullable"]),
         default=raw.get("default"),
         comment=raw.get("comment"),
-        identity=bool(raw.get("identity")),
+        generation=generation,
+        identity_options=options,
+        sequence=sequence,
+        owns_sequence=sequence is not None and sequence == owned,
         generated=(raw.get("computed") or {}).get("sqltext"),
     )
+
+
+def _rowid_generated(columns: list[LiveColumn], key: list[str], autoincrement: bool) -> list[LiveColumn]:
+    """The columns, the single key column of an AUTOINCREMENT table marked as generated (SQLite)."""
+    if not autoincrement or len(key) != 1:
+        return columns
+    return [replace(c, generation="autoincrement") if c.name == key[0] else c for c in columns]
+
+
+def _integer_width(type_) -> int | None:
+    name = type_.__visit_name__.upper()
+    return {"SMALLINT": 2, "SMALL_INTEGER": 2, "INTEGER": 4, "BIGINT": 8, "BIG_INTEGER": 8}.get(name)
 
 
 def _live_foreign_key(raw: dict) -> LiveForeignKey:
@@ -247,6 +363,8 @@ def live_tables_read(
     partitions, partition_keys, partitions_by_parent = _PARTITION_READERS.get(dialect, _no_partitions)(
         connection, schema
     )
+    owned = _SEQUENCE_READERS.get(dialect, _no_owned_sequences)(connection, schema)
+    autoincrement = _AUTOINCREMENT_TABLE_READERS.get(dialect, _no_autoincrement_tables)(connection, schema)
     result = {}
     skipped = bookkeeping_tables()
     for key in sorted(columns, key=lambda k: k[1]):
@@ -256,7 +374,11 @@ def live_tables_read(
         result[name] = LiveTable(
             name=name,
             comment=(comments.get(key) or {}).get("text"),
-            columns=[_live_column(raw) for raw in columns[key]],
+            columns=_rowid_generated(
+                [_live_column(raw, dialect, owned.get((name, raw["name"]))) for raw in columns[key]],
+                list((keys.get(key) or {}).get("constrained_columns") or []),
+                name in autoincrement,
+            ),
             primary_key=list((keys.get(key) or {}).get("constrained_columns") or []),
             foreign_keys=[_live_foreign_key(raw) for raw in foreign_keys.get(key) or []],
             unique_constraints=[_live_unique(raw, dialect) for raw in uniques.get(key) or []],

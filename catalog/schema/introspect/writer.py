@@ -7,7 +7,7 @@ one transaction, so a second run changes nothing and a failure leaves the catalo
 """
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -17,7 +17,16 @@ from django.db import transaction
 from django.db.models import Prefetch
 from simple_history.utils import bulk_create_with_history
 
-from catalog.choices import Deferrability, IndexMethod, OnDelete, OnUpdate, SortOrder
+from catalog.choices import (
+    TYPE_FAMILIES,
+    DataType,
+    Deferrability,
+    IndexMethod,
+    KeyGeneration,
+    OnDelete,
+    OnUpdate,
+    SortOrder,
+)
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, is_orderable, is_string_type, parse_literal
 from catalog.models import Column, DataStore, Entity, Index, IndexColumn
 from catalog.schema.dialects import DialectProfile, profile_for
@@ -28,14 +37,26 @@ from catalog.schema.introspect.expressions import (
     check_rules,
     default_read,
 )
-from catalog.schema.introspect.reflection import LiveIndex, LiveTable, catalog_type, live_tables_read
+from catalog.schema.introspect.reflection import (
+    LiveColumn,
+    LiveIndex,
+    LiveTable,
+    catalog_type,
+    live_tables_read,
+)
 from catalog.schema.metadata import AUDIT_COLUMNS
 from catalog.services import catalog_object_save, index_columns_set
 from catalog.validators import validate_identifier, validate_regex
 from core.connections import datastore_connect
 from core.errors import SchemaError
 
-__all__ = ["SkippedItem", "IntrospectionReport", "IntrospectionIncomplete", "schema_introspect"]
+__all__ = [
+    "SkippedItem",
+    "IntrospectionReport",
+    "IntrospectionIncomplete",
+    "schema_introspect",
+    "generation_of_live",
+]
 
 
 @dataclass(frozen=True)
@@ -200,9 +221,17 @@ class _TablePlanner:
     """Turns what was read from one table into catalog fields, reporting what the catalog cannot hold.
     Reads nothing and writes nothing."""
 
-    def __init__(self, *, profile: DialectProfile, report: IntrospectionReport, audited: set[str]):
+    def __init__(
+        self,
+        *,
+        profile: DialectProfile,
+        report: IntrospectionReport,
+        audited: set[str],
+        shared_sequences: frozenset | set = frozenset(),
+    ):
         self.profile, self.report = profile, report
         self.audited = audited  # entities whose audit columns the catalog adds itself (has_audit_columns)
+        self.shared_sequences = shared_sequences  # sequences the defaults of several columns draw from
 
     def skip(self, table: str, item: str, reason: str) -> None:
         self.report.skipped.append(SkippedItem(table, item, reason))
@@ -236,15 +265,11 @@ class _TablePlanner:
             # SQLite reports an INTEGER PRIMARY KEY (a rowid alias) as nullable; a key never holds NULL.
             column["nullable"] = reflected.nullable and name not in table.primary_key
             column["description"] = reflected.comment or ""
-            try:
-                column["default_value"] = catalog_default(
-                    reflected.default, data_type=column["data_type"], profile=self.profile
-                )
-            except ValueError as exc:
-                column["default_value"] = ""
-                self.skip(table.name, f"default of column {name}", f"{exc}; imported without a default")
-            if reflected.identity:
-                self.skip(table.name, f"identity of column {name}", "the catalog has no identity columns")
+            column.update(self._generation(table, reflected, column["data_type"]))
+            if column["generation"] == KeyGeneration.SERIAL:
+                column["default_value"] = ""  # the serial's own nextval()
+            else:
+                column["default_value"] = self._default(table, reflected, column["data_type"])
             if reflected.generated:
                 self.skip(
                     table.name,
@@ -253,6 +278,57 @@ class _TablePlanner:
                 )
             columns[name] = column
         return columns
+
+    def _default(self, table: LiveTable, reflected: LiveColumn, data_type: str) -> str:
+        name = reflected.name
+        if reflected.sequence is not None and not reflected.owns_sequence:
+            self.skip(
+                table.name,
+                f"default of column {name}",
+                f"{reflected.default} draws from sequence {reflected.sequence}, which the column does not "
+                "own (it is no serial); imported without a default",
+            )
+            return ""
+        try:
+            return catalog_default(reflected.default, data_type=data_type, profile=self.profile)
+        except ValueError as exc:
+            self.skip(table.name, f"default of column {name}", f"{exc}; imported without a default")
+            return ""
+
+    def _generation(self, table: LiveTable, reflected: LiveColumn, data_type: str) -> dict:
+        """The catalog's key generation of a reflected column: serial, or an identity with its options."""
+        none = {"generation": KeyGeneration.NONE, "identity_options": {}}
+        name = reflected.name
+        if not reflected.generation and self._serial_by_name(table, reflected):
+            self.report.notes.append(
+                f"{table.name}.{name}: its default draws from sequence {reflected.sequence}, which the "
+                "column does not own; read as a serial, whose sequence (of that name) the catalog's DDL "
+                "creates owned by the column."
+            )
+            return {"generation": KeyGeneration.SERIAL, "identity_options": {}}
+        if not reflected.generation:
+            return none
+        if TYPE_FAMILIES[DataType(data_type)] != "integer":
+            self.skip(table.name, f"key generation of column {name}", "the catalog generates integers only")
+            return none
+        kind = generation_of_live(self.profile, reflected.generation)
+        if kind == KeyGeneration.SERIAL and reflected.sequence != f"{table.name}_{name}_seq":
+            self.report.notes.append(
+                f"{table.name}.{name}: its serial sequence is named {reflected.sequence}; DDL from the "
+                f"catalog names it {table.name}_{name}_seq."
+            )
+        return {"generation": kind, "identity_options": dict(reflected.identity_options)}
+
+    def _serial_by_name(self, table: LiveTable, reflected: LiveColumn) -> bool:
+        """A serial in all but ownership (as pg_dump of older schemas writes them): an integer column whose
+        default draws from a sequence of the name serial would give it, used by no other column."""
+        sequence = reflected.sequence
+        return (
+            sequence is not None
+            and sequence == f"{table.name}_{reflected.name}_seq"
+            and sequence not in self.shared_sequences
+            and _is_integer_type(reflected, self.profile)
+        )
 
     def _primary_and_unique(self, table: LiveTable, columns: dict[str, dict]) -> None:
         key = table.primary_key
@@ -708,6 +784,23 @@ def _index_columns(index: Index) -> tuple[list, list]:
     return keys, [u.column.name for u in usages if u.included]
 
 
+def _is_integer_type(reflected: LiveColumn, profile: DialectProfile) -> bool:
+    try:
+        fields = catalog_type(reflected.type, dialect=profile.sqla)
+    except ValueError:
+        return False
+    return TYPE_FAMILIES[DataType(fields["data_type"])] == "integer"
+
+
+def generation_of_live(profile: DialectProfile, live: str) -> str:
+    """The catalog's key generation of a reflected one (in the dialect's words): the one kind the dialect
+    writes that way, else the identity mode the dialect enforces (MySQL's AUTO_INCREMENT is BY DEFAULT)."""
+    kinds = [kind for kind, written in profile.live_generation.items() if written == live]
+    if len(kinds) == 1:
+        return kinds[0]
+    return sorted(profile.identity_modes)[0]
+
+
 def _same(field_name: str, current, desired, *, data_type: str | None, profile: DialectProfile) -> bool:
     """Whether a stored value already says what the database says, so it is kept as the steward wrote it:
     current_timestamp for now(), 1.50 for 1.5, [1, 2] for ["1", "2"]."""
@@ -779,7 +872,13 @@ def schema_introspect(
     audited = set(
         Entity.objects.filter(datastore=datastore, has_audit_columns=True).values_list("name", flat=True)
     )
-    planner = _TablePlanner(profile=profile, report=report, audited=audited)
+    uses = Counter(c.sequence for table in live.values() for c in table.columns if c.sequence)
+    planner = _TablePlanner(
+        profile=profile,
+        report=report,
+        audited=audited,
+        shared_sequences={s for s, n in uses.items() if n > 1},
+    )
     plans = [plan for plan in (planner.plan(table) for table in live.values()) if plan is not None]
     with transaction.atomic():
         writer = _CatalogWriter(datastore=datastore, user=user, profile=profile, report=report)

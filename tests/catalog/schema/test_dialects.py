@@ -160,6 +160,13 @@ def test_every_template_renders_with_the_parts_its_callers_give():
             "trigger",
             "function",
             "partition",
+            # key generation (migrate._GenerationChange)
+            "mode",
+            "options",
+            "changes",
+            "sequence",
+            "sequence_text",
+            "option",
         ],
         "x",
     )
