@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from catalog.exceptions import CatalogError
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS
-from catalog.schema.model import Column, Generation, SchemaModel, Table, schema_model_of
+from catalog.schema.model import Column, Deferrable, Generation, SchemaModel, Table, schema_model_of
 
 __all__ = [
     "CodegenError",
@@ -99,7 +99,7 @@ class CodeIndex:
 
 
 @dataclass
-class CodeForeignKey:
+class CodeForeignKey(Deferrable):
     """`entity.column` points at `target_entity.target_column` (a key of the target)."""
 
     entity: "CodeEntity"
@@ -114,14 +114,6 @@ class CodeForeignKey:
     def on_update_sql(self) -> str | None:
         """ON UPDATE in SQL words (CASCADE, SET NULL ...); None for NO ACTION, the default."""
         return None if self.on_update == "no_action" else self.on_update.replace("_", " ").upper()
-
-    @property
-    def is_deferrable(self) -> bool:
-        return self.deferrable != "not_deferrable"
-
-    @property
-    def initially_deferred(self) -> bool:
-        return self.deferrable == "initially_deferred"
 
     @property
     def deferrable_sql(self) -> str | None:

@@ -35,6 +35,7 @@ __all__ = [
     "Index",
     "IndexKey",
     "ForeignKey",
+    "Deferrable",
     "Partitioning",
     "schema_model_from_snapshot",
     "schema_model_from_catalog",
@@ -201,8 +202,23 @@ class Index:
     is_constraint: bool = False
 
 
+class Deferrable:
+    """What a foreign key's `deferrable` choice (not_deferrable, initially_immediate, initially_deferred)
+    means, for every class that carries one (this model's ForeignKey, codegen's)."""
+
+    deferrable: str
+
+    @property
+    def is_deferrable(self) -> bool:
+        return self.deferrable != "not_deferrable"
+
+    @property
+    def initially_deferred(self) -> bool:
+        return self.deferrable == "initially_deferred"
+
+
 @dataclass(frozen=True)
-class ForeignKey:
+class ForeignKey(Deferrable):
     """`column_ids` of the owning table point at `target_column_ids` of `target_table_id` (None: the target is
     outside this data store's catalog, which DDL refuses)."""
 
@@ -212,14 +228,6 @@ class ForeignKey:
     on_delete: str = "no_action"
     on_update: str = "no_action"
     deferrable: str = "not_deferrable"  # or initially_immediate, initially_deferred
-
-    @property
-    def is_deferrable(self) -> bool:
-        return self.deferrable != "not_deferrable"
-
-    @property
-    def initially_deferred(self) -> bool:
-        return self.deferrable == "initially_deferred"
 
 
 @dataclass(frozen=True)
