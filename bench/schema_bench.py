@@ -132,10 +132,12 @@ def run(entities: int) -> dict:
         schema_apply_execute(datastore=store, target_version=1, user=user)
         apply_s = time.perf_counter() - started
         from catalog.schema.drift import drift_compare
-        from catalog.schema.metadata import schema_model_build
+        from catalog.schema.metadata import schema_tables_build
+        from catalog.schema.model import schema_model_from_snapshot
         from core.connections import datastore_connect
 
-        expected = schema_model_build(store.releases.get(version=1).snapshot, profile_for("postgresql"))
+        snapshot = store.releases.get(version=1).snapshot
+        expected = schema_tables_build(schema_model_from_snapshot(snapshot), profile_for("postgresql"))
         with datastore_connect(store) as target:
             started = time.perf_counter()
             report = drift_compare(expected=expected, connection=target)

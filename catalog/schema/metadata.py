@@ -8,7 +8,6 @@ is asked of the DialectProfile (dialects.py), never decided here by the dialect'
 
 import functools
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -17,14 +16,13 @@ from sqlalchemy.sql.elements import quoted_name
 
 from catalog.literals import ALLOWED_DEFAULT_FUNCTIONS, parse_literal
 from catalog.schema.dialects import DialectProfile
-from catalog.schema.model import Column, ColumnType, SchemaModel, Table, schema_model_from_snapshot
+from catalog.schema.model import Column, ColumnType, SchemaModel, Table
 from core.errors import SchemaError
 from core.quoting import forced
 
 __all__ = [
     "SchemaTables",
     "schema_tables_build",
-    "schema_model_build",
     "constraint_name",
     "AUDIT_COLUMNS",
     "ON_DELETE_SQL",
@@ -81,15 +79,13 @@ def constraint_name(profile: DialectProfile, table: str, columns: list[str], suf
     return f"{stem}_{digest}_{suffix}"
 
 
-def sa_type(profile: DialectProfile, column: ColumnType | Column | Mapping):
+def sa_type(profile: DialectProfile, column: ColumnType | Column):
     """The SQLAlchemy type of a catalog type in a dialect (one shared instance per distinct type: SQLAlchemy
     caches its per-dialect form on the instance, which is most of the cost of compiling 20,000 columns).
 
-    `column` is a ColumnType, a model Column, or a mapping with data_type, length, precision and scale.
+    `column` is a ColumnType or a model Column.
     """
-    if isinstance(column, Mapping):
-        column = ColumnType(column["data_type"], column["length"], column["precision"], column["scale"])
-    elif isinstance(column, Column):
+    if isinstance(column, Column):
         column = column.type
     return _sa_type(profile, column)
 
@@ -556,9 +552,3 @@ def schema_tables_build(
     _foreign_keys(tables, focus)
     return tables
 
-
-def schema_model_build(
-    snapshot: dict, profile: DialectProfile, focus: set[str] | None = None
-) -> SchemaTables:
-    """The tables of a snapshot (a release's JSON) for `profile`: `schema_tables_build` on its model."""
-    return schema_tables_build(schema_model_from_snapshot(snapshot), profile, focus)
